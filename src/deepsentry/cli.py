@@ -1,0 +1,229 @@
+"""The ``deepsentry`` command line: a thin layer over the library.
+
+Every command maps library errors to exit codes (see :mod:`deepsentry.core.errors`): 2 bad option,
+3 bad input, 4 bad model bundle, 6 missing dependency.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from . import __version__
+from .core.errors import DeepSentryError
+
+app = typer.Typer(name="deepsentry", no_args_is_help=True, add_completion=False,
+                  help="Deep-learning attack detection for network flows, security logs and malware.")
+train_app = typer.Typer(no_args_is_help=True, help="Train a detector and save it as a model bundle.")
+app.add_typer(train_app, name="train")
+
+err = Console(stderr=True)
+out = Console()
+
+Strict = Annotated[bool, typer.Option("--strict", help="Reject the input at the first malformed record.")]
+FormatOpt = Annotated[Optional[str], typer.Option("--format", help="Input format (default: detected).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"deepsentry {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=err, show_time=False, show_path=False)], force=True)
+
+
+@train_app.command("flows")
+def train_flows(
+    data: Annotated[Path, typer.Option("--data", help="Training flows: a CSV/Parquet file or a directory.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Model bundle directory (or .zip) to write.")],
+    model: Annotated[str, typer.Option(help="hybrid (default), mlp, seed or autoencoder.")] = "hybrid",
+    format: FormatOpt = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Column holding the class/label.")] = None,
+    benign_label: Annotated[Optional[list[str]], typer.Option(help="Label value meaning benign (repeatable).")] = None,
+    keep_column: Annotated[Optional[list[str]], typer.Option(help="Keep an identifier column as a feature.")] = None,
+    target_fpr: Annotated[Optional[float], typer.Option(help="Choose the threshold for this validation false-positive rate.")] = None,
+    threshold_rule: Annotated[Optional[str], typer.Option(help="target_fpr (default), max_f1 or balanced.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs (default depends on the model).")] = None,
+    binary: Annotated[bool, typer.Option("--binary", help="Malicious-vs-benign only, even when the data has classes.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed for splits, initialisation and shuffling.")] = 0,
+    onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Also export model.onnx for fast scoring.")] = True,
+    strict: Strict = False,
+) -> None:
+    """Train a flow intrusion detector (NSL-KDD, UNSW-NB15, CIC-IDS2017, NetFlow or any labelled CSV)."""
+    from .core.progress import RichProgress
+    from .core.tabular import DetectorConfig
+    from .flows import FlowDetector, ReadOptions, read_flows
+
+    options = ReadOptions(format=format, label_column=label_column, benign_labels=tuple(benign_label or ()),
+                          keep_columns=tuple(keep_column or ()), strict=strict,
+                          require_labels=model != "autoencoder")
+    overrides = {k: v for k, v in {"target_fpr": target_fpr, "threshold_rule": threshold_rule,
+                                   "epochs": epochs}.items() if v is not None}
+    config = DetectorConfig(model=model, seed=seed, multiclass=not binary, **overrides)
+    flows = read_flows(data, options)
+    _report_read(flows.report)
+    detector = FlowDetector(config).fit_flows(flows, progress=RichProgress(), source=data)
+    path = detector.save(out_dir)
+    if onnx and path.is_dir():
+        try:
+            from .core.onnx import export_onnx
+
+            export_onnx(detector, path)
+        except DeepSentryError as exc:
+            err.print(f"[yellow]note:[/] model.onnx not written ({exc})")
+    s = detector.summary_
+    v = s.validation_metrics
+    err.print(f"trained {config.model} on {s.train_rows} rows ({s.duplicates_removed} duplicates removed) "
+              f"in {s.seconds:.1f} s; classes: {', '.join(detector.classes_)}")
+    err.print(f"threshold {detector.threshold_.threshold:.4g} ({detector.threshold_.rule}, on {s.validation_rows} "
+              f"validation rows carved from the training data): detection rate {v['detection_rate'] or float('nan'):.4f}, "
+              f"false-positive rate {v['false_positive_rate']:.4f}")
+    out.print(f"model bundle written to {path}")
+
+
+@app.command()
+def detect(
+    input: Annotated[Path, typer.Argument(help="Flows to score: a CSV/Parquet file or a directory.")],
+    model: Annotated[Path, typer.Option("--model", help="Model bundle directory or zip.")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Predictions: .csv, .jsonl or .parquet.")] = None,
+    format: FormatOpt = None,
+    strict: Strict = False,
+    keras_only: Annotated[bool, typer.Option("--keras", help="Score with Keras even when model.onnx exists.")] = False,
+) -> None:
+    """Score records with a trained model: one output row per input record, in input order."""
+    from .detection.batch import detect_file, load_detector
+
+    detector = load_detector(model, onnx=not keras_only)
+    frame, summary = detect_file(detector, input, out_file, strict=strict, format=format)
+    _report_problems(summary)
+    err.print(f"{summary.rows} records scored, {summary.alerts} alerts"
+              + (f" ({', '.join(f'{k}: {v}' for k, v in summary.predicted_counts.items())})"
+                 if summary.predicted_counts else ""))
+    if out_file is None:
+        sys.stdout.write(frame.to_csv(index=False))
+    else:
+        out.print(f"predictions written to {out_file}")
+
+
+@app.command()
+def evaluate(
+    input: Annotated[Path, typer.Argument(help="Labelled flows to evaluate on.")],
+    model: Annotated[Path, typer.Option("--model", help="Model bundle directory or zip.")],
+    report: Annotated[Path, typer.Option("--report", help="Directory for metrics.json, plots and report.html.")],
+    format: FormatOpt = None,
+    strict: Strict = False,
+) -> None:
+    """Evaluate a model on labelled data: metrics.json, ROC/PR/confusion plots and report.html."""
+    from .detection.batch import evaluate_file, load_detector
+
+    detector = load_detector(model)
+    metrics = evaluate_file(detector, input, report, strict=strict, format=format)
+    table = Table(title=f"{input.name}: {metrics['binary']['rows']} rows")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("accuracy", "precision", "recall", "f1", "false_positive_rate", "roc_auc", "pr_auc",
+                "detection_rate_at_1pct_fpr", "detection_rate_at_0.1pct_fpr"):
+        value = metrics["binary"].get(key)
+        table.add_row(key, "n/a" if value is None else f"{value:.4f}")
+    if "classes" in metrics:
+        table.add_row("macro_f1 (classes)", f"{metrics['classes']['macro_f1']:.4f}")
+        for name, value in metrics["classes"]["per_class_recall"].items():
+            table.add_row(f"recall {name}", f"{value:.4f}")
+    out.print(table)
+    out.print(f"report written to {report / 'report.html'}")
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Option("--model", help="Model bundle directory.")],
+    format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+) -> None:
+    """Export a bundle's network (writes model.onnx into the bundle)."""
+    from .core.errors import ConfigError
+    from .core.onnx import export_onnx
+    from .detection.batch import load_detector
+
+    if format != "onnx":
+        raise ConfigError(f"unknown export format {format!r}", hint="supported: onnx")
+    detector = load_detector(model, onnx=False)
+    path = export_onnx(detector, model)
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the model and report.")] = Path("demo-output"),
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs (default: the model default).")] = None,
+) -> None:
+    """Train on NSL-KDD KDDTrain+ and evaluate on KDDTest+ (from DEEPSENTRY_DATA)."""
+    from .core.settings import ENV_DATA, data_dir
+
+    root = data_dir() / "network" / "nsl-kdd"
+    train, test = root / "KDDTrain+.txt", root / "KDDTest+.txt"
+    if not (train.is_file() and test.is_file()):
+        out.print(f"NSL-KDD not found under {root}: download KDDTrain+.txt and KDDTest+.txt from the "
+                  f"University of New Brunswick (https://www.unb.ca/cic/datasets/nsl.html) into "
+                  f"<dir>/network/nsl-kdd/ and set {ENV_DATA}=<dir>.")
+        return
+    model_dir = out_dir / "model"
+    train_flows(data=train, out_dir=model_dir, epochs=epochs)
+    evaluate(input=test, model=model_dir, report=out_dir / "report")
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _report_read(report) -> None:
+    if report.problems:
+        err.print(f"[yellow]{report.malformed_rows} malformed row(s) skipped, "
+                  f"{sum(report.bad_values.values())} non-numeric value(s) treated as missing[/]")
+        for example in report.examples[:5]:
+            err.print(f"  {example}")
+
+
+def _report_problems(summary) -> None:
+    if summary.malformed_rows or summary.bad_values:
+        err.print(f"[yellow]{summary.malformed_rows} malformed row(s) not scored (score empty, 'error' set); "
+                  f"{sum(summary.bad_values.values())} non-numeric value(s) treated as missing[/]")
+        for example in summary.examples[:5]:
+            err.print(f"  {example}")
+    if summary.unseen_categories:
+        err.print("categories not seen in training (scored as 'unknown'): "
+                  + json.dumps(summary.unseen_categories))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code instead of exiting, so tests can call it in-process."""
+    try:
+        app(args=argv, prog_name="deepsentry", standalone_mode=True)
+    except SystemExit as exc:  # typer/click end every run this way, usage errors included
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except DeepSentryError as exc:
+        err.print(f"[red]deepsentry: error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

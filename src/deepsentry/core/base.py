@@ -1,0 +1,83 @@
+"""The contract every learnable deepsentry component follows (the estimator contract).
+
+* ``fit(X, y=None) -> self`` learns from training data only and chooses the operating threshold on
+  a validation split carved from that training data;
+* ``score_samples(X)`` returns one float per record, higher = more malicious;
+* ``predict(X)`` returns 0/1 alerts at the threshold chosen in ``fit``;
+* learned state lives in attributes ending in ``_``; constructor arguments are stored unchanged;
+* ``save(path)`` writes a versioned bundle and ``load(path)`` reads it back (never a pickle).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, fields, is_dataclass
+from typing import Any, Self
+
+import numpy as np
+
+from .errors import ConfigError, check_is_fitted
+from .thresholds import ThresholdChoice
+
+
+class Detector(ABC):
+    """Base class: subclasses implement ``fit``, ``score_samples``, ``save`` and ``load``."""
+
+    #: the bundle kind this detector writes (``flows``, ``logs``, ``malware``)
+    kind: str = "generic"
+    threshold_: ThresholdChoice
+
+    @abstractmethod
+    def fit(self, X: Any, y: Any = None) -> Self:
+        """Learn from ``X`` (and labels ``y`` when the detector is supervised)."""
+
+    @abstractmethod
+    def score_samples(self, X: Any) -> np.ndarray:
+        """One score per record; higher means more malicious."""
+
+    def predict(self, X: Any) -> np.ndarray:
+        """0/1 alerts at the operating threshold chosen in ``fit``."""
+        check_is_fitted(self, ("threshold_",))
+        return (self.score_samples(X) > self.threshold_.threshold).astype(np.int8)
+
+    @abstractmethod
+    def save(self, path: Any) -> Any:
+        """Write this fitted detector as a bundle."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, path: Any) -> Self:
+        """Read a detector written by :meth:`save`."""
+
+    def get_params(self) -> dict[str, Any]:
+        config = getattr(self, "config", None)
+        return asdict(config) if is_dataclass(config) else {}
+
+
+def validate_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
+    """Raise a :class:`ConfigError` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+
+def validate_range(name: str, value: float, low: float | None = None, high: float | None = None,
+                   *, low_open: bool = False, high_open: bool = False) -> None:
+    """Raise a :class:`ConfigError` unless ``low <= value <= high`` (open ends as asked)."""
+    bad = (
+        (low is not None and (value <= low if low_open else value < low))
+        or (high is not None and (value >= high if high_open else value > high))
+    )
+    if bad:
+        lo = "" if low is None else f"{'(' if low_open else '['}{low}"
+        hi = "" if high is None else f"{high}{')' if high_open else ']'}"
+        raise ConfigError(f"{name} must be in {lo or '(-inf'}, {hi or 'inf)'}; got {value!r}")
+
+
+def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Build config dataclass ``cls`` from ``data``, rejecting unknown keys with a clear error."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} parameter(s): {', '.join(unknown)}",
+                          hint=f"known: {', '.join(sorted(known))}")
+    return cls(**data)

@@ -1,0 +1,98 @@
+"""One exception hierarchy for deepsentry, each class mapped to a process exit code.
+
+Every message follows one style: ``<where>: <what is wrong>[ (<hint>)]`` where *where* names the
+file and, when known, the record (row or line) and column.
+
+>>> err = InputError("wrong number of fields", path="flows.csv", row=12, column="dur")
+>>> str(err)
+'flows.csv, row 12, column dur: wrong number of fields'
+>>> err.exit_code
+3
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+
+class DeepSentryError(Exception):
+    """Base class of every error deepsentry raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | PathLike[str] | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.row = row
+        self.column = column
+        self.hint = hint
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = [part for part in (
+            self.path,
+            None if self.row is None else f"row {self.row}",
+            None if self.column is None else f"column {self.column}",
+        ) if part]
+        text = f"{', '.join(where)}: {self.message}" if where else self.message
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class ConfigError(DeepSentryError, ValueError):
+    """A parameter or option has an invalid value."""
+
+    exit_code = 2
+
+
+class InputError(DeepSentryError, ValueError):
+    """Input data is missing, unreadable or malformed."""
+
+    exit_code = 3
+
+
+class BundleError(DeepSentryError):
+    """A model bundle is missing, corrupt, tampered with or of an unknown version."""
+
+    exit_code = 4
+
+
+class NotFittedError(DeepSentryError, AttributeError):
+    """An estimator was used before ``fit``."""
+
+    exit_code = 5
+
+
+class DependencyError(DeepSentryError, ImportError):
+    """An optional dependency needed for this operation is not installed."""
+
+    exit_code = 6
+
+
+def check_is_fitted(estimator: object, attributes: tuple[str, ...] | None = None) -> None:
+    """Raise :class:`NotFittedError` unless ``estimator`` has fitted (``*_``) attributes.
+
+    >>> class Thing:
+    ...     pass
+    >>> check_is_fitted(Thing())
+    Traceback (most recent call last):
+    ...
+    deepsentry.core.errors.NotFittedError: Thing is not fitted yet (call fit first)
+    """
+    if attributes is None:
+        fitted = [k for k in vars(estimator) if k.endswith("_") and not k.startswith("__")]
+    else:
+        fitted = [a for a in attributes if getattr(estimator, a, None) is not None]
+        if len(fitted) != len(attributes):
+            fitted = []
+    if not fitted:
+        raise NotFittedError(
+            f"{type(estimator).__name__} is not fitted yet", hint="call fit first"
+        )

@@ -1,0 +1,122 @@
+"""Keras network builders shared by every domain, written with ``keras.ops`` only (backend-neutral).
+
+* ``seed``: the original design, exactly: Dense(64, relu) -> Dense(64, relu) -> Dense(1), Adam,
+  ``BinaryCrossentropy(from_logits=True)``, accuracy on logits (threshold 0).
+* ``mlp``: deeper and regularised (L2, dropout); softmax logits when there are classes.
+* ``autoencoder``: trained on benign rows only; its output is the per-row reconstruction error.
+
+>>> net = build_seed(8)
+>>> [layer.units for layer in net.layers if hasattr(layer, "units")]
+[64, 64, 1]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+
+NETWORKS_VERSION = 1
+
+
+@keras.saving.register_keras_serializable(package="deepsentry")
+class ReconstructionError(keras.layers.Layer):
+    """Mean squared difference between two tensors along the last axis: one error per row."""
+
+    def call(self, inputs):
+        original, reconstruction = inputs
+        return ops.mean(ops.square(original - reconstruction), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0][:-1]
+
+
+def build_seed(n_features: int, learning_rate: float = 1e-3) -> keras.Model:
+    """The original design's network, kept exactly for comparison."""
+    inputs = keras.Input((n_features,), name="features")
+    hidden = keras.layers.Dense(64, activation="relu")(inputs)
+    hidden = keras.layers.Dense(64, activation="relu")(hidden)
+    logits = keras.layers.Dense(1, name="logits")(hidden)
+    model = keras.Model(inputs, logits, name="seed")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        # The network emits logits: a logit of 0 is probability 0.5.
+        metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")],
+    )
+    return model
+
+
+def build_mlp(n_features: int, n_outputs: int, *, hidden: tuple[int, ...] = (256, 128),
+              dropout: float = 0.2, l2: float = 1e-5, learning_rate: float = 1e-3) -> keras.Model:
+    """Regularised classifier; ``n_outputs == 1`` is binary (sigmoid logit), else softmax logits."""
+    inputs = keras.Input((n_features,), name="features")
+    x = inputs
+    for width in hidden:
+        x = keras.layers.Dense(width, activation="relu",
+                               kernel_regularizer=keras.regularizers.L2(l2) if l2 else None)(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout)(x)
+    logits = keras.layers.Dense(n_outputs, name="logits")(x)
+    model = keras.Model(inputs, logits, name="mlp")
+    if n_outputs == 1:
+        loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        metrics = [keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")]
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+    return model
+
+
+def build_autoencoder(n_features: int, *, hidden: tuple[int, ...] = (64, 16),
+                      learning_rate: float = 1e-3) -> keras.Model:
+    """Symmetric dense autoencoder trained to reproduce its input (benign rows only)."""
+    inputs = keras.Input((n_features,), name="features")
+    x = inputs
+    for width in hidden:
+        x = keras.layers.Dense(width, activation="relu")(x)
+    for width in reversed(hidden[:-1]):
+        x = keras.layers.Dense(width, activation="relu")(x)
+    outputs = keras.layers.Dense(n_features, name="reconstruction")(x)
+    model = keras.Model(inputs, outputs, name="autoencoder")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    return model
+
+
+def inference_model(n_features: int, classifier: keras.Model | None,
+                    autoencoder: keras.Model | None) -> keras.Model:
+    """One network for scoring: outputs ``logits`` and/or ``reconstruction_error``.
+
+    Saving a single model keeps the bundle to one ``model.keras`` and one ONNX graph.
+    """
+    inputs = keras.Input((n_features,), name="features")
+    outputs = {}
+    if classifier is not None:
+        outputs["logits"] = classifier(inputs)
+    if autoencoder is not None:
+        outputs["reconstruction_error"] = ReconstructionError(name="reconstruction_error")(
+            [inputs, autoencoder(inputs)])
+    return keras.Model(inputs, outputs, name="deepsentry_scorer")
+
+
+def run_model(model: keras.Model, features: np.ndarray, batch_size: int = 65536) -> dict[str, np.ndarray]:
+    """Outputs of an inference model as numpy arrays, in batches (no Keras progress output)."""
+    results: dict[str, list[np.ndarray]] = {}
+    for start in range(0, max(len(features), 1), batch_size):
+        chunk = features[start:start + batch_size]
+        out = model(chunk, training=False)
+        if not isinstance(out, dict):
+            out = {"logits": out}
+        for name, value in out.items():
+            results.setdefault(name, []).append(ops.convert_to_numpy(value))
+    return {name: np.concatenate(parts) for name, parts in results.items()}
+
+
+def load_model(path: str) -> keras.Model:
+    """Load a ``.keras`` file with ``safe_mode=True`` (no arbitrary code from the file)."""
+    return keras.saving.load_model(path, compile=False, safe_mode=True)

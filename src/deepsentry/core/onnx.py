@@ -1,0 +1,76 @@
+"""ONNX export of a bundle's network and ONNX Runtime inference.
+
+``export_onnx`` writes ``model.onnx`` into a bundle (and re-signs the manifest); a detector loaded
+from a bundle that holds one scores through ONNX Runtime, which is several times faster than Keras
+on small dense networks. Outputs agree with Keras to 1e-5 (checked in tests).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .bundle import add_file
+from .errors import DependencyError
+
+ONNX_CHUNK = 16384  # rows per session call: keeps activations in cache
+
+
+def export_onnx(detector: Any, bundle: str | Path) -> Path:
+    """Write ``model.onnx`` for ``detector.network_`` into the bundle directory ``bundle``."""
+    try:
+        import onnx  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError as exc:
+        raise DependencyError(f"ONNX export needs the onnx extra ({exc.name} is missing)",
+                              hint="pip install 'deepsentry[onnx]'") from None
+    network = detector.network_
+    width = len(detector.preprocessor_.feature_names_)
+    network(np.zeros((2, width), dtype=np.float32))  # Keras exports only models that were called
+
+    def write(path: Path) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / "model.onnx"
+            network.export(str(target), format="onnx", verbose=False)
+            os.replace(target, path)
+
+    add_file(bundle, "model.onnx", write)
+    detector.onnx_bytes_ = (Path(bundle) / "model.onnx").read_bytes()
+    return Path(bundle) / "model.onnx"
+
+
+def onnx_runner(model_bytes: bytes, output_names: list[str] | None = None,
+                threads: int | None = None) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """A function from a float32 feature matrix to the network's named outputs, on ONNX Runtime."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise DependencyError("onnxruntime is not installed", hint="pip install 'deepsentry[onnx]'") from None
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    names = [o.name for o in session.get_outputs()]
+    # tf2onnx keeps Keras output names; map them to ours by substring.
+    mapping = {n: next((k for k in ("logits", "reconstruction_error") if k in n), n) for n in names}
+
+    def run(features: np.ndarray) -> dict[str, np.ndarray]:
+        features = np.ascontiguousarray(features, dtype=np.float32)
+        parts: dict[str, list[np.ndarray]] = {mapping[n]: [] for n in names}
+        for start in range(0, max(len(features), 1), ONNX_CHUNK):
+            results = session.run(names, {input_name: features[start:start + ONNX_CHUNK]})
+            for name, value in zip(names, results):
+                parts[mapping[name]].append(value)
+        return {k: np.concatenate(v) for k, v in parts.items()}
+
+    return run
+
+
+def attach_onnx(detector: Any) -> None:
+    """Score ``detector`` through ONNX Runtime from now on."""
+    detector.onnx_session_ = onnx_runner(detector.onnx_bytes_)

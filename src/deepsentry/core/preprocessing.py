@@ -1,0 +1,209 @@
+"""Tabular preprocessing fitted on training rows only and saved as plain JSON.
+
+Numeric columns: inf -> missing, missing -> training median (counted), constant columns dropped,
+heavy-tailed counts log-scaled (signed ``log1p``), then standardised and clipped. Categorical
+columns: one-hot over the training categories plus an ``unknown`` bucket, so a category never seen
+in training never crashes detection.
+
+>>> import pandas as pd
+>>> frame = pd.DataFrame({"bytes": [1, 10, 1000, 10**6], "proto": ["tcp", "udp", "tcp", "icmp"]})
+>>> prep = TabularPreprocessor().fit(frame)
+>>> prep.transform(pd.DataFrame({"bytes": [5], "proto": ["sctp"]})).shape
+(1, 5)
+>>> prep.feature_names_[-1]
+'proto=<unknown>'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, check_is_fitted
+
+PREPROCESSING_VERSION = 1
+UNKNOWN = "<unknown>"
+CLIP = 20.0
+
+
+@dataclass
+class PreprocessingReport:
+    """Counts of what preprocessing changed in the data it saw."""
+
+    rows: int = 0
+    missing: dict[str, int] = field(default_factory=dict)
+    infinite: dict[str, int] = field(default_factory=dict)
+    unseen_categories: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "missing": self.missing, "infinite": self.infinite,
+                "unseen_categories": self.unseen_categories}
+
+
+class TabularPreprocessor:
+    """Numeric scaling and one-hot encoding fitted on training data; ``to_json``/``from_json``."""
+
+    def __init__(self, *, max_categories: int = 100, log_skew: float = 2.0) -> None:
+        self.max_categories = max_categories
+        self.log_skew = log_skew
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame, y: Any = None) -> Self:
+        if frame.shape[0] == 0:
+            raise InputError("cannot fit preprocessing on zero rows")
+        self.input_columns_ = [str(c) for c in frame.columns]
+        numeric, categorical = [], []
+        for column in frame.columns:
+            (numeric if pd.api.types.is_numeric_dtype(frame[column]) else categorical).append(column)
+        self.fit_report_ = PreprocessingReport(rows=len(frame))
+        values = self._numeric_matrix(frame, numeric, self.fit_report_)
+        medians = np.nanmedian(values, axis=0) if values.size else np.zeros(0)
+        medians = np.where(np.isnan(medians), 0.0, medians)
+        values = np.where(np.isnan(values), medians, values)
+        spread = values.max(axis=0) - values.min(axis=0) if values.size else np.zeros(0)
+        keep = spread > 0
+        self.constant_columns_ = [c for c, k in zip(numeric, keep) if not k]
+        self.numeric_columns_ = [c for c, k in zip(numeric, keep) if k]
+        values, medians = values[:, keep], medians[keep]
+        self.log_columns_ = [c for c, v in zip(self.numeric_columns_, values.T) if self._heavy_tailed(v)]
+        log_mask = np.isin(self.numeric_columns_, self.log_columns_)
+        values[:, log_mask] = _signed_log(values[:, log_mask])
+        self.medians_ = medians.tolist()
+        self.means_ = values.mean(axis=0).tolist()
+        std = values.std(axis=0)
+        self.scales_ = np.where(std > 0, std, 1.0).tolist()
+        self.categories_: dict[str, list[str]] = {}
+        for column in categorical:
+            counts = frame[column].astype(str).value_counts()
+            self.categories_[column] = sorted(counts.index[: self.max_categories].tolist())
+        self.feature_names_ = list(self.numeric_columns_) + [
+            f"{c}={v}" for c, cats in self.categories_.items() for v in [*cats, UNKNOWN]
+        ]
+        self._compile()
+        return self
+
+    def _heavy_tailed(self, column: np.ndarray) -> bool:
+        """Counts and byte totals spanning orders of magnitude get log-scaled."""
+        if np.unique(column[:10000]).size <= 2:
+            return False
+        magnitude = np.abs(column)
+        if magnitude.max() < 100:
+            return False
+        if magnitude.max() > 100 * (np.median(magnitude) + 1):  # spans orders of magnitude
+            return True
+        std = column.std()
+        skew = float(np.mean(((column - column.mean()) / std) ** 3)) if std > 0 else 0.0
+        return abs(skew) > self.log_skew
+
+    # -- transforming --------------------------------------------------------------------------
+    def transform(self, frame: pd.DataFrame, report: PreprocessingReport | None = None) -> np.ndarray:
+        """Feature matrix (float32) for ``frame``; missing columns are an error, extra ones ignored."""
+        check_is_fitted(self, ("medians_",))
+        missing = [c for c in self.input_columns_ if c not in frame.columns and c not in self.constant_columns_]
+        if missing:
+            raise InputError(
+                f"missing column(s) the model was trained on: {', '.join(missing[:10])}"
+                + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""),
+                hint="score data of the same format and feature set as the training data",
+            )
+        report = report if report is not None else PreprocessingReport()
+        report.rows += len(frame)
+        n = len(frame)
+        out = np.empty((n, len(self.feature_names_)), dtype=np.float32)
+        values = self._numeric_matrix(frame, self.numeric_columns_, report)
+        values = np.where(np.isnan(values), self._medians, values)
+        values[:, self._log_mask] = _signed_log(values[:, self._log_mask])
+        values -= self._means
+        values /= self._scales
+        np.clip(values, -CLIP, CLIP, out=values)
+        k = values.shape[1]
+        out[:, :k] = values
+        for column, cats in self.categories_.items():
+            width = len(cats) + 1
+            codes = pd.Categorical(frame[column].astype(str), categories=cats).codes.astype(np.int64)
+            unseen = codes < 0
+            if unseen.any():
+                report.unseen_categories[column] = report.unseen_categories.get(column, 0) + int(unseen.sum())
+                codes[unseen] = width - 1
+            block = out[:, k:k + width]
+            block[:] = 0.0
+            block[np.arange(n), codes] = 1.0
+            k += width
+        return out
+
+    def _numeric_matrix(self, frame: pd.DataFrame, columns: list[str],
+                        report: PreprocessingReport) -> np.ndarray:
+        if not columns:
+            return np.zeros((len(frame), 0))
+        values = np.empty((len(frame), len(columns)), dtype=np.float64)
+        for i, column in enumerate(columns):
+            series = frame[column]
+            if not pd.api.types.is_numeric_dtype(series):
+                series = pd.to_numeric(series, errors="coerce")
+            values[:, i] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        inf = np.isinf(values)
+        if inf.any():
+            for i in np.flatnonzero(inf.any(axis=0)):
+                report.infinite[columns[i]] = report.infinite.get(columns[i], 0) + int(inf[:, i].sum())
+            values[inf] = np.nan
+        nan = np.isnan(values)
+        if nan.any():
+            for i in np.flatnonzero(nan.any(axis=0)):
+                report.missing[columns[i]] = report.missing.get(columns[i], 0) + int(nan[:, i].sum())
+        return values
+
+    def _compile(self) -> None:
+        self._medians = np.asarray(self.medians_, dtype=np.float64)
+        self._means = np.asarray(self.means_, dtype=np.float64)
+        self._scales = np.asarray(self.scales_, dtype=np.float64)
+        self._log_mask = np.isin(self.numeric_columns_, self.log_columns_) if self.numeric_columns_ \
+            else np.zeros(0, dtype=bool)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        check_is_fitted(self, ("medians_",))
+        return {
+            "version": PREPROCESSING_VERSION,
+            "params": {"max_categories": self.max_categories, "log_skew": self.log_skew},
+            "input_columns": self.input_columns_,
+            "constant_columns": self.constant_columns_,
+            "numeric_columns": self.numeric_columns_,
+            "log_columns": self.log_columns_,
+            "medians": self.medians_,
+            "means": self.means_,
+            "scales": self.scales_,
+            # a list, not a mapping: the one-hot block order must survive sort_keys JSON writers
+            "categories": [[column, cats] for column, cats in self.categories_.items()],
+            "feature_names": self.feature_names_,
+            "fit_report": self.fit_report_.to_dict(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TabularPreprocessor":
+        if data.get("version") != PREPROCESSING_VERSION:
+            raise InputError(f"preprocessing version {data.get('version')!r} is not supported")
+        prep = cls(**data["params"])
+        prep.input_columns_ = list(data["input_columns"])
+        prep.constant_columns_ = list(data["constant_columns"])
+        prep.numeric_columns_ = list(data["numeric_columns"])
+        prep.log_columns_ = list(data["log_columns"])
+        prep.medians_ = [float(v) for v in data["medians"]]
+        prep.means_ = [float(v) for v in data["means"]]
+        prep.scales_ = [float(v) for v in data["scales"]]
+        prep.categories_ = {str(column): list(cats) for column, cats in data["categories"]}
+        prep.feature_names_ = list(data["feature_names"])
+        report = data.get("fit_report", {})
+        prep.fit_report_ = PreprocessingReport(rows=report.get("rows", 0), missing=report.get("missing", {}),
+                                               infinite=report.get("infinite", {}))
+        n_num = len(prep.numeric_columns_)
+        if not (len(prep.medians_) == len(prep.means_) == len(prep.scales_) == n_num):
+            raise InputError("preprocessing.json is inconsistent: statistics do not match the columns")
+        prep._compile()
+        return prep
+
+
+def _signed_log(values: np.ndarray) -> np.ndarray:
+    return np.sign(values) * np.log1p(np.abs(values))

@@ -1,0 +1,54 @@
+"""Shared fixtures: the datasets setting and small synthetic flow files made at test time."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from deepsentry.core.settings import data_dir  # noqa: E402
+
+
+def dataset_path(*parts: str) -> Path:
+    """Path of a shared dataset file; skip when absent (fail under CI=true, where it must exist)."""
+    path = data_dir().joinpath(*parts)
+    if not path.exists():
+        message = f"dataset {path} is absent (set DEEPSENTRY_DATA to the shared datasets directory)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def synthetic_flows(n: int = 600, seed: int = 0, attack_share: float = 0.4) -> pd.DataFrame:
+    """Flow-like records: benign traffic and two attack classes with distinct shapes."""
+    rng = np.random.default_rng(seed)
+    kind = rng.choice(["normal", "scan", "flood"], size=n, p=[1 - attack_share, attack_share / 2, attack_share / 2])
+    duration = np.where(kind == "normal", rng.exponential(5.0, n), rng.exponential(0.01, n))
+    packets = np.where(kind == "flood", rng.integers(500, 5000, n), rng.integers(1, 60, n))
+    bytes_ = packets * np.where(kind == "scan", 60, rng.integers(60, 1500, n))
+    ports = np.where(kind == "scan", rng.integers(1, 65535, n), rng.choice([80, 443, 53, 22], n))
+    proto = np.where(kind == "flood", "udp", rng.choice(["tcp", "udp"], n, p=[0.8, 0.2]))
+    return pd.DataFrame({
+        "src_ip": [f"10.0.{i % 250}.{i % 7}" for i in range(n)],
+        "dst_port": ports,
+        "proto": proto,
+        "duration": duration.round(6),
+        "packets": packets,
+        "bytes": bytes_,
+        "syn_ratio": np.where(kind == "scan", 1.0, rng.uniform(0, 0.2, n)).round(4),
+        "label": kind,
+    })
+
+
+@pytest.fixture
+def flows_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "flows.csv"
+    synthetic_flows().to_csv(path, index=False)
+    return path

@@ -1,0 +1,124 @@
+"""The command line, driven in-process (httpie-style): train, detect, evaluate, export, errors."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import synthetic_flows
+from deepsentry.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    train = root / "train.csv"
+    synthetic_flows(n=800, seed=3).to_csv(train, index=False)
+    model = root / "model"
+    code = main(["train", "flows", "--data", str(train), "--out", str(model), "--label-column", "label",
+                 "--benign-label", "normal", "--epochs", "5"])
+    assert code == 0
+    return root, model
+
+
+def test_train_writes_a_complete_bundle(trained):
+    _, model = trained
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert {"model.keras", "preprocessing.json", "thresholds.json", "detector.json", "model.onnx"} <= set(manifest["files"])
+    assert manifest["classes"] == ["flood", "normal", "scan"]
+    assert manifest["training_data_sha256"]["train.csv"]
+    assert manifest["training"]["validation_metrics"]["false_positive_rate"] <= 0.05 + 1e-9
+    assert "src_ip" in manifest["training_read_report"]["identifier_columns"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_detect_output_contract(trained, suffix):
+    root, model = trained
+    data = synthetic_flows(n=200, seed=4)
+    data.to_csv(root / "new.csv", index=False)
+    out = root / f"preds{suffix}"
+    assert main(["detect", "--model", str(model), str(root / "new.csv"), "--out", str(out)]) == 0
+    frame = {".csv": pd.read_csv, ".parquet": pd.read_parquet,
+             ".jsonl": lambda p: pd.read_json(p, lines=True)}[suffix](out)
+    assert list(frame.columns) == ["id", "score", "alert", "predicted", "error"]
+    assert list(frame["id"]) == list(range(200))  # one row per record, in input order
+    assert set(frame["alert"]) <= {0, 1}
+    truth = (data["label"] != "normal").to_numpy()
+    assert (frame["alert"].to_numpy() == truth).mean() > 0.9
+
+
+def test_detect_keeps_malformed_rows_in_place(trained, capsys):
+    root, model = trained
+    lines = (root / "train.csv").read_text().splitlines()[:6]
+    lines[3] = "1,2,3"  # a truncated record at data row 2
+    bad = root / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    out = root / "bad_preds.csv"
+    assert main(["detect", "--model", str(model), str(bad), "--out", str(out)]) == 0
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert len(frame) == 5
+    assert frame.loc[2, "error"] == "expected 8 fields, found 3" and frame.loc[2, "score"] == ""
+    assert (frame.drop(index=2)["error"] == "").all()
+    assert "1 malformed row(s) not scored" in capsys.readouterr().err
+    assert main(["detect", "--model", str(model), str(bad), "--out", str(out), "--strict"]) == 3
+
+
+def test_unseen_category_and_label_columns_ignored(trained):
+    root, model = trained
+    data = synthetic_flows(n=50, seed=5)
+    data.loc[0, "proto"] = "sctp"
+    data.drop(columns=["label"]).to_csv(root / "nolabel.csv", index=False)
+    assert main(["detect", "--model", str(model), str(root / "nolabel.csv"), "--out", str(root / "p.csv")]) == 0
+
+
+def test_evaluate_writes_metrics_plots_and_html(trained):
+    root, model = trained
+    synthetic_flows(n=300, seed=6).to_csv(root / "test.csv", index=False)
+    report = root / "report"
+    assert main(["evaluate", "--model", str(model), str(root / "test.csv"), "--report", str(report)]) == 0
+    metrics = json.loads((report / "metrics.json").read_text())
+    for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc",
+                "detection_rate_at_1pct_fpr", "detection_rate_at_0.1pct_fpr", "confusion_matrix"):
+        assert key in metrics["binary"]
+    assert set(metrics["classes"]["per_class_recall"]) == {"flood", "normal", "scan"}
+    assert metrics["binary"]["roc_auc"] > 0.9
+    for plot in ("roc.png", "pr.png", "confusion_matrix.png", "score_histogram.png"):
+        assert (report / plot).read_bytes()[:4] == b"\x89PNG"
+        assert plot in (report / "report.html").read_text()
+
+
+def test_onnx_and_keras_scores_agree(trained):
+    root, model = trained
+    synthetic_flows(n=300, seed=7).to_csv(root / "o.csv", index=False)
+    main(["detect", "--model", str(model), str(root / "o.csv"), "--out", str(root / "onnx.csv")])
+    main(["detect", "--model", str(model), str(root / "o.csv"), "--out", str(root / "keras.csv"), "--keras"])
+    a, b = pd.read_csv(root / "onnx.csv"), pd.read_csv(root / "keras.csv")
+    np.testing.assert_allclose(a["score"], b["score"], atol=1e-4)
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["detect", "--model", "/nonexistent", "x.csv"], 4, "no such model bundle"),
+    (["train", "flows", "--data", "/nonexistent.csv", "--out", "m"], 3, "no such file"),
+    (["train", "flows", "--data", "{data}", "--out", "m", "--model", "gpt"], 2, "model must be one of"),
+    (["detect", "--model", "{model}", "{data}", "--out", "x.txt"], 2, "output must end in"),
+    (["bogus-command"], 2, ""),
+])
+def test_errors_map_to_exit_codes(trained, capsys, args, code, message, tmp_path):
+    root, model = trained
+    args = [a.format(data=root / "train.csv", model=model) for a in args]
+    assert main(args) == code
+    assert message in capsys.readouterr().err
+
+
+def test_tampered_bundle_is_refused(trained, tmp_path, capsys):
+    import shutil
+
+    _, model = trained
+    copy = tmp_path / "m"
+    shutil.copytree(model, copy)
+    thresholds = json.loads((copy / "thresholds.json").read_text())
+    thresholds["threshold"] = 1e9
+    (copy / "thresholds.json").write_text(json.dumps(thresholds))
+    assert main(["detect", "--model", str(copy), "x.csv"]) == 4
+    assert "thresholds.json does not match its checksum" in capsys.readouterr().err

@@ -1,0 +1,126 @@
+"""One generic check suite, run on every learnable component (river-style)."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from conftest import synthetic_flows
+from deepsentry.core.errors import ConfigError, InputError, NotFittedError
+from deepsentry.core.tabular import DetectorConfig, TabularDetector
+from deepsentry.flows import FlowDetector
+
+CONFIGS = {
+    "seed": DetectorConfig(model="seed", epochs=8),
+    "mlp": DetectorConfig(model="mlp", epochs=8),
+    "autoencoder": DetectorConfig(model="autoencoder", epochs=15),
+    "hybrid": DetectorConfig(model="hybrid", epochs=8, ae_epochs=10),
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    frame = synthetic_flows(n=900, seed=1)
+    test = synthetic_flows(n=400, seed=2)
+    return (frame.drop(columns=["label", "src_ip"]), frame["label"].to_numpy(),
+            test.drop(columns=["label", "src_ip"]), test["label"].to_numpy())
+
+
+@pytest.fixture(scope="module", params=list(CONFIGS))
+def fitted(request, data):
+    X, y, _, _ = data
+    cfg = CONFIGS[request.param]
+    labels = None if cfg.model == "autoencoder" else y
+    Xfit = X[y == "normal"] if cfg.model == "autoencoder" else X
+    detector = TabularDetector(cfg)
+    assert detector.fit(Xfit, labels) is detector  # fit returns self
+    return detector
+
+
+def test_learned_state_ends_in_underscore(fitted):
+    assert {"threshold_", "preprocessor_", "network_", "classes_"} <= set(vars(fitted))
+    assert set(vars(fitted)) - {"config"} == {k for k in vars(fitted) if k.endswith("_")}
+
+
+def test_scores_rank_attacks_above_benign(fitted, data):
+    _, _, Xt, yt = data
+    scores = fitted.score_samples(Xt)
+    assert scores.shape == (len(Xt),) and np.isfinite(scores).all()
+    assert roc_auc_score(yt != "normal", scores) > 0.9
+
+
+def test_predict_is_score_above_threshold(fitted, data):
+    _, _, Xt, _ = data
+    np.testing.assert_array_equal(fitted.predict(Xt),
+                                  (fitted.score_samples(Xt) > fitted.threshold_.threshold).astype(int))
+
+
+def test_threshold_meets_target_fpr_on_validation(fitted):
+    assert fitted.threshold_.rule == "target_fpr"
+    assert fitted.threshold_.validation_fpr <= fitted.config.target_fpr + 1e-9
+
+
+def test_save_load_round_trip_gives_identical_scores(fitted, data, tmp_path):
+    _, _, Xt, _ = data
+    path = fitted.save(tmp_path / "bundle")
+    again = TabularDetector.load(path)
+    np.testing.assert_allclose(again.score_samples(Xt), fitted.score_samples(Xt), rtol=0, atol=1e-6)
+    assert again.threshold_ == fitted.threshold_
+    assert again.classes_ == fitted.classes_
+
+
+def test_unfitted_detector_raises():
+    with pytest.raises(NotFittedError, match="not fitted"):
+        TabularDetector().predict(synthetic_flows(20))
+
+
+def test_seed_architecture_is_the_original_design():
+    from deepsentry.core.networks import build_seed
+    import keras
+
+    net = build_seed(10)
+    dense = [layer for layer in net.layers if isinstance(layer, keras.layers.Dense)]
+    assert [(d.units, d.activation.__name__) for d in dense] == [(64, "relu"), (64, "relu"), (1, "linear")]
+    assert isinstance(net.loss, keras.losses.BinaryCrossentropy) and net.loss.from_logits
+    assert isinstance(net.optimizer, keras.optimizers.Adam)
+    accuracy = [m for m in net.metrics if m.name == "compile_metrics"] or net.metrics
+    # accuracy on logits: a logit of 0.1 (p > 0.5) is a positive prediction
+    metric = keras.metrics.BinaryAccuracy(threshold=0.0)
+    metric.update_state(np.array([[1.0], [0.0]]), np.array([[0.1], [-0.1]]))
+    assert float(metric.result()) == 1.0
+    assert accuracy
+
+
+def test_multiclass_predictions_are_consistent_with_alerts(data):
+    X, y, Xt, _ = data
+    detector = TabularDetector(CONFIGS["hybrid"]).fit(X, y)
+    assert detector.classes_ == ["flood", "normal", "scan"]
+    out = detector.score_features(detector.transform(Xt))
+    assert set(out["predicted"][out["alert"] == 1]) <= {"flood", "scan"}
+    assert set(out["predicted"][out["alert"] == 0]) == {"normal"}
+
+
+def test_parameter_errors_are_clear():
+    with pytest.raises(ConfigError, match="model must be one of"):
+        DetectorConfig(model="transformer")
+    with pytest.raises(ConfigError, match=r"target_fpr must be in \[0.0, 1.0\)"):
+        DetectorConfig(target_fpr=1.0)
+    with pytest.raises(InputError, match="needs both benign and malicious"):
+        TabularDetector(DetectorConfig(model="mlp", epochs=1)).fit(
+            synthetic_flows(50).drop(columns=["label", "src_ip"]), np.array(["normal"] * 50))
+
+
+def test_same_seed_same_scores(data):
+    X, y, Xt, _ = data
+    cfg = DetectorConfig(model="mlp", epochs=3, seed=7)
+    a = TabularDetector(cfg).fit(X, y).score_samples(Xt)
+    b = TabularDetector(cfg).fit(X, y).score_samples(Xt)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_flow_detector_bundle_kind(data, tmp_path):
+    X, y, _, _ = data
+    from deepsentry.core.errors import BundleError
+
+    path = TabularDetector(DetectorConfig(model="seed", epochs=1)).fit(X, y).save(tmp_path / "t")
+    with pytest.raises(BundleError, match="expected 'flows'"):
+        FlowDetector.load(path)

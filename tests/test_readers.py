@@ -1,0 +1,147 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deepsentry.core.errors import ConfigError, InputError
+from deepsentry.flows.formats import NSL_KDD_COLUMNS
+from deepsentry.flows.readers import ReadOptions, read_flows
+
+NSL_ROW = ("0,tcp,ftp_data,SF,491,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,2,2,0.00,0.00,0.00,0.00,1.00,0.00,"
+           "0.00,150,25,0.17,0.03,0.17,0.00,0.00,0.00,0.05,0.00,{label},20")
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def test_nsl_kdd_is_detected_and_mapped_to_five_classes(tmp_path):
+    labels = ["normal", "neptune", "mscan", "snmpgetattack", "xterm", "apache2"]
+    path = write(tmp_path, "kdd.txt", "\n".join(NSL_ROW.format(label=l) for l in labels) + "\n")
+    data = read_flows(path)
+    assert data.format == "nsl-kdd"
+    assert list(data.features.columns) == list(NSL_KDD_COLUMNS)
+    assert list(data.labels) == ["normal", "DoS", "Probe", "R2L", "U2R", "DoS"]
+    assert list(data.raw_labels) == labels
+    assert list(data.is_malicious) == [0, 1, 1, 1, 1, 1]
+
+
+def test_unknown_nsl_kdd_label_is_named(tmp_path):
+    path = write(tmp_path, "kdd.txt", NSL_ROW.format(label="martian") + "\n")
+    with pytest.raises(InputError, match="unknown nsl-kdd label.*martian"):
+        read_flows(path)
+
+
+def test_unsw_with_bom_drops_id_and_binary_label(tmp_path):
+    text = "\ufeffid,dur,proto,sttl,sbytes,attack_cat,label\n1,0.1,tcp,254,100,Normal,0\n2,0.2,udp,62,90, Exploits,1\n"
+    data = read_flows(write(tmp_path, "unsw.csv", text))
+    assert data.format == "unsw-nb15"
+    assert list(data.features.columns) == ["dur", "proto", "sttl", "sbytes"]
+    assert list(data.ids) == [1, 2]
+    assert list(data.labels) == ["Normal", "Exploits"]
+    assert data.report.identifier_columns == ["id"]
+
+
+def test_cic_original_naming_with_leading_spaces(tmp_path):
+    text = (" Destination Port, Flow Duration, Total Fwd Packets, Flow Bytes/s, Label\n"
+            "80,100,3,Infinity,BENIGN\n22,5,1,NaN,SSH-Patator\n")
+    data = read_flows(write(tmp_path, "Monday.csv", text))
+    assert data.format == "cic-ids2017"
+    assert "Destination Port" in data.features.columns
+    assert np.isinf(data.features["Flow Bytes/s"].iloc[0])
+    assert list(data.is_malicious) == [0, 1]
+
+
+def test_netflow_drops_addresses_and_source_port(tmp_path):
+    text = ("IPV4_SRC_ADDR,L4_SRC_PORT,IPV4_DST_ADDR,L4_DST_PORT,PROTOCOL,IN_BYTES,OUT_BYTES,Label,Attack\n"
+            "10.0.0.1,5555,10.0.0.2,80,6,100,200,0,Benign\n10.0.0.3,5556,10.0.0.2,22,6,10,0,1,Brute Force\n")
+    data = read_flows(write(tmp_path, "nf.csv", text))
+    assert data.format == "netflow"
+    assert list(data.features.columns) == ["L4_DST_PORT", "PROTOCOL", "IN_BYTES", "OUT_BYTES"]
+    assert set(data.report.identifier_columns) == {"IPV4_SRC_ADDR", "L4_SRC_PORT", "IPV4_DST_ADDR"}
+    assert list(data.is_malicious) == [0, 1]
+
+
+def test_generic_csv_needs_label_column_and_keep_column_overrides(tmp_path, flows_csv):
+    with pytest.raises(InputError, match="no label column"):
+        read_flows(flows_csv, ReadOptions(require_labels=True, label_column=None, format="csv"))
+    with pytest.raises(InputError, match="label column 'verdict' not found"):
+        read_flows(flows_csv, ReadOptions(label_column="verdict", require_labels=True))
+    data = read_flows(flows_csv, ReadOptions(label_column="label", benign_labels=("normal",)))
+    assert "src_ip" not in data.features.columns and data.report.identifier_columns == ["src_ip"]
+    kept = read_flows(flows_csv, ReadOptions(label_column="label", keep_columns=("src_ip",)))
+    assert "src_ip" in kept.features.columns
+
+
+def test_directory_reads_as_one_set(tmp_path):
+    (tmp_path / "d").mkdir()
+    for i, label in enumerate(["BENIGN", "DDoS"]):
+        write(tmp_path / "d", f"{label}.csv", f"id,Flow Duration,Fwd Pkts,Label\n{i},10,2,{label}\n{i+10},11,3,{label}\n")
+    data = read_flows(tmp_path / "d")
+    assert len(data) == 4 and list(data.labels) == ["BENIGN", "BENIGN", "DDoS", "DDoS"]
+    assert data.report.files[0].endswith("BENIGN.csv")
+
+
+def test_malformed_rows_are_counted_with_line_numbers(tmp_path):
+    text = "a,b,label\n1,2,normal\n3,4\n5,6,attack\n7,8,9,normal\n"
+    data = read_flows(write(tmp_path, "x.csv", text), ReadOptions(label_column="label"))
+    assert len(data) == 2
+    assert data.report.malformed_rows == 2
+    assert [e.row for e in data.report.examples] == [3, 5]
+    assert data.malformed_positions == {1: "expected 3 fields, found 2", 3: "expected 3 fields, found 4"}
+    assert list(data.positions) == [0, 2]
+    with pytest.raises(InputError, match=r"x.csv, row 3: expected 3 fields, found 2"):
+        read_flows(tmp_path / "x.csv", ReadOptions(label_column="label", strict=True))
+
+
+def test_non_numeric_values_are_counted_or_rejected(tmp_path):
+    text = "dur,bytes,label\n1,2,normal\n2,oops,attack\n3,4,normal\n"
+    path = write(tmp_path, "x.csv", text)
+    data = read_flows(path, ReadOptions(label_column="label"))
+    assert data.report.bad_values == {"bytes": 1}
+    assert np.isnan(data.features["bytes"].iloc[1])
+    assert "line 3, column bytes: not a number: 'oops'" in str(data.report.examples[0])
+    with pytest.raises(InputError, match=r"row 3, column bytes: not a number"):
+        read_flows(path, ReadOptions(label_column="label", strict=True))
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"", "file is empty"),
+    (b"   \n\n", "file is empty"),
+    (b"a b c\n1 2 3\n", "single field"),
+    (b"a,b,label\n", "no data rows"),
+    (b"\x00\x01\x02binary", "binary"),
+])
+def test_bad_files(tmp_path, content, match):
+    with pytest.raises(InputError, match=match):
+        read_flows(write(tmp_path, "bad.csv", content))
+
+
+def test_semicolon_delimiter_is_detected(tmp_path):
+    data = read_flows(write(tmp_path, "s.csv", "x;y;label\n1;2;normal\n3;4;attack\n"),
+                      ReadOptions(label_column="label"))
+    assert list(data.features.columns) == ["x", "y"]
+
+
+def test_unknown_format_and_missing_path(tmp_path):
+    with pytest.raises(ConfigError, match="unknown flow format"):
+        read_flows(tmp_path, ReadOptions(format="pcapish"))
+    with pytest.raises(InputError, match="no such file"):
+        read_flows(tmp_path / "nope.csv")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=400) | st.text(alphabet=",;\n\"0123456789abc.-\ufeff\t ", max_size=400).map(str.encode))
+def test_fuzz_reader_fails_only_with_input_errors(tmp_path, blob):
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(blob)
+    try:
+        data = read_flows(path)
+    except InputError:
+        return
+    # whatever was read accounts for every record: kept + malformed = total
+    assert len(data) + data.report.malformed_rows == data.total_rows
