@@ -146,9 +146,11 @@ def read_flows(path: str | os.PathLike[str], options: ReadOptions | None = None)
         raise ConfigError(f"unknown flow format {options.format!r}",
                           hint=f"choose one of {', '.join(FORMATS)}")
     parts = [_read_one(file, options) for file in list_inputs(path)]
-    if len(parts) == 1:
-        return parts[0]
-    return _concat(parts, str(path))
+    data = parts[0] if len(parts) == 1 else _concat(parts, str(path))
+    if data.report.identifier_columns:
+        log.warning("%s: dropped identifier column(s) %s (keep one with --keep-column)",
+                    path, ", ".join(data.report.identifier_columns))
+    return data
 
 
 def _concat(parts: list[FlowData], where: str) -> FlowData:
@@ -319,9 +321,6 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
     report.identifier_columns = identifiers
     report.label_columns = sorted(label_cols)
     report.rows = len(frame)
-    if identifiers:
-        log.warning("%s: dropped identifier column(s) %s (keep one with --keep-column)",
-                    path, ", ".join(identifiers))
 
     ids = frame[id_col].to_numpy() if id_col is not None else None
     positions = _positions(total, malformed)
