@@ -112,10 +112,11 @@ class TabularPreprocessor:
         report = report if report is not None else PreprocessingReport()
         report.rows += len(frame)
         n = len(frame)
-        out = np.empty((n, len(self.feature_names_)), dtype=np.float32)
+        out = np.zeros((n, len(self.feature_names_)), dtype=np.float32)
         values = self._numeric_matrix(frame, self.numeric_columns_, report)
-        values = np.where(np.isnan(values), self._medians, values)
-        values[:, self._log_mask] = _signed_log(values[:, self._log_mask])
+        np.copyto(values, self._medians, where=np.isnan(values))
+        if self._log_mask.any():
+            values[:, self._log_mask] = _signed_log(values[:, self._log_mask])
         values -= self._means
         values /= self._scales
         np.clip(values, -CLIP, CLIP, out=values)
@@ -128,9 +129,7 @@ class TabularPreprocessor:
             if unseen.any():
                 report.unseen_categories[column] = report.unseen_categories.get(column, 0) + int(unseen.sum())
                 codes[unseen] = width - 1
-            block = out[:, k:k + width]
-            block[:] = 0.0
-            block[np.arange(n), codes] = 1.0
+            out[np.arange(n), k + codes] = 1.0
             k += width
         return out
 
