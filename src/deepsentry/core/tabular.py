@@ -21,7 +21,6 @@ rows (carved from the training data) by ``threshold_rule``.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -150,8 +149,6 @@ class TabularDetector(Detector):
         self.multiclass_ = use_classes
         target = (np.searchsorted(self.classes_, labels) if use_classes
                   else malicious.astype(np.float32))
-        if not use_classes and self.classes_ != sorted(self.classes_):
-            self.classes_ = [self.benign_class_, self.attack_class_]
 
         classifier = autoencoder = None
         if cfg.model in ("seed", "mlp", "hybrid"):
@@ -392,33 +389,26 @@ def _class_weights(target: np.ndarray, mode: str) -> dict[int, float] | None:
 
 def _train(model: Any, x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int,
            class_weight: dict[int, float] | None, progress: Any, name: str) -> None:
-    import keras
-
-    callbacks = []
-    if progress is not None:
-        callbacks.append(_ProgressCallback(progress, name, epochs))
+    callbacks = [_progress_callback(progress, name, epochs)] if progress is not None else []
     model.fit(x, y, epochs=epochs, batch_size=batch_size, class_weight=class_weight, verbose=0,
               shuffle=True, callbacks=callbacks)
-    del keras
 
 
-class _ProgressCallback:
-    """Adapter from Keras epochs to a progress reporter with ``start(name, total)``/``advance()``."""
+def _progress_callback(progress: Any, name: str, epochs: int) -> Any:
+    """A Keras callback that reports each epoch to a ``start``/``advance``/``finish`` reporter."""
+    import keras
 
-    def __new__(cls, progress: Any, name: str, epochs: int):
-        import keras
+    class EpochProgress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            progress.start(f"training {name}", epochs)
 
-        class _Callback(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                progress.start(f"training {name}", epochs)
+        def on_epoch_end(self, epoch, logs=None):
+            progress.advance(loss=(logs or {}).get("loss"))
 
-            def on_epoch_end(self, epoch, logs=None):
-                progress.advance(loss=(logs or {}).get("loss"))
+        def on_train_end(self, logs=None):
+            progress.finish()
 
-            def on_train_end(self, logs=None):
-                progress.finish()
-
-        return _Callback()
+    return EpochProgress()
 
 
 def _validation_metrics(scores: np.ndarray, malicious: np.ndarray, threshold: float) -> dict[str, float]:
@@ -436,6 +426,3 @@ def _validation_metrics(scores: np.ndarray, malicious: np.ndarray, threshold: fl
         metrics["pr_auc"] = float(average_precision_score(malicious, scores))
     return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in metrics.items()}
 
-
-def dumps_manifest(manifest: dict[str, Any]) -> str:
-    return json.dumps(manifest, indent=2, sort_keys=True, default=str)
