@@ -149,9 +149,10 @@ def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, st
         "read_report": data.report.to_dict(),
         "detect_summary": summary.to_dict(),
     }
+    groups = np.where(y == 1, "malicious", "benign")
     if "predicted" in scored:
-        truth = _comparable_classes(detector, data)
-        metrics["classes"] = class_metrics(truth, scored["predicted"].to_numpy())
+        groups = _comparable_classes(detector, data)
+        metrics["classes"] = class_metrics(groups, scored["predicted"].to_numpy())
     if data.raw_labels is not None:
         metrics["per_label_detection"] = group_detection(data.raw_labels, alert)
     notes = [
@@ -163,9 +164,6 @@ def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, st
     ]
     if summary.malformed_rows:
         notes.append(f"{summary.malformed_rows} malformed row(s) could not be scored and are excluded.")
-    groups = np.where(y == 1, "malicious", "benign")
-    if "predicted" in scored and data.labels is not None:
-        groups = _comparable_classes(detector, data)
     write_report(report_dir, title="deepsentry evaluation", metrics=metrics, y=y, scores=scores,
                  threshold=detector.threshold_.threshold, score_groups=np.asarray(groups), notes=notes)
     return metrics
