@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -24,11 +25,17 @@ app = typer.Typer(name="deepsentry", no_args_is_help=True, add_completion=False,
                   help="Deep-learning attack detection for network flows, security logs and malware.")
 train_app = typer.Typer(no_args_is_help=True, help="Train a detector and save it as a model bundle.")
 app.add_typer(train_app, name="train")
+extract_app = typer.Typer(no_args_is_help=True, help="Extract features from raw inputs.")
+app.add_typer(extract_app, name="extract")
 
 err = Console(stderr=True)
 out = Console()
 
 Strict = Annotated[bool, typer.Option("--strict", help="Reject the input at the first malformed record.")]
+Workers = Annotated[int, typer.Option(help="Parser worker processes (0: one per core).")]
+Timeout = Annotated[float, typer.Option("--timeout", help="Seconds allowed per file before it is an error.")]
+MaxSize = Annotated[int, typer.Option("--max-size", help="Largest file to parse, in bytes (larger: skipped).")]
+Recursive = Annotated[bool, typer.Option("--recursive/--no-recursive", help="Walk directories recursively.")]
 FormatOpt = Annotated[Optional[str], typer.Option("--format", help="Input format (default: detected).")]
 
 
@@ -79,22 +86,105 @@ def train_flows(
     flows = read_flows(data, options)
     _report_read(flows.report)
     detector = FlowDetector(config).fit_flows(flows, progress=RichProgress(), source=data)
-    path = detector.save(out_dir)
-    if onnx and path.is_dir():
-        try:
-            from .core.onnx import export_onnx
+    _finish_training(detector, out_dir, onnx)
 
-            export_onnx(detector, path)
-        except DeepSentryError as exc:
-            err.print(f"[yellow]note:[/] model.onnx not written ({exc})")
-    s = detector.summary_
-    v = s.validation_metrics
-    err.print(f"trained {config.model} on {s.train_rows} rows ({s.duplicates_removed} duplicates removed) "
-              f"in {s.seconds:.1f} s; classes: {', '.join(detector.classes_)}")
-    err.print(f"threshold {detector.threshold_.threshold:.4g} ({detector.threshold_.rule}, on {s.validation_rows} "
-              f"validation rows carved from the training data): detection rate {v['detection_rate'] or float('nan'):.4f}, "
-              f"false-positive rate {v['false_positive_rate']:.4f}")
-    out.print(f"model bundle written to {path}")
+
+@train_app.command("malware")
+def train_malware(
+    data: Annotated[Path, typer.Option("--data", help="PE-feature table (ClaMP-style CSV/Parquet) or a folder of PE files.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Model bundle directory (or .zip) to write.")],
+    labels: Annotated[Optional[Path], typer.Option(help="Labels file for a folder of files (sha256 or file name, label).")] = None,
+    feature_set: Annotated[str, typer.Option(help="Feature set extracted from files: clamp or ember-v2.")] = "clamp",
+    label_column: Annotated[Optional[str], typer.Option(help="Label column of a feature table (default: class).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="mlp (default), hybrid, seed or autoencoder.")] = None,
+    target_fpr: Annotated[Optional[float], typer.Option(help="Validation false-positive rate for the threshold (default 0.01).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs (default 40).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed for splits, initialisation and shuffling.")] = 0,
+    onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Also export model.onnx for fast scoring.")] = True,
+    strict: Strict = False,
+) -> None:
+    """Train a malware detector on PE features (ClaMP CSV) or on a labelled folder of PE files."""
+    from .core.progress import RichProgress
+    from .malware import MalwareDetector, malware_config, read_labelled_files, read_pe_features
+
+    config = malware_config(model=model, target_fpr=target_fpr, epochs=epochs, seed=seed)
+    if data.is_dir():
+        if labels is None:
+            from .core.errors import ConfigError
+
+            raise ConfigError("training on a folder of files needs --labels", path=data)
+        table = read_labelled_files(data, labels, feature_set)
+    else:
+        table = read_pe_features(data, label_column=label_column, strict=strict, require_labels=True)
+    _report_read(table.report)
+    detector = MalwareDetector(config).fit_table(table, progress=RichProgress(),
+                                                 source=data if data.is_file() else None)
+    _finish_training(detector, out_dir, onnx)
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to scan.")],
+    model: Annotated[Path, typer.Option("--model", help="Malware model bundle.")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Verdicts as JSON lines (default: stdout).")] = None,
+    workers: Workers = 0,
+    timeout: Timeout = 10.0,
+    max_size: MaxSize = 64 * 1024 * 1024,
+    recursive: Recursive = True,
+) -> None:
+    """Scan files with a malware model: one JSON line per file (malicious, benign, skipped or error)."""
+    from .core.errors import ConfigError
+    from .core.progress import RichProgress
+    from .detection.batch import load_detector
+    from .malware import ScanLimits
+
+    detector = load_detector(model)
+    if not hasattr(detector, "scan"):
+        raise ConfigError(f"{model} is a {detector.kind} model; scan needs a malware model", path=model)
+    limits = ScanLimits(timeout_s=timeout, max_bytes=max_size, workers=workers)
+    counts: dict[str, int] = {}
+    progress = RichProgress()
+    progress.start("scanning", None)
+    handle = open(out_file, "w", encoding="utf-8") if out_file else sys.stdout
+    try:
+        for record in detector.scan([str(p) for p in paths], limits=limits):
+            handle.write(json.dumps(record) + "\n")
+            counts[record["verdict"]] = counts.get(record["verdict"], 0) + 1
+            progress.advance()
+    finally:
+        progress.finish()
+        if out_file:
+            handle.close()
+    err.print(f"{sum(counts.values())} files: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if out_file:
+        out.print(f"verdicts written to {out_file}")
+
+
+@extract_app.command("pe")
+def extract_pe(
+    paths: Annotated[list[Path], typer.Argument(help="PE files and folders.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Features: .csv, .parquet, or .jsonl (raw features).")],
+    feature_set: Annotated[str, typer.Option(help="clamp or ember-v2.")] = "clamp",
+    workers: Workers = 0,
+    timeout: Timeout = 10.0,
+    max_size: MaxSize = 64 * 1024 * 1024,
+    recursive: Recursive = True,
+) -> None:
+    """Extract static PE features, one row per file (non-PE files: status skipped)."""
+    from .core.progress import RichProgress
+    from .malware import ScanLimits
+    from .malware.scan import extract_to_file
+
+    progress = RichProgress()
+    progress.start(f"extracting {feature_set}", None)
+    try:
+        counts = extract_to_file([str(p) for p in paths], feature_set, out_file, recursive=recursive,
+                                 limits=ScanLimits(timeout_s=timeout, max_bytes=max_size, workers=workers),
+                                 on_file=lambda _: progress.advance())
+    finally:
+        progress.finish()
+    err.print(", ".join(f"{k} {v}" for k, v in counts.items()))
+    out.print(f"features written to {out_file}")
 
 
 @app.command()
@@ -187,6 +277,28 @@ def demo(
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+def _finish_training(detector, out_dir: Path, onnx: bool) -> None:
+    """Save the bundle (and model.onnx), then print what training did."""
+    config = detector.config
+    path = detector.save(out_dir)
+    if onnx and path.is_dir():
+        try:
+            from .core.onnx import export_onnx
+
+            export_onnx(detector, path)
+        except DeepSentryError as exc:
+            err.print(f"[yellow]note:[/] model.onnx not written ({exc})")
+    s = detector.summary_
+    v = s.validation_metrics
+    err.print(f"trained {config.model} on {s.train_rows} rows ({s.duplicates_removed} duplicates, "
+              f"{s.conflicting_duplicates} conflicting duplicates{' removed' if config.drop_conflicts else ' kept'}) "
+              f"in {s.seconds:.1f} s; classes: {', '.join(detector.classes_)}")
+    err.print(f"threshold {detector.threshold_.threshold:.4g} ({detector.threshold_.rule}, on {s.validation_rows} "
+              f"validation rows carved from the training data): detection rate {v['detection_rate'] or float('nan'):.4f}, "
+              f"false-positive rate {v['false_positive_rate']:.4f}")
+    out.print(f"model bundle written to {path}")
+
+
 def _report_read(report) -> None:
     if report.problems:
         err.print(f"[yellow]{report.malformed_rows} malformed row(s) skipped, "
@@ -208,6 +320,7 @@ def _report_problems(summary) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it in-process."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     try:
         app(args=argv, prog_name="deepsentry", standalone_mode=True)
     except SystemExit as exc:  # typer/click end every run this way, usage errors included

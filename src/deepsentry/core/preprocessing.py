@@ -1,9 +1,12 @@
 """Tabular preprocessing fitted on training rows only and saved as plain JSON.
 
 Numeric columns: inf -> missing, missing -> training median (counted), constant columns dropped,
-heavy-tailed counts log-scaled (signed ``log1p``), then standardised and clipped. Categorical
-columns: one-hot over the training categories plus an ``unknown`` bucket, so a category never seen
-in training never crashes detection.
+heavy-tailed counts log-scaled (signed ``log1p``), then standardised and clipped. With
+``ple_bins > 0`` each numeric column is also given a piecewise-linear encoding over training
+quantile bins (Gorishniy et al., "On Embeddings for Numerical Features in Tabular Deep Learning",
+NeurIPS 2022): header fields and counts whose meaning is not monotone (versions, alignments, flag
+words) become easy for a small network to separate. Categorical columns: one-hot over the training
+categories plus an ``unknown`` bucket, so a category never seen in training never crashes detection.
 
 >>> import pandas as pd
 >>> frame = pd.DataFrame({"bytes": [1, 10, 1000, 10**6], "proto": ["tcp", "udp", "tcp", "icmp"]})
@@ -16,6 +19,7 @@ in training never crashes detection.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -46,9 +50,12 @@ class PreprocessingReport:
 class TabularPreprocessor:
     """Numeric scaling and one-hot encoding fitted on training data; ``to_json``/``from_json``."""
 
-    def __init__(self, *, max_categories: int = 100, log_skew: float = 2.0) -> None:
+    def __init__(self, *, max_categories: int = 100, log_skew: float = 2.0, ple_bins: int = 0) -> None:
+        if ple_bins < 0 or ple_bins == 1:
+            raise ValueError(f"ple_bins must be 0 (off) or at least 2, got {ple_bins}")
         self.max_categories = max_categories
         self.log_skew = log_skew
+        self.ple_bins = ple_bins
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, y: Any = None) -> Self:
@@ -60,7 +67,9 @@ class TabularPreprocessor:
             (numeric if pd.api.types.is_numeric_dtype(frame[column]) else categorical).append(column)
         self.fit_report_ = PreprocessingReport(rows=len(frame))
         values = self._numeric_matrix(frame, numeric, self.fit_report_)
-        medians = np.nanmedian(values, axis=0) if values.size else np.zeros(0)
+        with warnings.catch_warnings():  # all-missing columns are expected (they become constant)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            medians = np.nanmedian(values, axis=0) if values.size else np.zeros(0)
         medians = np.where(np.isnan(medians), 0.0, medians)
         values = np.where(np.isnan(values), medians, values)
         spread = values.max(axis=0) - values.min(axis=0) if values.size else np.zeros(0)
@@ -68,6 +77,7 @@ class TabularPreprocessor:
         self.constant_columns_ = [c for c, k in zip(numeric, keep) if not k]
         self.numeric_columns_ = [c for c, k in zip(numeric, keep) if k]
         values, medians = values[:, keep], medians[keep]
+        self.ple_edges_ = _quantile_edges(values, self.ple_bins) if self.ple_bins else []
         self.log_columns_ = [c for c, v in zip(self.numeric_columns_, values.T) if self._heavy_tailed(v)]
         log_mask = np.isin(self.numeric_columns_, self.log_columns_)
         values[:, log_mask] = _signed_log(values[:, log_mask])
@@ -80,8 +90,9 @@ class TabularPreprocessor:
             counts = frame[column].astype(str).value_counts()
             self.categories_[column] = sorted(counts.index[: self.max_categories].tolist())
         self.feature_names_ = list(self.numeric_columns_) + [
-            f"{c}={v}" for c, cats in self.categories_.items() for v in [*cats, UNKNOWN]
-        ]
+            f"{c}@bin{b}" for c, edges in zip(self.numeric_columns_, self.ple_edges_)
+            for b in range(len(edges) - 1)
+        ] + [f"{c}={v}" for c, cats in self.categories_.items() for v in [*cats, UNKNOWN]]
         self._compile()
         return self
 
@@ -115,6 +126,7 @@ class TabularPreprocessor:
         out = np.zeros((n, len(self.feature_names_)), dtype=np.float32)
         values = self._numeric_matrix(frame, self.numeric_columns_, report)
         np.copyto(values, self._medians, where=np.isnan(values))
+        binned = self._piecewise_linear(values) if self._ple_column.size else None
         if self._log_mask.any():
             values[:, self._log_mask] = _signed_log(values[:, self._log_mask])
         values -= self._means
@@ -122,6 +134,9 @@ class TabularPreprocessor:
         np.clip(values, -CLIP, CLIP, out=values)
         k = values.shape[1]
         out[:, :k] = values
+        if binned is not None:
+            out[:, k:k + binned.shape[1]] = binned
+            k += binned.shape[1]
         for column, cats in self.categories_.items():
             width = len(cats) + 1
             codes = pd.Categorical(frame[column].astype(str), categories=cats).codes.astype(np.int64)
@@ -154,19 +169,31 @@ class TabularPreprocessor:
                 report.missing[columns[i]] = report.missing.get(columns[i], 0) + int(nan[:, i].sum())
         return values
 
+    def _piecewise_linear(self, values: np.ndarray) -> np.ndarray:
+        """Each bin's share of the way from its lower to its upper edge, clipped to [0, 1]."""
+        encoded = values[:, self._ple_column] - self._ple_low
+        encoded /= self._ple_width
+        return np.clip(encoded, 0.0, 1.0, out=encoded)
+
     def _compile(self) -> None:
         self._medians = np.asarray(self.medians_, dtype=np.float64)
         self._means = np.asarray(self.means_, dtype=np.float64)
         self._scales = np.asarray(self.scales_, dtype=np.float64)
         self._log_mask = np.isin(self.numeric_columns_, self.log_columns_) if self.numeric_columns_ \
             else np.zeros(0, dtype=bool)
+        edges = [np.asarray(e, dtype=np.float64) for e in self.ple_edges_]
+        self._ple_column = np.concatenate([np.full(len(e) - 1, i) for i, e in enumerate(edges)]
+                                          ).astype(np.int64) if edges else np.zeros(0, dtype=np.int64)
+        self._ple_low = np.concatenate([e[:-1] for e in edges]) if edges else np.zeros(0)
+        self._ple_width = np.concatenate([np.maximum(np.diff(e), 1e-12) for e in edges]) if edges else np.zeros(0)
 
     # -- persistence ---------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         check_is_fitted(self, ("medians_",))
         return {
             "version": PREPROCESSING_VERSION,
-            "params": {"max_categories": self.max_categories, "log_skew": self.log_skew},
+            "params": {"max_categories": self.max_categories, "log_skew": self.log_skew,
+                       "ple_bins": self.ple_bins},
             "input_columns": self.input_columns_,
             "constant_columns": self.constant_columns_,
             "numeric_columns": self.numeric_columns_,
@@ -174,6 +201,7 @@ class TabularPreprocessor:
             "medians": self.medians_,
             "means": self.means_,
             "scales": self.scales_,
+            "ple_edges": self.ple_edges_,
             # a list, not a mapping: the one-hot block order must survive sort_keys JSON writers
             "categories": [[column, cats] for column, cats in self.categories_.items()],
             "feature_names": self.feature_names_,
@@ -192,13 +220,15 @@ class TabularPreprocessor:
         prep.medians_ = [float(v) for v in data["medians"]]
         prep.means_ = [float(v) for v in data["means"]]
         prep.scales_ = [float(v) for v in data["scales"]]
+        prep.ple_edges_ = [[float(v) for v in edges] for edges in data.get("ple_edges", [])]
         prep.categories_ = {str(column): list(cats) for column, cats in data["categories"]}
         prep.feature_names_ = list(data["feature_names"])
         report = data.get("fit_report", {})
         prep.fit_report_ = PreprocessingReport(rows=report.get("rows", 0), missing=report.get("missing", {}),
                                                infinite=report.get("infinite", {}))
         n_num = len(prep.numeric_columns_)
-        if not (len(prep.medians_) == len(prep.means_) == len(prep.scales_) == n_num):
+        if not (len(prep.medians_) == len(prep.means_) == len(prep.scales_) == n_num) or \
+                len(prep.ple_edges_) not in (0, n_num) or any(len(e) < 2 for e in prep.ple_edges_):
             raise InputError("preprocessing.json is inconsistent: statistics do not match the columns")
         prep._compile()
         return prep
@@ -206,3 +236,15 @@ class TabularPreprocessor:
 
 def _signed_log(values: np.ndarray) -> np.ndarray:
     return np.sign(values) * np.log1p(np.abs(values))
+
+
+def _quantile_edges(values: np.ndarray, bins: int) -> list[list[float]]:
+    """Distinct training quantiles of each column: at most ``bins`` bins, at least one."""
+    quantiles = np.linspace(0.0, 1.0, bins + 1)
+    edges = []
+    for column in values.T:
+        unique = np.unique(np.quantile(column, quantiles))
+        if unique.size < 2:  # cannot happen for a kept (non-constant) column, but stay safe
+            unique = np.array([unique[0], unique[0] + 1.0])
+        edges.append(unique.tolist())
+    return edges

@@ -36,7 +36,8 @@ class RichProgress:
                                   TimeRemainingColumn(), console=console, transient=False)
         self._task = None
 
-    def start(self, description: str, total: int) -> None:
+    def start(self, description: str, total: int | None) -> None:
+        """Start a bar; ``total=None`` when the amount of work is not known in advance."""
         if not self._enabled:
             return
         self._progress.start()

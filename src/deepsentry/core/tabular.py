@@ -31,7 +31,7 @@ import pandas as pd
 
 from .base import Detector, config_from_dict, validate_choice, validate_range
 from .bundle import read_bundle, write_bundle
-from .errors import BundleError, InputError, check_is_fitted
+from .errors import BundleError, ConfigError, InputError, check_is_fitted
 from .preprocessing import PreprocessingReport, TabularPreprocessor
 from .thresholds import RULES, ThresholdChoice, choose_threshold
 
@@ -61,6 +61,8 @@ class DetectorConfig:
     threshold_rule: str = "target_fpr"
     target_fpr: float = 0.05
     dedupe: bool = True
+    drop_conflicts: bool = False  # also drop feature-identical rows whose labels disagree
+    ple_bins: int = 0  # >0: piecewise-linear quantile encoding of numeric features (see preprocessing)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -73,6 +75,9 @@ class DetectorConfig:
         validate_range("batch_size", self.batch_size, 1)
         validate_range("learning_rate", self.learning_rate, 0.0, low_open=True)
         validate_range("dropout", self.dropout, 0.0, 1.0, high_open=True)
+        validate_range("ple_bins", self.ple_bins, 0, 256)
+        if self.ple_bins == 1:
+            raise ConfigError("ple_bins must be 0 (off) or at least 2, got 1")
         if self.epochs is not None:
             validate_range("epochs", self.epochs, 1)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -126,7 +131,8 @@ class TabularDetector(Detector):
         labels = self._normalise_labels(y, len(X), benign_labels)
         summary = TrainingSummary(rows=len(X))
         if cfg.dedupe:
-            X, labels, summary.duplicates_removed, summary.conflicting_duplicates = _dedupe(X, labels)
+            X, labels, summary.duplicates_removed, summary.conflicting_duplicates = _dedupe(
+                X, labels, drop_conflicts=cfg.drop_conflicts)
         malicious = labels != self.benign_class_
         if cfg.model != "autoencoder" and (malicious.all() or not malicious.any()):
             raise InputError(f"model {cfg.model!r} needs both benign and malicious training rows",
@@ -138,7 +144,7 @@ class TabularDetector(Detector):
         summary.class_counts = {str(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))}
 
         keras.utils.set_random_seed(cfg.seed)
-        self.preprocessor_ = TabularPreprocessor().fit(X.iloc[train_idx])
+        self.preprocessor_ = TabularPreprocessor(ple_bins=cfg.ple_bins).fit(X.iloc[train_idx])
         features = self.preprocessor_.transform(X)
         summary.preprocessing = self.preprocessor_.fit_report_.to_dict()
         n_features = features.shape[1]
@@ -286,6 +292,11 @@ class TabularDetector(Detector):
             "ae_reference": self.ae_reference_,
         }
 
+    def manifest_extra(self) -> dict[str, Any]:
+        """Manifest entries of a subclass (what it read, its extractor versions); extend it."""
+        return {"training_data_sha256": getattr(self, "data_sha256_", None),
+                "training_read_report": getattr(self, "read_report_", None)}
+
     def save(self, path: str | Path, *, manifest_extra: dict[str, Any] | None = None,
              extra_files: dict[str, Any] | None = None) -> Path:
         check_is_fitted(self, ("threshold_",))
@@ -300,6 +311,7 @@ class TabularDetector(Detector):
             "threshold": self.threshold_.threshold,
             "extractor_versions": {"preprocessing": PREPROCESSING_VERSION, "networks": NETWORKS_VERSION},
             "training": asdict(self.summary_),
+            **self.manifest_extra(),
             **(manifest_extra or {}),
         }
         return write_bundle(
@@ -351,15 +363,20 @@ class TabularDetector(Detector):
 
 
 # -- helpers -------------------------------------------------------------------------------------
-def _dedupe(X: pd.DataFrame, labels: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, int, int]:
-    """Drop exact duplicate (features, label) rows; count feature-identical rows whose labels differ."""
+def _dedupe(X: pd.DataFrame, labels: np.ndarray, *, drop_conflicts: bool = False,
+            ) -> tuple[pd.DataFrame, np.ndarray, int, int]:
+    """Drop exact duplicate (features, label) rows; count feature-identical rows whose labels
+    differ (and drop them too with ``drop_conflicts``: no label can be right for all of them)."""
     row_hash = pd.util.hash_pandas_object(X, index=False).to_numpy()
     label_hash = pd.util.hash_array(labels.astype(str).astype(object))
     pair = pd.DataFrame({"row": row_hash, "label": label_hash})
     keep = ~pair.duplicated().to_numpy()
     removed = int((~keep).sum())
     kept_pairs = pair[keep]
-    conflicting = int(kept_pairs["row"].duplicated(keep=False).sum())
+    conflicting_mask = kept_pairs["row"].duplicated(keep=False).to_numpy()
+    conflicting = int(conflicting_mask.sum())
+    if drop_conflicts and conflicting:
+        keep[np.flatnonzero(keep)[conflicting_mask]] = False
     return X.iloc[np.flatnonzero(keep)].reset_index(drop=True), labels[keep], removed, conflicting
 
 

@@ -24,10 +24,11 @@ from ..core.errors import ConfigError, InputError
 from ..core.preprocessing import PreprocessingReport
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
-from ..flows import FlowDetector, read_flows
+from ..flows import FlowDetector
+from ..malware import MalwareDetector
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl", ".parquet")
-_DETECTORS = {"flows": FlowDetector}
+_DETECTORS = {"flows": FlowDetector, "malware": MalwareDetector}
 
 
 def load_detector(path: str | Path, *, onnx: bool = True) -> Any:
@@ -67,12 +68,12 @@ class DetectSummary:
         return dict(self.__dict__)
 
 
-def score_flow_file(detector: Any, path: str | Path, *, strict: bool = False,
-                    format: str | None = None, require_labels: bool = False,
-                    ) -> tuple[pd.DataFrame, Any, DetectSummary]:
-    """Score every record of a flow file; returns (output frame, the data read, summary)."""
-    data = read_flows(path, detector.read_options(strict=strict, format=format,
-                                                  require_labels=require_labels))
+def score_file(detector: Any, path: str | Path, *, strict: bool = False,
+               format: str | None = None, require_labels: bool = False,
+               ) -> tuple[pd.DataFrame, Any, DetectSummary]:
+    """Score every record of a file the detector can read (flows, PE-feature tables);
+    returns (output frame, the data read, summary)."""
+    data = detector.read_input(path, strict=strict, format=format, require_labels=require_labels)
     report = PreprocessingReport()
     features = detector.transform(data.features, report)
     out = detector.score_features(features)
@@ -122,7 +123,7 @@ def write_predictions(frame: pd.DataFrame, out: str | Path) -> Path:
 def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, strict: bool = False,
                 format: str | None = None) -> tuple[pd.DataFrame, DetectSummary]:
     """Score a file and write the predictions (when ``out`` is given)."""
-    frame, _, summary = score_flow_file(detector, path, strict=strict, format=format)
+    frame, _, summary = score_file(detector, path, strict=strict, format=format)
     if out is not None:
         write_predictions(frame, out)
         summary.output = str(out)
@@ -132,7 +133,7 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
 def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, strict: bool = False,
                   format: str | None = None) -> dict[str, Any]:
     """Score labelled data, compute security metrics and write a report directory."""
-    frame, data, summary = score_flow_file(detector, path, strict=strict, format=format,
+    frame, data, summary = score_file(detector, path, strict=strict, format=format,
                                            require_labels=True)
     if data.labels is None:
         raise InputError("evaluation needs labelled data, and no label column was found", path=path,

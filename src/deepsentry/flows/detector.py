@@ -13,7 +13,7 @@ from typing import Any, Self
 
 from ..core.bundle import sha256_file
 from ..core.tabular import DetectorConfig, TabularDetector
-from .readers import FlowData, ReadOptions, list_inputs
+from .readers import FlowData, ReadOptions, list_inputs, read_flows
 
 FLOW_FEATURES_VERSION = 1
 
@@ -41,17 +41,18 @@ class FlowDetector(TabularDetector):
                            benign_labels=tuple(getattr(self, "benign_labels_", None) or ()),
                            **overrides)
 
-    def save(self, path: str | Path, **kwargs: Any) -> Path:
-        extra = {
-            "flow_format": getattr(self, "format_", None),
-            "benign_labels": getattr(self, "benign_labels_", None),
-            "label_column": getattr(self, "label_column_", None),
-            "training_data_sha256": getattr(self, "data_sha256_", None),
-            "training_read_report": getattr(self, "read_report_", None),
-            "extractor_versions_flows": FLOW_FEATURES_VERSION,
-            **kwargs.pop("manifest_extra", {}),
-        }
-        return super().save(path, manifest_extra=extra, **kwargs)
+    def read_input(self, path: str | Path, *, strict: bool = False, format: str | None = None,
+                   require_labels: bool = False) -> FlowData:
+        """Read flows from ``path`` the way the training flows were read."""
+        return read_flows(path, self.read_options(strict=strict, format=format,
+                                                  require_labels=require_labels))
+
+    def manifest_extra(self) -> dict[str, Any]:
+        return {**super().manifest_extra(),
+                "flow_format": getattr(self, "format_", None),
+                "benign_labels": getattr(self, "benign_labels_", None),
+                "label_column": getattr(self, "label_column_", None),
+                "extractor_versions_flows": FLOW_FEATURES_VERSION}
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
