@@ -51,6 +51,9 @@ def onnx_runner(model_bytes: bytes, output_names: list[str] | None = None,
     except ImportError:
         raise DependencyError("onnxruntime is not installed", hint="pip install 'deepsentry[onnx]'") from None
     options = ort.SessionOptions()
+    # Idle ONNX Runtime threads spin for a while after each run; on a small machine that steals
+    # the cores that readers and parser workers need between batches.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
     session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
