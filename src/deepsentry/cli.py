@@ -36,6 +36,9 @@ Workers = Annotated[int, typer.Option(help="Parser worker processes (0: one per 
 Timeout = Annotated[float, typer.Option("--timeout", help="Seconds allowed per file before it is an error.")]
 MaxSize = Annotated[int, typer.Option("--max-size", help="Largest file to parse, in bytes (larger: skipped).")]
 Recursive = Annotated[bool, typer.Option("--recursive/--no-recursive", help="Walk directories recursively.")]
+AugmentOpt = Annotated[str, typer.Option(
+    help="Oversample minority classes in the training split: none, smote, borderline-smote, adasyn, "
+         "random, noise or mixup.")]
 FormatOpt = Annotated[Optional[str], typer.Option("--format", help="Input format (default: detected).")]
 
 
@@ -68,6 +71,8 @@ def train_flows(
     threshold_rule: Annotated[Optional[str], typer.Option(help="target_fpr (default), max_f1 or balanced.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Training epochs (default depends on the model).")] = None,
     binary: Annotated[bool, typer.Option("--binary", help="Malicious-vs-benign only, even when the data has classes.")] = False,
+    augment: AugmentOpt = "none",
+    class_weight: Annotated[Optional[str], typer.Option(help="none, sqrt (default) or balanced.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed for splits, initialisation and shuffling.")] = 0,
     onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Also export model.onnx for fast scoring.")] = True,
     strict: Strict = False,
@@ -81,8 +86,8 @@ def train_flows(
                           keep_columns=tuple(keep_column or ()), strict=strict,
                           require_labels=model != "autoencoder")
     overrides = {k: v for k, v in {"target_fpr": target_fpr, "threshold_rule": threshold_rule,
-                                   "epochs": epochs}.items() if v is not None}
-    config = DetectorConfig(model=model, seed=seed, multiclass=not binary, **overrides)
+                                   "epochs": epochs, "class_weight": class_weight}.items() if v is not None}
+    config = DetectorConfig(model=model, seed=seed, multiclass=not binary, augment=augment, **overrides)
     flows = read_flows(data, options)
     _report_read(flows.report)
     detector = FlowDetector(config).fit_flows(flows, progress=RichProgress(), source=data)
@@ -99,6 +104,7 @@ def train_malware(
     model: Annotated[Optional[str], typer.Option(help="mlp (default), hybrid, seed or autoencoder.")] = None,
     target_fpr: Annotated[Optional[float], typer.Option(help="Validation false-positive rate for the threshold (default 0.01).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Training epochs (default 40).")] = None,
+    augment: AugmentOpt = "none",
     seed: Annotated[int, typer.Option(help="Random seed for splits, initialisation and shuffling.")] = 0,
     onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Also export model.onnx for fast scoring.")] = True,
     strict: Strict = False,
@@ -107,7 +113,7 @@ def train_malware(
     from .core.progress import RichProgress
     from .malware import MalwareDetector, malware_config, read_labelled_files, read_pe_features
 
-    config = malware_config(model=model, target_fpr=target_fpr, epochs=epochs, seed=seed)
+    config = malware_config(model=model, target_fpr=target_fpr, epochs=epochs, seed=seed, augment=augment)
     if data.is_dir():
         if labels is None:
             from .core.errors import ConfigError
@@ -185,6 +191,92 @@ def extract_pe(
         progress.finish()
     err.print(", ".join(f"{k} {v}" for k, v in counts.items()))
     out.print(f"features written to {out_file}")
+
+
+DomainOpt = Annotated[str, typer.Option(help="flows (default) or malware (PE-feature tables).")]
+GroupOpt = Annotated[Optional[str], typer.Option(help="Grouped folds: rows sharing this column's value stay together.")]
+TimeOpt = Annotated[Optional[str], typer.Option(help="Time-ordered (forward-chaining) folds by this column.")]
+
+
+@app.command()
+def cv(
+    data: Annotated[Path, typer.Option("--data", help="Labelled training data (flows, or a PE-feature table).")],
+    report: Annotated[Path, typer.Option("--report", help="Directory for metrics.json, plots and report.html.")],
+    model: Annotated[Optional[str], typer.Option(help="Model architecture (default: the domain's default).")] = None,
+    folds: Annotated[int, typer.Option(help="Number of folds.")] = 5,
+    domain: DomainOpt = "flows",
+    group_column: GroupOpt = None,
+    time_column: TimeOpt = None,
+    augment: AugmentOpt = "none",
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs per fold.")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Column holding the class/label.")] = None,
+    benign_label: Annotated[Optional[list[str]], typer.Option(help="Label value meaning benign (repeatable).")] = None,
+    format: FormatOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed for folds, initialisation and shuffling.")] = 0,
+) -> None:
+    """Cross-validate a detector: per-fold metrics, mean and standard deviation, report.html."""
+    from .core.progress import RichProgress
+    from .evaluation.cv import cross_validate, write_cv_report
+    from .evaluation.experiment import load_experiment
+
+    exp = load_experiment(data, domain=domain, model=model, epochs=epochs, augment=augment, seed=seed,
+                          label_column=label_column, benign_labels=tuple(benign_label or ()), format=format,
+                          keep_columns=tuple(c for c in (group_column, time_column) if c))
+    plan = exp.splits(folds=folds, group_column=group_column, time_column=time_column, seed=seed)
+    result = cross_validate(plan, exp.make_detector, benign_labels=exp.benign_labels, progress=RichProgress())
+    write_cv_report(result, report, record=exp.record())
+    table = Table(title=f"{folds}-fold {plan.config.strategy} CV on {len(plan.y)} rows "
+                        f"({plan.duplicates_removed} duplicates removed first)")
+    table.add_column("metric")
+    table.add_column("mean ± std", justify="right")
+    for key, value in result["summary"].items():
+        table.add_row(key, f"{value['mean']:.4f} ± {value['std']:.4f}")
+    out.print(table)
+    out.print(f"report written to {report / 'report.html'}")
+
+
+@app.command()
+def tune(
+    data: Annotated[Path, typer.Option("--data", help="Labelled training data (never a test set).")],
+    space: Annotated[Path, typer.Option("--space", help="Search space YAML.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Bundle of the best configuration, retrained on all the data.")],
+    strategy: Annotated[str, typer.Option(help="grid, random or tpe (optuna).")] = "random",
+    trials: Annotated[int, typer.Option(help="Number of trials (grid: at most the grid size).")] = 20,
+    folds: Annotated[int, typer.Option(help="Validation folds per trial.")] = 3,
+    outer_folds: Annotated[int, typer.Option(help="Nested CV: outer folds estimating the tuned model (0: off).")] = 0,
+    metric: Annotated[str, typer.Option(help="Objective: pr_auc, roc_auc, macro_f1, f1, detection_rate_at_1pct_fpr, accuracy.")] = "pr_auc",
+    jobs: Annotated[int, typer.Option(help="Trials run in parallel processes.")] = 1,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the search journal in <out>.search/.")] = False,
+    domain: DomainOpt = "flows",
+    model: Annotated[Optional[str], typer.Option(help="Base architecture (a space entry overrides it).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Base training epochs (a space entry overrides it).")] = None,
+    group_column: GroupOpt = None,
+    time_column: TimeOpt = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Column holding the class/label.")] = None,
+    benign_label: Annotated[Optional[list[str]], typer.Option(help="Label value meaning benign (repeatable).")] = None,
+    format: FormatOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed for folds, trials and training.")] = 0,
+) -> None:
+    """Search hyperparameters by cross-validation on the training data; save the best as a bundle."""
+    from .core.progress import RichProgress
+    from .evaluation.experiment import load_experiment, run_tuning
+    from .evaluation.tuning import SearchConfig, load_space
+
+    params = load_space(space)
+    exp = load_experiment(data, domain=domain, model=model, epochs=epochs, seed=seed, label_column=label_column,
+                          benign_labels=tuple(benign_label or ()), format=format,
+                          keep_columns=tuple(c for c in (group_column, time_column) if c))
+    search = SearchConfig(strategy=strategy, trials=trials, metric=metric, seed=seed, jobs=jobs)
+    outcome = run_tuning(exp, params, search, out_dir, folds=folds, outer_folds=outer_folds,
+                         group_column=group_column, time_column=time_column, resume=resume,
+                         progress=RichProgress())
+    best = outcome["leaderboard"][0]
+    out.print(f"best trial {best['trial']}: {metric} {best['score']:.4f} ± {best.get('std', 0):.4f} "
+              f"with {json.dumps(best['params'])}")
+    if outcome.get("nested"):
+        n = outcome["nested"]
+        out.print(f"nested CV estimate of the tuned model: {metric} {n['mean']:.4f} ± {n['std']:.4f}")
+    out.print(f"leaderboard: {outcome['journal'] / 'leaderboard.csv'}; best model bundle: {out_dir}")
 
 
 @app.command()

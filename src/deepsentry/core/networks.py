@@ -35,13 +35,13 @@ class ReconstructionError(keras.layers.Layer):
         return input_shape[0][:-1]
 
 
-def build_seed(n_features: int, learning_rate: float = 1e-3) -> keras.Model:
+def build_seed(n_features: int, learning_rate: float = 1e-3, *, name: str = "seed") -> keras.Model:
     """The original design's network, kept exactly for comparison."""
     inputs = keras.Input((n_features,), name="features")
     hidden = keras.layers.Dense(64, activation="relu")(inputs)
     hidden = keras.layers.Dense(64, activation="relu")(hidden)
     logits = keras.layers.Dense(1, name="logits")(hidden)
-    model = keras.Model(inputs, logits, name="seed")
+    model = keras.Model(inputs, logits, name=name)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
@@ -52,7 +52,8 @@ def build_seed(n_features: int, learning_rate: float = 1e-3) -> keras.Model:
 
 
 def build_mlp(n_features: int, n_outputs: int, *, hidden: tuple[int, ...] = (256, 128),
-              dropout: float = 0.2, l2: float = 1e-5, learning_rate: float = 1e-3) -> keras.Model:
+              dropout: float = 0.2, l2: float = 1e-5, learning_rate: float = 1e-3,
+              name: str = "mlp") -> keras.Model:
     """Regularised classifier; ``n_outputs == 1`` is binary (sigmoid logit), else softmax logits."""
     inputs = keras.Input((n_features,), name="features")
     x = inputs
@@ -62,7 +63,7 @@ def build_mlp(n_features: int, n_outputs: int, *, hidden: tuple[int, ...] = (256
         if dropout:
             x = keras.layers.Dropout(dropout)(x)
     logits = keras.layers.Dense(n_outputs, name="logits")(x)
-    model = keras.Model(inputs, logits, name="mlp")
+    model = keras.Model(inputs, logits, name=name)
     if n_outputs == 1:
         loss = keras.losses.BinaryCrossentropy(from_logits=True)
         metrics = [keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")]
@@ -88,15 +89,19 @@ def build_autoencoder(n_features: int, *, hidden: tuple[int, ...] = (64, 16),
     return model
 
 
-def inference_model(n_features: int, classifier: keras.Model | None,
+def inference_model(n_features: int, classifier: keras.Model | list[keras.Model] | None,
                     autoencoder: keras.Model | None) -> keras.Model:
     """One network for scoring: outputs ``logits`` and/or ``reconstruction_error``.
 
-    Saving a single model keeps the bundle to one ``model.keras`` and one ONNX graph.
+    A list of classifiers is an ensemble: its logits are averaged. Saving a single model keeps
+    the bundle to one ``model.keras`` and one ONNX graph.
     """
     inputs = keras.Input((n_features,), name="features")
     outputs = {}
-    if classifier is not None:
+    if isinstance(classifier, list):
+        outputs["logits"] = (classifier[0](inputs) if len(classifier) == 1 else
+                             keras.layers.Average(name="ensemble")([c(inputs) for c in classifier]))
+    elif classifier is not None:
         outputs["logits"] = classifier(inputs)
     if autoencoder is not None:
         outputs["reconstruction_error"] = ReconstructionError(name="reconstruction_error")(

@@ -29,6 +29,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
+from .augment import METHODS as AUGMENT_METHODS, augment
 from .base import Detector, config_from_dict, validate_choice, validate_range
 from .bundle import read_bundle, write_bundle
 from .errors import BundleError, ConfigError, InputError, check_is_fitted
@@ -63,6 +64,9 @@ class DetectorConfig:
     dedupe: bool = True
     drop_conflicts: bool = False  # also drop feature-identical rows whose labels disagree
     ple_bins: int = 0  # >0: piecewise-linear quantile encoding of numeric features (see preprocessing)
+    ensemble: int = 1  # classifiers trained with different seeds; their logits are averaged
+    augment: str = "none"  # oversampling of minority classes in the training split (see core.augment)
+    augment_ratio: float = 0.2
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -76,6 +80,9 @@ class DetectorConfig:
         validate_range("learning_rate", self.learning_rate, 0.0, low_open=True)
         validate_range("dropout", self.dropout, 0.0, 1.0, high_open=True)
         validate_range("ple_bins", self.ple_bins, 0, 256)
+        validate_range("ensemble", self.ensemble, 1, 32)
+        validate_choice("augment", self.augment, AUGMENT_METHODS)
+        validate_range("augment_ratio", self.augment_ratio, 0.0, 1.0, low_open=True)
         if self.ple_bins == 1:
             raise ConfigError("ple_bins must be 0 (off) or at least 2, got 1")
         if self.epochs is not None:
@@ -100,6 +107,7 @@ class TrainingSummary:
     class_counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     validation_metrics: dict[str, Any] = field(default_factory=dict)
+    augmented: dict[str, int] = field(default_factory=dict)
     preprocessing: dict[str, Any] = field(default_factory=dict)
 
 
@@ -158,15 +166,27 @@ class TabularDetector(Detector):
 
         classifier = autoencoder = None
         if cfg.model in ("seed", "mlp", "hybrid"):
-            if cfg.model == "seed":
-                classifier = networks.build_seed(n_features, cfg.learning_rate)
-            else:
-                classifier = networks.build_mlp(n_features, len(self.classes_) if use_classes else 1,
-                                                hidden=cfg.hidden, dropout=cfg.dropout, l2=cfg.l2,
-                                                learning_rate=cfg.learning_rate)
-            weights = _class_weights(target[train_idx], cfg.class_weight) if use_classes or cfg.model != "seed" else None
-            _train(classifier, features[train_idx], target[train_idx], cfg.resolved_epochs,
-                   cfg.batch_size, weights, progress, "classifier")
+            x_train, y_train = features[train_idx], target[train_idx]
+            if cfg.augment != "none":
+                x_train, y_int, added = augment(x_train, y_train.astype(np.int64), cfg.augment,
+                                                ratio=cfg.augment_ratio, seed=cfg.seed,
+                                                numeric_columns=len(self.preprocessor_.numeric_columns_))
+                y_train = y_int.astype(target.dtype)
+                summary.augmented = {str(self.classes_[c]): int(n) for c, n in added.items()}
+            weights = _class_weights(y_train, cfg.class_weight) if use_classes or cfg.model != "seed" else None
+            classifier = []
+            for member in range(cfg.ensemble):
+                keras.utils.set_random_seed(cfg.seed + 7919 * member)
+                name = cfg.model if member == 0 else f"{cfg.model}_{member}"
+                if cfg.model == "seed":
+                    network = networks.build_seed(n_features, cfg.learning_rate, name=name)
+                else:
+                    network = networks.build_mlp(n_features, len(self.classes_) if use_classes else 1,
+                                                 hidden=cfg.hidden, dropout=cfg.dropout, l2=cfg.l2,
+                                                 learning_rate=cfg.learning_rate, name=name)
+                _train(network, x_train, y_train, cfg.resolved_epochs, cfg.batch_size, weights, progress,
+                       "classifier" if cfg.ensemble == 1 else f"classifier {member + 1}/{cfg.ensemble}")
+                classifier.append(network)
         if cfg.model in ("autoencoder", "hybrid"):
             autoencoder = networks.build_autoencoder(n_features, hidden=cfg.ae_hidden,
                                                      learning_rate=cfg.learning_rate)

@@ -97,6 +97,10 @@ def write_html(directory: Path, title: str, metrics: dict[str, Any], plots: list
         rows = [("macro-F1", classes["macro_f1"]), ("accuracy", classes["accuracy"])]
         rows += [(f"recall: {k}", v) for k, v in classes["per_class_recall"].items()]
         sections.append("<h2>Classes</h2>" + _table(rows))
+    cv = metrics.get("cv_summary")
+    if cv:
+        rows = [(k, f"{v['mean']:.4f} ± {v['std']:.4f}") for k, v in cv.items()]
+        sections.append("<h2>Across folds (mean ± standard deviation)</h2>" + _table(rows))
     groups = metrics.get("per_label_detection")
     if groups:
         rows = [(k, f"{v['alerted']:.3f} of {v['rows']}") for k, v in groups.items()]
@@ -115,13 +119,15 @@ def write_html(directory: Path, title: str, metrics: dict[str, Any], plots: list
 
 def write_report(directory: str | Path, *, title: str, metrics: dict[str, Any], y: np.ndarray | None,
                  scores: np.ndarray, threshold: float, score_groups: np.ndarray | None = None,
-                 notes: list[str] | None = None) -> Path:
-    """Write ``metrics.json``, the plots and ``report.html`` into ``directory``."""
+                 notes: list[str] | None = None, extra_plots: list[str] | None = None) -> Path:
+    """Write ``metrics.json``, the plots and ``report.html`` into ``directory``
+    (``extra_plots``: PNG files the caller already wrote there)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default) + "\n",
                                             encoding="utf-8")
-    plots = write_plots(directory, y, scores, threshold, metrics.get("classes"), score_groups)
+    plots = (extra_plots or []) + write_plots(directory, y, scores, threshold, metrics.get("classes"),
+                                              score_groups)
     return write_html(directory, title, metrics, plots, notes or [])
 
 

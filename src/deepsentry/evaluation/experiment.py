@@ -1,0 +1,181 @@
+"""An experiment: labelled training data of one domain, a base configuration and a seed; what
+``cv`` and ``tune`` run on. Keeps the CLI thin and records what a report needs to be reproduced.
+
+>>> exp = load_experiment("KDDTrain+.txt", domain="flows", seed=0)       # doctest: +SKIP
+>>> plan = exp.splits(folds=5)                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.bundle import package_versions, sha256_file
+from ..core.errors import ConfigError
+from ..core.tables import LabelledTable
+from ..core.tabular import DetectorConfig
+from .splits import SplitConfig, SplitPlan, make_splits
+
+DOMAINS = {"flows": "deepsentry.flows.detector:FlowDetector",
+           "malware": "deepsentry.malware.detector:MalwareDetector"}
+
+
+@dataclass
+class Experiment:
+    domain: str
+    data: LabelledTable
+    base: DetectorConfig
+    source: Path
+    aux_columns: tuple[str, ...] = ()
+    checksum: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def detector_class(self) -> str:
+        return DOMAINS[self.domain]
+
+    @property
+    def benign_labels(self) -> tuple[str, ...]:
+        return tuple(self.data.benign_labels)
+
+    def _cls(self) -> Any:
+        import importlib
+
+        module, _, name = self.detector_class.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def make_detector(self, seed: int, config: DetectorConfig | None = None) -> Any:
+        return self._cls()(dataclasses.replace(config or self.base, seed=seed))
+
+    def splits(self, *, folds: int, group_column: str | None = None, time_column: str | None = None,
+               seed: int | None = None) -> SplitPlan:
+        config = SplitConfig.from_columns(folds=folds, group_column=group_column, time_column=time_column,
+                                          seed=self.base.seed if seed is None else seed)
+        plan = make_splits(self.data.features, self.data.labels, config)
+        drop = [c for c in self.aux_columns if c in plan.X.columns]
+        if drop:  # an aux column that was not the split column is still not a feature
+            plan.X = plan.X.drop(columns=drop)
+        return plan
+
+    def fit_final(self, config: DetectorConfig, progress: Any = None) -> Any:
+        """Fit on all the training data, through the domain's own fit (it records how to read)."""
+        features = self.data.features.drop(columns=[c for c in self.aux_columns
+                                                    if c in self.data.features.columns])
+        data = dataclasses.replace(self.data, features=features)
+        detector = self._cls()(config)
+        if self.domain == "flows":
+            return detector.fit_flows(data, progress=progress, source=self.source)
+        return detector.fit_table(data, progress=progress, source=self.source)
+
+    def record(self) -> dict[str, Any]:
+        """What a report needs for reproduction: seed, config, data checksum, package versions."""
+        return {"reproducibility": {"seed": self.base.seed, "domain": self.domain,
+                                    "config": dataclasses.asdict(self.base), "data": str(self.source),
+                                    "data_sha256": self.checksum, "packages": package_versions()}}
+
+
+def load_experiment(data: str | Path, *, domain: str = "flows", model: str | None = None,
+                    epochs: int | None = None, augment: str = "none", seed: int = 0,
+                    label_column: str | None = None, benign_labels: tuple[str, ...] = (),
+                    format: str | None = None, keep_columns: tuple[str, ...] = ()) -> Experiment:
+    """Read labelled training data of ``domain`` and the domain's default configuration."""
+    if domain not in DOMAINS:
+        raise ConfigError(f"unknown domain {domain!r}", hint=f"choose one of: {', '.join(DOMAINS)}")
+    source = Path(data)
+    overrides = {k: v for k, v in {"model": model, "epochs": epochs}.items() if v is not None}
+    if domain == "flows":
+        from ..flows import ReadOptions, read_flows
+
+        table = read_flows(source, ReadOptions(format=format, label_column=label_column,
+                                               benign_labels=benign_labels, keep_columns=keep_columns,
+                                               require_labels=True))
+        base = DetectorConfig(seed=seed, augment=augment, **overrides)
+    else:
+        from ..malware import malware_config, read_pe_features
+
+        table = read_pe_features(source, label_column=label_column, require_labels=True)
+        base = malware_config(seed=seed, augment=augment, **overrides)
+    if table.labels is None:
+        raise ConfigError("cross-validation and tuning need labelled data", path=source,
+                          hint="name the label column with --label-column")
+    checksum = sha256_file(source) if source.is_file() else ""
+    return Experiment(domain=domain, data=table, base=base, source=source, aux_columns=keep_columns,
+                      checksum=checksum)
+
+
+def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *, folds: int = 3,
+               outer_folds: int = 0, group_column: str | None = None, time_column: str | None = None,
+               resume: bool = False, progress: Any = None) -> dict[str, Any]:
+    """Search on CV folds of the training data, optionally estimate the tuned model by nested CV,
+    retrain the best configuration on all the data and save it with its search record."""
+    from .cv import clear_keras, fold_metrics
+    from .tuning import (config_for, evaluate_params, init_objective, leaderboard, parallel_evaluator,
+                         run_search, write_leaderboard)
+
+    out_dir = Path(out_dir)
+    journal = out_dir.parent / (out_dir.name + ".search")
+
+    def search_on(plan: SplitPlan, directory: Path, bar: Any) -> list[dict[str, Any]]:
+        init_objective(plan, exp.base, exp.detector_class, search.metric, exp.benign_labels)
+        parallel = parallel_evaluator(search.jobs) if search.jobs > 1 else None
+        try:
+            return run_search(space, search, evaluate_params, directory, resume=resume, progress=bar,
+                              parallel_evaluate=parallel)
+        finally:
+            if parallel is not None:
+                parallel.shutdown()
+
+    nested = None
+    if outer_folds:
+        outer = exp.splits(folds=outer_folds, group_column=group_column, time_column=time_column)
+        scores = []
+        for k, (train, test) in enumerate(outer.folds):
+            inner_config = SplitConfig(folds=folds, seed=search.seed, dedupe=False)
+            inner = make_splits(outer.X.iloc[train], outer.y[train], inner_config)
+            history = search_on(inner, journal / f"outer-{k}", None)
+            best = leaderboard(history)[0]
+            detector = exp.make_detector(search.seed, config_for(exp.base, best["params"]))
+            detector.fit(outer.X.iloc[train], outer.y[train], benign_labels=exp.benign_labels)
+            metrics, _ = fold_metrics(detector, outer.X.iloc[test], outer.y[test])
+            scores.append(metrics.get(search.metric))
+            del detector
+            clear_keras()
+        values = [s for s in scores if s is not None]
+        nested = {"outer_folds": outer_folds, "scores": scores,
+                  "mean": statistics.fmean(values) if values else float("nan"),
+                  "std": statistics.pstdev(values) if values else float("nan")}
+
+    plan = exp.splits(folds=folds, group_column=group_column, time_column=time_column)
+    history = search_on(plan, journal, progress)
+    write_leaderboard(history, journal, search.metric)
+    board = leaderboard(history)
+    best_config = config_for(exp.base, board[0]["params"])
+    detector = exp.fit_final(best_config)
+    record = {"strategy": search.strategy, "metric": search.metric, "seed": search.seed,
+              "trials": len(history), "folds": folds, "plan": plan.describe(), "best": board[0],
+              "leaderboard": board[:50], "nested_cv": nested, "journal": str(journal),
+              **exp.record()}
+    path = detector.save(out_dir, extra_files={"search.json": json.loads(json.dumps(record, default=_plain))})
+    try:
+        from ..core.onnx import export_onnx
+
+        if path.is_dir():
+            export_onnx(detector, path)
+    except Exception as exc:  # ONNX is an accelerator, not a requirement
+        exp.notes.append(f"model.onnx not written ({exc})")
+    (journal / "search-record.json").write_text(json.dumps(record, indent=2, default=_plain), encoding="utf-8")
+    return {"leaderboard": board, "nested": nested, "journal": journal, "bundle": path}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    return str(value)

@@ -1,0 +1,386 @@
+"""Hyperparameter search over any :class:`DetectorConfig` field, scored by cross-validation on the
+training data only, resumable from disk and reproducible from the seed.
+
+Search space (YAML): one entry per parameter, a list of ``choice`` values or a range::
+
+    hidden: {choice: [[128, 64], [256, 128]]}
+    dropout: {low: 0.0, high: 0.4}
+    learning_rate: {low: 1.0e-4, high: 3.0e-3, log: true}
+    ple_bins: {choice: [0, 16, 32]}
+    augment: {choice: [none, smote]}
+
+Strategies: ``grid`` (every combination, ranges cut into ``grid_points`` values), ``random`` and
+``tpe`` (optuna's model-based sampler). Trial *k*'s parameters depend only on the seed, *k* and (for
+``tpe``) the trials before it, so a search killed at any point and resumed from its journal
+(``trials.jsonl``, one line per finished trial) gives the same leaderboard as one never stopped.
+
+>>> space = parse_space({"dropout": {"low": 0.0, "high": 0.5}, "epochs": {"choice": [5, 10]}})
+>>> params = trial_params(space, "random", trial=0, seed=0, history=[])
+>>> sorted(params)
+['dropout', 'epochs']
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..core.base import validate_choice
+from ..core.errors import ConfigError, InputError
+from ..core.tabular import DetectorConfig
+
+STRATEGIES = ("grid", "random", "tpe")
+METRICS = ("pr_auc", "roc_auc", "macro_f1", "f1", "detection_rate_at_1pct_fpr", "accuracy")
+JOURNAL = "trials.jsonl"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    choices: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    step: float | None = None
+
+    def grid(self, points: int) -> list[Any]:
+        if self.choices is not None:
+            return list(self.choices)
+        if self.step is not None:
+            n = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+            values = [self.low + i * self.step for i in range(n)]
+        elif self.log:
+            values = np.geomspace(self.low, self.high, points).tolist()
+        else:
+            values = np.linspace(self.low, self.high, points).tolist()
+        return [int(round(v)) for v in values] if self.integer else [float(v) for v in values]
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        if self.choices is not None:
+            return self.choices[int(rng.integers(len(self.choices)))]
+        if self.step is not None:
+            return self.grid(0)[int(rng.integers(len(self.grid(0))))]
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        return int(round(value)) if self.integer else float(value)
+
+
+def parse_space(raw: dict[str, Any]) -> list[Param]:
+    """Validate a search space against :class:`DetectorConfig`'s fields."""
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError("the search space must be a non-empty mapping of parameter: spec")
+    known = {f.name for f in fields(DetectorConfig)} - {"seed"}
+    params = []
+    for name, spec in raw.items():
+        if name not in known:
+            raise ConfigError(f"unknown parameter {name!r} in the search space",
+                              hint=f"tunable parameters: {', '.join(sorted(known))}")
+        if isinstance(spec, list):
+            spec = {"choice": spec}
+        if not isinstance(spec, dict):
+            raise ConfigError(f"parameter {name!r}: give {{choice: [...]}} or {{low: .., high: ..}}")
+        if "choice" in spec:
+            choices = tuple(tuple(c) if isinstance(c, list) else c for c in spec["choice"])
+            if not choices:
+                raise ConfigError(f"parameter {name!r}: empty choice list")
+            params.append(Param(name, choices=choices))
+            continue
+        try:
+            low, high = spec["low"], spec["high"]
+        except KeyError:
+            raise ConfigError(f"parameter {name!r}: a range needs low and high") from None
+        if not (isinstance(low, (int, float)) and isinstance(high, (int, float))) or low >= high:
+            raise ConfigError(f"parameter {name!r}: need numbers with low < high, got {low!r}, {high!r}")
+        log = bool(spec.get("log", False))
+        if log and low <= 0:
+            raise ConfigError(f"parameter {name!r}: a log range needs low > 0")
+        integer = isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool)
+        params.append(Param(name, low=low, high=high, log=log, integer=integer, step=spec.get("step")))
+    return params
+
+
+def load_space(path: str | Path) -> list[Param]:
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read the search space ({exc.strerror})", path=path) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML ({exc})", path=path) from None
+    try:
+        return parse_space(raw)
+    except ConfigError as exc:
+        raise ConfigError(str(exc), path=path) from None
+
+
+def grid_size(space: list[Param], points: int) -> int:
+    return math.prod(len(p.grid(points)) for p in space)
+
+
+def trial_params(space: list[Param], strategy: str, *, trial: int, seed: int,
+                 history: list[dict[str, Any]], grid_points: int = 3, trials: int | None = None,
+                 maximize: bool = True) -> dict[str, Any]:
+    """Parameters of trial number ``trial``: a pure function of its arguments."""
+    validate_choice("strategy", strategy, STRATEGIES)
+    if strategy == "grid":
+        combos = list(itertools.product(*(p.grid(grid_points) for p in space)))
+        order = np.arange(len(combos))
+        if trials is not None and trials < len(combos):
+            order = np.random.default_rng(seed).permutation(len(combos))
+        if trial >= len(combos):
+            raise ConfigError(f"the grid has only {len(combos)} points")
+        return dict(zip([p.name for p in space], combos[order[trial]]))
+    if strategy == "random" or not history:
+        rng = np.random.default_rng([seed, trial])
+        return {p.name: p.sample(rng) for p in space}
+    return _tpe_params(space, trial, seed, history, maximize)
+
+
+def _tpe_params(space: list[Param], trial: int, seed: int, history: list[dict[str, Any]],
+                maximize: bool) -> dict[str, Any]:
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def distribution(p: Param) -> Any:
+        if p.choices is not None:
+            return CategoricalDistribution([json.dumps(c) for c in p.choices])
+        if p.integer:
+            return IntDistribution(int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
+        return FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+
+    dists = {p.name: distribution(p) for p in space}
+
+    def encode(p: Param, value: Any) -> Any:
+        return json.dumps(list(value) if isinstance(value, tuple) else value) if p.choices is not None else value
+
+    study = optuna.create_study(direction="maximize" if maximize else "minimize",
+                                sampler=optuna.samplers.TPESampler(seed=seed * 100003 + trial,
+                                                                   n_startup_trials=5))
+    for past in history:
+        study.add_trial(optuna.trial.create_trial(
+            params={p.name: encode(p, past["params"][p.name]) for p in space},
+            distributions=dists, value=past["score"]))
+    asked = study.ask(dists)
+    out = {}
+    for p in space:
+        value = asked.params[p.name]
+        out[p.name] = _decode(json.loads(value)) if p.choices is not None else value
+    return out
+
+
+def _decode(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def config_for(base: DetectorConfig, params: dict[str, Any]) -> DetectorConfig:
+    """``base`` with the trial's parameters (lists from JSON become tuples)."""
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items()}
+    try:
+        return replace(base, **values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"parameters {values} are not valid: {exc}") from None
+
+
+# -- the objective: cross-validation on the training data ------------------------------------------
+_STATE: dict[str, Any] = {}  # per worker process: the split plan and how to build detectors
+
+
+def init_objective(plan: Any, base: DetectorConfig, detector_class: str, metric: str,
+                   benign_labels: tuple[str, ...]) -> None:
+    """Set what :func:`evaluate_params` uses (called once per process, also as a pool initializer)."""
+    _STATE.update(plan=plan, base=base, detector_class=detector_class, metric=metric,
+                  benign_labels=benign_labels)
+
+
+def evaluate_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Mean (and std) of the metric over the plan's folds for one parameter set."""
+    import importlib
+
+    from .cv import cross_validate
+
+    module, _, name = _STATE["detector_class"].partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    config = config_for(_STATE["base"], params)
+    started = time.perf_counter()
+    result = cross_validate(_STATE["plan"], lambda seed: cls(replace(config, seed=seed)),
+                            benign_labels=_STATE["benign_labels"])
+    values = [f.get(_STATE["metric"]) for f in result["folds"]]
+    values = [v for v in values if v is not None]
+    if not values:
+        raise ConfigError(f"metric {_STATE['metric']!r} is not defined for this data",
+                          hint="macro_f1 needs class labels; pr_auc/roc_auc need both classes")
+    return {"score": float(np.mean(values)), "std": float(np.std(values)),
+            "fold_scores": [float(v) for v in values], "seconds": round(time.perf_counter() - started, 2)}
+
+
+def parallel_evaluator(jobs: int) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Evaluate several trials at once in ``jobs`` fresh processes (each with its own Keras)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=init_objective,
+                               initargs=(_STATE["plan"], _STATE["base"], _STATE["detector_class"],
+                                         _STATE["metric"], _STATE["benign_labels"]))
+
+    def run(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return list(pool.map(evaluate_params, batch))
+
+    run.shutdown = pool.shutdown  # type: ignore[attr-defined]
+    return run
+
+
+# -- the search loop -------------------------------------------------------------------------------
+def read_journal(directory: Path) -> list[dict[str, Any]]:
+    """Finished trials, in trial order; a half-written last line (a kill mid-write) is ignored."""
+    path = directory / JOURNAL
+    if not path.exists():
+        return []
+    trials = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            trials.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    by_number = {t["trial"]: t for t in trials}
+    return [by_number[k] for k in sorted(by_number)]
+
+
+def _drop_partial_line(path: Path) -> None:
+    """Cut a last line left half-written by a kill, so the next record starts on its own line."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+def _append(directory: Path, record: dict[str, Any]) -> None:
+    with open(directory / JOURNAL, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, default=_jsonable) + "\n")
+        handle.flush()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    strategy: str = "random"
+    trials: int = 20
+    metric: str = "pr_auc"
+    grid_points: int = 3
+    seed: int = 0
+    jobs: int = 1
+
+    def __post_init__(self) -> None:
+        validate_choice("strategy", self.strategy, STRATEGIES)
+        validate_choice("metric", self.metric, METRICS)
+        if self.trials < 1 or self.jobs < 1:
+            raise ConfigError("--trials and --jobs must be at least 1")
+
+
+def run_search(space: list[Param], search: SearchConfig, evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+               directory: str | Path, *, resume: bool = False, progress: Any = None,
+               parallel_evaluate: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+               ) -> list[dict[str, Any]]:
+    """Run (or continue) a search; ``evaluate(params)`` returns ``{"score", ...}`` for one trial.
+
+    Finished trials are appended to ``directory/trials.jsonl`` as they end; with ``resume`` the
+    search continues after the last finished trial, otherwise an existing journal is an error.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    history = read_journal(directory)
+    if resume:
+        _drop_partial_line(directory / JOURNAL)
+    if history and not resume:
+        raise ConfigError(f"a search journal already exists in {directory}",
+                          hint="pass --resume to continue it, or choose another --out")
+    settings = {"strategy": search.strategy, "metric": search.metric, "seed": search.seed,
+                "grid_points": search.grid_points, "space": [p.__dict__ for p in space]}
+    settings_path = directory / "search.json"
+    if settings_path.exists() and resume:
+        previous = json.loads(settings_path.read_text(encoding="utf-8"))
+        if json.loads(json.dumps(previous, default=_jsonable)) != json.loads(json.dumps(settings, default=_jsonable)):
+            raise ConfigError("--resume with a different space, strategy, metric or seed than the journal's",
+                              path=settings_path)
+    settings_path.write_text(json.dumps(settings, indent=2, default=_jsonable), encoding="utf-8")
+    total = search.trials
+    if search.strategy == "grid":
+        total = min(total, grid_size(space, search.grid_points))
+    if progress is not None:
+        progress.start(f"{search.strategy} search", total)
+        for _ in history[:total]:
+            progress.advance()
+    while len(history) < total:
+        batch = list(range(len(history), min(total, len(history) + max(1, search.jobs))))
+        params = [trial_params(space, search.strategy, trial=k, seed=search.seed, history=history,
+                               grid_points=search.grid_points, trials=search.trials) for k in batch]
+        started = time.perf_counter()
+        if parallel_evaluate is not None and len(batch) > 1:
+            outcomes = parallel_evaluate(params)
+        else:
+            outcomes = [evaluate(p) for p in params]
+        for k, p, outcome in zip(batch, params, outcomes):
+            record = {"trial": k, "params": p, **outcome,
+                      "seconds": round(outcome.get("seconds", time.perf_counter() - started), 2)}
+            _append(directory, record)
+            history.append(json.loads(json.dumps(record, default=_jsonable)))
+            if progress is not None:
+                progress.advance(best=max(h["score"] for h in history))
+    if progress is not None:
+        progress.finish()
+    return history[:total]
+
+
+def leaderboard(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trials best first (ties broken by trial number, so the order is reproducible)."""
+    return sorted(history, key=lambda t: (-t["score"], t["trial"]))
+
+
+def write_leaderboard(history: list[dict[str, Any]], directory: str | Path, metric: str) -> Path:
+    """leaderboard.csv (one row per trial, best first) and leaderboard.png (score by trial)."""
+    import pandas as pd
+
+    from .report import _pyplot
+
+    directory = Path(directory)
+    board = leaderboard(history)
+    rows = [{"rank": i + 1, "trial": t["trial"], metric: t["score"], "std": t.get("std"),
+             "seconds": t.get("seconds"), **{k: json.dumps(v) if isinstance(v, (list, tuple)) else v
+                                             for k, v in t["params"].items()}}
+            for i, t in enumerate(board)]
+    path = directory / "leaderboard.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    scores = [t["score"] for t in history]
+    ax.plot(range(len(scores)), scores, "o", label="trial")
+    ax.plot(range(len(scores)), np.maximum.accumulate(scores), "-", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"{metric} (mean over validation folds)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(directory / "leaderboard.png", dpi=110)
+    plt.close(fig)
+    return path

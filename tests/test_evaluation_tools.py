@@ -1,0 +1,200 @@
+"""Splits, augmentation, cross-validation and hyperparameter search (issue 3)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import synthetic_flows
+from deepsentry.cli import main
+from deepsentry.core.augment import METHODS, augment
+from deepsentry.core.errors import ConfigError
+from deepsentry.core.tabular import DetectorConfig, TabularDetector
+from deepsentry.evaluation.cv import cross_validate, write_cv_report
+from deepsentry.evaluation.splits import SplitConfig, make_splits
+from deepsentry.evaluation.tuning import (SearchConfig, leaderboard, parse_space, read_journal, run_search,
+                                          trial_params)
+
+
+def frame_and_labels(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    data = synthetic_flows(n, seed=seed)
+    labels = data.pop("label").to_numpy()
+    return data, labels
+
+
+# -- splits ----------------------------------------------------------------------------------------
+def test_stratified_folds_partition_deduplicated_rows():
+    X, y = frame_and_labels()
+    X = pd.concat([X, X.iloc[:50]], ignore_index=True)  # 50 exact duplicates
+    y = np.concatenate([y, y[:50]])
+    plan = make_splits(X, y, SplitConfig(folds=4, seed=1))
+    assert plan.duplicates_removed == 50 and len(plan.y) == len(y) - 50
+    tests = np.concatenate([test for _, test in plan.folds])
+    assert sorted(tests.tolist()) == list(range(len(plan.y)))
+    for train, test in plan.folds:
+        assert not set(train) & set(test)
+        rows = pd.util.hash_pandas_object(plan.X, index=False).to_numpy()
+        assert not set(rows[train]) & set(rows[test])  # no identical record on both sides
+    again = make_splits(X, y, SplitConfig(folds=4, seed=1))
+    assert all((a[1] == b[1]).all() for a, b in zip(plan.folds, again.folds))
+    other = make_splits(X, y, SplitConfig(folds=4, seed=2))
+    assert any((a[1] != b[1]).any() for a, b in zip(plan.folds, other.folds))
+
+
+def test_grouped_and_time_ordered_folds():
+    X, y = frame_and_labels()
+    X["host"] = np.arange(len(X)) % 13
+    X["time"] = np.random.default_rng(0).permutation(len(X))
+    grouped = make_splits(X.drop(columns="time"), y, SplitConfig.from_columns(
+        folds=3, group_column="host", time_column=None, seed=0))
+    assert "host" not in grouped.X.columns
+    hosts = X["host"].to_numpy()
+    for train, test in grouped.folds:
+        assert not set(hosts[train]) & set(hosts[test])
+    timed = make_splits(X.drop(columns="host"), y, SplitConfig.from_columns(
+        folds=3, group_column=None, time_column="time", seed=0))
+    times = X["time"].to_numpy()
+    for train, test in timed.folds:
+        assert times[train].max() < times[test].min()  # always train on the past
+    with pytest.raises(ConfigError):
+        SplitConfig(strategy="group")
+
+
+# -- augmentation ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "none"])
+def test_augmentation_raises_minority_classes_only(method):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(330, 4)).astype(np.float32)
+    X[300:] += 2.0
+    y = np.array([0] * 300 + [1] * 25 + [2] * 5)
+    Xa, ya, added = augment(X, y, method, ratio=0.3, seed=0, numeric_columns=2)
+    counts = np.bincount(ya)
+    assert counts[0] == 300 and counts[1] >= 80 and counts[2] >= 80
+    assert set(added) == {1, 2}
+    assert np.array_equal(Xa[:330], X)  # originals kept as they were
+    if method == "noise":
+        assert np.array_equal(np.isin(Xa[330:, 2:], X[300:, 2:]).all(axis=1), np.ones(len(Xa) - 330, bool))
+
+
+def test_augmentation_happens_inside_the_training_split():
+    X, y = frame_and_labels(400)
+    plain = TabularDetector(DetectorConfig(model="mlp", epochs=2, seed=0)).fit(X, y)
+    smote = TabularDetector(DetectorConfig(model="mlp", epochs=2, seed=0, augment="smote", augment_ratio=0.9)).fit(X, y)
+    assert smote.summary_.augmented and not plain.summary_.augmented
+    # the validation rows (threshold choice) are the same real rows either way
+    assert smote.summary_.validation_rows == plain.summary_.validation_rows
+    assert smote.threshold_.validation_fpr is not None
+
+
+# -- cross-validation ------------------------------------------------------------------------------
+def test_cross_validation_is_reproducible_and_reported(tmp_path):
+    X, y = frame_and_labels(500)
+    plan = make_splits(X, y, SplitConfig(folds=3, seed=0))
+    make = lambda seed: TabularDetector(DetectorConfig(model="mlp", epochs=3, seed=seed))  # noqa: E731
+    first = cross_validate(plan, make)
+    second = cross_validate(plan, make)
+    assert len(first["folds"]) == 3
+    for a, b in zip(first["folds"], second["folds"]):
+        assert a["pr_auc"] == pytest.approx(b["pr_auc"], abs=1e-6)
+    assert first["summary"]["pr_auc"]["mean"] > 0.8
+    assert first["summary"]["pr_auc"]["std"] >= 0
+    report = write_cv_report(first, tmp_path / "cv", record={"reproducibility": {"seed": 0}})
+    assert report.name == "report.html" and (tmp_path / "cv" / "folds.png").stat().st_size > 1000
+    metrics = json.loads((tmp_path / "cv" / "metrics.json").read_text())
+    assert metrics["reproducibility"]["seed"] == 0 and len(metrics["folds"]) == 3
+
+
+def test_cli_cv_writes_a_report(tmp_path, flows_csv):
+    report = tmp_path / "cv"
+    assert main(["cv", "--data", str(flows_csv), "--report", str(report), "--folds", "3",
+                 "--model", "mlp", "--epochs", "2", "--augment", "random", "--label-column", "label",
+                 "--benign-label", "normal"]) == 0
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert set(metrics["cv_summary"]) >= {"pr_auc", "roc_auc", "detection_rate_at_1pct_fpr"}
+    assert metrics["reproducibility"]["config"]["augment"] == "random"
+    assert len(metrics["reproducibility"]["data_sha256"]) == 64
+
+
+# -- search ----------------------------------------------------------------------------------------
+SPACE = {"dropout": {"low": 0.0, "high": 0.5}, "learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
+         "hidden": {"choice": [[32], [64, 32]]}, "epochs": {"low": 2, "high": 4}}
+
+
+def test_search_space_is_validated():
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        parse_space({"not_a_knob": [1, 2]})
+    with pytest.raises(ConfigError, match="low < high"):
+        parse_space({"dropout": {"low": 0.5, "high": 0.1}})
+    with pytest.raises(ConfigError, match="log range"):
+        parse_space({"learning_rate": {"low": 0, "high": 1, "log": True}})
+    space = parse_space(SPACE)
+    for k in range(20):
+        p = trial_params(space, "random", trial=k, seed=3, history=[])
+        assert 0.0 <= p["dropout"] <= 0.5 and 1e-4 <= p["learning_rate"] <= 1e-2
+        assert p["hidden"] in ((32,), (64, 32)) and p["epochs"] in (2, 3, 4)
+        assert p == trial_params(space, "random", trial=k, seed=3, history=[])
+    grid = [trial_params(space, "grid", trial=k, seed=0, history=[], grid_points=2) for k in range(16)]
+    assert len({json.dumps(g, sort_keys=True) for g in grid}) == 16
+
+
+def fake_objective(params: dict) -> dict:
+    """A cheap deterministic objective, so search logic is tested without training."""
+    score = -((params["dropout"] - 0.3) ** 2) - (np.log10(params["learning_rate"]) + 2.5) ** 2
+    return {"score": float(score), "std": 0.0}
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe", "grid"])
+def test_resumed_search_equals_an_uninterrupted_one(tmp_path, strategy):
+    space = parse_space(SPACE)
+    search = SearchConfig(strategy=strategy, trials=10, seed=5, grid_points=2)
+    full = run_search(space, search, fake_objective, tmp_path / "full")
+    partial = SearchConfig(strategy=strategy, trials=4, seed=5, grid_points=2)
+    run_search(space, partial, fake_objective, tmp_path / "resumed")
+    with open(tmp_path / "resumed" / "trials.jsonl", "a") as handle:
+        handle.write('{"trial": 4, "params": {"drop')  # a kill in the middle of a write
+    with pytest.raises(ConfigError, match="--resume"):
+        run_search(space, search, fake_objective, tmp_path / "resumed")
+    resumed = run_search(space, search, fake_objective, tmp_path / "resumed", resume=True)
+    strip = lambda h: [(t["trial"], json.dumps(t["params"], sort_keys=True), t["score"]) for t in h]  # noqa: E731
+    assert strip(leaderboard(full)) == strip(leaderboard(resumed))
+    assert len(read_journal(tmp_path / "resumed")) == 10
+    with pytest.raises(ConfigError, match="different space"):
+        run_search(space, SearchConfig(strategy=strategy, trials=10, seed=6, grid_points=2), fake_objective,
+                   tmp_path / "resumed", resume=True)
+
+
+@pytest.mark.slow
+def test_tune_killed_with_sigkill_resumes_to_the_same_leaderboard(tmp_path, flows_csv):
+    space = tmp_path / "space.yaml"
+    space.write_text("dropout: {low: 0.0, high: 0.4}\nhidden: {choice: [[16], [32]]}\n")
+    base = [sys.executable, "-m", "deepsentry.cli", "tune", "--data", str(flows_csv), "--space", str(space),
+            "--trials", "4", "--folds", "2", "--model", "mlp", "--seed", "1", "--label-column", "label",
+            "--benign-label", "normal", "--epochs", "2"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run([*base, "--out", str(tmp_path / "full")], check=True, env=env, capture_output=True)
+    victim = subprocess.Popen([*base, "--out", str(tmp_path / "killed")], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = tmp_path / "killed.search" / "trials.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 1):
+        time.sleep(0.2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    done = journal.read_text().count("\n")
+    assert 1 <= done < 4, "the kill should land mid-search"
+    subprocess.run([*base, "--out", str(tmp_path / "killed"), "--resume"], check=True, env=env,
+                   capture_output=True)
+    full = pd.read_csv(tmp_path / "full.search" / "leaderboard.csv")
+    resumed = pd.read_csv(tmp_path / "killed.search" / "leaderboard.csv")
+    pd.testing.assert_frame_equal(full.drop(columns="seconds"), resumed.drop(columns="seconds"))
+    record = json.loads((tmp_path / "killed" / "search.json").read_text())
+    assert record["best"]["trial"] == int(full["trial"].iloc[0])
