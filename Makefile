@@ -23,6 +23,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/flows.py
+	$(BIN)/python benchmarks/malware.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
