@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -198,3 +197,24 @@ def test_tune_killed_with_sigkill_resumes_to_the_same_leaderboard(tmp_path, flow
     pd.testing.assert_frame_equal(full.drop(columns="seconds"), resumed.drop(columns="seconds"))
     record = json.loads((tmp_path / "killed" / "search.json").read_text())
     assert record["best"]["trial"] == int(full["trial"].iloc[0])
+
+
+@pytest.mark.parametrize("jobs,outer_folds", [(1, 2), (2, 0)])
+def test_tune_nested_and_parallel(tmp_path, flows_csv, jobs, outer_folds):
+    from deepsentry.evaluation.experiment import load_experiment, run_tuning
+    from deepsentry.flows import FlowDetector
+
+    exp = load_experiment(flows_csv, domain="flows", model="mlp", epochs=1, seed=0, label_column="label",
+                          benign_labels=("normal",))
+    space = parse_space({"dropout": {"low": 0.0, "high": 0.3}, "hidden": {"choice": [[8], [16]]}})
+    outcome = run_tuning(exp, space, SearchConfig(strategy="random", trials=2, seed=0, jobs=jobs),
+                         tmp_path / "best", folds=2, outer_folds=outer_folds)
+    assert len(outcome["leaderboard"]) == 2
+    if outer_folds:
+        assert len(outcome["nested"]["scores"]) == 2 and 0 <= outcome["nested"]["mean"] <= 1
+        assert (tmp_path / "best.search" / "outer-1" / "trials.jsonl").exists()
+    best = FlowDetector.load(tmp_path / "best")
+    record = json.loads((tmp_path / "best" / "search.json").read_text())
+    assert record["best"]["params"]["hidden"] == list(best.config.hidden)
+    assert record["reproducibility"]["seed"] == 0 and record["trials"] == 2
+    assert (tmp_path / "best.search" / "leaderboard.png").stat().st_size > 1000
