@@ -120,6 +120,10 @@ def test_cli_cv_writes_a_report(tmp_path, flows_csv):
     metrics = json.loads((report / "metrics.json").read_text())
     assert set(metrics["cv_summary"]) >= {"pr_auc", "roc_auc", "detection_rate_at_1pct_fpr"}
     assert metrics["reproducibility"]["config"]["augment"] == "random"
+    comparison = metrics["augmentation_comparison"]  # the same folds without augmentation
+    assert {"recall normal", "pr_auc"} <= set(comparison)
+    assert set(comparison["pr_auc"]) == {"with", "without"}
+    assert "without" in (report / "report.html").read_text().lower()
     assert len(metrics["reproducibility"]["data_sha256"]) == 64
 
 

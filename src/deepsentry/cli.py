@@ -224,13 +224,28 @@ def cv(
                           keep_columns=tuple(c for c in (group_column, time_column) if c))
     plan = exp.splits(folds=folds, group_column=group_column, time_column=time_column, seed=seed)
     result = cross_validate(plan, exp.make_detector, benign_labels=exp.benign_labels, progress=RichProgress())
-    write_cv_report(result, report, record=exp.record())
+    comparison = None
+    if augment != "none":  # the same folds without augmentation, for the per-class comparison
+        import dataclasses
+
+        from .evaluation.cv import compare_summaries
+
+        plain = dataclasses.replace(exp.base, augment="none")
+        baseline = cross_validate(plan, lambda s: exp.make_detector(s, plain),
+                                  benign_labels=exp.benign_labels, progress=RichProgress())
+        comparison = compare_summaries(baseline, result)
+    write_cv_report(result, report, record=exp.record(), comparison=comparison)
     table = Table(title=f"{folds}-fold {plan.config.strategy} CV on {len(plan.y)} rows "
                         f"({plan.duplicates_removed} duplicates removed first)")
     table.add_column("metric")
     table.add_column("mean ± std", justify="right")
+    if comparison:
+        table.add_column("without augmentation", justify="right")
     for key, value in result["summary"].items():
-        table.add_row(key, f"{value['mean']:.4f} ± {value['std']:.4f}")
+        cells = [key, f"{value['mean']:.4f} ± {value['std']:.4f}"]
+        if comparison:
+            cells.append(f"{comparison[key]['without']:.4f}" if key in comparison else "")
+        table.add_row(*cells)
     out.print(table)
     out.print(f"report written to {report / 'report.html'}")
 

@@ -101,10 +101,18 @@ def summarise(folds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return summary
 
 
+def compare_summaries(without: dict[str, Any], with_: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Mean metrics (per-class recall included) of two CV runs on the same folds, side by side."""
+    keys = [k for k in with_["summary"] if k in without["summary"]]
+    return {k: {"without": without["summary"][k]["mean"], "with": with_["summary"][k]["mean"]} for k in keys}
+
+
 def write_cv_report(result: dict[str, Any], directory: str | Path, *, title: str = "deepsentry cross-validation",
-                    notes: list[str] | None = None, record: dict[str, Any] | None = None) -> Path:
+                    notes: list[str] | None = None, record: dict[str, Any] | None = None,
+                    comparison: dict[str, Any] | None = None) -> Path:
     """metrics.json (folds, summary, plan, and ``record``: seed, config, checksums, versions),
-    a fold-by-fold plot, pooled ROC/PR plots and report.html."""
+    a fold-by-fold plot, pooled ROC/PR plots and report.html; ``comparison`` (from
+    :func:`compare_summaries`) adds a with/without-augmentation table."""
     from .report import _pyplot, write_report
 
     directory = Path(directory)
@@ -126,6 +134,8 @@ def write_cv_report(result: dict[str, Any], directory: str | Path, *, title: str
     oof = result["out_of_fold"]
     metrics = {"cv_summary": result["summary"], "folds": result["folds"], "plan": result["plan"],
                "binary": binary_metrics(oof["malicious"], oof["margins"], 0.0), **(record or {})}
+    if comparison:
+        metrics["augmentation_comparison"] = comparison
     notes = [f"{result['plan']['folds']}-fold {result['plan']['strategy']} cross-validation on "
              f"{result['plan']['rows']} rows after removing {result['plan']['duplicates_removed']} duplicate(s)."
              " Every fold's threshold was chosen on validation rows carved from its training folds.",

@@ -101,6 +101,10 @@ def write_html(directory: Path, title: str, metrics: dict[str, Any], plots: list
     if cv:
         rows = [(k, f"{v['mean']:.4f} ± {v['std']:.4f}") for k, v in cv.items()]
         sections.append("<h2>Across folds (mean ± standard deviation)</h2>" + _table(rows))
+    comparison = metrics.get("augmentation_comparison")
+    if comparison:
+        rows = [(k, f"{v['without']:.4f} → {v['with']:.4f}") for k, v in comparison.items()]
+        sections.append("<h2>Without → with augmentation (same folds, means)</h2>" + _table(rows))
     groups = metrics.get("per_label_detection")
     if groups:
         rows = [(k, f"{v['alerted']:.3f} of {v['rows']}") for k, v in groups.items()]
