@@ -171,7 +171,7 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
             raise InputError(bad[-1][1], path=path, row=bad[-1][0]) from None
         raise InputError(f"cannot parse as delimited text ({str(exc).splitlines()[0]})", path=path) from None
     frame = table.to_pandas()
-    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    frame.columns = unique_names([str(c).strip().lstrip("\ufeff") for c in frame.columns])
     malformed: dict[int, str] = {}
     for number, reason in bad:
         report.malformed_rows += 1
@@ -183,6 +183,23 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
         log.warning("%s: %d malformed row(s) skipped (first: line %s, %s)",
                     path, len(bad), bad[0][0], bad[0][1])
     return frame, malformed, total
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Column names made unique the way pandas does (``x``, ``x.1``, ...), so no column is lost;
+    an empty name becomes ``column_N``."""
+    seen: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(names):
+        name = name or f"column_{i + 1}"
+        base, k = name, seen.get(name, 0)
+        while name in seen:
+            k += 1
+            name = f"{base}.{k}"
+        seen[base] = k
+        seen[name] = 0
+        out.append(name)
+    return out
 
 
 def kept_positions(total: int, malformed: dict[int, str]) -> np.ndarray:
