@@ -302,12 +302,15 @@ def detect(
     format: FormatOpt = None,
     strict: Strict = False,
     keras_only: Annotated[bool, typer.Option("--keras", help="Score with Keras even when model.onnx exists.")] = False,
+    explain: Annotated[int, typer.Option("--explain", help="Add the K fields that pushed each alert most (integrated gradients).")] = 0,
+    alerts: Annotated[Optional[str], typer.Option("--alerts", help="Also write ECS alerts (JSON lines) to a file, - (stdout) or an http(s) webhook.")] = None,
 ) -> None:
     """Score records with a trained model: one output row per input record, in input order."""
     from .detection.batch import detect_file, load_detector
 
     detector = load_detector(model, onnx=not keras_only)
-    frame, summary = detect_file(detector, input, out_file, strict=strict, format=format)
+    frame, summary = detect_file(detector, input, out_file, strict=strict, format=format, explain=explain,
+                                 alerts=alerts, model_name=model.name)
     _report_problems(summary)
     err.print(f"{summary.rows} records scored, {summary.alerts} alerts"
               + (f" ({', '.join(f'{k}: {v}' for k, v in summary.predicted_counts.items())})"
@@ -316,6 +319,39 @@ def detect(
         sys.stdout.write(frame.to_csv(index=False))
     else:
         out.print(f"predictions written to {out_file}")
+
+
+@app.command()
+def serve(
+    model: Annotated[list[str], typer.Option("--model", help="Model bundle, as PATH or NAME=PATH (repeatable).")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    token_file: Annotated[Path, typer.Option(help="Bearer token file (created 0600 on first start).")] = Path("~/.config/deepsentry/token"),
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="No token (refused beyond loopback).")] = False,
+    alerts: Annotated[Optional[str], typer.Option("--alerts", help="Also write ECS alerts to a file, - or an http(s) webhook.")] = None,
+    explain: Annotated[int, typer.Option(help="Explain every alert with its top K fields.")] = 0,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body (413 above).")] = 32 * 1024 * 1024,
+) -> None:
+    """Serve models over HTTP: detect, scan, metrics and a live alerts page at /."""
+    from .core.errors import ConfigError
+    from .service.app import ServiceConfig, serve as run_service
+    from .service.auth import check_listen, load_or_create_token
+
+    paths: dict[str, str] = {}
+    for spec in model:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            path, name = spec, Path(spec).name
+        if name in paths:
+            raise ConfigError(f"two models are named {name!r}", hint="name them with --model NAME=PATH")
+        paths[name] = path
+    token = None if no_auth else load_or_create_token(token_file)
+    check_listen(host, token)
+    config = ServiceConfig(models=paths, token=token, alert_sink=alerts, explain=explain,
+                           max_body_bytes=max_body_bytes)
+    err.print(f"serving {', '.join(paths)} on http://{host}:{port}/ "
+              + ("(no token)" if token is None else f"(token in {token_file.expanduser()})"))
+    run_service(config, host=host, port=port)
 
 
 @app.command()

@@ -148,6 +148,49 @@ class TabularPreprocessor:
             k += width
         return out
 
+    def transform_records(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """Feature matrix for JSON-like records (dicts), without pandas: the low-latency path
+        used by the service. A missing key or ``null`` is a missing value (filled with the training
+        median); a value that is not a number where one is expected is an :class:`InputError`
+        naming the record (0-based) and the field. Unknown keys are ignored.
+        """
+        check_is_fitted(self, ("medians_",))
+        n = len(records)
+        values = np.empty((n, len(self.numeric_columns_)), dtype=np.float64)
+        for i, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise InputError(f"record {i} is a {type(record).__name__}, not an object", row=i)
+            for j, column in enumerate(self.numeric_columns_):
+                value = record.get(column)
+                if value is None or value == "":
+                    values[i, j] = np.nan
+                    continue
+                try:
+                    values[i, j] = float(value)  # bool, int, float and numeric strings
+                except (TypeError, ValueError):
+                    raise InputError(f"not a number: {str(value)[:40]!r}", row=i, column=column) from None
+        values[~np.isfinite(values)] = np.nan
+        np.copyto(values, self._medians, where=np.isnan(values))
+        binned = self._piecewise_linear(values) if self._ple_column.size else None
+        if self._log_mask.any():
+            values[:, self._log_mask] = _signed_log(values[:, self._log_mask])
+        values -= self._means
+        values /= self._scales
+        np.clip(values, -CLIP, CLIP, out=values)
+        out = np.zeros((n, len(self.feature_names_)), dtype=np.float32)
+        k = values.shape[1]
+        out[:, :k] = values
+        if binned is not None:
+            out[:, k:k + binned.shape[1]] = binned
+            k += binned.shape[1]
+        for column, cats in self.categories_.items():
+            index = self._category_index[column]
+            unknown = len(cats)
+            for i, record in enumerate(records):
+                out[i, k + index.get(str(record.get(column)), unknown)] = 1.0
+            k += len(cats) + 1
+        return out
+
     def _numeric_matrix(self, frame: pd.DataFrame, columns: list[str],
                         report: PreprocessingReport) -> np.ndarray:
         if not columns:
@@ -181,6 +224,7 @@ class TabularPreprocessor:
         self._scales = np.asarray(self.scales_, dtype=np.float64)
         self._log_mask = np.isin(self.numeric_columns_, self.log_columns_) if self.numeric_columns_ \
             else np.zeros(0, dtype=bool)
+        self._category_index = {c: {v: i for i, v in enumerate(cats)} for c, cats in self.categories_.items()}
         edges = [np.asarray(e, dtype=np.float64) for e in self.ple_edges_]
         self._ple_column = np.concatenate([np.full(len(e) - 1, i) for i, e in enumerate(edges)]
                                           ).astype(np.int64) if edges else np.zeros(0, dtype=np.int64)

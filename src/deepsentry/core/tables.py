@@ -100,6 +100,8 @@ class LabelledTable:
     #: name of the label column as found in the file
     label_column: str | None = None
     malformed_positions: dict[int, str] = field(default_factory=dict)
+    #: identifier columns (addresses, ports, times) dropped from the features, kept for alerts
+    identifiers: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.features)

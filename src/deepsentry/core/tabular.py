@@ -235,13 +235,26 @@ class TabularDetector(Detector):
         check_is_fitted(self, ("preprocessor_",))
         return self.preprocessor_.transform(X, report)
 
+    def transform_records(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """Features for JSON-like records, without pandas (the service's low-latency path)."""
+        check_is_fitted(self, ("preprocessor_",))
+        return self.preprocessor_.transform_records(records)
+
+    def score_records(self, records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        """``score``, ``alert`` and (with classes) ``predicted`` for JSON-like records."""
+        return self.score_features(self.transform_records(records))
+
+    def score_function(self) -> Any:
+        """features -> scores, for explanations (the same scores ``score_features`` gives)."""
+        return lambda features: self._scores_from_outputs(self.raw_outputs(features))
+
     def raw_outputs(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Network outputs for preprocessed ``features`` (Keras, or ONNX Runtime when attached)."""
-        from . import networks
-
         runner = getattr(self, "onnx_session_", None)
         if runner is not None:
             return runner(features)
+        from . import networks  # imports Keras: only when there is no ONNX runner
+
         return networks.run_model(self.network_, features)
 
     def _scores_from_outputs(self, raw: dict[str, np.ndarray]) -> np.ndarray:
@@ -344,9 +357,9 @@ class TabularDetector(Detector):
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> Self:
-        from . import networks
-
+    def load(cls, path: str | Path, *, keras_model: bool = True) -> Self:
+        """Load a bundle. With ``keras_model=False`` and a ``model.onnx`` in the bundle, Keras (and
+        TensorFlow) are never imported: scoring runs on ONNX Runtime alone (the service does this)."""
         contents = read_bundle(path, kind=cls.kind)
         try:
             state = contents.read_json("detector.json")
@@ -364,16 +377,24 @@ class TabularDetector(Detector):
                 detector.preprocessor_ = TabularPreprocessor.from_json(contents.read_json("preprocessing.json"))
             except (KeyError, TypeError, ValueError) as exc:
                 raise BundleError(f"bundle state is incomplete or invalid ({exc!r})", path=path) from None
-            try:
-                detector.network_ = networks.load_model(str(contents.path("model.keras")))
-            except Exception as exc:  # Keras raises many types for a bad file
-                raise BundleError(f"model.keras cannot be loaded ({type(exc).__name__}: {exc})",
-                                  path=path) from None
-            detector.manifest_ = contents.manifest
-            detector.bundle_path_ = Path(path)
             onnx_file = contents.manifest["files"].get("model.onnx")
             if onnx_file:
                 detector.onnx_bytes_ = contents.path("model.onnx").read_bytes()
+            detector.network_ = None
+            if keras_model or not onnx_file:
+                from . import networks
+
+                try:
+                    detector.network_ = networks.load_model(str(contents.path("model.keras")))
+                except Exception as exc:  # Keras raises many types for a bad file
+                    raise BundleError(f"model.keras cannot be loaded ({type(exc).__name__}: {exc})",
+                                      path=path) from None
+            else:
+                from .onnx import attach_onnx
+
+                attach_onnx(detector)
+            detector.manifest_ = contents.manifest
+            detector.bundle_path_ = Path(path)
         finally:
             contents.close()
         summary = contents.manifest.get("training", {})

@@ -31,18 +31,19 @@ OUTPUT_SUFFIXES = (".csv", ".jsonl", ".parquet")
 _DETECTORS = {"flows": FlowDetector, "malware": MalwareDetector}
 
 
-def load_detector(path: str | Path, *, onnx: bool = True) -> Any:
+def load_detector(path: str | Path, *, onnx: bool = True, keras_model: bool = True) -> Any:
     """Load any deepsentry bundle, choosing the detector class from its manifest.
 
-    With ``onnx=True`` and a ``model.onnx`` in the bundle, scoring runs on ONNX Runtime.
+    With ``onnx=True`` and a ``model.onnx`` in the bundle, scoring runs on ONNX Runtime; with
+    ``keras_model=False`` too, Keras/TensorFlow are not even imported.
     """
     contents = read_bundle(path)
     kind = contents.manifest.get("kind")
     contents.close()
     if kind not in _DETECTORS:
         raise ConfigError(f"bundle kind {kind!r} is not supported by this version", path=path)
-    detector = _DETECTORS[kind].load(path)
-    if onnx and getattr(detector, "onnx_bytes_", None):
+    detector = _DETECTORS[kind].load(path, keras_model=keras_model or not onnx)
+    if onnx and getattr(detector, "onnx_bytes_", None) and getattr(detector, "onnx_session_", None) is None:
         from ..core.onnx import attach_onnx
 
         attach_onnx(detector)
@@ -121,13 +122,60 @@ def write_predictions(frame: pd.DataFrame, out: str | Path) -> Path:
 
 
 def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, strict: bool = False,
-                format: str | None = None) -> tuple[pd.DataFrame, DetectSummary]:
-    """Score a file and write the predictions (when ``out`` is given)."""
-    frame, _, summary = score_file(detector, path, strict=strict, format=format)
+                format: str | None = None, explain: int = 0, alerts: str | None = None,
+                model_name: str = "model") -> tuple[pd.DataFrame, DetectSummary]:
+    """Score a file and write the predictions (when ``out`` is given).
+
+    ``explain=K`` adds an ``explanation`` column (the K fields that pushed each alert most);
+    ``alerts`` also writes one ECS alert per alerting record to a file, ``-`` or a webhook.
+    """
+    frame, data, summary = score_file(detector, path, strict=strict, format=format)
+    if explain or alerts:
+        frame = _add_alerts(detector, data, frame, explain, alerts, model_name)
     if out is not None:
         write_predictions(frame, out)
         summary.output = str(out)
     return frame, summary
+
+
+def _add_alerts(detector: Any, data: Any, frame: pd.DataFrame, explain: int, destination: str | None,
+                model_name: str) -> pd.DataFrame:
+    from .alerts import AlertSink, ecs_alert
+    from .explain import explain as explain_rows
+
+    scored = np.flatnonzero((frame["error"] == "").to_numpy())  # rows of frame that hold a record
+    alert_rows = scored[frame["alert"].to_numpy()[scored] == 1]
+    # the k-th scored frame row is the k-th record read
+    record_index = {int(r): k for k, r in enumerate(scored)}
+    explanations: dict[int, Any] = {}
+    if explain and len(alert_rows):
+        which = [record_index[int(r)] for r in alert_rows]
+        features = detector.transform(data.features.iloc[which])
+        records = data.features.iloc[which].to_dict("records")
+        for row, why in zip(alert_rows, explain_rows(detector, features, records, top=explain)):
+            explanations[int(row)] = why
+        frame["explanation"] = [json.dumps(explanations[i]) if i in explanations else "" for i in range(len(frame))]
+    if destination:
+        threshold = detector.threshold_.threshold
+        alerts = []
+        for row in alert_rows:
+            record = data.features.iloc[record_index[int(row)]].to_dict()
+            alerts.append(ecs_alert(model=model_name, kind=detector.kind, score=float(frame["score"].iat[row]),
+                                    threshold=threshold, predicted=frame["predicted"].iat[row] if "predicted" in frame else None,
+                                    record={**record, **_identifiers(data, record_index[int(row)])},
+                                    explanation=explanations.get(int(row)), record_id=_plain_id(frame["id"].iat[row])))
+        AlertSink(destination).write(alerts)
+    return frame
+
+
+def _identifiers(data: Any, k: int) -> dict[str, Any]:
+    """Identifier columns (addresses, ports) are not features, but alerts need them."""
+    extra = getattr(data, "identifiers", None)
+    return {} if extra is None else extra.iloc[k].to_dict()
+
+
+def _plain_id(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, strict: bool = False,

@@ -55,8 +55,8 @@ class FlowDetector(TabularDetector):
                 "extractor_versions_flows": FLOW_FEATURES_VERSION}
 
     @classmethod
-    def load(cls, path: str | Path) -> Self:
-        detector = super().load(path)
+    def load(cls, path: str | Path, *, keras_model: bool = True) -> Self:
+        detector = super().load(path, keras_model=keras_model)
         detector.format_ = detector.manifest_.get("flow_format")
         detector.benign_labels_ = detector.manifest_.get("benign_labels")
         detector.label_column_ = detector.manifest_.get("label_column")

@@ -116,6 +116,8 @@ def _concat(parts: list[FlowData], where: str) -> FlowData:
         format=parts[0].format, benign_labels=parts[0].benign_labels, report=report,
         positions=np.concatenate(positions), total_rows=offset, malformed_positions=malformed,
         label_column=parts[0].label_column,
+        identifiers=None if any(p.identifiers is None for p in parts)
+        else pd.concat([p.identifiers for p in parts], ignore_index=True),
     )
 
 
@@ -206,7 +208,8 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
                               allow_text_columns=fmt.name == "csv", normalise=normalise_name)
     return FlowData(features=features, labels=labels, raw_labels=raw, ids=ids, format=fmt.name,
                     benign_labels=benign, report=report, positions=positions, total_rows=total,
-                    label_column=label_col, malformed_positions=malformed)
+                    label_column=label_col, malformed_positions=malformed,
+                    identifiers=frame[identifiers].reset_index(drop=True) if identifiers else None)
 
 
 

@@ -1,0 +1,114 @@
+"""Alerts as JSON objects following the Elastic Common Schema where a field exists, and the sinks
+that write them (a file, stdout, a webhook). ``detect``, ``scan`` and ``serve`` build the same alert
+objects with :func:`ecs_alert`.
+
+>>> alert = ecs_alert(model="nsl", kind="flows", score=3.2, threshold=1.0, predicted="DoS",
+...                   record={"src_ip": "10.0.0.5", "dst_port": 80, "proto": "tcp"},
+...                   timestamp="2026-01-01T00:00:00Z")
+>>> alert["event"]["kind"], alert["source"]["ip"], alert["destination"]["port"], alert["rule"]["name"]
+('alert', '10.0.0.5', 80, 'deepsentry/nsl: DoS')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+# Record keys (lower-cased, spaces/underscores removed) that map onto ECS fields.
+_ECS_FIELDS = {
+    ("source", "ip"): ("srcip", "srcaddr", "ipv4srcaddr", "sourceip", "saddr", "idorigh"),
+    ("source", "port"): ("srcport", "sport", "l4srcport", "sourceport", "idorigp"),
+    ("destination", "ip"): ("dstip", "dstaddr", "ipv4dstaddr", "destinationip", "daddr", "idresph"),
+    ("destination", "port"): ("dstport", "dsport", "l4dstport", "destinationport", "idrespp"),
+    ("network", "transport"): ("proto", "protocol", "protocoltype"),
+}
+_CATEGORY = {"flows": ["network", "intrusion_detection"], "malware": ["malware", "file"],
+             "logs": ["intrusion_detection"]}
+
+
+def _norm(key: str) -> str:
+    return "".join(ch for ch in str(key).lower() if ch.isalnum())
+
+
+def risk_score(score: float, threshold: float) -> float:
+    """0-100: 50 at the operating threshold, rising with the log-odds margin above it."""
+    margin = float(score) - float(threshold)
+    return round(100.0 / (1.0 + math.exp(-max(min(margin, 50.0), -50.0))), 2)
+
+
+def ecs_alert(*, model: str, kind: str, score: float, threshold: float, predicted: str | None = None,
+              record: dict[str, Any] | None = None, explanation: list[dict[str, Any]] | None = None,
+              timestamp: str | None = None, record_id: Any = None) -> dict[str, Any]:
+    """One alert object. Unknown record fields stay under ``deepsentry.record``."""
+    now = timestamp or dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    alert: dict[str, Any] = {
+        "@timestamp": now,
+        "event": {"kind": "alert", "module": "deepsentry", "dataset": f"deepsentry.{kind}",
+                  "category": _CATEGORY.get(kind, ["intrusion_detection"]),
+                  "risk_score": risk_score(score, threshold), "severity": 3 if score - threshold > 4 else 2},
+        "rule": {"name": f"deepsentry/{model}: {predicted or 'malicious'}", "ruleset": "deepsentry",
+                 "category": predicted or "malicious"},
+        "observer": {"product": "deepsentry", "type": "ids"},
+        "deepsentry": {"model": model, "score": round(float(score), 6), "threshold": float(threshold),
+                       "predicted": predicted},
+    }
+    if record_id is not None:
+        alert["deepsentry"]["record_id"] = record_id
+    if explanation is not None:
+        alert["deepsentry"]["explanation"] = explanation
+    if record:
+        normalised = {_norm(k): v for k, v in record.items()}
+        for (group, name), keys in _ECS_FIELDS.items():
+            for key in keys:
+                value = normalised.get(key)
+                if value not in (None, "") and not (isinstance(value, float) and math.isnan(value)):
+                    if isinstance(value, float) and value.is_integer():
+                        value = int(value)  # ports and protocol numbers read as floats
+                    alert.setdefault(group, {})[name] = value
+                    break
+        if kind == "malware":
+            if record.get("path"):
+                alert["file"] = {"path": record["path"], "size": record.get("size"),
+                                 "hash": {"sha256": record.get("sha256")}}
+    return alert
+
+
+class AlertSink:
+    """Writes alert objects as JSON lines to a file (appending), stdout (``-``) or a webhook URL
+    (one POST per batch; failures are counted, never raised, so detection goes on)."""
+
+    def __init__(self, destination: str | Path) -> None:
+        self.destination = str(destination)
+        self.failures = 0
+        self.written = 0
+        self._lock = threading.Lock()
+
+    def write(self, alerts: list[dict[str, Any]]) -> None:
+        if not alerts:
+            return
+        lines = "".join(json.dumps(a, default=str) + "\n" for a in alerts)
+        with self._lock:
+            if self.destination == "-":
+                sys.stdout.write(lines)
+                sys.stdout.flush()
+            elif self.destination.startswith(("http://", "https://")):
+                request = urllib.request.Request(self.destination, data=lines.encode(), method="POST",
+                                                 headers={"Content-Type": "application/x-ndjson"})
+                try:
+                    with urllib.request.urlopen(request, timeout=2):
+                        pass
+                except OSError:
+                    self.failures += 1
+                    return
+            else:
+                path = Path(self.destination)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path, "a", encoding="utf-8") as handle:
+                    handle.write(lines)
+            self.written += len(alerts)

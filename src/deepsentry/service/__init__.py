@@ -1,0 +1,1 @@
+"""The REST detection service (FastAPI + uvicorn); see :mod:`deepsentry.service.app`."""

@@ -1,0 +1,344 @@
+"""The detection service: a FastAPI app over model bundles (``deepsentry serve``).
+
+Endpoints: ``POST /v1/models/{name}/detect`` (JSON array of records or a CSV body; one answer per
+record, in order), ``POST /v1/models/{name}/scan`` (a file upload, malware models), ``GET
+/v1/models``, ``GET /v1/alerts`` (the latest alerts, for the live page), ``GET /healthz``, ``GET
+/metrics`` (Prometheus), ``GET /`` (the live alerts page) and the OpenAPI document. Every data
+endpoint needs ``Authorization: Bearer <token>``. Models with a ``model.onnx`` are served by ONNX
+Runtime without importing TensorFlow.
+
+>>> from fastapi.testclient import TestClient                            # doctest: +SKIP
+>>> app = create_app(ServiceConfig(models={"nsl": "models/nsl"}, token="s3cret-token-0123456789"))  # doctest: +SKIP
+>>> TestClient(app).get("/healthz").json()["status"]                     # doctest: +SKIP
+'ok'
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import io
+import json
+import secrets
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from ..core.errors import DeepSentryError, InputError
+from ..detection.alerts import AlertSink, ecs_alert
+
+MAX_EXPLAINED_PER_REQUEST = 100  # explanations cost one batched network call each
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """What to serve and the limits; every field has a ``serve`` option."""
+
+    models: dict[str, str]
+    token: str | None
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_records: int = 200_000
+    max_upload_bytes: int = 64 * 1024 * 1024
+    alerts_kept: int = 500
+    alert_sink: str | None = None
+    explain: int = 0
+    scan_timeout_s: float = 10.0
+
+
+@dataclass
+class ServedModel:
+    name: str
+    path: str
+    detector: Any
+    kind: str
+    backend: str
+
+
+@dataclass
+class AlertLog:
+    """The latest alerts (bounded), numbered so the page can ask for the ones it has not seen."""
+
+    capacity: int
+    items: collections.deque = field(default_factory=collections.deque)
+    next_id: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, alerts: list[dict[str, Any]]) -> None:
+        with self.lock:
+            for alert in alerts:
+                self.items.append({"id": self.next_id, **alert})
+                self.next_id += 1
+            while len(self.items) > self.capacity:
+                self.items.popleft()
+
+    def since(self, last_id: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return [a for a in self.items if a["id"] > last_id]
+
+
+def load_models(paths: dict[str, str]) -> dict[str, ServedModel]:
+    """Load bundles by name; ONNX Runtime (no TensorFlow) where the bundle has ``model.onnx``."""
+    from ..detection.batch import load_detector
+
+    served = {}
+    for name, path in paths.items():
+        detector = load_detector(path, keras_model=False)
+        backend = "onnxruntime" if getattr(detector, "onnx_session_", None) else "keras"
+        served[name] = ServedModel(name, str(path), detector, detector.kind, backend)
+    return served
+
+
+def parse_records(body: bytes, content_type: str, max_records: int) -> list[dict[str, Any]]:
+    """A JSON array of objects, or CSV with a header row."""
+    if not body.strip():
+        raise InputError("empty request body", hint="send a JSON array of records or CSV with a header")
+    if "csv" in content_type:
+        try:
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError("CSV body is not UTF-8") from None
+        reader = csv.DictReader(io.StringIO(text))
+        records = []
+        for i, row in enumerate(reader):
+            if None in row:
+                raise InputError("more fields than the header has", row=i)
+            records.append(row)
+            if len(records) > max_records:
+                break
+    else:
+        try:
+            records = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"body is not valid JSON ({exc})") from None
+        if isinstance(records, dict):
+            records = [records]
+        if not isinstance(records, list):
+            raise InputError("body must be a JSON array of records (objects)")
+    if len(records) > max_records:
+        raise _TooLarge(f"more than {max_records} records in one request")
+    return records
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Unauthorised(Exception):
+    pass
+
+
+class _NotFound(Exception):
+    pass
+
+
+def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None = None) -> Any:
+    """The FastAPI application (models are loaded now, unless given)."""
+    from .page import PAGE
+
+    served = models if models is not None else load_models(config.models)
+    registry = CollectorRegistry()  # per app: no global state
+    requests = Counter("deepsentry_requests", "Requests by model, endpoint and status",
+                       ["model", "endpoint", "status"], registry=registry)
+    latency = Histogram("deepsentry_request_seconds", "Request latency", ["endpoint"], registry=registry,
+                        buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+    alerts_total = Counter("deepsentry_alerts", "Alerts by model and class", ["model", "class"], registry=registry)
+    records_total = Counter("deepsentry_records", "Records scored by model", ["model"], registry=registry)
+    log = AlertLog(config.alerts_kept)
+    sink = AlertSink(config.alert_sink) if config.alert_sink else None
+
+    app = FastAPI(title="deepsentry", version=_version(),
+                  description="Attack detection on flow records and PE files with deepsentry model bundles.")
+
+    def error(status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
+        return JSONResponse({"error": {"type": kind, "message": message, **extra}}, status_code=status)
+
+    def authorise(request: Request) -> None:
+        if config.token is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), config.token.encode()):
+            raise _Unauthorised()
+
+    @app.exception_handler(_Unauthorised)
+    async def _unauthorised(request: Request, exc: _Unauthorised) -> JSONResponse:
+        response = error(401, "unauthorized", "a valid bearer token is required")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(_TooLarge)
+    async def _too_large(request: Request, exc: _TooLarge) -> JSONResponse:
+        return error(413, "too_large", str(exc))
+
+    @app.exception_handler(DeepSentryError)
+    async def _bad_input(request: Request, exc: DeepSentryError) -> JSONResponse:
+        return error(400, type(exc).__name__, exc.message, record=exc.row, field=exc.column, hint=exc.hint)
+
+    def get_model(name: str) -> ServedModel:
+        if name not in served:
+            raise _NotFound(name)
+        return served[name]
+
+    @app.exception_handler(_NotFound)
+    async def _not_found(request: Request, exc: _NotFound) -> JSONResponse:
+        return error(404, "not_found", f"no model named {exc.args[0]!r}", models=sorted(served))
+
+    async def read_body(request: Request, limit: int) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise _TooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge(f"body is over the {limit}-byte limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def record_alerts(model: ServedModel, records: list[dict[str, Any]], out: dict[str, np.ndarray],
+                      features: np.ndarray | None, explain: int) -> list[dict[str, Any] | None]:
+        alert_rows = np.flatnonzero(out["alert"])
+        threshold = model.detector.threshold_.threshold
+        predicted = out.get("predicted")
+        explanations: dict[int, Any] = {}
+        if explain and len(alert_rows) and features is not None:
+            from ..detection.explain import explain as explain_rows
+
+            chosen = alert_rows[:MAX_EXPLAINED_PER_REQUEST]
+            for row, value in zip(chosen, explain_rows(model.detector, features[chosen],
+                                                       [records[i] for i in chosen], top=explain)):
+                explanations[int(row)] = value
+        alerts = []
+        for row in alert_rows:
+            cls = str(predicted[row]) if predicted is not None else "malicious"
+            alerts.append(ecs_alert(model=model.name, kind=model.kind, score=float(out["score"][row]),
+                                    threshold=threshold, predicted=cls, record=records[row],
+                                    explanation=explanations.get(int(row)), record_id=int(row)))
+            alerts_total.labels(model.name, cls).inc()
+        log.add(alerts)
+        if sink is not None:
+            sink.write(alerts)
+        return [explanations.get(i) for i in range(len(records))] if explanations else []
+
+    detect_body = {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        "text/csv": {"schema": {"type": "string"}}}}}
+
+    @app.post("/v1/models/{name}/detect", dependencies=[Depends(authorise)], openapi_extra=detect_body,
+              summary="Score records: one answer (score, alert, predicted) per record, in order")
+    async def detect(name: str, request: Request,
+                     explain: int = Query(0, ge=0, le=50, description="Top fields per alert")) -> Response:
+        started = time.perf_counter()
+        status = "error"
+        try:
+            model = get_model(name)
+            body = await read_body(request, config.max_body_bytes)
+            records = parse_records(body, request.headers.get("content-type", ""), config.max_records)
+            features = model.detector.transform_records(records)
+            out = model.detector.score_features(features)
+            records_total.labels(name).inc(len(records))
+            explanations = record_alerts(model, records, out, features, explain or config.explain)
+            scores, alert = out["score"].tolist(), out["alert"].tolist()
+            predicted = out["predicted"].tolist() if "predicted" in out else [None] * len(records)
+            answer = [{"score": s, "alert": bool(a), "predicted": p} for s, a, p in zip(scores, alert, predicted)]
+            for item, why in zip(answer, explanations):
+                if why is not None:
+                    item["explanation"] = why
+            status = "200"
+            return Response(json.dumps(answer), media_type="application/json")
+        except _TooLarge:
+            status = "413"
+            raise
+        except DeepSentryError:
+            status = "400"
+            raise
+        finally:
+            requests.labels(name if name in served else "-", "detect", status).inc()
+            latency.labels("detect").observe(time.perf_counter() - started)
+
+    @app.post("/v1/models/{name}/scan", dependencies=[Depends(authorise)],
+              summary="Scan one uploaded file with a malware model")
+    async def scan(name: str, file: UploadFile) -> JSONResponse:
+        started = time.perf_counter()
+        model = get_model(name)
+        if not hasattr(model.detector, "scan"):
+            return error(400, "wrong_model", f"model {name!r} is a {model.kind} model; scan needs a malware model")
+        data = await file.read(config.max_upload_bytes + 1)
+        if len(data) > config.max_upload_bytes:
+            raise _TooLarge(f"upload is over the {config.max_upload_bytes}-byte limit")
+        from ..malware.scan import ScanLimits
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "upload"
+            path.write_bytes(data)
+            limits = ScanLimits(timeout_s=config.scan_timeout_s, max_bytes=config.max_upload_bytes, workers=1)
+            record = next(iter(model.detector.scan([path], limits=limits)))
+        record["path"] = file.filename or "upload"
+        if record["verdict"] == "malicious":
+            cls = "malicious"
+            alert = ecs_alert(model=name, kind="malware", score=record["score"],
+                              threshold=model.detector.threshold_.threshold, predicted=cls, record=record)
+            alerts_total.labels(name, cls).inc()
+            log.add([alert])
+            if sink is not None:
+                sink.write([alert])
+        requests.labels(name, "scan", "200").inc()
+        latency.labels("scan").observe(time.perf_counter() - started)
+        return JSONResponse(record)
+
+    @app.get("/v1/models", dependencies=[Depends(authorise)], summary="The models served")
+    async def list_models() -> list[dict[str, Any]]:
+        return [{"name": m.name, "kind": m.kind, "backend": m.backend, "path": m.path,
+                 "classes": list(m.detector.classes_), "threshold": m.detector.threshold_.threshold,
+                 "threshold_rule": m.detector.threshold_.rule,
+                 "input_fields": list(m.detector.preprocessor_.input_columns_)} for m in served.values()]
+
+    @app.get("/v1/alerts", dependencies=[Depends(authorise)], summary="Alerts after `since` (latest first)")
+    async def alerts(since: int = Query(-1, ge=-1)) -> dict[str, Any]:
+        items = log.since(since)
+        counts: dict[str, int] = {}
+        for child in alerts_total.collect()[0].samples:
+            if child.name.endswith("_total"):
+                counts[child.labels["model"]] = counts.get(child.labels["model"], 0) + int(child.value)
+        return {"alerts": items[-200:], "last_id": log.next_id - 1, "counts": counts}
+
+    @app.get("/healthz", summary="Liveness and the models loaded")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "models": sorted(served)}
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(PAGE)
+
+    app.state.alert_log = log
+    app.state.models = served
+    return app
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the service with uvicorn until SIGINT/SIGTERM (requests in flight are finished)."""
+    import uvicorn
+
+    from .auth import check_listen
+
+    check_listen(host, config.token)
+    app = create_app(config)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)

@@ -1,0 +1,235 @@
+"""The detection service, explanations and ECS alerts (issue 7)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import synthetic_flows
+from deepsentry.cli import main
+from deepsentry.core.errors import ConfigError
+from deepsentry.detection.batch import load_detector
+from deepsentry.detection.explain import explain, integrated_gradients
+from deepsentry.service.auth import check_listen, load_or_create_token
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("svc")
+    synthetic_flows(800, seed=3).to_csv(root / "train.csv", index=False)
+    model = root / "flowmodel"
+    assert main(["train", "flows", "--data", str(root / "train.csv"), "--out", str(model), "--label-column",
+                 "label", "--benign-label", "normal", "--epochs", "4"]) == 0
+    assert (model / "model.onnx").exists()
+    return model
+
+
+@pytest.fixture(scope="module")
+def client(bundle, tmp_path_factory):
+    from fastapi.testclient import TestClient
+
+    from deepsentry.service.app import ServiceConfig, create_app
+
+    sink = tmp_path_factory.mktemp("alerts") / "alerts.jsonl"
+    app = create_app(ServiceConfig(models={"nsl": str(bundle)}, token=TOKEN, max_body_bytes=200_000,
+                                   alert_sink=str(sink)))
+    test_client = TestClient(app)
+    test_client.sink = sink
+    return test_client
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def records(n: int = 20, seed: int = 9) -> list[dict]:
+    frame = synthetic_flows(n, seed=seed).drop(columns="label")
+    return json.loads(frame.to_json(orient="records"))
+
+
+# -- REST API --------------------------------------------------------------------------------------
+def test_detect_answers_every_record_in_order_like_the_batch_path(client, bundle):
+    batch = records(50)
+    response = client.post("/v1/models/nsl/detect", json=batch, headers=auth())
+    assert response.status_code == 200
+    answer = response.json()
+    assert len(answer) == 50 and set(answer[0]) >= {"score", "alert", "predicted"}
+    detector = load_detector(bundle)
+    expected = detector.score_samples(pd.DataFrame(batch))
+    np.testing.assert_allclose([a["score"] for a in answer], expected, atol=1e-4)
+    csv_body = pd.DataFrame(batch).to_csv(index=False)
+    as_csv = client.post("/v1/models/nsl/detect", content=csv_body, headers={**auth(), "Content-Type": "text/csv"})
+    assert as_csv.status_code == 200
+    np.testing.assert_allclose([a["score"] for a in as_csv.json()], expected, atol=1e-4)
+
+
+def test_requests_without_a_valid_token_never_reach_a_model(client):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": "Basic x"}):
+        for method, url in (("post", "/v1/models/nsl/detect"), ("get", "/v1/models"), ("get", "/v1/alerts"),
+                            ("post", "/v1/models/nsl/scan")):
+            response = getattr(client, method)(url, headers=headers, **({"json": records(1)} if method == "post" else {}))
+            assert response.status_code == 401, (url, headers)
+            assert response.headers["www-authenticate"] == "Bearer"
+    assert client.get("/healthz").status_code == 200  # liveness stays open
+
+
+def test_bad_records_too_large_bodies_and_unknown_models(client):
+    bad = records(3)
+    bad[2]["bytes"] = "lots"
+    response = client.post("/v1/models/nsl/detect", json=bad, headers=auth())
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["record"] == 2 and error["field"] == "bytes" and "not a number" in error["message"]
+    assert client.post("/v1/models/nsl/detect", content=b"{not json", headers=auth()).status_code == 400
+    assert client.post("/v1/models/nsl/detect", json=[1, 2], headers=auth()).status_code == 400
+    big = client.post("/v1/models/nsl/detect", json=records(3000), headers=auth())
+    assert big.status_code == 413 and big.json()["error"]["type"] == "too_large"
+    missing = client.post("/v1/models/nope/detect", json=records(1), headers=auth())
+    assert missing.status_code == 404 and missing.json()["error"]["models"] == ["nsl"]
+
+
+def test_alerts_metrics_models_and_openapi(client):
+    batch = records(200, seed=21)
+    answer = client.post("/v1/models/nsl/detect?explain=3", json=batch, headers=auth()).json()
+    flagged = [a for a in answer if a["alert"]]
+    assert flagged and all(len(a["explanation"]) == 3 for a in flagged)
+    alerts = client.get("/v1/alerts?since=-1", headers=auth()).json()
+    assert alerts["counts"]["nsl"] >= len(flagged) and alerts["alerts"]
+    latest = alerts["alerts"][-1]
+    assert latest["event"]["kind"] == "alert" and latest["rule"]["name"].startswith("deepsentry/nsl")
+    written = [json.loads(line) for line in client.sink.read_text().splitlines()]
+    assert len(written) >= len(flagged) and written[-1]["@timestamp"]
+    metrics = client.get("/metrics").text
+    assert 'deepsentry_requests_total{endpoint="detect",model="nsl",status="200"}' in metrics
+    assert "deepsentry_request_seconds_bucket" in metrics and "deepsentry_alerts_total" in metrics
+    models = client.get("/v1/models", headers=auth()).json()
+    assert models[0]["name"] == "nsl" and models[0]["backend"] == "onnxruntime"
+    spec = client.get("/openapi.json").json()
+    assert "/v1/models/{name}/detect" in spec["paths"]
+    assert "text/csv" in spec["paths"]["/v1/models/{name}/detect"]["post"]["requestBody"]["content"]
+    page = client.get("/")
+    assert page.status_code == 200 and "/v1/alerts" in page.text
+
+
+def test_service_runs_without_tensorflow(bundle):
+    code = ("import sys; from deepsentry.service.app import ServiceConfig, create_app; "
+            f"app = create_app(ServiceConfig(models={{'m': {str(bundle)!r}}}, token=None)); "
+            "from fastapi.testclient import TestClient; import json; "
+            "r = TestClient(app).post('/v1/models/m/detect', json=[{'bytes': 10}]); "
+            "assert r.status_code == 200, r.text; "
+            "print(json.dumps(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+# -- token and listening rules ---------------------------------------------------------------------
+def test_token_file_is_private_and_stable(tmp_path):
+    path = tmp_path / "cfg" / "token"
+    token = load_or_create_token(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and load_or_create_token(path) == token
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="readable by others"):
+        load_or_create_token(path)
+    with pytest.raises(ConfigError, match="refusing to listen"):
+        check_listen("0.0.0.0", None)
+    check_listen("127.0.0.1", None)
+    check_listen("0.0.0.0", token)
+    assert main(["serve", "--model", str(tmp_path), "--host", "0.0.0.0", "--no-auth"]) == 2
+
+
+# -- explanations and alerts from detect -----------------------------------------------------------
+def test_integrated_gradients_are_complete(bundle):
+    detector = load_detector(bundle)
+    frame = synthetic_flows(30, seed=4).drop(columns="label")
+    features = detector.transform(frame)
+    score = detector.score_function()
+    baseline = detector.preprocessor_.transform_records([{}])[0]
+    for row in features[:5]:
+        attributions = integrated_gradients(score, row, baseline, steps=64)
+        gap = score(row[None, :])[0] - score(baseline[None, :])[0]
+        # completeness: attributions sum to the score difference (up to path discretisation)
+        assert attributions.sum() == pytest.approx(gap, abs=0.05 * abs(gap) + 0.05)
+    why = explain(detector, features[:2], frame.iloc[:2].to_dict("records"), top=3)
+    assert len(why) == 2 and len(why[0]) == 3
+    assert {w["field"] for w in why[0]} <= set(frame.columns)
+
+
+def test_detect_explain_and_ecs_alerts(bundle, tmp_path):
+    frame = synthetic_flows(300, seed=8)  # src_ip is an identifier: dropped from features, kept for alerts
+    frame.to_csv(tmp_path / "flows.csv", index=False)
+    out, alerts = tmp_path / "preds.jsonl", tmp_path / "alerts.jsonl"
+    assert main(["detect", "--model", str(bundle), str(tmp_path / "flows.csv"), "--out", str(out),
+                 "--explain", "2", "--alerts", str(alerts)]) == 0
+    preds = pd.read_json(out, lines=True)
+    flagged = preds[preds["alert"] == 1]
+    assert len(flagged) and all(len(json.loads(e)) == 2 for e in flagged["explanation"])
+    lines = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert len(lines) == len(flagged)
+    first = lines[0]
+    assert first["event"]["kind"] == "alert" and first["source"]["ip"].startswith("10.0.")
+    assert 0 <= first["event"]["risk_score"] <= 100 and first["deepsentry"]["explanation"]
+
+
+# -- the live page in a real browser ---------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_live_page_shows_alerts_in_headless_chromium(bundle, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    port = _free_port()
+    token_file = tmp_path / "token"
+    server = subprocess.Popen([sys.executable, "-m", "deepsentry.cli", "serve", "--model", f"nsl={bundle}",
+                               "--port", str(port), "--token-file", str(token_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        token = token_file.read_text().strip()
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True,
+                                        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                              "--disable-component-update", "--disable-sync", "--no-first-run"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/#token={token}")
+            page.wait_for_selector("#status:has-text('live')", timeout=15000)
+            assert page.locator("#alerts tr").count() == 0
+            batch = records(300, seed=21)
+            answer = httpx.post(f"http://127.0.0.1:{port}/v1/models/nsl/detect?explain=2", json=batch,
+                                headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+            n_alerts = sum(a["alert"] for a in answer)
+            assert n_alerts > 0
+            page.wait_for_function(f"document.querySelectorAll('#alerts tr').length >= {min(n_alerts, 100)}",
+                                   timeout=15000)
+            assert "nsl" in page.locator("#counts").inner_text()
+            # explanations shown (the service explains the first 100 alerts of a request)
+            assert page.locator("#alerts td.why", has_text="(").count() >= 1
+            assert "#token" not in page.url  # the token leaves the address bar
+            page.screenshot(path=str(tmp_path / "page.png"))
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert server.returncode in (0, -15)  # graceful shutdown on SIGTERM
