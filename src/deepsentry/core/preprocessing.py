@@ -123,20 +123,7 @@ class TabularPreprocessor:
         report = report if report is not None else PreprocessingReport()
         report.rows += len(frame)
         n = len(frame)
-        out = np.zeros((n, len(self.feature_names_)), dtype=np.float32)
-        values = self._numeric_matrix(frame, self.numeric_columns_, report)
-        np.copyto(values, self._medians, where=np.isnan(values))
-        binned = self._piecewise_linear(values) if self._ple_column.size else None
-        if self._log_mask.any():
-            values[:, self._log_mask] = _signed_log(values[:, self._log_mask])
-        values -= self._means
-        values /= self._scales
-        np.clip(values, -CLIP, CLIP, out=values)
-        k = values.shape[1]
-        out[:, :k] = values
-        if binned is not None:
-            out[:, k:k + binned.shape[1]] = binned
-            k += binned.shape[1]
+        out, k = self._encode_numeric(self._numeric_matrix(frame, self.numeric_columns_, report))
         for column, cats in self.categories_.items():
             width = len(cats) + 1
             codes = pd.Categorical(frame[column].astype(str), categories=cats).codes.astype(np.int64)
@@ -170,19 +157,7 @@ class TabularPreprocessor:
                 except (TypeError, ValueError):
                     raise InputError(f"not a number: {str(value)[:40]!r}", row=i, column=column) from None
         values[~np.isfinite(values)] = np.nan
-        np.copyto(values, self._medians, where=np.isnan(values))
-        binned = self._piecewise_linear(values) if self._ple_column.size else None
-        if self._log_mask.any():
-            values[:, self._log_mask] = _signed_log(values[:, self._log_mask])
-        values -= self._means
-        values /= self._scales
-        np.clip(values, -CLIP, CLIP, out=values)
-        out = np.zeros((n, len(self.feature_names_)), dtype=np.float32)
-        k = values.shape[1]
-        out[:, :k] = values
-        if binned is not None:
-            out[:, k:k + binned.shape[1]] = binned
-            k += binned.shape[1]
+        out, k = self._encode_numeric(values)
         for column, cats in self.categories_.items():
             index = self._category_index[column]
             unknown = len(cats)
@@ -211,6 +186,24 @@ class TabularPreprocessor:
             for i in np.flatnonzero(nan.any(axis=0)):
                 report.missing[columns[i]] = report.missing.get(columns[i], 0) + int(nan[:, i].sum())
         return values
+
+    def _encode_numeric(self, values: np.ndarray) -> tuple[np.ndarray, int]:
+        """The output matrix with its numeric (and binned) block filled from raw ``values``
+        (missing = NaN; changed in place); returns it and the first one-hot column."""
+        np.copyto(values, self._medians, where=np.isnan(values))
+        binned = self._piecewise_linear(values) if self._ple_column.size else None
+        if self._log_mask.any():
+            values[:, self._log_mask] = _signed_log(values[:, self._log_mask])
+        values -= self._means
+        values /= self._scales
+        np.clip(values, -CLIP, CLIP, out=values)
+        out = np.zeros((len(values), len(self.feature_names_)), dtype=np.float32)
+        k = values.shape[1]
+        out[:, :k] = values
+        if binned is not None:
+            out[:, k:k + binned.shape[1]] = binned
+            k += binned.shape[1]
+        return out, k
 
     def _piecewise_linear(self, values: np.ndarray) -> np.ndarray:
         """Each bin's share of the way from its lower to its upper edge, clipped to [0, 1]."""
