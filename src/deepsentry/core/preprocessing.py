@@ -19,6 +19,7 @@ categories plus an ``unknown`` bucket, so a category never seen in training neve
 
 from __future__ import annotations
 
+import operator
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -142,8 +143,29 @@ class TabularPreprocessor:
         naming the record (0-based) and the field. Unknown keys are ignored.
         """
         check_is_fitted(self, ("medians_",))
-        n = len(records)
-        values = np.empty((n, len(self.numeric_columns_)), dtype=np.float64)
+        columns = self.numeric_columns_
+        try:
+            # fast path: every value is a number (or a numeric string); null/missing fall through
+            getter = self._numeric_getter
+            values = np.array([getter(record) for record in records], dtype=np.float64)
+            if values.shape != (len(records), len(columns)):
+                raise ValueError
+        except (KeyError, TypeError, ValueError, AttributeError):
+            values = self._record_values(records)
+        values[~np.isfinite(values)] = np.nan
+        out, k = self._encode_numeric(values)
+        for column, cats in self.categories_.items():
+            index = self._category_index[column]
+            unknown = len(cats)
+            for i, record in enumerate(records):
+                out[i, k + index.get(str(record.get(column)), unknown)] = 1.0
+            k += len(cats) + 1
+        return out
+
+    def _record_values(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """Numeric values of records one by one: missing/null -> NaN, anything else that is not a
+        number -> an error naming the record and the field."""
+        values = np.empty((len(records), len(self.numeric_columns_)), dtype=np.float64)
         for i, record in enumerate(records):
             if not isinstance(record, dict):
                 raise InputError(f"record {i} is a {type(record).__name__}, not an object", row=i)
@@ -156,15 +178,7 @@ class TabularPreprocessor:
                     values[i, j] = float(value)  # bool, int, float and numeric strings
                 except (TypeError, ValueError):
                     raise InputError(f"not a number: {str(value)[:40]!r}", row=i, column=column) from None
-        values[~np.isfinite(values)] = np.nan
-        out, k = self._encode_numeric(values)
-        for column, cats in self.categories_.items():
-            index = self._category_index[column]
-            unknown = len(cats)
-            for i, record in enumerate(records):
-                out[i, k + index.get(str(record.get(column)), unknown)] = 1.0
-            k += len(cats) + 1
-        return out
+        return values
 
     def _numeric_matrix(self, frame: pd.DataFrame, columns: list[str],
                         report: PreprocessingReport) -> np.ndarray:
@@ -218,6 +232,10 @@ class TabularPreprocessor:
         self._log_mask = np.isin(self.numeric_columns_, self.log_columns_) if self.numeric_columns_ \
             else np.zeros(0, dtype=bool)
         self._category_index = {c: {v: i for i, v in enumerate(cats)} for c, cats in self.categories_.items()}
+        columns = self.numeric_columns_
+        # itemgetter of one key returns a bare value: wrap it so a record always gives a row
+        self._numeric_getter = (operator.itemgetter(*columns) if len(columns) > 1 else
+                                (lambda record: (record[columns[0]],)) if columns else (lambda record: ()))
         edges = [np.asarray(e, dtype=np.float64) for e in self.ple_edges_]
         self._ple_column = np.concatenate([np.full(len(e) - 1, i) for i, e in enumerate(edges)]
                                           ).astype(np.int64) if edges else np.zeros(0, dtype=np.int64)

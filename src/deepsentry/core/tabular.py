@@ -276,7 +276,7 @@ class TabularDetector(Detector):
         if logits.ndim == 1 or logits.shape[1] == 1:
             return logits.reshape(-1)
         benign = self.classes_.index(self.benign_class_)
-        attack = np.delete(logits, benign, axis=1)
+        attack = logits[:, [i for i in range(logits.shape[1]) if i != benign]]
         top = attack.max(axis=1)
         log_sum_attack = top + np.log(np.exp(attack - top[:, None]).sum(axis=1))
         return log_sum_attack - logits[:, benign]

@@ -12,6 +12,7 @@ objects with :func:`ecs_alert`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import sys
@@ -32,8 +33,29 @@ _CATEGORY = {"flows": ["network", "intrusion_detection"], "malware": ["malware",
              "logs": ["intrusion_detection"]}
 
 
+@functools.lru_cache(maxsize=4096)
 def _norm(key: str) -> str:
     return "".join(ch for ch in str(key).lower() if ch.isalnum())
+
+
+@functools.lru_cache(maxsize=256)
+def ecs_key_map(keys: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
+    """(ECS group, ECS name, record key) for the record keys that map onto ECS fields; cached per
+    key set, so records of one schema pay for the mapping once."""
+    normalised = {}
+    for key in keys:
+        normalised.setdefault(_norm(key), key)
+    out = []
+    for (group, name), candidates in _ECS_FIELDS.items():
+        for candidate in candidates:
+            if candidate in normalised:
+                out.append((group, name, normalised[candidate]))
+                break
+    return tuple(out)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def risk_score(score: float, threshold: float) -> float:
@@ -46,7 +68,7 @@ def ecs_alert(*, model: str, kind: str, score: float, threshold: float, predicte
               record: dict[str, Any] | None = None, explanation: list[dict[str, Any]] | None = None,
               timestamp: str | None = None, record_id: Any = None) -> dict[str, Any]:
     """One alert object. Unknown record fields stay under ``deepsentry.record``."""
-    now = timestamp or dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = timestamp or now_iso()
     alert: dict[str, Any] = {
         "@timestamp": now,
         "event": {"kind": "alert", "module": "deepsentry", "dataset": f"deepsentry.{kind}",
@@ -63,15 +85,12 @@ def ecs_alert(*, model: str, kind: str, score: float, threshold: float, predicte
     if explanation is not None:
         alert["deepsentry"]["explanation"] = explanation
     if record:
-        normalised = {_norm(k): v for k, v in record.items()}
-        for (group, name), keys in _ECS_FIELDS.items():
-            for key in keys:
-                value = normalised.get(key)
-                if value not in (None, "") and not (isinstance(value, float) and math.isnan(value)):
-                    if isinstance(value, float) and value.is_integer():
-                        value = int(value)  # ports and protocol numbers read as floats
-                    alert.setdefault(group, {})[name] = value
-                    break
+        for group, name, key in ecs_key_map(tuple(record)):
+            value = record[key]
+            if value not in (None, "") and not (isinstance(value, float) and math.isnan(value)):
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)  # ports and protocol numbers read as floats
+                alert.setdefault(group, {})[name] = value
         if kind == "malware":
             if record.get("path"):
                 alert["file"] = {"path": record["path"], "size": record.get("size"),
