@@ -192,22 +192,10 @@ def _free_port() -> int:
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 def test_live_page_shows_alerts_in_headless_chromium(bundle, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
-    port = _free_port()
-    token_file = tmp_path / "token"
-    server = subprocess.Popen([sys.executable, "-m", "deepsentry.cli", "serve", "--model", f"nsl={bundle}",
-                               "--port", str(port), "--token-file", str(token_file)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, port, token = _start(bundle, tmp_path)
     try:
         import httpx
 
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        token = token_file.read_text().strip()
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True,
                                         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -233,3 +221,39 @@ def test_live_page_shows_alerts_in_headless_chromium(bundle, tmp_path):
         server.terminate()
         server.wait(timeout=20)
     assert server.returncode in (0, -15)  # graceful shutdown on SIGTERM
+
+
+def _start(bundle: Path, tmp_path: Path) -> tuple[subprocess.Popen, int, str]:
+    import httpx
+
+    port = _free_port()
+    token_file = tmp_path / "token"
+    server = subprocess.Popen([sys.executable, "-m", "deepsentry.cli", "serve", "--model", f"nsl={bundle}",
+                               "--port", str(port), "--token-file", str(token_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server, port, token_file.read_text().strip()
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    server.kill()
+    raise AssertionError("the server did not start")
+
+
+def test_schemathesis_finds_no_server_errors(bundle, tmp_path):
+    exe = Path(sys.executable).with_name("schemathesis")
+    if not exe.exists():
+        pytest.skip("schemathesis is not installed")
+    server, port, token = _start(bundle, tmp_path)
+    try:
+        result = subprocess.run([str(exe), "run", f"http://127.0.0.1:{port}/openapi.json", "--checks",
+                                 "not_a_server_error", "-H", f"Authorization: Bearer {token}",
+                                 "--max-examples", "25", "--seed", "1"],
+                                capture_output=True, text=True, timeout=600)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "passed" in result.stdout
