@@ -257,3 +257,22 @@ def test_schemathesis_finds_no_server_errors(bundle, tmp_path):
         server.wait(timeout=20)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "passed" in result.stdout
+
+
+@pytest.mark.parametrize("config", [dict(model="hybrid"), dict(model="mlp", ensemble=2, ple_bins=8),
+                                    dict(model="seed"), dict(model="autoencoder")])
+def test_onnx_outputs_equal_keras_outputs(tmp_path, config):
+    from deepsentry.core.onnx import export_onnx, onnx_runner
+    from deepsentry.core.tabular import DetectorConfig, TabularDetector
+
+    data = synthetic_flows(400, seed=5)
+    labels = data.pop("label").to_numpy()
+    detector = TabularDetector(DetectorConfig(epochs=2, seed=0, **config)).fit(data, labels)
+    detector.save(tmp_path / "m")
+    export_onnx(detector, tmp_path / "m")
+    features = detector.transform(synthetic_flows(300, seed=6).drop(columns="label"))
+    keras_out = TabularDetector.load(tmp_path / "m").raw_outputs(features)
+    onnx_out = onnx_runner((tmp_path / "m" / "model.onnx").read_bytes())(features)
+    assert set(keras_out) == set(onnx_out)
+    for name in keras_out:
+        np.testing.assert_allclose(onnx_out[name], keras_out[name], rtol=1e-5, atol=1e-5)
