@@ -128,6 +128,57 @@ def train_malware(
     _finish_training(detector, out_dir, onnx)
 
 
+@train_app.command("logs")
+def train_logs(
+    out_dir: Annotated[Path, typer.Option("--out", help="Model bundle directory (or .zip) to write.")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="Raw logs (with --format and --session) or a labelled sequence CSV.")] = None,
+    normal: Annotated[Optional[Path], typer.Option(help="Normal sequences: '<id>,<event ids>' per line.")] = None,
+    abnormal: Annotated[Optional[Path], typer.Option(help="Anomalous sequences (supervised training).")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Log line format: a preset (hdfs, bgl, openssh, rfc3164...) or '<Date> <Time> <Content>'.")] = None,
+    session: Annotated[Optional[str], typer.Option(help="Regular expression of the session id in raw lines (e.g. 'blk_-?\\d+').")] = None,
+    labels: Annotated[Optional[Path], typer.Option(help="Session labels for raw logs: CSV with the session id first and a Label column.")] = None,
+    model: Annotated[str, typer.Option(help="auto (deeplog for normal-only data, classifier with anomalies), deeplog or classifier.")] = "auto",
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs (default 8).")] = None,
+    target_fpr: Annotated[Optional[float], typer.Option(help="Validation false-positive rate for the threshold (default 0.005).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train a log anomaly detector on event sequences (raw logs are parsed and grouped first)."""
+    from dataclasses import replace
+
+    from .logs.detector import LogConfig, LogSequenceDetector
+    from .logs.pipeline import training_data
+
+    sequences, source, miner = training_data(data=data, normal=normal, abnormal=abnormal, fmt=format,
+                                             session=session, labels=labels)
+    _report_read(sequences.report)
+    config = LogConfig(model=model, seed=seed)
+    config = replace(config, **{k: v for k, v in {"epochs": epochs, "target_fpr": target_fpr}.items() if v is not None})
+    detector = LogSequenceDetector(config)
+    if source is not None:
+        detector.log_source_, detector.templates_ = source.to_json(), miner.to_json()
+    detector.fit(sequences.sequences, sequences.labels)
+    path = detector.save(out_dir)
+    s = detector.summary_
+    err.print(f"trained {detector.model_} on {s.train_sequences} sequences ({s.anomalous} anomalous in all, "
+              f"{s.vocabulary} event types) in {s.seconds:.1f} s; threshold {detector.threshold_.threshold:.4g} at "
+              f"validation FPR {s.validation_metrics['false_positive_rate']:.4f}")
+    out.print(f"model bundle written to {path}")
+
+
+@extract_app.command("templates")
+def extract_templates_cmd(
+    input: Annotated[Path, typer.Argument(help="Raw log file (plain or gzip), directory, or - for stdin.")],
+    out_file: Annotated[Path, typer.Option("--out", help="CSV: line, template_id, template (one row per line).")],
+    format: Annotated[str, typer.Option("--format", help="Line format preset or format string.")],
+) -> None:
+    """Mine log templates (Drain-style): one row per line, and the template table beside it."""
+    from .logs.pipeline import extract_templates
+
+    result = extract_templates(input, format, out_file)
+    err.print(f"{result['lines']} lines, {result['templates']} templates, {result['unmatched']} lines matched no format")
+    out.print(f"templates written to {out_file} and {result['table']}")
+
+
 @app.command()
 def scan(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders to scan.")],

@@ -25,10 +25,11 @@ from ..core.preprocessing import PreprocessingReport
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
+from ..logs.detector import LogSequenceDetector
 from ..malware import MalwareDetector
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl", ".parquet")
-_DETECTORS = {"flows": FlowDetector, "malware": MalwareDetector}
+_DETECTORS = {"flows": FlowDetector, "malware": MalwareDetector, "logs": LogSequenceDetector}
 
 
 def load_detector(path: str | Path, *, onnx: bool = True, keras_model: bool = True) -> Any:
@@ -129,9 +130,24 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     ``explain=K`` adds an ``explanation`` column (the K fields that pushed each alert most);
     ``alerts`` also writes one ECS alert per alerting record to a file, ``-`` or a webhook.
     """
+    if detector.kind == "logs":
+        return _detect_log_groups(detector, path, out)
     frame, data, summary = score_file(detector, path, strict=strict, format=format)
     if explain or alerts:
         frame = _add_alerts(detector, data, frame, explain, alerts, model_name)
+    if out is not None:
+        write_predictions(frame, out)
+        summary.output = str(out)
+    return frame, summary
+
+
+def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None) -> tuple[pd.DataFrame, DetectSummary]:
+    from ..logs.pipeline import detect_groups
+
+    frame, data = detect_groups(detector, path)
+    summary = DetectSummary(input=str(path), output=None, rows=len(frame), alerts=int(frame["alert"].sum()),
+                            malformed_rows=data.report.malformed_rows, bad_values=data.report.bad_values,
+                            examples=[str(e) for e in data.report.examples])
     if out is not None:
         write_predictions(frame, out)
         summary.output = str(out)

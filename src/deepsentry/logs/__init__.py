@@ -1,0 +1,1 @@
+"""Security event logs: line formats, reading, template mining, grouping and sequence models."""

@@ -1,0 +1,289 @@
+"""Sequence models for log anomaly detection, following the estimator contract.
+
+``deeplog`` (Du et al., CCS 2017): an LSTM trained on normal sequences only predicts each next event
+from the ``window`` before it (and the end of the sequence after the last event). A sequence's score
+is its largest surprise ``-log p(event)``; the classic top-g rule is a threshold on rank, this one is
+a threshold on probability, chosen on held-out normal sequences at ``target_fpr``. Alerts name the
+event that broke the expectation and what the model expected instead.
+
+``classifier``: supervised, when anomalous sequences are given too: event embeddings, a
+bidirectional LSTM and attention pooling, trained with class weights. With anomalies in the
+validation sequences (carved from the training data) the threshold maximises F1 there
+(``threshold_rule="auto"``); ``target_fpr`` is the rule with normal sequences only.
+
+>>> det = LogSequenceDetector(LogConfig(epochs=2)).fit([["a", "b", "c"]] * 50)   # doctest: +SKIP
+>>> det.score_samples([["a", "b", "c"], ["a", "x"]])                         # doctest: +SKIP
+array([0.1, 9.2])
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Self, Sequence
+
+import numpy as np
+
+from ..core.base import Detector, config_from_dict, validate_choice, validate_range
+from ..core.bundle import read_bundle, write_bundle
+from ..core.errors import BundleError, InputError, check_is_fitted
+from ..core.thresholds import RULES, ThresholdChoice, choose_threshold
+
+MODELS = ("auto", "deeplog", "classifier")
+PAD, UNKNOWN, END = 0, 1, 2  # reserved event indexes
+LOGS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    model: str = "auto"  # auto: deeplog with normal sequences only, classifier with both
+    window: int = 10
+    embedding: int = 32
+    units: int = 64
+    epochs: int = 8
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    max_length: int = 200  # classifier input length (longer sequences keep their last events)
+    validation_fraction: float = 0.2
+    target_fpr: float = 0.005
+    # auto: max_f1 when validation holds anomalies (a 0.5% quantile of a few hundred normal
+    # sequences rests on one or two of them), else target_fpr on the normal validation sequences
+    threshold_rule: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        validate_choice("model", self.model, MODELS)
+        validate_choice("threshold_rule", self.threshold_rule, ("auto", *RULES))
+        validate_range("window", self.window, 1, 1000)
+        validate_range("epochs", self.epochs, 1)
+        validate_range("validation_fraction", self.validation_fraction, 0.0, 0.9, low_open=True)
+        validate_range("target_fpr", self.target_fpr, 0.0, 1.0, high_open=True)
+
+
+@dataclass
+class LogTrainingSummary:
+    sequences: int = 0
+    anomalous: int = 0
+    train_sequences: int = 0
+    validation_sequences: int = 0
+    vocabulary: int = 0
+    seconds: float = 0.0
+    validation_metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class LogSequenceDetector(Detector):
+    """Anomaly scores for event sequences (lists of event ids as strings)."""
+
+    kind = "logs"
+
+    def __init__(self, config: LogConfig | None = None) -> None:
+        self.config = config or LogConfig()
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, X: Sequence[Sequence[str]], y: Any = None, **_: Any) -> Self:
+        import keras
+
+        started = time.perf_counter()
+        cfg = self.config
+        sequences = [list(map(str, s)) for s in X]
+        labels = np.zeros(len(sequences), dtype=np.int8) if y is None else np.asarray(y).astype(np.int8)
+        if len(sequences) < 10:
+            raise InputError(f"too few training sequences ({len(sequences)}); need at least 10")
+        if len(labels) != len(sequences):
+            raise InputError(f"{len(labels)} labels for {len(sequences)} sequences")
+        model = cfg.model
+        if model == "auto":
+            model = "classifier" if labels.any() and (~labels.astype(bool)).any() else "deeplog"
+        if model == "classifier" and not (labels.any() and (labels == 0).any()):
+            raise InputError("the classifier needs normal and anomalous training sequences",
+                             hint="give --abnormal sequences, or use --model deeplog")
+        if not (labels == 0).any():
+            raise InputError("no normal training sequences")
+        self.model_ = model
+        rng = np.random.default_rng(cfg.seed)
+        val_mask = np.zeros(len(sequences), dtype=bool)
+        for value in (0, 1):
+            idx = np.flatnonzero(labels == value)
+            rng.shuffle(idx)
+            val_mask[idx[: int(round(len(idx) * cfg.validation_fraction))]] = True
+        train_idx, val_idx = np.flatnonzero(~val_mask), np.flatnonzero(val_mask)
+        # the vocabulary comes from normal training sequences for deeplog: anything else is unknown
+        source = [sequences[i] for i in train_idx if model == "classifier" or labels[i] == 0]
+        events = sorted({e for s in source for e in s})
+        self.vocabulary_ = {e: i + 3 for i, e in enumerate(events)}
+        self.events_ = events
+        keras.utils.set_random_seed(cfg.seed)
+        if model == "deeplog":
+            self.network_ = self._build_deeplog(len(events) + 3)
+            normal_train = [sequences[i] for i in train_idx if labels[i] == 0]
+            x, t = self._windows(normal_train)
+            self.network_.fit(x, t, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True)
+        else:
+            self.network_ = self._build_classifier(len(events) + 3)
+            x = self._padded([sequences[i] for i in train_idx])
+            t = labels[train_idx].astype(np.float32)
+            share = t.mean()
+            weights = {0: float(0.5 / (1 - share)), 1: float(0.5 / share)}
+            self.network_.fit(x, t, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True,
+                              class_weight=weights)
+        val_scores = self.score_samples([sequences[i] for i in val_idx])
+        val_labels = labels[val_idx].astype(bool)
+        rule = cfg.threshold_rule if val_labels.any() else "target_fpr"  # other rules need anomalies
+        if rule == "auto":
+            rule = "max_f1"
+        self.threshold_ = choose_threshold(val_scores, val_labels, rule=rule, target_fpr=cfg.target_fpr)
+        summary = LogTrainingSummary(sequences=len(sequences), anomalous=int(labels.sum()),
+                                     train_sequences=len(train_idx), validation_sequences=len(val_idx),
+                                     vocabulary=len(events))
+        alert = val_scores > self.threshold_.threshold
+        summary.validation_metrics = {
+            "false_positive_rate": float(alert[~val_labels].mean()),
+            "detection_rate": float(alert[val_labels].mean()) if val_labels.any() else None}
+        summary.seconds = round(time.perf_counter() - started, 2)
+        self.summary_ = summary
+        return self
+
+    def _build_deeplog(self, vocab: int) -> Any:
+        import keras
+
+        cfg = self.config
+        inputs = keras.Input((cfg.window,), dtype="int32", name="window")
+        x = keras.layers.Embedding(vocab, cfg.embedding)(inputs)
+        x = keras.layers.LSTM(cfg.units, return_sequences=True)(x)
+        x = keras.layers.LSTM(cfg.units)(x)
+        logits = keras.layers.Dense(vocab, name="next_event")(x)
+        model = keras.Model(inputs, logits, name="deeplog")
+        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    def _build_classifier(self, vocab: int) -> Any:
+        import keras
+
+        from .layers import AttentionPooling
+
+        cfg = self.config
+        inputs = keras.Input((cfg.max_length,), dtype="int32", name="events")
+        x = keras.layers.Embedding(vocab, cfg.embedding, mask_zero=True)(inputs)
+        x = keras.layers.Bidirectional(keras.layers.LSTM(cfg.units, return_sequences=True))(x)
+        x = AttentionPooling(name="attention")(x)
+        logits = keras.layers.Dense(1, name="logit")(x)
+        model = keras.Model(inputs, logits, name="log_classifier")
+        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
+                      loss=keras.losses.BinaryCrossentropy(from_logits=True))
+        return model
+
+    # -- encoding ------------------------------------------------------------------------------
+    def _encode(self, sequence: Sequence[str]) -> list[int]:
+        vocabulary = self.vocabulary_
+        return [vocabulary.get(str(e), UNKNOWN) for e in sequence]
+
+    def _windows(self, sequences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Every (previous ``window`` events, next event) pair, the end of sequence included."""
+        w = self.config.window
+        xs, ts = [], []
+        for sequence in sequences:
+            codes = [PAD] * w + self._encode(sequence) + [END]
+            for t in range(w, len(codes)):
+                xs.append(codes[t - w:t])
+                ts.append(codes[t])
+        return np.asarray(xs, dtype=np.int32).reshape(-1, w), np.asarray(ts, dtype=np.int32)
+
+    def _padded(self, sequences: Sequence[Sequence[str]]) -> np.ndarray:
+        n = self.config.max_length
+        out = np.zeros((len(sequences), n), dtype=np.int32)
+        for i, sequence in enumerate(sequences):
+            codes = self._encode(sequence)[-n:]
+            out[i, n - len(codes):] = codes
+        return out
+
+    # -- scoring -------------------------------------------------------------------------------
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        if len(x) == 0:
+            return np.zeros((0,) + tuple(self.network_.output_shape[1:]), dtype=np.float32)
+        return np.asarray(self.network_.predict(x, batch_size=4096, verbose=0))
+
+    def surprises(self, sequences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """deeplog: ``-log p(event | window)`` for every event of every sequence (and the end)."""
+        check_is_fitted(self, ("network_",))
+        x, t = self._windows(sequences)
+        logits = self._predict(x).astype(np.float64)
+        top = logits.max(axis=1, keepdims=True)
+        log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+        surprise = log_norm - logits[np.arange(len(t)), t]
+        surprise[t == UNKNOWN] = np.maximum(surprise[t == UNKNOWN], 50.0)  # never-seen events
+        sizes = [len(s) + 1 for s in sequences]
+        return np.split(surprise, np.cumsum(sizes)[:-1])
+
+    def score_samples(self, X: Sequence[Sequence[str]]) -> np.ndarray:
+        check_is_fitted(self, ("network_",))
+        sequences = [list(map(str, s)) for s in X]
+        if self.model_ == "deeplog":
+            return np.asarray([float(s.max()) for s in self.surprises(sequences)])
+        return self._predict(self._padded(sequences)).reshape(-1).astype(np.float64)
+
+    def explain(self, sequence: Sequence[str], top: int = 3) -> dict[str, Any] | None:
+        """deeplog: the event that broke the expectation, its position and the expected events."""
+        if self.model_ != "deeplog":
+            return None
+        sequence = list(map(str, sequence))
+        surprise = self.surprises([sequence])[0]
+        position = int(surprise.argmax())
+        w = self.config.window
+        codes = [PAD] * w + self._encode(sequence) + [END]
+        logits = self._predict(np.asarray([codes[position:position + w]], dtype=np.int32))[0]
+        names = {v: k for k, v in self.vocabulary_.items()} | {END: "<end>", UNKNOWN: "<unknown>", PAD: "<pad>"}
+        expected = [names.get(int(i), str(i)) for i in np.argsort(-logits)[:top]]
+        actual = sequence[position] if position < len(sequence) else "<end>"
+        return {"position": position, "event": actual, "surprise": round(float(surprise[position]), 3),
+                "expected": expected}
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | Path, *, extra_files: dict[str, Any] | None = None,
+             manifest_extra: dict[str, Any] | None = None) -> Path:
+        check_is_fitted(self, ("threshold_",))
+        extra_files = dict(extra_files or {})
+        if getattr(self, "log_source_", None) is not None:
+            extra_files["logs.json"] = self.log_source_
+            extra_files["templates.json"] = self.templates_
+        state = {"config": asdict(self.config), "model": self.model_, "events": self.events_}
+        manifest = {"model": self.model_, "threshold": self.threshold_.threshold,
+                    "extractor_versions": {"logs": LOGS_VERSION},
+                    "training": asdict(self.summary_), **(manifest_extra or {})}
+        return write_bundle(path, kind=self.kind,
+                            files={"detector.json": state, "thresholds.json": self.threshold_.to_dict(),
+                                   **(extra_files or {})},
+                            binary_writers={"model.keras": lambda p: self.network_.save(p)},
+                            manifest_extra=manifest)
+
+    @classmethod
+    def load(cls, path: str | Path, **_: Any) -> Self:
+        import keras
+
+        from . import layers  # noqa: F401  registers AttentionPooling for safe_mode loading
+
+        contents = read_bundle(path, kind=cls.kind)
+        try:
+            try:
+                state = contents.read_json("detector.json")
+                detector = cls(config_from_dict(LogConfig, state["config"]))
+                detector.model_ = state["model"]
+                detector.events_ = list(state["events"])
+                detector.vocabulary_ = {e: i + 3 for i, e in enumerate(detector.events_)}
+                detector.threshold_ = ThresholdChoice.from_dict(contents.read_json("thresholds.json"))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise BundleError(f"bundle state is incomplete or invalid ({exc!r})", path=path) from None
+            try:
+                detector.network_ = keras.saving.load_model(str(contents.path("model.keras")), safe_mode=True)
+            except Exception as exc:  # Keras raises many types for a bad file
+                raise BundleError(f"model.keras cannot be loaded ({type(exc).__name__}: {exc})", path=path) from None
+            detector.manifest_ = contents.manifest
+            detector.bundle_path_ = Path(path)
+            detector.log_source_ = None
+            if "logs.json" in contents.manifest["files"]:
+                detector.log_source_ = contents.read_json("logs.json")
+                detector.templates_ = contents.read_json("templates.json")
+        finally:
+            contents.close()
+        return detector

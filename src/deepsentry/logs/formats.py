@@ -1,0 +1,97 @@
+"""Log line formats: Loghub-style format strings (``<Date> <Time> <Level> <Component>: <Content>``),
+presets for the 16 Loghub systems (named in lower case) and syslog (RFC 3164, RFC 5424).
+
+>>> fmt = LogFormat.from_spec("hdfs")
+>>> fields = fmt.parse("081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 terminating")
+>>> fields["Level"], fields["Content"]
+('INFO', 'PacketResponder 1 terminating')
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.errors import ConfigError
+
+# The format strings of the Loghub benchmark (Zhu et al.), one per system.
+PRESETS: dict[str, str] = {
+    "hdfs": "<Date> <Time> <Pid> <Level> <Component>: <Content>",
+    "hadoop": r"<Date> <Time> <Level> \[<Process>\] <Component>: <Content>",
+    "spark": "<Date> <Time> <Level> <Component>: <Content>",
+    "zookeeper": r"<Date> <Time> - <Level>  \[<Node>:<Component>@<Id>\] - <Content>",
+    "bgl": "<Label> <Timestamp> <Date> <Node> <Time> <NodeRepeat> <Type> <Component> <Level> <Content>",
+    "hpc": "<LogId> <Node> <Component> <State> <Time> <Flag> <Content>",
+    "thunderbird": r"<Label> <Timestamp> <Date> <User> <Month> <Day> <Time> <Location> <Component>(\[<PID>\])?: <Content>",
+    "windows": "<Date> <Time>, <Level>                  <Component>    <Content>",
+    "linux": r"<Month> <Date> <Time> <Level> <Component>(\[<PID>\])?: <Content>",
+    "android": "<Date> <Time>  <Pid>  <Tid> <Level> <Component>: <Content>",
+    "healthapp": r"<Time>\|<Component>\|<Pid>\|<Content>",
+    "apache": r"\[<Time>\] \[<Level>\] <Content>",
+    "proxifier": r"\[<Time>\] <Program> - <Content>",
+    "openssh": r"<Date> <Day> <Time> <Component> sshd\[<Pid>\]: <Content>",
+    "openstack": r"<Logrecord> <Date> <Time> <Pid> <Level> <Component> \[<ADDR>\] <Content>",
+    "mac": r"<Month>  <Date> <Time> <User> <Component>\[<PID>\]( \(<Address>\))?: <Content>",
+}
+# syslog: written as regular expressions with named groups
+SYSLOG = {
+    "rfc3164": r"^(?:<(?P<Pri>\d{1,3})>)?(?P<Month>[A-Z][a-z]{2}) +(?P<Day>\d{1,2}) (?P<Time>\d\d:\d\d:\d\d) "
+               r"(?P<Host>\S+) (?P<Component>[^:\[\s]+)(?:\[(?P<Pid>\d+)\])?: ?(?P<Content>.*)$",
+    "rfc5424": r"^<(?P<Pri>\d{1,3})>(?P<Version>\d{1,2}) (?P<Timestamp>\S+) (?P<Host>\S+) (?P<Component>\S+) "
+               r"(?P<Pid>\S+) (?P<MsgId>\S+) (?P<Structured>-|(?:\[[^\]]*\])+) ?(?P<Content>.*)$",
+}
+FORMAT_NAMES = tuple(sorted([*PRESETS, *SYSLOG]))
+
+
+@dataclass(frozen=True)
+class LogFormat:
+    """A compiled line format; ``parse`` returns the named fields or None when the line does not match."""
+
+    name: str
+    regex: re.Pattern[str]
+    fields: tuple[str, ...]
+
+    @classmethod
+    def from_spec(cls, spec: str) -> "LogFormat":
+        """A preset name (``hdfs``, ``rfc3164``...) or a format string with ``<Field>`` placeholders."""
+        key = spec.lower()
+        if key in SYSLOG:
+            regex = re.compile(SYSLOG[key])
+            return cls(key, regex, tuple(regex.groupindex))
+        if key in PRESETS:
+            return cls(key, *_compile(PRESETS[key]))
+        if "<" not in spec:
+            raise ConfigError(f"unknown log format {spec!r}",
+                              hint=f"a preset ({', '.join(FORMAT_NAMES)}) or a format string like "
+                                   "'<Date> <Time> <Level> <Content>'")
+        return cls("custom", *_compile(spec))
+
+    def parse(self, line: str) -> dict[str, Any] | None:
+        match = self.regex.match(line)
+        return None if match is None else match.groupdict()
+
+
+def _compile(spec: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    """Loghub's rule: each ``<Field>`` matches lazily up to what follows; the text between fields is
+    a regular expression (escape ``[``, ``|``, ``(``...); runs of spaces match runs of spaces;
+    ``Content`` takes the rest of the line."""
+    parts = re.split(r"(<[^<>]+>)", spec)
+    pattern, fields = "", []
+    for part in parts:
+        if part.startswith("<") and part.endswith(">"):
+            name = part[1:-1]
+            if not name.isidentifier():
+                raise ConfigError(f"bad field name {name!r} in log format {spec!r}")
+            if name in fields:
+                raise ConfigError(f"field {name!r} appears twice in log format {spec!r}")
+            fields.append(name)
+            pattern += f"(?P<{name}>.*?)" if name != "Content" else "(?P<Content>.*)"
+        else:
+            pattern += re.sub(" +", r"\\s+", part)
+    if "Content" not in fields:
+        raise ConfigError(f"log format {spec!r} has no <Content> field")
+    try:
+        return re.compile("^" + pattern + "$"), tuple(fields)
+    except re.error as exc:
+        raise ConfigError(f"log format {spec!r} is not a valid pattern ({exc})") from None

@@ -1,0 +1,122 @@
+"""From files to verdicts for logs: template extraction, training inputs and per-group detection.
+
+A model trained on raw logs keeps its line format, session pattern and template miner in the bundle
+(``logs.json``, ``templates.json``), so ``detect`` turns new raw logs into the same event ids; a model
+trained on pre-parsed sequences scores sequence files directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..core.errors import ConfigError, InputError
+from ..core.tables import ReadReport
+from .drain import TemplateMiner
+from .formats import LogFormat
+from .sequences import SequenceData, iter_lines, read_log_sessions, read_sequences
+
+
+def extract_templates(path: str | Path, fmt: str, out: str | Path, *,
+                      miner: TemplateMiner | None = None) -> dict[str, Any]:
+    """Write one row per input line (``line``, ``template_id``, ``template``, in order) to ``out``
+    and the template table (``template_id``, ``template``, ``count``) beside it
+    (``<out>.templates.csv``). Lines that match no format keep a row with an empty template."""
+    fmt_ = LogFormat.from_spec(fmt)
+    miner = miner or TemplateMiner()
+    report = ReadReport()
+    numbers, ids = [], []
+    for number, line in iter_lines(path, report):
+        fields = fmt_.parse(line)
+        if fields is None:
+            report.malformed_rows += 1
+            numbers.append(number)
+            ids.append(-1)
+            continue
+        numbers.append(number)
+        ids.append(miner.add(fields.get("Content") or "")[0])
+    templates = {c.id: c.template for c in miner.clusters}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"line": numbers, "template_id": [f"E{i}" if i >= 0 else "" for i in ids],
+                  "template": [templates.get(i, "") for i in ids]}).to_csv(out, index=False)
+    table = out.with_name(out.stem + ".templates.csv")
+    pd.DataFrame({"template_id": [f"E{c.id}" for c in miner.clusters],
+                  "template": [c.template for c in miner.clusters],
+                  "count": [c.size for c in miner.clusters]}).to_csv(table, index=False)
+    return {"lines": len(numbers), "unmatched": report.malformed_rows, "templates": len(miner.clusters),
+            "table": str(table), "problems": dict(report.bad_values)}
+
+
+@dataclass
+class LogSource:
+    """How raw logs become sessions (kept in the bundle as ``logs.json``)."""
+
+    format: str
+    session: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"format": self.format, "session": self.session}
+
+
+def training_data(*, data: str | Path | None = None, normal: str | Path | None = None,
+                  abnormal: str | Path | None = None, fmt: str | None = None, session: str | None = None,
+                  labels: str | Path | None = None) -> tuple[SequenceData, LogSource | None, TemplateMiner | None]:
+    """Sequences (with labels: 1 = anomalous) from raw logs, a labelled sequence CSV, or
+    normal/abnormal sequence files."""
+    if normal is not None:
+        parts = [read_sequences(normal, label=0)]
+        if abnormal is not None:
+            parts.append(read_sequences(abnormal, label=1))
+        ids = [i for p in parts for i in p.ids]
+        return SequenceData(ids, [s for p in parts for s in p.sequences],
+                            np.concatenate([p.labels for p in parts]), parts[0].report), None, None
+    if data is None:
+        raise ConfigError("give --data (raw logs or a sequence CSV) or --normal [--abnormal]")
+    if fmt is None:
+        found = read_sequences(data)
+        return found, None, None
+    if session is None:
+        raise ConfigError("raw logs need --session, a regular expression for the session id",
+                          hint="e.g. --session 'blk_-?\\d+' for HDFS block ids")
+    miner = TemplateMiner()
+    sessions = read_log_sessions(data, LogFormat.from_spec(fmt), session, miner)
+    if labels is not None:
+        table = pd.read_csv(labels, dtype=str)
+        key, label = table.columns[0], next((c for c in table.columns if c.lower() == "label"), None)
+        if label is None:
+            raise InputError("labels file needs a Label column", path=labels)
+        by_id = dict(zip(table[key], table[label].str.lower().isin(["1", "anomaly", "abnormal", "true"])))
+        sessions.labels = np.asarray([int(by_id.get(i, False)) for i in sessions.ids], dtype=np.int8)
+    return sessions, LogSource(fmt, session), miner
+
+
+def read_for_detection(detector: Any, path: str | Path) -> SequenceData:
+    source = getattr(detector, "log_source_", None)
+    if source is None:
+        return read_sequences(path)
+    miner = TemplateMiner.from_json(detector.templates_)
+    return read_log_sessions(path, LogFormat.from_spec(source["format"]), source["session"], miner, learn=False)
+
+
+def detect_groups(detector: Any, path: str | Path) -> tuple[pd.DataFrame, SequenceData]:
+    """One row per group (session or sequence): ``id``, ``score``, ``alert``, ``events``, and for
+    deeplog alerts ``explanation`` (the event that broke the expectation and the expected ones)."""
+    data = read_for_detection(detector, path)
+    if not len(data):
+        raise InputError("no sessions or sequences found", path=path)
+    scores = detector.score_samples(data.sequences)
+    alert = (scores > detector.threshold_.threshold).astype(np.int8)
+    frame = pd.DataFrame({"id": data.ids, "score": scores, "alert": alert,
+                          "events": [len(s) for s in data.sequences]})
+    if detector.model_ == "deeplog":
+        frame["explanation"] = [json.dumps(detector.explain(s)) if a else ""
+                                for s, a in zip(data.sequences, alert)]
+    if data.labels is not None:
+        frame["label"] = data.labels
+    return frame, data

@@ -1,0 +1,184 @@
+"""Event sequences: pre-parsed sequence files, and sessions grouped from raw log lines.
+
+Formats read by :func:`read_sequences`: ``<id>,<space-separated event ids>`` per line (HDFS and
+Hadoop sequence files), and CSVs with a header holding an id column, a ``Label`` column and a
+sequence column (``EventSequence``). Raw logs become sessions with :func:`read_log_sessions`: each
+line is parsed by a :class:`~deepsentry.logs.formats.LogFormat`, mined into a template, and grouped
+by the first match of a session pattern (e.g. HDFS block ids ``blk_-?\\d+``).
+
+>>> import tempfile, pathlib
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "seqs"
+>>> _ = path.write_text("blk_1,5 5 22\\nbroken line\\nblk_2,5 11\\n")
+>>> data = read_sequences(path)
+>>> data.ids, data.sequences, data.report.malformed_rows
+(['blk_1', 'blk_2'], [['5', '5', '22'], ['5', '11']], 1)
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import sys
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.tables import BadRecord, ReadReport
+
+MAX_LINE_BYTES = 1 << 20  # longer lines are cut (counted): a megabyte of one line is not a log line
+
+
+@dataclass
+class SequenceData:
+    ids: list[str]
+    sequences: list[list[str]]
+    labels: np.ndarray | None = None  # 1 = anomalous
+    report: ReadReport = field(default_factory=ReadReport)
+    #: for sessions from raw logs: the line numbers of each session's events
+    lines: list[list[int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
+    """A text stream over a plain or gzip file, or stdin for ``-``; invalid UTF-8 is replaced."""
+    if str(path) == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path=path)
+    with open(path, "rb") as handle:
+        gz = handle.read(2) == b"\x1f\x8b"
+    raw = gzip.open(path, "rb") if gz else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=None)
+
+
+def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line) for a file, gzip file, directory (files in name order) or ``-``.
+
+    NUL bytes and over-long lines are counted in ``report`` (and cleaned or cut), never fatal.
+    """
+    paths = sorted(p for p in Path(path).rglob("*") if p.is_file()) if str(path) != "-" and Path(path).is_dir() \
+        else [path]
+    for one in paths:
+        report.files.append(str(one))
+        yield from _lines_of(one, report)
+
+
+def _lines_of(one: Any, report: ReadReport) -> Iterator[tuple[int, str]]:
+    number = 0
+    try:
+        with open_text(one) as handle:
+            for number, line in enumerate(handle, 1):
+                line = line.rstrip("\r\n")
+                if len(line) > MAX_LINE_BYTES:
+                    report.bad_values["line too long (cut)"] = report.bad_values.get("line too long (cut)", 0) + 1
+                    line = line[:MAX_LINE_BYTES]
+                if "\x00" in line or "\ufffd" in line:
+                    key = "binary or invalid UTF-8"
+                    report.bad_values[key] = report.bad_values.get(key, 0) + 1
+                    if report.bad_values[key] <= 3:
+                        report.add(BadRecord(str(one), number, None, key))
+                    line = line.replace("\x00", "")
+                report.rows += 1
+                yield number, line
+    except (EOFError, OSError, zlib.error) as exc:  # a truncated or corrupt gzip file
+        report.malformed_rows += 1
+        report.add(BadRecord(str(one), number + 1, None, f"file ends early or is corrupt ({exc}); lines before kept"))
+
+
+def read_sequences(path: str | os.PathLike[str], *, label: int | None = None) -> SequenceData:
+    """Sequences from ``<id>,<events>`` lines or a CSV with id/Label/EventSequence columns.
+
+    ``label`` (0 or 1) labels every sequence of a file that has no label column.
+    """
+    report = ReadReport()
+    lines = iter_lines(path, report)
+    first = next(lines, None)
+    if first is None:
+        raise InputError("no sequences", path=path)
+    header = [h.strip().lower() for h in first[1].split(",")]
+    if {"label", "eventsequence"} <= set(header) or ("eventsequence" in header):
+        return _read_csv_sequences(path, header, lines, report)
+    ids, sequences = [], []
+    for number, line in [first, *lines]:
+        key, sep, events = line.partition(",")
+        if not sep or not key.strip():
+            if line.strip():
+                report.malformed_rows += 1
+                report.add(BadRecord(str(path), number, None, "expected '<id>,<space-separated event ids>'"))
+            continue
+        ids.append(key.strip())
+        sequences.append(events.split())
+    if not ids:
+        raise InputError("no sequences in the '<id>,<events>' format", path=path)
+    labels = None if label is None else np.full(len(ids), int(label), dtype=np.int8)
+    return SequenceData(ids, sequences, labels, report)
+
+
+def _read_csv_sequences(path: Any, header: list[str], lines: Iterator[tuple[int, str]],
+                        report: ReadReport) -> SequenceData:
+    id_col = next((i for i, h in enumerate(header) if h in ("blockid", "id", "sessionid", "session")), 0)
+    seq_col = header.index("eventsequence")
+    label_col = header.index("label") if "label" in header else None
+    ids, sequences, labels = [], [], []
+    for number, line in lines:
+        parts = line.split(",")
+        if len(parts) != len(header):
+            report.malformed_rows += 1
+            report.add(BadRecord(str(path), number, None, f"expected {len(header)} fields, found {len(parts)}"))
+            continue
+        ids.append(parts[id_col])
+        sequences.append(parts[seq_col].split())
+        if label_col is not None:
+            value = parts[label_col].strip().lower()
+            labels.append(1 if value in ("1", "anomaly", "abnormal", "true") else 0)
+    return SequenceData(ids, sequences, np.asarray(labels, dtype=np.int8) if label_col is not None else None, report)
+
+
+def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, miner: Any, *,
+                      learn: bool = True, strict: bool = False) -> SequenceData:
+    """Parse, mine and group raw log lines into sessions (in order of first appearance).
+
+    Lines that match no format are counted (or rejected with ``strict``); lines with no session
+    id are counted and not grouped.
+    """
+    pattern = re.compile(session)
+    report = ReadReport()
+    groups: OrderedDict[str, list[str]] = OrderedDict()
+    line_numbers: dict[str, list[int]] = {}
+    for number, line in iter_lines(path, report):
+        if not line.strip():
+            continue
+        fields = fmt.parse(line)
+        if fields is None:
+            if strict:
+                raise InputError(f"line does not match the {fmt.name} format", path=path, row=number)
+            report.malformed_rows += 1
+            report.add(BadRecord(str(path), number, None, f"does not match the {fmt.name} format"))
+            continue
+        content = fields.get("Content") or ""
+        if learn:
+            template_id, _ = miner.add(content)
+        else:
+            found = miner.match(content)
+            template_id = found[0] if found is not None else -1
+        event = f"E{template_id}" if template_id >= 0 else "<new>"
+        keys = dict.fromkeys(pattern.findall(line))  # a line can mention several sessions
+        if not keys:
+            report.bad_values["no session id"] = report.bad_values.get("no session id", 0) + 1
+            continue
+        for key in keys:
+            key = key if isinstance(key, str) else key[0]
+            groups.setdefault(key, []).append(event)
+            line_numbers.setdefault(key, []).append(number)
+    return SequenceData(list(groups), list(groups.values()), None, report,
+                        lines=[line_numbers[k] for k in groups])
