@@ -47,6 +47,9 @@ def test_custom_and_syslog_formats():
     fields = rfc5424.parse('<165>1 2003-10-11T22:14:15.003Z host.example.com evntslog - ID47 '
                            '[exampleSDID@32473 iut="3"] An application event')
     assert fields["Content"] == "An application event" and fields["MsgId"] == "ID47"
+    jsonl = LogFormat.from_spec("json:msg")
+    assert jsonl.parse('{"msg": "user root logged in", "host": "h1", "pid": 7}')["Content"] == "user root logged in"
+    assert jsonl.parse('{"other": 1}') is None and jsonl.parse("not json") is None
     with pytest.raises(ConfigError, match="no <Content>"):
         LogFormat.from_spec("<Date> <Time>")
     with pytest.raises(ConfigError, match="unknown log format"):

@@ -41,7 +41,7 @@ SYSLOG = {
     "rfc5424": r"^<(?P<Pri>\d{1,3})>(?P<Version>\d{1,2}) (?P<Timestamp>\S+) (?P<Host>\S+) (?P<Component>\S+) "
                r"(?P<Pid>\S+) (?P<MsgId>\S+) (?P<Structured>-|(?:\[[^\]]*\])+) ?(?P<Content>.*)$",
 }
-FORMAT_NAMES = tuple(sorted([*PRESETS, *SYSLOG]))
+FORMAT_NAMES = tuple(sorted([*PRESETS, *SYSLOG, "json"]))
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,11 @@ class LogFormat:
 
     @classmethod
     def from_spec(cls, spec: str) -> "LogFormat":
-        """A preset name (``hdfs``, ``rfc3164``...) or a format string with ``<Field>`` placeholders."""
+        """A preset name (``hdfs``, ``rfc3164``...), ``json`` / ``json:FIELD`` (JSON lines; the
+        message in ``FIELD``, default ``message``) or a format string with ``<Field>`` placeholders."""
         key = spec.lower()
+        if key == "json" or key.startswith("json:"):
+            return JsonFormat("json", re.compile(""), (), spec.partition(":")[2] or "message")
         if key in SYSLOG:
             regex = re.compile(SYSLOG[key])
             return cls(key, regex, tuple(regex.groupindex))
@@ -95,3 +98,23 @@ def _compile(spec: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
         return re.compile("^" + pattern + "$"), tuple(fields)
     except re.error as exc:
         raise ConfigError(f"log format {spec!r} is not a valid pattern ({exc})") from None
+
+
+@dataclass(frozen=True)
+class JsonFormat(LogFormat):
+    """JSON lines: every top-level field is kept; ``Content`` is the message field."""
+
+    content_field: str = "message"
+
+    def parse(self, line: str) -> dict[str, Any] | None:
+        import json
+
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(record, dict) or self.content_field not in record:
+            return None
+        fields = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in record.items()}
+        fields["Content"] = str(record[self.content_field])
+        return fields
