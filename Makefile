@@ -24,6 +24,8 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/flows.py
 	$(BIN)/python benchmarks/malware.py
+	$(BIN)/python benchmarks/logs.py
+	$(BIN)/python benchmarks/service.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

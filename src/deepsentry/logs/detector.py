@@ -47,8 +47,8 @@ class LogConfig:
     max_length: int = 200  # classifier input length (longer sequences keep their last events)
     validation_fraction: float = 0.2
     target_fpr: float = 0.005
-    # auto: max_f1 when validation holds anomalies (a 0.5% quantile of a few hundred normal
-    # sequences rests on one or two of them), else target_fpr on the normal validation sequences
+    # auto: for the classifier, max_f1 on validation (a 0.5% quantile of a few hundred normal
+    # sequences rests on one or two of them); for deeplog, target_fpr on normal validation sequences
     threshold_rule: str = "auto"
     seed: int = 0
 
@@ -130,8 +130,8 @@ class LogSequenceDetector(Detector):
         val_scores = self.score_samples([sequences[i] for i in val_idx])
         val_labels = labels[val_idx].astype(bool)
         rule = cfg.threshold_rule if val_labels.any() else "target_fpr"  # other rules need anomalies
-        if rule == "auto":
-            rule = "max_f1"
+        if rule == "auto":  # deeplog is an anomaly detector: its threshold comes from normal data
+            rule = "max_f1" if model == "classifier" else "target_fpr"
         self.threshold_ = choose_threshold(val_scores, val_labels, rule=rule, target_fpr=cfg.target_fpr)
         summary = LogTrainingSummary(sequences=len(sequences), anomalous=int(labels.sum()),
                                      train_sequences=len(train_idx), validation_sequences=len(val_idx),
