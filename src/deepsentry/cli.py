@@ -71,6 +71,7 @@ def train_flows(
     threshold_rule: Annotated[Optional[str], typer.Option(help="target_fpr (default), max_f1 or balanced.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Training epochs (default depends on the model).")] = None,
     binary: Annotated[bool, typer.Option("--binary", help="Malicious-vs-benign only, even when the data has classes.")] = False,
+    feature_set: Annotated[str, typer.Option(help="native (every column) or portable (features that packet captures have too).")] = "native",
     augment: AugmentOpt = "none",
     class_weight: Annotated[Optional[str], typer.Option(help="none, sqrt (default) or balanced.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed for splits, initialisation and shuffling.")] = 0,
@@ -90,7 +91,7 @@ def train_flows(
     config = DetectorConfig(model=model, seed=seed, multiclass=not binary, augment=augment, **overrides)
     flows = read_flows(data, options)
     _report_read(flows.report)
-    detector = FlowDetector(config).fit_flows(flows, progress=RichProgress(), source=data)
+    detector = FlowDetector(config).fit_flows(flows, progress=RichProgress(), source=data, feature_set=feature_set)
     _finish_training(detector, out_dir, onnx)
 
 
@@ -215,6 +216,22 @@ def scan(
     err.print(f"{sum(counts.values())} files: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if out_file:
         out.print(f"verdicts written to {out_file}")
+
+
+@extract_app.command("flows")
+def extract_flows_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="pcap/pcapng captures or folders of them.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Flows: .csv, .parquet or .jsonl.")],
+) -> None:
+    """Turn packet captures into bidirectional flows (5-tuple, times, packets, bytes, portable features)."""
+    from .detection.batch import write_predictions
+    from .flows.capture import extract_flows
+
+    flows = extract_flows(paths)
+    _report_read(flows.report)
+    write_predictions(flows.table, out_file)
+    err.print(f"{len(flows.table)} flows from {len(flows.report.files)} capture(s)")
+    out.print(f"flows written to {out_file}")
 
 
 @extract_app.command("pe")

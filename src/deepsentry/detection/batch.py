@@ -87,6 +87,8 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
     if "predicted" in out:
         frame["predicted"] = out["predicted"]
     frame["error"] = ""
+    if data.format == "capture":  # flows from packets: the 5-tuple and times lead each row
+        frame = pd.concat([data.identifiers.reset_index(drop=True), frame], axis=1)
     if data.malformed_positions:
         frame.index = data.positions
         filler = pd.DataFrame(

@@ -11,11 +11,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Self
 
+import numpy as np
+
 from ..core.bundle import sha256_file
+from ..core.errors import ConfigError
 from ..core.tabular import DetectorConfig, TabularDetector
+from .capture import IDENTITY
+from .portable import PORTABLE_FEATURES, portable_from_cic
 from .readers import FlowData, ReadOptions, list_inputs, read_flows
 
 FLOW_FEATURES_VERSION = 1
+FEATURE_SETS = ("native", "portable")
+
+
+def to_portable(features: Any) -> Any:
+    """Portable features of a flow table: taken as they are when present (``extract flows``
+    output), else computed from CICFlowMeter-style columns."""
+    if set(PORTABLE_FEATURES) <= set(features.columns):
+        return features[list(PORTABLE_FEATURES)].astype("float64")
+    return portable_from_cic(features)
 
 
 class FlowDetector(TabularDetector):
@@ -23,9 +37,18 @@ class FlowDetector(TabularDetector):
 
     kind = "flows"
 
-    def fit_flows(self, data: FlowData, *, progress: Any = None, source: str | Path | None = None) -> Self:
-        """Fit on :class:`FlowData` (labels required unless the model is an autoencoder)."""
-        self.fit(data.features, data.labels, benign_labels=data.benign_labels, progress=progress)
+    def fit_flows(self, data: FlowData, *, progress: Any = None, source: str | Path | None = None,
+                  feature_set: str = "native") -> Self:
+        """Fit on :class:`FlowData` (labels required unless the model is an autoencoder).
+
+        ``feature_set="portable"`` trains on the features that captures yield too (see
+        :mod:`deepsentry.flows.portable`), so the model can score packet captures.
+        """
+        if feature_set not in FEATURE_SETS:
+            raise ConfigError(f"unknown flow feature set {feature_set!r}", hint="native or portable")
+        features = to_portable(data.features) if feature_set == "portable" else data.features
+        self.fit(features, data.labels, benign_labels=data.benign_labels, progress=progress)
+        self.feature_set_ = feature_set
         self.format_ = data.format
         self.label_column_ = data.label_column
         self.benign_labels_ = list(data.benign_labels)
@@ -43,12 +66,28 @@ class FlowDetector(TabularDetector):
 
     def read_input(self, path: str | Path, *, strict: bool = False, format: str | None = None,
                    require_labels: bool = False) -> FlowData:
-        """Read flows from ``path`` the way the training flows were read."""
-        return read_flows(path, self.read_options(strict=strict, format=format,
-                                                  require_labels=require_labels))
+        """Read flows from ``path`` the way the training flows were read; a packet capture (or a
+        directory of them) is turned into flows first (portable models only)."""
+        from .capture import extract_flows, is_capture
+
+        portable = getattr(self, "feature_set_", "native") == "portable"
+        if is_capture(path):
+            if not portable:
+                raise ConfigError("this model was trained on native flow features, which captures do not have",
+                                  path=path, hint="train with --feature-set portable to score captures")
+            flows = extract_flows([path])
+            table = flows.table
+            return FlowData(features=flows.features, labels=None, raw_labels=None,
+                            ids=np.arange(len(table)), format="capture", benign_labels=tuple(self.benign_labels_ or ()),
+                            report=flows.report, positions=np.arange(len(table)), total_rows=len(table),
+                            identifiers=table[IDENTITY + ["capture"]])
+        data = read_flows(path, self.read_options(strict=strict, format=format, require_labels=require_labels))
+        if portable:
+            data.features = to_portable(data.features)
+        return data
 
     def manifest_extra(self) -> dict[str, Any]:
-        return {**super().manifest_extra(),
+        return {**super().manifest_extra(), "flow_feature_set": getattr(self, "feature_set_", "native"),
                 "flow_format": getattr(self, "format_", None),
                 "benign_labels": getattr(self, "benign_labels_", None),
                 "label_column": getattr(self, "label_column_", None),
@@ -60,6 +99,7 @@ class FlowDetector(TabularDetector):
         detector.format_ = detector.manifest_.get("flow_format")
         detector.benign_labels_ = detector.manifest_.get("benign_labels")
         detector.label_column_ = detector.manifest_.get("label_column")
+        detector.feature_set_ = detector.manifest_.get("flow_feature_set", "native")
         return detector
 
 
