@@ -25,6 +25,7 @@ bench: install
 	$(BIN)/python benchmarks/flows.py
 	$(BIN)/python benchmarks/malware.py
 	$(BIN)/python benchmarks/logs.py
+	$(BIN)/python benchmarks/captures.py
 	$(BIN)/python benchmarks/service.py
 
 clean:

@@ -1,0 +1,71 @@
+"""Capture benchmark: a portable model trained on the CIC-IDS2017 sample only, scored on every shared
+packet capture (labelled per file), and flow-extraction throughput. Writes
+benchmarks/results/captures.json.
+
+    python benchmarks/captures.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from deepsentry.core.settings import data_dir  # noqa: E402
+from deepsentry.detection.batch import load_detector, score_file  # noqa: E402
+from deepsentry.flows import FlowDetector, read_flows  # noqa: E402
+from deepsentry.flows.capture import extract_flows  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> int:
+    root = data_dir() / "network"
+    results: dict = {"date": str(date.today()), "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+    with tempfile.TemporaryDirectory() as tmp:
+        from deepsentry.core.onnx import export_onnx
+
+        started = time.perf_counter()
+        detector = FlowDetector().fit_flows(read_flows(root / "cicids2017-improved-sample"), feature_set="portable")
+        results["train_s"] = time.perf_counter() - started
+        bundle = Path(tmp) / "cic"
+        detector.save(bundle)
+        export_onnx(detector, bundle)
+        model = load_detector(bundle)
+        rows = []
+        for kind in ("attack", "benign"):
+            for path in sorted((root / "pcaps" / kind).iterdir()):
+                frame, _, _ = score_file(model, path)
+                alerted = frame[frame["alert"] == 1]
+                rows.append({"capture": path.name, "label": kind, "flows": len(frame),
+                             "alerted_share": float(frame["alert"].mean()),
+                             "top_classes": {str(k): int(v) for k, v in alerted["predicted"].value_counts().head(3).items()}})
+        results["captures"] = rows
+    throughput = {}
+    for name in ("chrissanders_ftp-crack.pcap", "stopddos_pkt.TCP.synflood.spoofed.pcap"):
+        path = root / "pcaps" / "attack" / name
+        runs, flows = [], None
+        for _ in range(3):
+            started = time.perf_counter()
+            flows = extract_flows([path])
+            runs.append(time.perf_counter() - started)
+        seconds = statistics.median(runs)
+        packets = int(flows.table["packets"].sum())
+        throughput[name] = {"packets": packets, "flows": len(flows.table), "seconds": seconds,
+                            "packets_per_s": packets / seconds, "flows_per_s": len(flows.table) / seconds}
+    results["extraction"] = throughput
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "captures.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
