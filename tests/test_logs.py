@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -183,3 +184,75 @@ def test_cli_sequences_normal_only(tmp_path):
     assert main(["detect", "--model", str(model), str(tmp_path / "held"), "--out", str(tmp_path / "p.csv")]) == 0
     assert pd.read_csv(tmp_path / "p.csv")["alert"].sum() >= 2
     assert os.path.getsize(tmp_path / "p.csv") > 0
+
+
+# -- streaming -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def raw_hdfs_model(tmp_path_factory):
+    root = dataset_path("logs", "hdfs")
+    model = tmp_path_factory.mktemp("watch") / "hdfs"
+    assert main(["train", "logs", "--data", str(root / "HDFS_5000.log"), "--format", "hdfs", "--session",
+                 r"blk_-?\d+", "--model", "deeplog", "--epochs", "2", "--target-fpr", "0.05", "--out", str(model)]) == 0
+    return model
+
+
+def _stream(path, copies: int) -> int:
+    lines = dataset_path("logs", "hdfs", "HDFS_5000.log").read_text().splitlines()
+    with open(path, "w") as handle:
+        for copy in range(copies):  # each copy has its own block ids: new sessions
+            for line in lines:
+                handle.write(re.sub(r"blk_(-?)(\d+)", lambda m: f"blk_{m.group(1)}{copy}{m.group(2)}", line) + "\n")
+    return copies * len(lines)
+
+
+def _ids(path) -> list[str]:
+    return [json.loads(line)["deepsentry"]["record_id"] for line in open(path)]
+
+
+def test_watch_logs_survives_kill_9_without_losing_or_repeating_alerts(tmp_path, raw_hdfs_model):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    stream = tmp_path / "hdfs.log"
+    n = _stream(stream, 4)
+    assert main(["watch", "logs", str(stream), "--model", str(raw_hdfs_model), "--alerts", str(tmp_path / "a.jsonl"),
+                 "--once", "--idle-lines", "400"]) == 0
+    reference = _ids(tmp_path / "a.jsonl")
+    assert reference and len(reference) == len(set(reference))
+    command = [sys.executable, "-m", "deepsentry.cli", "watch", "logs", str(stream), "--model", str(raw_hdfs_model),
+               "--alerts", str(tmp_path / "b.jsonl"), "--once", "--idle-lines", "400"]
+    state = tmp_path / "b.state" / "watch-state.json"
+    victim = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not state.exists():
+        time.sleep(0.05)
+    time.sleep(0.3)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    offset = json.loads(state.read_text())["line"]
+    assert 0 < offset < n, "the kill should land mid-stream"
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resumed = _ids(tmp_path / "b.jsonl")
+    assert len(resumed) == len(set(resumed)), "an alert was repeated"
+    assert set(resumed) == set(reference), "an alert was lost"
+
+
+def test_watch_follows_rotation_and_truncation(tmp_path, raw_hdfs_model):
+    from deepsentry.detection.batch import load_detector
+    from deepsentry.logs.watch import watch_log
+
+    detector = load_detector(raw_hdfs_model)
+    log, alerts, state = tmp_path / "x.log", tmp_path / "al.jsonl", tmp_path / "st"
+    lines = dataset_path("logs", "hdfs", "HDFS_5000.log").read_text().splitlines()
+    log.write_text("\n".join(lines[:1000]) + "\n")
+    first = watch_log(detector, log, alerts=alerts, state_dir=state, once=True)
+    assert first["lines"] == 1000
+    assert watch_log(detector, log, alerts=alerts, state_dir=state, once=True)["lines"] == 0  # nothing new
+    rotated = tmp_path / "x.log.new"
+    rotated.write_text("\n".join(lines[1000:1300]) + "\n")
+    os.replace(rotated, log)  # logrotate: a new file under the old name
+    assert watch_log(detector, log, alerts=alerts, state_dir=state, once=True)["lines"] == 300
+    log.write_text("\n".join(lines[:50]) + "\n")  # truncated in place and rewritten shorter
+    assert watch_log(detector, log, alerts=alerts, state_dir=state, once=True)["lines"] == 50

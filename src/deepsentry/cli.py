@@ -180,6 +180,30 @@ def extract_templates_cmd(
     out.print(f"templates written to {out_file} and {result['table']}")
 
 
+watch_app = typer.Typer(no_args_is_help=True, help="Detect continuously on growing inputs.")
+app.add_typer(watch_app, name="watch")
+
+
+@watch_app.command("logs")
+def watch_logs(
+    input: Annotated[Path, typer.Argument(help="Log file to follow (rotation and truncation are handled).")],
+    model: Annotated[Path, typer.Option("--model", help="Logs model trained on raw logs (--format, --session).")],
+    alerts: Annotated[Path, typer.Option("--alerts", help="Alerts as JSON lines (appended).")],
+    state: Annotated[Optional[Path], typer.Option(help="Checkpoint directory (default: <alerts>.state).")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Stop at the end of the input (closing every session).")] = False,
+    idle_lines: Annotated[int, typer.Option(help="Close a session after this many lines without it.")] = 2000,
+    idle_seconds: Annotated[float, typer.Option(help="When following: close a session after this much silence.")] = 30.0,
+) -> None:
+    """Follow a log file and alert on anomalous sessions; restart-safe (no alert lost or repeated)."""
+    from .detection.batch import load_detector
+    from .logs.watch import watch_log
+
+    detector = load_detector(model)
+    counts = watch_log(detector, input, alerts=alerts, state_dir=state or alerts.with_suffix(".state"),
+                       once=once, idle_lines=idle_lines, idle_seconds=idle_seconds, model_name=model.name)
+    err.print(", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
 @app.command()
 def scan(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders to scan.")],

@@ -202,10 +202,21 @@ class LogSequenceDetector(Detector):
     def _predict(self, x: np.ndarray) -> np.ndarray:
         if len(x) == 0:
             return np.zeros((0,) + tuple(self.network_.output_shape[1:]), dtype=np.float32)
-        return np.asarray(self.network_.predict(x, batch_size=4096, verbose=0))
+        n = len(x)
+        if n > 8192:
+            return np.asarray(self.network_.predict(x, batch_size=4096, verbose=0))
+        # small batches (streaming): pad to a power of two so the compiled function is reused
+        # (eager LSTM calls cost tens of ms; predict() re-plans on every call)
+        size = max(64, 1 << (n - 1).bit_length())
+        padded = np.zeros((size,) + x.shape[1:], dtype=x.dtype)
+        padded[:n] = x
+        return np.asarray(self.network_.predict_on_batch(padded))[:n]
 
     def surprises(self, sequences: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """deeplog: ``-log p(event | window)`` for every event of every sequence (and the end)."""
+        return self._surprises_and_logits(sequences)[0]
+
+    def _surprises_and_logits(self, sequences: Sequence[Sequence[str]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         check_is_fitted(self, ("network_",))
         x, t = self._windows(sequences)
         logits = self._predict(x).astype(np.float64)
@@ -213,8 +224,24 @@ class LogSequenceDetector(Detector):
         log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
         surprise = log_norm - logits[np.arange(len(t)), t]
         surprise[t == UNKNOWN] = np.maximum(surprise[t == UNKNOWN], 50.0)  # never-seen events
-        sizes = [len(s) + 1 for s in sequences]
-        return np.split(surprise, np.cumsum(sizes)[:-1])
+        cuts = np.cumsum([len(s) + 1 for s in sequences])[:-1]
+        return np.split(surprise, cuts), np.split(logits, cuts)
+
+    def score_and_explain(self, sequences: Sequence[Sequence[str]], top: int = 3) -> tuple[np.ndarray, list[Any]]:
+        """Scores and (deeplog) explanations from one pass over the network."""
+        sequences = [list(map(str, s)) for s in sequences]
+        if self.model_ != "deeplog":
+            return self.score_samples(sequences), [None] * len(sequences)
+        surprises, logits = self._surprises_and_logits(sequences)
+        names = {v: k for k, v in self.vocabulary_.items()} | {END: "<end>", UNKNOWN: "<unknown>", PAD: "<pad>"}
+        explanations = []
+        for sequence, surprise, rows in zip(sequences, surprises, logits):
+            position = int(surprise.argmax())
+            expected = [names.get(int(i), str(i)) for i in np.argsort(-rows[position])[:top]]
+            explanations.append({"position": position,
+                                 "event": sequence[position] if position < len(sequence) else "<end>",
+                                 "surprise": round(float(surprise[position]), 3), "expected": expected})
+        return np.asarray([float(s.max()) for s in surprises]), explanations
 
     def score_samples(self, X: Sequence[Sequence[str]]) -> np.ndarray:
         check_is_fitted(self, ("network_",))
@@ -225,19 +252,7 @@ class LogSequenceDetector(Detector):
 
     def explain(self, sequence: Sequence[str], top: int = 3) -> dict[str, Any] | None:
         """deeplog: the event that broke the expectation, its position and the expected events."""
-        if self.model_ != "deeplog":
-            return None
-        sequence = list(map(str, sequence))
-        surprise = self.surprises([sequence])[0]
-        position = int(surprise.argmax())
-        w = self.config.window
-        codes = [PAD] * w + self._encode(sequence) + [END]
-        logits = self._predict(np.asarray([codes[position:position + w]], dtype=np.int32))[0]
-        names = {v: k for k, v in self.vocabulary_.items()} | {END: "<end>", UNKNOWN: "<unknown>", PAD: "<pad>"}
-        expected = [names.get(int(i), str(i)) for i in np.argsort(-logits)[:top]]
-        actual = sequence[position] if position < len(sequence) else "<end>"
-        return {"position": position, "event": actual, "surprise": round(float(surprise[position]), 3),
-                "expected": expected}
+        return self.score_and_explain([sequence], top)[1][0]
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path, *, extra_files: dict[str, Any] | None = None,

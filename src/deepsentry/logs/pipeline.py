@@ -110,13 +110,12 @@ def detect_groups(detector: Any, path: str | Path) -> tuple[pd.DataFrame, Sequen
     data = read_for_detection(detector, path)
     if not len(data):
         raise InputError("no sessions or sequences found", path=path)
-    scores = detector.score_samples(data.sequences)
+    scores, explanations = detector.score_and_explain(data.sequences)
     alert = (scores > detector.threshold_.threshold).astype(np.int8)
     frame = pd.DataFrame({"id": data.ids, "score": scores, "alert": alert,
                           "events": [len(s) for s in data.sequences]})
     if detector.model_ == "deeplog":
-        frame["explanation"] = [json.dumps(detector.explain(s)) if a else ""
-                                for s, a in zip(data.sequences, alert)]
+        frame["explanation"] = [json.dumps(why) if a else "" for why, a in zip(explanations, alert)]
     if data.labels is not None:
         frame["label"] = data.labels
     return frame, data
