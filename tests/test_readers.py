@@ -145,3 +145,28 @@ def test_fuzz_reader_fails_only_with_input_errors(tmp_path, blob):
         return
     # whatever was read accounts for every record: kept + malformed = total
     assert len(data) + data.report.malformed_rows == data.total_rows
+
+
+# -- Zeek conn.log ---------------------------------------------------------------------------------
+def test_zeek_conn_log_tsv_and_json(tmp_path):
+    fixture = Path(__file__).parent / "fixtures" / "zeek_conn.log"
+    tsv = read_flows(fixture)
+    assert tsv.format == "zeek" and len(tsv) == 4 and tsv.report.malformed_rows == 1
+    assert "line 12" in str(tsv.report.examples[0])
+    assert np.isnan(tsv.features.loc[2, "duration"]) and tsv.features.loc[0, "resp_bytes"] == 15322
+    assert {"src_ip", "dst_ip", "dst_port"} <= set(tsv.identifiers.columns)
+    assert "id.orig_h" not in tsv.features.columns and "id.resp_p" in tsv.features.columns
+    import json as _json
+
+    header = next(line for line in fixture.read_text().splitlines() if line.startswith("#fields")).split("\t")[1:]
+    records = [dict(zip(header, line.split("\t"))) for line in fixture.read_text().splitlines()
+               if not line.startswith("#") and len(line.split("\t")) == len(header)]
+    as_json = tmp_path / "conn.json"
+    as_json.write_text("".join(_json.dumps({k: v for k, v in r.items() if v != "-"}) + "\n" for r in records)
+                       + "not json\n")
+    js = read_flows(as_json)
+    assert js.format == "zeek" and len(js) == 4 and js.report.malformed_rows == 1
+    np.testing.assert_allclose(js.features["orig_bytes"].to_numpy(dtype=float),
+                               tsv.features["orig_bytes"].to_numpy(dtype=float), equal_nan=True)
+    with pytest.raises(InputError, match="not a JSON object"):
+        read_flows(as_json, ReadOptions(strict=True))

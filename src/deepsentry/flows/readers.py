@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from ..core.errors import ConfigError, InputError
 from ..core.tables import (LabelledTable, ReadReport, coerce_numeric, kept_positions, read_delimited,
                            sniff_delimited)
+from .zeek import looks_like_zeek, read_zeek
 from .formats import FORMATS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_identifier, normalise_name
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ def list_inputs(path: str | os.PathLike[str]) -> list[Path]:
 def read_flows(path: str | os.PathLike[str], options: ReadOptions | None = None) -> FlowData:
     """Read a flow file (or a directory of them, as one set) into features, labels and ids."""
     options = options or ReadOptions()
+    if options.format == "zeek" or (options.format is None and Path(path).is_file() and looks_like_zeek(Path(path))):
+        return read_zeek(path, strict=options.strict)
     if options.format is not None and options.format not in FORMATS:
         raise ConfigError(f"unknown flow format {options.format!r}",
                           hint=f"choose one of {', '.join(FORMATS)}")
