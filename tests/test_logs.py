@@ -256,3 +256,31 @@ def test_watch_follows_rotation_and_truncation(tmp_path, raw_hdfs_model):
     assert watch_log(detector, log, alerts=alerts, state_dir=state, once=True)["lines"] == 300
     log.write_text("\n".join(lines[:50]) + "\n")  # truncated in place and rewritten shorter
     assert watch_log(detector, log, alerts=alerts, state_dir=state, once=True)["lines"] == 50
+
+
+def test_per_line_events_in_count_windows(tmp_path):
+    from deepsentry.logs.sequences import read_event_lines
+
+    rows = ["label,time,event_id"] + [f"{'-' if i != 25 else 'KERNDTLB'},t{i},E{i % 3}" for i in range(40)]
+    (tmp_path / "events.csv").write_text("\n".join(rows) + "\n")
+    data = read_event_lines(tmp_path / "events.csv", window=10)
+    assert len(data) == 4 and data.labels.tolist() == [0, 0, 1, 0]
+    assert data.sequences[0] == ["E0", "E1", "E2", "E0", "E1", "E2", "E0", "E1", "E2", "E0"]
+    assert data.ids[2] == "lines 22-31"
+    overlapping = read_event_lines(tmp_path / "events.csv", window=10, step=5)
+    assert len(overlapping) == 7
+    with pytest.raises(InputError, match="event_id"):
+        (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+        read_event_lines(tmp_path / "bad.csv", window=5)
+
+
+def test_cli_windows_on_bgl(tmp_path):
+    bgl = dataset_path("logs", "bgl", "BGL_100k_structured.csv")
+    head = tmp_path / "bgl_head.csv"
+    head.write_text("".join(open(bgl).readlines()[:20001]))
+    model = tmp_path / "bgl"
+    assert main(["train", "logs", "--data", str(head), "--window", "100", "--model", "deeplog", "--epochs", "1",
+                 "--out", str(model)]) == 0
+    assert main(["detect", "--model", str(model), str(head), "--out", str(tmp_path / "w.csv")]) == 0
+    windows = pd.read_csv(tmp_path / "w.csv")
+    assert len(windows) == 200 and windows["id"].iloc[0] == "lines 2-101" and "label" in windows

@@ -138,6 +138,7 @@ def train_logs(
     format: Annotated[Optional[str], typer.Option("--format", help="Log line format: a preset (hdfs, bgl, openssh, rfc3164...) or '<Date> <Time> <Content>'.")] = None,
     session: Annotated[Optional[str], typer.Option(help="Regular expression of the session id in raw lines (e.g. 'blk_-?\\d+').")] = None,
     labels: Annotated[Optional[Path], typer.Option(help="Session labels for raw logs: CSV with the session id first and a Label column.")] = None,
+    window: Annotated[Optional[int], typer.Option(help="Per-line event CSV (event_id[, label, time]) cut into windows of this many lines.")] = None,
     model: Annotated[str, typer.Option(help="auto (deeplog for normal-only data, classifier with anomalies), deeplog or classifier.")] = "auto",
     epochs: Annotated[Optional[int], typer.Option(help="Training epochs (default 8).")] = None,
     target_fpr: Annotated[Optional[float], typer.Option(help="Validation false-positive rate for the threshold (default 0.005).")] = None,
@@ -150,13 +151,14 @@ def train_logs(
     from .logs.pipeline import training_data
 
     sequences, source, miner = training_data(data=data, normal=normal, abnormal=abnormal, fmt=format,
-                                             session=session, labels=labels)
+                                             session=session, labels=labels, window=window)
     _report_read(sequences.report)
     config = LogConfig(model=model, seed=seed)
     config = replace(config, **{k: v for k, v in {"epochs": epochs, "target_fpr": target_fpr}.items() if v is not None})
     detector = LogSequenceDetector(config)
     if source is not None:
         detector.log_source_, detector.templates_ = source.to_json(), miner.to_json()
+    detector.window_lines_ = window
     detector.fit(sequences.sequences, sequences.labels)
     path = detector.save(out_dir)
     s = detector.summary_

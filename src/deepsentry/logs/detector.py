@@ -262,7 +262,8 @@ class LogSequenceDetector(Detector):
         if getattr(self, "log_source_", None) is not None:
             extra_files["logs.json"] = self.log_source_
             extra_files["templates.json"] = self.templates_
-        state = {"config": asdict(self.config), "model": self.model_, "events": self.events_}
+        state = {"config": asdict(self.config), "model": self.model_, "events": self.events_,
+                 "window_lines": getattr(self, "window_lines_", None)}
         manifest = {"model": self.model_, "threshold": self.threshold_.threshold,
                     "extractor_versions": {"logs": LOGS_VERSION},
                     "training": asdict(self.summary_), **(manifest_extra or {})}
@@ -285,6 +286,7 @@ class LogSequenceDetector(Detector):
                 detector = cls(config_from_dict(LogConfig, state["config"]))
                 detector.model_ = state["model"]
                 detector.events_ = list(state["events"])
+                detector.window_lines_ = state.get("window_lines")
                 detector.vocabulary_ = {e: i + 3 for i, e in enumerate(detector.events_)}
                 detector.threshold_ = ThresholdChoice.from_dict(contents.read_json("thresholds.json"))
             except (KeyError, TypeError, ValueError) as exc:

@@ -19,7 +19,7 @@ from ..core.errors import ConfigError, InputError
 from ..core.tables import ReadReport
 from .drain import TemplateMiner
 from .formats import LogFormat
-from .sequences import SequenceData, iter_lines, read_log_sessions, read_sequences
+from .sequences import SequenceData, iter_lines, read_event_lines, read_log_sessions, read_sequences
 
 
 def extract_templates(path: str | Path, fmt: str, out: str | Path, *,
@@ -66,7 +66,8 @@ class LogSource:
 
 def training_data(*, data: str | Path | None = None, normal: str | Path | None = None,
                   abnormal: str | Path | None = None, fmt: str | None = None, session: str | None = None,
-                  labels: str | Path | None = None) -> tuple[SequenceData, LogSource | None, TemplateMiner | None]:
+                  labels: str | Path | None = None, window: int | None = None,
+                  ) -> tuple[SequenceData, LogSource | None, TemplateMiner | None]:
     """Sequences (with labels: 1 = anomalous) from raw logs, a labelled sequence CSV, or
     normal/abnormal sequence files."""
     if normal is not None:
@@ -78,6 +79,8 @@ def training_data(*, data: str | Path | None = None, normal: str | Path | None =
                             np.concatenate([p.labels for p in parts]), parts[0].report), None, None
     if data is None:
         raise ConfigError("give --data (raw logs or a sequence CSV) or --normal [--abnormal]")
+    if window is not None:
+        return read_event_lines(data, window=window), None, None
     if fmt is None:
         found = read_sequences(data)
         return found, None, None
@@ -99,7 +102,8 @@ def training_data(*, data: str | Path | None = None, normal: str | Path | None =
 def read_for_detection(detector: Any, path: str | Path) -> SequenceData:
     source = getattr(detector, "log_source_", None)
     if source is None:
-        return read_sequences(path)
+        window = getattr(detector, "window_lines_", None)
+        return read_event_lines(path, window=window) if window else read_sequences(path)
     miner = TemplateMiner.from_json(detector.templates_)
     return read_log_sessions(path, LogFormat.from_spec(source["format"]), source["session"], miner, learn=False)
 

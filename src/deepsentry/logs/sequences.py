@@ -182,3 +182,38 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
             line_numbers.setdefault(key, []).append(number)
     return SequenceData(list(groups), list(groups.values()), None, report,
                         lines=[line_numbers[k] for k in groups])
+
+
+def read_event_lines(path: str | os.PathLike[str], *, window: int, step: int | None = None) -> SequenceData:
+    """Per-line events (a CSV with an event id column and optionally ``label`` and ``time``, one row
+    per log line in time order, like the BGL structured file) cut into windows of ``window`` lines
+    every ``step`` lines (default: no overlap). A window is anomalous when any of its lines is
+    (a label other than ``-``, ``0``, ``normal``)."""
+    import pandas as pd
+
+    if window < 1 or (step is not None and step < 1):
+        raise InputError("window and step must be at least 1 line")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read per-line events ({exc})", path=path) from None
+    by_lower = {c.lower(): c for c in frame.columns}
+    event_col = by_lower.get("event_id") or by_lower.get("eventid")
+    if event_col is None:
+        raise InputError("per-line events need an event_id (or EventId) column", path=path)
+    events = frame[event_col].astype(str).tolist()
+    label_col = by_lower.get("label")
+    line_labels = None if label_col is None else \
+        (~frame[label_col].str.strip().str.lower().isin(["-", "0", "normal", ""])).to_numpy()
+    step = step or window
+    ids, sequences, labels, lines = [], [], [], []
+    for start in range(0, max(len(events) - window + 1, 1), step):
+        end = min(start + window, len(events))
+        ids.append(f"lines {start + 2}-{end + 1}")  # file line numbers (after the header)
+        sequences.append(events[start:end])
+        lines.append(list(range(start + 2, end + 2)))
+        if line_labels is not None:
+            labels.append(int(line_labels[start:end].any()))
+    report = ReadReport(files=[str(path)], rows=len(events))
+    return SequenceData(ids, sequences, np.asarray(labels, dtype=np.int8) if line_labels is not None else None,
+                        report, lines=lines)
