@@ -276,3 +276,18 @@ def test_onnx_outputs_equal_keras_outputs(tmp_path, config):
     assert set(keras_out) == set(onnx_out)
     for name in keras_out:
         np.testing.assert_allclose(onnx_out[name], keras_out[name], rtol=1e-5, atol=1e-5)
+
+
+def test_logs_models_are_refused_by_detect_with_a_clear_error(tmp_path, bundle):
+    from fastapi.testclient import TestClient
+
+    from deepsentry.logs.detector import LogConfig, LogSequenceDetector
+    from deepsentry.service.app import ServiceConfig, create_app
+
+    sequences = [["open", "read", "close"]] * 40 + [["open", "write", "close"]] * 40
+    LogSequenceDetector(LogConfig(epochs=1, window=2)).fit(sequences).save(tmp_path / "logs")
+    app = create_app(ServiceConfig(models={"logs": str(tmp_path / "logs"), "nsl": str(bundle)}, token=None))
+    client = TestClient(app)
+    response = client.post("/v1/models/logs/detect", json=[{"a": 1}])
+    assert response.status_code == 400 and response.json()["error"]["type"] == "wrong_model"
+    assert client.post("/v1/models/nsl/detect", json=records(2)).status_code == 200

@@ -251,6 +251,10 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
         status = "error"
         try:
             model = get_model(name)
+            if not hasattr(model.detector, "transform_records"):
+                status = "400"
+                return error(400, "wrong_model", f"model {name!r} is a {model.kind} model; /detect takes "
+                                                 "flow or PE-feature records")
             body = await read_body(request, config.max_body_bytes)
             records = parse_records(body, request.headers.get("content-type", ""), config.max_records)
             features = model.detector.transform_records(records)
