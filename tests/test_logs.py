@@ -269,6 +269,14 @@ def test_per_line_events_in_count_windows(tmp_path):
     assert data.ids[2] == "lines 22-31"
     overlapping = read_event_lines(tmp_path / "events.csv", window=10, step=5)
     assert len(overlapping) == 7
+    timed = tmp_path / "timed.csv"
+    timed.write_text("label,time,event_id\n" + "".join(
+        f"{'-' if i != 7 else 'FATAL'},2005-06-03-15.{i // 4:02d}.{(i % 4) * 15:02d}.000001,E{i % 2}\n"
+        for i in range(12)))
+    by_minute = read_event_lines(timed, window_seconds=60)
+    assert [len(s) for s in by_minute.sequences] == [4, 4, 4] and by_minute.labels.tolist() == [0, 1, 0]
+    with pytest.raises(InputError, match="one of the two"):
+        read_event_lines(timed, window=5, window_seconds=60)
     with pytest.raises(InputError, match="event_id"):
         (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
         read_event_lines(tmp_path / "bad.csv", window=5)

@@ -139,6 +139,7 @@ def train_logs(
     session: Annotated[Optional[str], typer.Option(help="Regular expression of the session id in raw lines (e.g. 'blk_-?\\d+').")] = None,
     labels: Annotated[Optional[Path], typer.Option(help="Session labels for raw logs: CSV with the session id first and a Label column.")] = None,
     window: Annotated[Optional[int], typer.Option(help="Per-line event CSV (event_id[, label, time]) cut into windows of this many lines.")] = None,
+    window_seconds: Annotated[Optional[float], typer.Option(help="Per-line event CSV cut into time windows of this many seconds (time column).")] = None,
     model: Annotated[str, typer.Option(help="auto (deeplog for normal-only data, classifier with anomalies), deeplog or classifier.")] = "auto",
     epochs: Annotated[Optional[int], typer.Option(help="Training epochs (default 8).")] = None,
     target_fpr: Annotated[Optional[float], typer.Option(help="Validation false-positive rate for the threshold (default 0.005).")] = None,
@@ -151,14 +152,15 @@ def train_logs(
     from .logs.pipeline import training_data
 
     sequences, source, miner = training_data(data=data, normal=normal, abnormal=abnormal, fmt=format,
-                                             session=session, labels=labels, window=window)
+                                             session=session, labels=labels, window=window,
+                                             window_seconds=window_seconds)
     _report_read(sequences.report)
     config = LogConfig(model=model, seed=seed)
     config = replace(config, **{k: v for k, v in {"epochs": epochs, "target_fpr": target_fpr}.items() if v is not None})
     detector = LogSequenceDetector(config)
     if source is not None:
         detector.log_source_, detector.templates_ = source.to_json(), miner.to_json()
-    detector.window_lines_ = window
+    detector.window_lines_, detector.window_seconds_ = window, window_seconds
     detector.fit(sequences.sequences, sequences.labels)
     path = detector.save(out_dir)
     s = detector.summary_

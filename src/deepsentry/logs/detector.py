@@ -263,7 +263,8 @@ class LogSequenceDetector(Detector):
             extra_files["logs.json"] = self.log_source_
             extra_files["templates.json"] = self.templates_
         state = {"config": asdict(self.config), "model": self.model_, "events": self.events_,
-                 "window_lines": getattr(self, "window_lines_", None)}
+                 "window_lines": getattr(self, "window_lines_", None),
+                 "window_seconds": getattr(self, "window_seconds_", None)}
         manifest = {"model": self.model_, "threshold": self.threshold_.threshold,
                     "extractor_versions": {"logs": LOGS_VERSION},
                     "training": asdict(self.summary_), **(manifest_extra or {})}
@@ -287,6 +288,7 @@ class LogSequenceDetector(Detector):
                 detector.model_ = state["model"]
                 detector.events_ = list(state["events"])
                 detector.window_lines_ = state.get("window_lines")
+                detector.window_seconds_ = state.get("window_seconds")
                 detector.vocabulary_ = {e: i + 3 for i, e in enumerate(detector.events_)}
                 detector.threshold_ = ThresholdChoice.from_dict(contents.read_json("thresholds.json"))
             except (KeyError, TypeError, ValueError) as exc:

@@ -67,6 +67,7 @@ class LogSource:
 def training_data(*, data: str | Path | None = None, normal: str | Path | None = None,
                   abnormal: str | Path | None = None, fmt: str | None = None, session: str | None = None,
                   labels: str | Path | None = None, window: int | None = None,
+                  window_seconds: float | None = None,
                   ) -> tuple[SequenceData, LogSource | None, TemplateMiner | None]:
     """Sequences (with labels: 1 = anomalous) from raw logs, a labelled sequence CSV, or
     normal/abnormal sequence files."""
@@ -79,8 +80,8 @@ def training_data(*, data: str | Path | None = None, normal: str | Path | None =
                             np.concatenate([p.labels for p in parts]), parts[0].report), None, None
     if data is None:
         raise ConfigError("give --data (raw logs or a sequence CSV) or --normal [--abnormal]")
-    if window is not None:
-        return read_event_lines(data, window=window), None, None
+    if window is not None or window_seconds is not None:
+        return read_event_lines(data, window=window, window_seconds=window_seconds), None, None
     if fmt is None:
         found = read_sequences(data)
         return found, None, None
@@ -103,7 +104,10 @@ def read_for_detection(detector: Any, path: str | Path) -> SequenceData:
     source = getattr(detector, "log_source_", None)
     if source is None:
         window = getattr(detector, "window_lines_", None)
-        return read_event_lines(path, window=window) if window else read_sequences(path)
+        seconds = getattr(detector, "window_seconds_", None)
+        if window or seconds:
+            return read_event_lines(path, window=window, window_seconds=seconds)
+        return read_sequences(path)
     miner = TemplateMiner.from_json(detector.templates_)
     return read_log_sessions(path, LogFormat.from_spec(source["format"]), source["session"], miner, learn=False)
 

@@ -184,15 +184,21 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
                         lines=[line_numbers[k] for k in groups])
 
 
-def read_event_lines(path: str | os.PathLike[str], *, window: int, step: int | None = None) -> SequenceData:
+def read_event_lines(path: str | os.PathLike[str], *, window: int | None = None, step: int | None = None,
+                     window_seconds: float | None = None) -> SequenceData:
     """Per-line events (a CSV with an event id column and optionally ``label`` and ``time``, one row
     per log line in time order, like the BGL structured file) cut into windows of ``window`` lines
-    every ``step`` lines (default: no overlap). A window is anomalous when any of its lines is
-    (a label other than ``-``, ``0``, ``normal``)."""
+    every ``step`` lines (default: no overlap), or into fixed ``window_seconds`` time windows by the
+    ``time`` column. A window is anomalous when any of its lines is (a label other than ``-``,
+    ``0``, ``normal``)."""
     import pandas as pd
 
-    if window < 1 or (step is not None and step < 1):
+    if (window is None) == (window_seconds is None):
+        raise InputError("give a window in lines or in seconds (one of the two)")
+    if window is not None and (window < 1 or (step is not None and step < 1)):
         raise InputError("window and step must be at least 1 line")
+    if window_seconds is not None and window_seconds <= 0:
+        raise InputError("window_seconds must be positive")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:
@@ -205,6 +211,8 @@ def read_event_lines(path: str | os.PathLike[str], *, window: int, step: int | N
     label_col = by_lower.get("label")
     line_labels = None if label_col is None else \
         (~frame[label_col].str.strip().str.lower().isin(["-", "0", "normal", ""])).to_numpy()
+    if window_seconds is not None:
+        return _time_windows(path, frame, by_lower, events, line_labels, window_seconds)
     step = step or window
     ids, sequences, labels, lines = [], [], [], []
     for start in range(0, max(len(events) - window + 1, 1), step):
@@ -215,5 +223,38 @@ def read_event_lines(path: str | os.PathLike[str], *, window: int, step: int | N
         if line_labels is not None:
             labels.append(int(line_labels[start:end].any()))
     report = ReadReport(files=[str(path)], rows=len(events))
+    return SequenceData(ids, sequences, np.asarray(labels, dtype=np.int8) if line_labels is not None else None,
+                        report, lines=lines)
+
+
+def _time_windows(path: Any, frame: Any, by_lower: dict[str, str], events: list[str], line_labels: Any,
+                  seconds: float) -> SequenceData:
+    import pandas as pd
+
+    time_col = by_lower.get("time") or by_lower.get("timestamp")
+    if time_col is None:
+        raise InputError("time windows need a time (or timestamp) column", path=path)
+    raw = frame[time_col].astype(str)
+    stamps = pd.to_numeric(raw, errors="coerce")
+    if stamps.isna().mean() > 0.5:  # date-times; BGL writes 2005-06-03-15.42.50.363779
+        text = raw.str.replace(r"^(\d{4}-\d\d-\d\d)-(\d\d)\.(\d\d)\.(\d\d)", r"\1 \2:\3:\4", regex=True)
+        parsed = pd.to_datetime(text, errors="coerce", utc=True)
+        stamps = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    report = ReadReport(files=[str(path)], rows=len(events))
+    bad = int(stamps.isna().sum())
+    if bad:
+        report.bad_values["unparsable time"] = bad
+    bucket = np.floor(stamps.to_numpy(dtype=np.float64) / seconds)
+    ids, sequences, labels, lines = [], [], [], []
+    order = [i for i in range(len(events)) if not np.isnan(bucket[i])]
+    groups: OrderedDict[float, list[int]] = OrderedDict()
+    for i in order:
+        groups.setdefault(bucket[i], []).append(i)
+    for key, members in groups.items():
+        ids.append(f"t={key * seconds:.0f}s")
+        sequences.append([events[i] for i in members])
+        lines.append([i + 2 for i in members])
+        if line_labels is not None:
+            labels.append(int(line_labels[members].any()))
     return SequenceData(ids, sequences, np.asarray(labels, dtype=np.int8) if line_labels is not None else None,
                         report, lines=lines)
