@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 
 import numpy as np
@@ -98,3 +99,30 @@ def test_train_portable_and_detect_a_capture(tmp_path):
     assert main(["train", "flows", "--data", str(synthetic), "--label-column", "label", "--benign-label", "normal",
                  "--epochs", "1", "--no-onnx", "--out", str(native)]) == 0
     assert main(["detect", "--model", str(native), str(capture)]) == 2  # native models cannot read captures
+
+
+def test_watch_flows_on_a_growing_capture(tmp_path):
+    from deepsentry.detection.batch import load_detector
+    from deepsentry.flows.demo_network import write_day
+    from deepsentry.flows.watch import watch_flows
+
+    model = tmp_path / "cic"
+    assert main(["train", "flows", "--data", str(dataset_path("network", "cicids2017-improved-sample")),
+                 "--feature-set", "portable", "--epochs", "1", "--out", str(model)]) == 0
+    detector = load_detector(model)
+    day = tmp_path / "day.pcap"
+    write_day(day, seed=5, attacks=True, duration_s=600)
+    data = day.read_bytes()
+    growing = tmp_path / "growing.pcap"
+    growing.write_bytes(data[: len(data) // 2])  # the first half has been captured so far
+    alerts = tmp_path / "alerts.jsonl"
+    first = watch_flows(detector, str(growing), alerts=alerts, max_seconds=0)
+    total_flows = len(extract_flows([day]).table)
+    assert 0 < first["flows"] < total_flows  # only flows past their idle timeout are final
+    growing.write_bytes(data)  # the capture grew to the whole day
+    rest = watch_flows(detector, str(growing), alerts=alerts, once=True)
+    lines = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert len(lines) == first["alerts"] + rest["alerts"] and lines[0]["event"]["kind"] == "alert"
+    assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "b.jsonl"), str(growing),
+                 "--once"]) == 0
+    assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "c.jsonl")]) == 2

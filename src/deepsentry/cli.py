@@ -188,6 +188,27 @@ watch_app = typer.Typer(no_args_is_help=True, help="Detect continuously on growi
 app.add_typer(watch_app, name="watch")
 
 
+@watch_app.command("flows")
+def watch_flows_cmd(
+    model: Annotated[Path, typer.Option("--model", help="Flows model trained with --feature-set portable.")],
+    alerts: Annotated[Path, typer.Option("--alerts", help="Alerts as JSON lines (appended).")],
+    capture: Annotated[Optional[Path], typer.Argument(help="A capture file that keeps growing.")] = None,
+    interface: Annotated[Optional[str], typer.Option(help="A live network interface (needs capture rights).")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Read the capture once and stop (every flow final).")] = False,
+) -> None:
+    """Alert on flows from a live interface or a growing capture file, as flows expire."""
+    from .core.errors import ConfigError
+    from .detection.batch import load_detector
+    from .flows.watch import watch_flows
+
+    if (capture is None) == (interface is None):
+        raise ConfigError("give a capture file or --interface (one of the two)")
+    detector = load_detector(model)
+    counts = watch_flows(detector, interface or str(capture), alerts=alerts, interface=interface is not None,
+                         once=once, model_name=model.name)
+    err.print(", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
 @watch_app.command("logs")
 def watch_logs(
     input: Annotated[Path, typer.Argument(help="Log file to follow (rotation and truncation are handled).")],
