@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from ..core.bundle import package_versions, sha256_file
 from ..core.errors import ConfigError
@@ -115,7 +114,7 @@ def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *
     """Search on CV folds of the training data, optionally estimate the tuned model by nested CV,
     retrain the best configuration on all the data and save it with its search record."""
     from .cv import clear_keras, fold_metrics
-    from .tuning import (config_for, evaluate_params, init_objective, leaderboard, parallel_evaluator,
+    from .tuning import (config_for, evaluate_params, init_objective, jsonable, leaderboard, parallel_evaluator,
                          run_search, write_leaderboard)
 
     out_dir = Path(out_dir)
@@ -161,7 +160,8 @@ def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *
               "trials": len(history), "folds": folds, "plan": plan.describe(), "best": board[0],
               "leaderboard": board[:50], "nested_cv": nested, "journal": str(journal),
               **exp.record()}
-    path = detector.save(out_dir, extra_files={"search.json": json.loads(json.dumps(record, default=_plain))})
+    record = json.loads(json.dumps(record, default=jsonable))
+    path = detector.save(out_dir, extra_files={"search.json": record})
     try:
         from ..core.onnx import export_onnx
 
@@ -169,13 +169,6 @@ def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *
             export_onnx(detector, path)
     except Exception as exc:  # ONNX is an accelerator, not a requirement
         exp.notes.append(f"model.onnx not written ({exc})")
-    (journal / "search-record.json").write_text(json.dumps(record, indent=2, default=_plain), encoding="utf-8")
+    (journal / "search-record.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     return {"leaderboard": board, "nested": nested, "journal": journal, "bundle": path}
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    return str(value)

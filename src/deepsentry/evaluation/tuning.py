@@ -270,14 +270,15 @@ def _drop_partial_line(path: Path) -> None:
 
 def _append(directory: Path, record: dict[str, Any]) -> None:
     with open(directory / JOURNAL, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, default=_jsonable) + "\n")
+        handle.write(json.dumps(record, default=jsonable) + "\n")
         handle.flush()
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``json.dumps`` default for search records: numpy scalars, sets, anything else as text."""
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, set)):
         return list(value)
     return str(value)
 
@@ -320,10 +321,10 @@ def run_search(space: list[Param], search: SearchConfig, evaluate: Callable[[dic
     settings_path = directory / "search.json"
     if settings_path.exists() and resume:
         previous = json.loads(settings_path.read_text(encoding="utf-8"))
-        if json.loads(json.dumps(previous, default=_jsonable)) != json.loads(json.dumps(settings, default=_jsonable)):
+        if json.loads(json.dumps(previous, default=jsonable)) != json.loads(json.dumps(settings, default=jsonable)):
             raise ConfigError("--resume with a different space, strategy, metric or seed than the journal's",
                               path=settings_path)
-    settings_path.write_text(json.dumps(settings, indent=2, default=_jsonable), encoding="utf-8")
+    settings_path.write_text(json.dumps(settings, indent=2, default=jsonable), encoding="utf-8")
     total = search.trials
     if search.strategy == "grid":
         total = min(total, grid_size(space, search.grid_points))
@@ -344,7 +345,7 @@ def run_search(space: list[Param], search: SearchConfig, evaluate: Callable[[dic
             record = {"trial": k, "params": p, **outcome,
                       "seconds": round(outcome.get("seconds", time.perf_counter() - started), 2)}
             _append(directory, record)
-            history.append(json.loads(json.dumps(record, default=_jsonable)))
+            history.append(json.loads(json.dumps(record, default=jsonable)))
             if progress is not None:
                 progress.advance(best=max(h["score"] for h in history))
     if progress is not None:

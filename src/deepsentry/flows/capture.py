@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..core.errors import DependencyError, InputError
 from ..core.tables import BadRecord, ReadReport
-from .portable import portable_from_nfstream
+from .portable import NFSTREAM_SOURCES, portable_from_nfstream
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz")
 _MAGIC = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a"}
@@ -91,15 +91,7 @@ def extract_flows(paths: Iterable[str | os.PathLike[str]]) -> CaptureFlows:
         if _cut_short(path):
             report.malformed_rows += 1
             report.add(BadRecord(str(path), None, None, "capture ends in the middle of a packet; flows up to the cut kept"))
-        identity = pd.DataFrame({
-            "src_ip": flows["src_ip"], "dst_ip": flows["dst_ip"], "src_port": flows["src_port"],
-            "dst_port": flows["dst_port"], "protocol": flows["protocol"],
-            "first_seen": flows["bidirectional_first_seen_ms"] / 1000.0,
-            "last_seen": flows["bidirectional_last_seen_ms"] / 1000.0,
-            "packets": flows["bidirectional_packets"], "bytes": flows["bidirectional_bytes"],
-        })
-        table = pd.concat([identity.reset_index(drop=True), portable_from_nfstream(flows).reset_index(drop=True)],
-                          axis=1)
+        table = flow_table(flows)
         table["capture"] = path.name
         parts.append(table)
     if not parts:
@@ -109,14 +101,38 @@ def extract_flows(paths: Iterable[str | os.PathLike[str]]) -> CaptureFlows:
     return CaptureFlows(table, report)
 
 
+#: nfstream flow attributes a flow table is built from (identity, then portable features)
+NFSTREAM_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys((
+    "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "bidirectional_first_seen_ms",
+    "bidirectional_last_seen_ms", "bidirectional_packets", "bidirectional_bytes", *NFSTREAM_SOURCES)))
+
+
+def flow_table(flows: pd.DataFrame) -> pd.DataFrame:
+    """Identity columns (:data:`IDENTITY`) then the portable features, from nfstream flows."""
+    identity = pd.DataFrame({
+        "src_ip": flows["src_ip"], "dst_ip": flows["dst_ip"], "src_port": flows["src_port"],
+        "dst_port": flows["dst_port"], "protocol": flows["protocol"],
+        "first_seen": flows["bidirectional_first_seen_ms"] / 1000.0,
+        "last_seen": flows["bidirectional_last_seen_ms"] / 1000.0,
+        "packets": flows["bidirectional_packets"], "bytes": flows["bidirectional_bytes"],
+    })
+    return pd.concat([identity.reset_index(drop=True), portable_from_nfstream(flows).reset_index(drop=True)],
+                     axis=1)
+
+
 def _cut_short(path: Path) -> bool:
-    """Whether a classic pcap's last record is cut (pcapng is checked by libpcap itself)."""
-    data = path.read_bytes()
-    if data[:4] not in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        return False
-    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-    offset = 24
-    while offset + 16 <= len(data):
-        incl = struct.unpack_from(endian + "I", data, offset + 8)[0]
-        offset += 16 + incl
-    return offset != len(data)
+    """Whether a classic pcap's last record is cut (pcapng is checked by libpcap itself).
+
+    Walks the record headers with seeks, so a large capture is never held in memory."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+        if magic not in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+            return False
+        endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+        offset = 24
+        while offset + 16 <= size:
+            handle.seek(offset + 8)
+            (incl,) = struct.unpack(endian + "I", handle.read(4))
+            offset += 16 + incl
+    return offset != size

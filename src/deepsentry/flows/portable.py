@@ -98,6 +98,10 @@ def portable_from_cic(features: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+#: the nfstream flow attributes the portable features are computed from
+NFSTREAM_SOURCES: tuple[str, ...] = tuple(column for column, _ in _NFSTREAM.values())
+
+
 def portable_from_nfstream(flows: pd.DataFrame) -> pd.DataFrame:
     """The portable features of nfstream flows (statistical analysis on, payload accounting)."""
     return pd.DataFrame({name: flows[column].to_numpy(dtype=np.float64) * scale

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ConfigError, DependencyError
-from .capture import ACTIVE_TIMEOUT_S, IDLE_TIMEOUT_S, IDENTITY, extract_flows
-from .portable import portable_from_nfstream
+from .capture import ACTIVE_TIMEOUT_S, IDLE_TIMEOUT_S, IDENTITY, NFSTREAM_COLUMNS, extract_flows, flow_table
+from .portable import PORTABLE_FEATURES
 
 
 def _alerts_for(detector: Any, table: pd.DataFrame, features: pd.DataFrame, model_name: str) -> list[dict]:
@@ -101,17 +101,7 @@ def _watch_interface(detector: Any, interface: str, alerts_path: Path, batch: in
     pending: list[dict[str, Any]] = []
     started = time.monotonic()
     for flow in streamer:
-        pending.append({name: getattr(flow, name) for name in (
-            "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "bidirectional_first_seen_ms",
-            "bidirectional_last_seen_ms", "bidirectional_packets", "bidirectional_bytes",
-            "bidirectional_duration_ms", "src2dst_packets", "dst2src_packets", "src2dst_bytes", "dst2src_bytes",
-            "src2dst_max_ps", "src2dst_min_ps", "src2dst_mean_ps", "src2dst_stddev_ps", "dst2src_max_ps",
-            "dst2src_min_ps", "dst2src_mean_ps", "dst2src_stddev_ps", "bidirectional_mean_piat_ms",
-            "bidirectional_stddev_piat_ms", "bidirectional_max_piat_ms", "bidirectional_min_piat_ms",
-            "src2dst_mean_piat_ms", "src2dst_max_piat_ms", "dst2src_mean_piat_ms", "dst2src_max_piat_ms",
-            "bidirectional_syn_packets", "bidirectional_ack_packets", "bidirectional_rst_packets",
-            "bidirectional_psh_packets", "bidirectional_fin_packets", "bidirectional_urg_packets",
-            "bidirectional_cwr_packets", "bidirectional_ece_packets")})
+        pending.append({name: getattr(flow, name) for name in NFSTREAM_COLUMNS})
         if len(pending) >= batch:
             _flush(detector, pending, alerts_path, model_name, counts)
         if max_seconds is not None and time.monotonic() - started >= max_seconds:
@@ -124,13 +114,8 @@ def _flush(detector: Any, pending: list[dict[str, Any]], alerts_path: Path, mode
            counts: dict[str, int]) -> None:
     if not pending:
         return
-    flows = pd.DataFrame(pending)
-    table = pd.DataFrame({"src_ip": flows["src_ip"], "dst_ip": flows["dst_ip"], "src_port": flows["src_port"],
-                          "dst_port": flows["dst_port"], "protocol": flows["protocol"],
-                          "first_seen": flows["bidirectional_first_seen_ms"] / 1000.0,
-                          "last_seen": flows["bidirectional_last_seen_ms"] / 1000.0,
-                          "packets": flows["bidirectional_packets"], "bytes": flows["bidirectional_bytes"]})
-    alerts = _alerts_for(detector, table, portable_from_nfstream(flows), model_name)
+    table = flow_table(pd.DataFrame(pending))
+    alerts = _alerts_for(detector, table, table[list(PORTABLE_FEATURES)], model_name)
     _append(alerts_path, alerts)
     counts["flows"] += len(pending)
     counts["alerts"] += len(alerts)
