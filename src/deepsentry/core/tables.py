@@ -116,6 +116,17 @@ class LabelledTable:
                            count=len(self.labels))
 
 
+def read_small_csv(path: str | Path, **options) -> pd.DataFrame:
+    """A small side table (labels, per-line events) read with pandas; a file that cannot be
+    parsed is an :class:`InputError` naming it and pandas' reason (which names the line)."""
+    try:
+        return pd.read_csv(path, **options)
+    except FileNotFoundError:
+        raise InputError("no such file", path=path) from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError
+        raise InputError(f"cannot read as CSV ({str(exc).strip().splitlines()[-1][:200]})", path=path) from None
+
+
 def sniff_delimited(path: Path) -> tuple[str, list[str]]:
     """Delimiter and first-record fields, from the first line of a text file."""
     with open(path, "rb") as handle:
@@ -172,7 +183,11 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
         if strict and bad:
             raise InputError(bad[-1][1], path=path, row=bad[-1][0]) from None
         raise InputError(f"cannot parse as delimited text ({str(exc).splitlines()[0]})", path=path) from None
-    frame = table.to_pandas()
+    try:
+        frame = table.to_pandas()
+    except UnicodeDecodeError as exc:  # pyarrow reads bytes; invalid UTF-8 surfaces only here
+        raise InputError(f"text is not valid UTF-8 ({exc.reason} at a byte {exc.object[exc.start:exc.end]!r})",
+                         path=path, hint="re-encode the file as UTF-8") from None
     frame.columns = unique_names([str(c).strip().lstrip("\ufeff") for c in frame.columns])
     malformed: dict[int, str] = {}
     for number, reason in bad:

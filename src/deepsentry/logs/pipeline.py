@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ConfigError, InputError
-from ..core.tables import ReadReport
+from ..core.tables import ReadReport, read_small_csv
 from .drain import TemplateMiner
 from .formats import LogFormat
 from .sequences import SequenceData, iter_lines, read_event_lines, read_log_sessions, read_sequences
@@ -91,7 +91,7 @@ def training_data(*, data: str | Path | None = None, normal: str | Path | None =
     miner = TemplateMiner()
     sessions = read_log_sessions(data, LogFormat.from_spec(fmt), session, miner)
     if labels is not None:
-        table = pd.read_csv(labels, dtype=str)
+        table = read_small_csv(labels, dtype=str)
         key, label = table.columns[0], next((c for c in table.columns if c.lower() == "label"), None)
         if label is None:
             raise InputError("labels file needs a Label column", path=labels)

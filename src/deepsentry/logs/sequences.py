@@ -30,7 +30,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.tables import BadRecord, ReadReport
+from ..core.tables import BadRecord, ReadReport, read_small_csv
 
 MAX_LINE_BYTES = 1 << 20  # longer lines are cut (counted): a megabyte of one line is not a log line
 
@@ -191,7 +191,6 @@ def read_event_lines(path: str | os.PathLike[str], *, window: int | None = None,
     every ``step`` lines (default: no overlap), or into fixed ``window_seconds`` time windows by the
     ``time`` column. A window is anomalous when any of its lines is (a label other than ``-``,
     ``0``, ``normal``)."""
-    import pandas as pd
 
     if (window is None) == (window_seconds is None):
         raise InputError("give a window in lines or in seconds (one of the two)")
@@ -199,10 +198,7 @@ def read_event_lines(path: str | os.PathLike[str], *, window: int | None = None,
         raise InputError("window and step must be at least 1 line")
     if window_seconds is not None and window_seconds <= 0:
         raise InputError("window_seconds must be positive")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read per-line events ({exc})", path=path) from None
+    frame = read_small_csv(path, dtype=str, keep_default_na=False)
     by_lower = {c.lower(): c for c in frame.columns}
     event_col = by_lower.get("event_id") or by_lower.get("eventid")
     if event_col is None:
