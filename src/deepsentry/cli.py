@@ -132,10 +132,10 @@ def train_malware(
 @train_app.command("logs")
 def train_logs(
     out_dir: Annotated[Path, typer.Option("--out", help="Model bundle directory (or .zip) to write.")],
-    data: Annotated[Optional[Path], typer.Option("--data", help="Raw logs (with --format and --session) or a labelled sequence CSV.")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Raw logs, plain, gzip or Windows .evtx (with --format and --session) or a labelled sequence CSV.")] = None,
     normal: Annotated[Optional[Path], typer.Option(help="Normal sequences: '<id>,<event ids>' per line.")] = None,
     abnormal: Annotated[Optional[Path], typer.Option(help="Anomalous sequences (supervised training).")] = None,
-    format: Annotated[Optional[str], typer.Option("--format", help="Log line format: a preset (hdfs, bgl, openssh, rfc3164...) or '<Date> <Time> <Content>'.")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Log line format: a preset (hdfs, bgl, openssh, rfc3164, json, evtx...) or '<Date> <Time> <Content>'.")] = None,
     session: Annotated[Optional[str], typer.Option(help="Regular expression of the session id in raw lines (e.g. 'blk_-?\\d+').")] = None,
     labels: Annotated[Optional[Path], typer.Option(help="Session labels for raw logs: CSV with the session id first and a Label column.")] = None,
     window: Annotated[Optional[int], typer.Option(help="Per-line event CSV (event_id[, label, time]) cut into windows of this many lines.")] = None,
@@ -172,9 +172,9 @@ def train_logs(
 
 @extract_app.command("templates")
 def extract_templates_cmd(
-    input: Annotated[Path, typer.Argument(help="Raw log file (plain or gzip), directory, or - for stdin.")],
+    input: Annotated[Path, typer.Argument(help="Raw log file (plain, gzip or .evtx), directory, or - for stdin.")],
     out_file: Annotated[Path, typer.Option("--out", help="CSV: line, template_id, template (one row per line).")],
-    format: Annotated[str, typer.Option("--format", help="Line format preset or format string.")],
+    format: Annotated[str, typer.Option("--format", help="Line format preset (evtx for Windows event logs) or format string.")],
 ) -> None:
     """Mine log templates (Drain-style): one row per line, and the template table beside it."""
     from .logs.pipeline import extract_templates

@@ -1,5 +1,6 @@
 """Log line formats: Loghub-style format strings (``<Date> <Time> <Level> <Component>: <Content>``),
-presets for the 16 Loghub systems (named in lower case) and syslog (RFC 3164, RFC 5424).
+presets for the 16 Loghub systems (named in lower case), syslog (RFC 3164, RFC 5424), JSON lines
+and Windows EVTX (:mod:`deepsentry.logs.evtx`).
 
 >>> fmt = LogFormat.from_spec("hdfs")
 >>> fields = fmt.parse("081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 terminating")
@@ -41,7 +42,7 @@ SYSLOG = {
     "rfc5424": r"^<(?P<Pri>\d{1,3})>(?P<Version>\d{1,2}) (?P<Timestamp>\S+) (?P<Host>\S+) (?P<Component>\S+) "
                r"(?P<Pid>\S+) (?P<MsgId>\S+) (?P<Structured>-|(?:\[[^\]]*\])+) ?(?P<Content>.*)$",
 }
-FORMAT_NAMES = tuple(sorted([*PRESETS, *SYSLOG, "json"]))
+FORMAT_NAMES = tuple(sorted([*PRESETS, *SYSLOG, "json", "evtx"]))
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,12 @@ class LogFormat:
     @classmethod
     def from_spec(cls, spec: str) -> "LogFormat":
         """A preset name (``hdfs``, ``rfc3164``...), ``json`` / ``json:FIELD`` (JSON lines; the
-        message in ``FIELD``, default ``message``) or a format string with ``<Field>`` placeholders."""
+        message in ``FIELD``, default ``message``), ``evtx`` (Windows event logs) or a format string with ``<Field>`` placeholders."""
         key = spec.lower()
+        if key == "evtx":
+            from .evtx import EvtxFormat
+
+            return EvtxFormat()
         if key == "json" or key.startswith("json:"):
             return JsonFormat("json", re.compile(""), (), spec.partition(":")[2] or "message")
         if key in SYSLOG:

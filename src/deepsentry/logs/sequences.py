@@ -31,6 +31,7 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.tables import BadRecord, ReadReport, read_small_csv
+from .evtx import is_evtx, iter_evtx_lines
 
 MAX_LINE_BYTES = 1 << 20  # longer lines are cut (counted): a megabyte of one line is not a log line
 
@@ -62,7 +63,8 @@ def open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
 
 
 def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tuple[int, str]]:
-    """(1-based line number, line) for a file, gzip file, directory (files in name order) or ``-``.
+    """(1-based line number, line) for a file, gzip file, directory (files in name order) or ``-``;
+    an ``.evtx`` file gives one JSON line per event (see :mod:`deepsentry.logs.evtx`).
 
     NUL bytes and over-long lines are counted in ``report`` (and cleaned or cut), never fatal.
     """
@@ -74,6 +76,9 @@ def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tup
 
 
 def _lines_of(one: Any, report: ReadReport) -> Iterator[tuple[int, str]]:
+    if str(one) != "-" and is_evtx(one):  # binary Windows event log: one JSON line per event
+        yield from iter_evtx_lines(one, report)
+        return
     number = 0
     try:
         with open_text(one) as handle:

@@ -29,6 +29,7 @@ from typing import Any
 from ..core.errors import ConfigError
 from ..detection.alerts import ecs_alert
 from .drain import TemplateMiner
+from .evtx import is_evtx
 from .formats import LogFormat
 
 STATE_VERSION = 1
@@ -75,6 +76,10 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
     fmt = LogFormat.from_spec(source["format"])
     session_re = re.compile(source["session"])
     path, alerts_path, state_dir = Path(path), Path(alerts), Path(state_dir)
+    if is_evtx(path):
+        raise ConfigError("watch follows text logs by byte offset; a binary .evtx file is read whole",
+                          path=path, hint="score it with 'deepsentry detect', or follow events exported as "
+                                          "JSON lines (evtx_dump -o jsonl) with a model trained on --format evtx")
     state_dir.mkdir(parents=True, exist_ok=True)
     state_path = state_dir / "watch-state.json"
     state = WatchState.from_json(json.loads(state_path.read_text())) if state_path.exists() else WatchState()
