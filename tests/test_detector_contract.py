@@ -54,6 +54,25 @@ def test_predict_is_score_above_threshold(fitted, data):
                                   (fitted.score_samples(Xt) > fitted.threshold_.threshold).astype(int))
 
 
+def test_blockwise_scoring_equals_one_pass(fitted, data):
+    """detect preprocesses block i+1 while block i is scored; the result must not depend on it."""
+    from deepsentry.core.preprocessing import PreprocessingReport
+    from deepsentry.detection.batch import transform_and_score
+
+    _, _, Xt, _ = data
+    Xt = Xt.copy()
+    if "proto" in Xt:  # an unseen category must be counted once per row, across blocks too
+        Xt.loc[Xt.index[::50], "proto"] = "never-seen"
+    whole_report, block_report = PreprocessingReport(), PreprocessingReport()
+    whole = fitted.score_features(fitted.transform(Xt, whole_report))
+    blocks = transform_and_score(fitted, Xt, block_report, block_rows=37)
+    assert whole.keys() == blocks.keys()
+    for key in whole:
+        np.testing.assert_array_equal(whole[key], blocks[key])
+    assert block_report.unseen_categories == whole_report.unseen_categories
+    assert block_report.rows == whole_report.rows == len(Xt)
+
+
 def test_threshold_meets_target_fpr_on_validation(fitted):
     assert fitted.threshold_.rule == "target_fpr"
     assert fitted.threshold_.validation_fpr <= fitted.config.target_fpr + 1e-9

@@ -127,11 +127,14 @@ class TabularPreprocessor:
         out, k = self._encode_numeric(self._numeric_matrix(frame, self.numeric_columns_, report))
         for column, cats in self.categories_.items():
             width = len(cats) + 1
-            codes = pd.Categorical(frame[column].astype(str), categories=cats).codes.astype(np.int64)
-            unseen = codes < 0
-            if unseen.any():
-                report.unseen_categories[column] = report.unseen_categories.get(column, 0) + int(unseen.sum())
-                codes[unseen] = width - 1
+            # factorize first: the distinct values are few, so only they are turned into text
+            found, distinct = pd.factorize(frame[column], use_na_sentinel=False)
+            index = self._category_index[column]
+            lookup = np.array([index.get(str(value), width - 1) for value in distinct], dtype=np.int64)
+            codes = lookup[found]
+            unseen = int(np.count_nonzero(codes == width - 1))
+            if unseen:
+                report.unseen_categories[column] = report.unseen_categories.get(column, 0) + unseen
             out[np.arange(n), k + codes] = 1.0
             k += width
         return out
@@ -184,7 +187,8 @@ class TabularPreprocessor:
                         report: PreprocessingReport) -> np.ndarray:
         if not columns:
             return np.zeros((len(frame), 0))
-        values = np.empty((len(frame), len(columns)), dtype=np.float64)
+        # column-major: each column is written contiguously (row-major made every write strided)
+        values = np.empty((len(frame), len(columns)), dtype=np.float64, order="F")
         for i, column in enumerate(columns):
             series = frame[column]
             if not pd.api.types.is_numeric_dtype(series):

@@ -29,6 +29,7 @@ from ..logs.detector import LogSequenceDetector
 from ..malware import MalwareDetector
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl", ".parquet")
+PIPELINE_ROWS = 65_536  # rows per block when preprocessing overlaps scoring
 _DETECTORS = {"flows": FlowDetector, "malware": MalwareDetector, "logs": LogSequenceDetector}
 
 
@@ -77,8 +78,7 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
     returns (output frame, the data read, summary)."""
     data = detector.read_input(path, strict=strict, format=format, require_labels=require_labels)
     report = PreprocessingReport()
-    features = detector.transform(data.features, report)
-    out = detector.score_features(features)
+    out = transform_and_score(detector, data.features, report)
     summary = DetectSummary(input=str(path), output=None, malformed_rows=data.report.malformed_rows,
                             bad_values=data.report.bad_values, unseen_categories=report.unseen_categories,
                             missing_values=report.missing,
@@ -104,6 +104,28 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
         counts = frame.loc[frame["alert"] == 1, "predicted"].value_counts()
         summary.predicted_counts = {str(k): int(v) for k, v in counts.items()}
     return frame, data, summary
+
+
+def transform_and_score(detector: Any, frame: pd.DataFrame, report: PreprocessingReport,
+                        block_rows: int = PIPELINE_ROWS) -> dict[str, np.ndarray]:
+    """``score_features(transform(frame))`` in blocks of rows: block i+1 is preprocessed in a
+    worker thread while the network scores block i (ONNX Runtime and numpy release the GIL), so
+    the two overlap on a multi-core machine. The result equals one ``score_features`` call."""
+    n = len(frame)
+    if n <= block_rows:
+        return detector.score_features(detector.transform(frame, report))
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = []
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(detector.transform, frame.iloc[:block_rows], report)
+        for start in range(0, n, block_rows):
+            features = pending.result()
+            following = start + block_rows
+            if following < n:
+                pending = pool.submit(detector.transform, frame.iloc[following:following + block_rows], report)
+            parts.append(detector.score_features(features))
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
 def write_predictions(frame: pd.DataFrame, out: str | Path) -> Path:

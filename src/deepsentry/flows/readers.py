@@ -195,13 +195,16 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
         ids = positions.copy()
     labels = raw = None
     if label_col is not None:
-        raw = frame[label_col].astype(str).str.strip().to_numpy(dtype=object)
+        # labels repeat: clean and map the distinct values, then index by code
+        codes, distinct = pd.factorize(frame[label_col], use_na_sentinel=False)
+        names = np.array([str(v).strip() for v in distinct], dtype=object)
+        raw = names[codes]
         if fmt.class_map:
-            unknown = sorted({r for r in raw if r.lower() not in fmt.class_map})
+            unknown = sorted({n for n in names if n.lower() not in fmt.class_map})
             if unknown:
                 raise InputError(f"unknown {fmt.name} label(s): {', '.join(unknown[:5])}", path=path,
                                  column=label_col)
-            labels = np.array([fmt.class_map[r.lower()] for r in raw], dtype=object)
+            labels = np.array([fmt.class_map[n.lower()] for n in names], dtype=object)[codes]
         else:
             labels = raw
     benign = tuple(options.benign_labels) or fmt.benign_labels
