@@ -73,6 +73,22 @@ def test_blockwise_scoring_equals_one_pass(fitted, data):
     assert block_report.rows == whole_report.rows == len(Xt)
 
 
+def test_few_rows_path_equals_array_path(fitted, data):
+    """Up to FEW_ROWS rows are scored in plain Python (service latency); same numbers as numpy."""
+    from deepsentry.core.tabular import FEW_ROWS
+
+    _, _, Xt, _ = data
+    features = fitted.transform(Xt)
+    whole = fitted.score_features(features)
+    for start in range(0, 120, FEW_ROWS):
+        few = fitted.score_features(features[start:start + FEW_ROWS])
+        assert few.keys() == whole.keys()
+        np.testing.assert_allclose(few["score"], whole["score"][start:start + FEW_ROWS], rtol=1e-9, atol=1e-9)
+        for key in set(whole) - {"score"}:
+            np.testing.assert_array_equal(few[key], whole[key][start:start + FEW_ROWS])
+            assert few[key].dtype == whole[key].dtype
+
+
 def test_threshold_meets_target_fpr_on_validation(fitted):
     assert fitted.threshold_.rule == "target_fpr"
     assert fitted.threshold_.validation_fpr <= fitted.config.target_fpr + 1e-9
