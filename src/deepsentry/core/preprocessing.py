@@ -111,11 +111,15 @@ class TabularPreprocessor:
         return abs(skew) > self.log_skew
 
     # -- transforming --------------------------------------------------------------------------
-    def transform(self, frame: pd.DataFrame, report: PreprocessingReport | None = None) -> np.ndarray:
-        """Feature matrix (float32) for ``frame``; missing columns are an error, extra ones ignored."""
+    def transform(self, frame: pd.DataFrame, report: PreprocessingReport | None = None, *,
+                  fill_missing: bool = False) -> np.ndarray:
+        """Feature matrix (float32) for ``frame``; missing columns are an error (with
+        ``fill_missing``: missing values, as absent keys of a record), extra ones ignored."""
         check_is_fitted(self, ("medians_",))
         missing = [c for c in self.input_columns_ if c not in frame.columns and c not in self.constant_columns_]
-        if missing:
+        if missing and fill_missing:
+            frame = frame.assign(**{c: np.nan for c in missing})
+        elif missing:
             raise InputError(
                 f"missing column(s) the model was trained on: {', '.join(missing[:10])}"
                 + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""),

@@ -202,6 +202,34 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     return frame, malformed, total
 
 
+def arrow_frame(table: pa.Table, numeric_columns: list[str]) -> pd.DataFrame:
+    """A pandas frame from an Arrow table (e.g. a CSV request body), with the rule of JSON
+    records: where a number is expected, null is a missing value and anything that is not a number
+    is an :class:`InputError` naming the record (0-based) and the field."""
+    import pyarrow.compute as pc
+
+    wanted = set(numeric_columns)
+    for index, name in enumerate(table.column_names):
+        column = table.column(index)
+        if name not in wanted or pa.types.is_integer(column.type) or pa.types.is_floating(column.type) \
+                or pa.types.is_boolean(column.type) or pa.types.is_null(column.type):
+            continue
+        try:
+            table = table.set_column(index, name, pc.cast(column, pa.float64()))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # the slow way, to name the bad record
+            values = []
+            for row, value in enumerate(column.to_pylist()):
+                if value is None or value == "":
+                    values.append(None)
+                    continue
+                try:
+                    values.append(float(value))
+                except (TypeError, ValueError):
+                    raise InputError(f"not a number: {str(value)[:40]!r}", row=row, column=name) from None
+            table = table.set_column(index, name, pa.array(values, pa.float64()))
+    return table.to_pandas()
+
+
 def unique_names(names: list[str]) -> list[str]:
     """Column names made unique the way pandas does (``x``, ``x.1``, ...), so no column is lost;
     an empty name becomes ``column_N``."""

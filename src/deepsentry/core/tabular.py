@@ -35,6 +35,7 @@ from .base import Detector, config_from_dict, validate_choice, validate_range
 from .bundle import read_bundle, write_bundle
 from .errors import BundleError, ConfigError, InputError, check_is_fitted
 from .preprocessing import PreprocessingReport, TabularPreprocessor
+from .tables import arrow_frame
 from .thresholds import RULES, ThresholdChoice, choose_threshold
 
 MODELS = ("hybrid", "mlp", "seed", "autoencoder")
@@ -233,9 +234,16 @@ class TabularDetector(Detector):
         return labels
 
     # -- scoring -------------------------------------------------------------------------------
-    def transform(self, X: pd.DataFrame, report: PreprocessingReport | None = None) -> np.ndarray:
+    def transform(self, X: pd.DataFrame, report: PreprocessingReport | None = None, *,
+                  fill_missing: bool = False) -> np.ndarray:
         check_is_fitted(self, ("preprocessor_",))
-        return self.preprocessor_.transform(X, report)
+        return self.preprocessor_.transform(X, report, fill_missing=fill_missing)
+
+    def transform_table(self, table: Any) -> np.ndarray:
+        """Features for an Arrow table (a CSV body): columnar, with :meth:`transform_records`'
+        rules (absent column or null = missing value; a non-number = an error naming the record)."""
+        check_is_fitted(self, ("preprocessor_",))
+        return self.transform(arrow_frame(table, self.preprocessor_.numeric_columns_), fill_missing=True)
 
     def transform_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Features for JSON-like records, without pandas (the service's low-latency path)."""

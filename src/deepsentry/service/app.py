@@ -78,6 +78,11 @@ class AlertLog:
             while len(self.items) > self.capacity:
                 self.items.popleft()
 
+    def skip(self, count: int) -> None:
+        """Number ``count`` alerts that were not kept (older than the capacity)."""
+        with self.lock:
+            self.next_id += count
+
     def since(self, last_id: int) -> list[dict[str, Any]]:
         with self.lock:
             return [a for a in self.items if a["id"] > last_id]
@@ -95,7 +100,30 @@ def load_models(paths: dict[str, str]) -> dict[str, ServedModel]:
     return served
 
 
-def parse_records(body: bytes, content_type: str, max_records: int) -> list[dict[str, Any]]:
+@dataclass
+class Batch:
+    """The records of one request: JSON objects, or (a CSV body) an Arrow table read column-wise;
+    ``rows`` gives records as mappings either way (only alerts need them one by one)."""
+
+    records: list[dict[str, Any]] | None = None
+    table: Any = None
+
+    def __len__(self) -> int:
+        return len(self.records) if self.records is not None else self.table.num_rows
+
+    def rows(self, indices: list[int]) -> list[dict[str, Any]]:
+        """Records by position (from a table: one ``take`` for all of them, not one per row)."""
+        if self.records is not None:
+            return [self.records[i] for i in indices]
+        return self.table.take(indices).to_pylist() if indices else []
+
+    def features(self, detector: Any) -> np.ndarray:
+        if self.records is not None:
+            return detector.transform_records(self.records)
+        return detector.transform_table(self.table)
+
+
+def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
     """A JSON array of objects, or CSV with a header row."""
     if not body.strip():
         raise InputError("empty request body", hint="send a JSON array of records or CSV with a header")
@@ -110,7 +138,7 @@ def parse_records(body: bytes, content_type: str, max_records: int) -> list[dict
             raise InputError(f"CSV body cannot be parsed ({str(exc).splitlines()[0][:200]})") from None
         if table.num_rows > max_records:
             raise _TooLarge(f"more than {max_records} records in one request")
-        records = table.to_pylist()
+        return Batch(table=table)
     else:
         try:
             records = _loads(body)
@@ -122,7 +150,7 @@ def parse_records(body: bytes, content_type: str, max_records: int) -> list[dict
             raise InputError("body must be a JSON array of records (objects)")
     if len(records) > max_records:
         raise _TooLarge(f"more than {max_records} records in one request")
-    return records
+    return Batch(records=records)
 
 
 try:  # orjson parses and writes JSON several times faster; plain json works too
@@ -209,35 +237,37 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def record_alerts(model: ServedModel, records: list[dict[str, Any]], out: dict[str, np.ndarray],
+    def record_alerts(model: ServedModel, batch: Batch, out: dict[str, np.ndarray],
                       features: np.ndarray | None, explain: int) -> list[dict[str, Any] | None]:
         alert_rows = np.flatnonzero(out["alert"])
         threshold = model.detector.threshold_.threshold
         predicted = out.get("predicted")
+        classes = predicted[alert_rows].astype(str) if predicted is not None else \
+            np.full(len(alert_rows), "malicious")
+        for cls, count in zip(*np.unique(classes, return_counts=True)):
+            alerts_total.labels(model.name, str(cls)).inc(int(count))
         explanations: dict[int, Any] = {}
         if explain and len(alert_rows) and features is not None:
             from ..detection.explain import explain as explain_rows
 
             chosen = alert_rows[:MAX_EXPLAINED_PER_REQUEST]
             for row, value in zip(chosen, explain_rows(model.detector, features[chosen],
-                                                       [records[i] for i in chosen], top=explain)):
+                                                       batch.rows(chosen.tolist()), top=explain)):
                 explanations[int(row)] = value
-        alerts = []
+        # Alert objects cost more than scoring; without a sink only the ones the page keeps are built.
+        built = alert_rows if sink is not None else alert_rows[-log.capacity:]
+        log.skip(len(alert_rows) - len(built))
         stamp = now_iso()
-        per_class: dict[str, int] = {}
         scores = out["score"]
-        for row in alert_rows.tolist():
-            cls = str(predicted[row]) if predicted is not None else "malicious"
-            alerts.append(ecs_alert(model=model.name, kind=model.kind, score=float(scores[row]),
-                                    threshold=threshold, predicted=cls, record=records[row],
-                                    explanation=explanations.get(row), record_id=row, timestamp=stamp))
-            per_class[cls] = per_class.get(cls, 0) + 1
-        for cls, count in per_class.items():
-            alerts_total.labels(model.name, cls).inc(count)
+        first = len(alert_rows) - len(built)
+        alerts = [ecs_alert(model=model.name, kind=model.kind, score=float(scores[row]), threshold=threshold,
+                            predicted=str(classes[first + k]), record=record,
+                            explanation=explanations.get(row), record_id=row, timestamp=stamp)
+                  for k, (row, record) in enumerate(zip(built.tolist(), batch.rows(built.tolist())))]
         log.add(alerts)
         if sink is not None:
             sink.write(alerts)
-        return [explanations.get(i) for i in range(len(records))] if explanations else []
+        return [explanations.get(i) for i in range(len(batch))] if explanations else []
 
     detect_body = {"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
@@ -256,13 +286,13 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
                 return error(400, "wrong_model", f"model {name!r} is a {model.kind} model; /detect takes "
                                                  "flow or PE-feature records")
             body = await read_body(request, config.max_body_bytes)
-            records = parse_records(body, request.headers.get("content-type", ""), config.max_records)
-            features = model.detector.transform_records(records)
+            batch = parse_body(body, request.headers.get("content-type", ""), config.max_records)
+            features = batch.features(model.detector)
             out = model.detector.score_features(features)
-            records_total.labels(name).inc(len(records))
-            explanations = record_alerts(model, records, out, features, explain or config.explain)
+            records_total.labels(name).inc(len(batch))
+            explanations = record_alerts(model, batch, out, features, explain or config.explain)
             scores, alert = out["score"].tolist(), out["alert"].tolist()
-            predicted = out["predicted"].tolist() if "predicted" in out else [None] * len(records)
+            predicted = out["predicted"].tolist() if "predicted" in out else [None] * len(batch)
             answer = [{"score": s, "alert": bool(a), "predicted": p} for s, a, p in zip(scores, alert, predicted)]
             for item, why in zip(answer, explanations):
                 if why is not None:
