@@ -37,7 +37,7 @@ from ..core.errors import ConfigError, InputError
 from ..core.tabular import DetectorConfig
 
 STRATEGIES = ("grid", "random", "tpe")
-METRICS = ("pr_auc", "roc_auc", "macro_f1", "f1", "detection_rate_at_1pct_fpr", "accuracy")
+METRICS = ("pr_auc", "roc_auc", "macro_f1", "f1", "detection_rate_at_1pct_fpr", "accuracy", "balanced_accuracy")
 JOURNAL = "trials.jsonl"
 
 
@@ -224,7 +224,27 @@ def evaluate_params(params: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"metric {_STATE['metric']!r} is not defined for this data",
                           hint="macro_f1 needs class labels; pr_auc/roc_auc need both classes")
     return {"score": float(np.mean(values)), "std": float(np.std(values)),
-            "fold_scores": [float(v) for v in values], "seconds": round(time.perf_counter() - started, 2)}
+            "fold_scores": [float(v) for v in values], "seconds": round(time.perf_counter() - started, 2),
+            **process_memory()}
+
+
+def process_memory() -> dict[str, float]:
+    """Resident and peak memory (MiB) of the process that ran the trial, recorded with every trial
+    so that growth across trials (the keras-tuner complaint) shows in the journal."""
+    import os
+    import resource
+    import sys
+
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_kib / (1024 * 1024) if sys.platform == "darwin" else peak_kib / 1024  # macOS: bytes
+    memory = {"peak_rss_mib": round(peak, 1), "pid": os.getpid()}
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+        memory["rss_mib"] = round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    except (OSError, ValueError, IndexError):  # not Linux: the peak is what there is
+        pass
+    return memory
 
 
 def parallel_evaluator(jobs: int) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
@@ -367,7 +387,8 @@ def write_leaderboard(history: list[dict[str, Any]], directory: str | Path, metr
     directory = Path(directory)
     board = leaderboard(history)
     rows = [{"rank": i + 1, "trial": t["trial"], metric: t["score"], "std": t.get("std"),
-             "seconds": t.get("seconds"), **{k: json.dumps(v) if isinstance(v, (list, tuple)) else v
+             "seconds": t.get("seconds"), "rss_mib": t.get("rss_mib"),
+             **{k: json.dumps(v) if isinstance(v, (list, tuple)) else v
                                              for k, v in t["params"].items()}}
             for i, t in enumerate(board)]
     path = directory / "leaderboard.csv"
