@@ -16,7 +16,7 @@ import pytest
 from conftest import synthetic_flows
 from deepsentry.cli import main
 from deepsentry.core.augment import METHODS, augment
-from deepsentry.core.errors import ConfigError
+from deepsentry.core.errors import ConfigError, InputError
 from deepsentry.core.tabular import DetectorConfig, TabularDetector
 from deepsentry.evaluation.cv import cross_validate, write_cv_report
 from deepsentry.evaluation.splits import SplitConfig, make_splits
@@ -66,6 +66,43 @@ def test_grouped_and_time_ordered_folds():
         assert times[train].max() < times[test].min()  # always train on the past
     with pytest.raises(ConfigError):
         SplitConfig(strategy="group")
+
+
+def test_novel_attack_folds_hold_attack_types_out_of_training():
+    X, y = frame_and_labels(900)
+    types = np.where(y == "normal", "normal", y + "-" + (np.arange(len(y)) % 3).astype(str))  # 6 attack types
+    plan = make_splits(X, y, SplitConfig.from_columns(folds=3, group_column=None, time_column=None, seed=0,
+                                                      novel=True), attack_types=types, benign_labels=("normal",))
+    assert plan.config.strategy == "novel" and "__attack_type__" not in plan.X.columns
+    assert plan.duplicates_removed == 0  # so row i of the plan is row i of X
+    kept_types = types
+    seen = []
+    for (train, test), held_out in zip(plan.folds, plan.test_attack_types):
+        train_types = set(kept_types[train]) - {"normal"}
+        test_types = set(kept_types[test]) - {"normal"}
+        assert test_types == set(held_out) and test_types and not train_types & test_types
+        assert (plan.y[test] == "normal").sum() > 0  # benign rows spread over every fold
+        seen += held_out
+    assert sorted(seen) == sorted(set(types) - {"normal"})  # each type in exactly one test fold
+    benign_per_fold = [int((plan.y[test] == "normal").sum()) for _, test in plan.folds]
+    assert max(benign_per_fold) - min(benign_per_fold) <= 1
+    again = make_splits(X, y, plan.config, attack_types=types, benign_labels=("normal",))
+    assert again.test_attack_types == plan.test_attack_types
+    with pytest.raises(InputError, match="attack types"):
+        make_splits(X, y, SplitConfig(folds=7, strategy="novel"), attack_types=types, benign_labels=("normal",))
+    with pytest.raises(ConfigError):
+        SplitConfig.from_columns(folds=3, group_column="host", time_column=None, seed=0, novel=True)
+
+
+def test_cli_cv_novel_attacks_reports_balanced_accuracy(tmp_path, flows_csv):
+    report = tmp_path / "cv"
+    assert main(["cv", "--data", str(flows_csv), "--report", str(report), "--folds", "2", "--novel-attacks",
+                 "--model", "mlp", "--epochs", "2", "--label-column", "label", "--benign-label", "normal"]) == 0
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert "balanced_accuracy" in metrics["cv_summary"]
+    assert metrics["plan"]["strategy"] == "novel"
+    assert sorted(sum(metrics["plan"]["test_attack_types"], [])) == ["flood", "scan"]
+    assert "never saw" in (report / "report.html").read_text()
 
 
 # -- augmentation ----------------------------------------------------------------------------------
@@ -198,7 +235,9 @@ def test_tune_killed_with_sigkill_resumes_to_the_same_leaderboard(tmp_path, flow
                    capture_output=True)
     full = pd.read_csv(tmp_path / "full.search" / "leaderboard.csv")
     resumed = pd.read_csv(tmp_path / "killed.search" / "leaderboard.csv")
-    pd.testing.assert_frame_equal(full.drop(columns="seconds"), resumed.drop(columns="seconds"))
+    measured = ["seconds", "rss_mib"]  # wall time and memory differ between runs; the rest may not
+    pd.testing.assert_frame_equal(full.drop(columns=measured), resumed.drop(columns=measured))
+    assert full["rss_mib"].notna().all()  # every trial records the memory of the process that ran it
     record = json.loads((tmp_path / "killed" / "search.json").read_text())
     assert record["best"]["trial"] == int(full["trial"].iloc[0])
 

@@ -313,6 +313,8 @@ def extract_pe(
 DomainOpt = Annotated[str, typer.Option(help="flows (default) or malware (PE-feature tables).")]
 GroupOpt = Annotated[Optional[str], typer.Option(help="Grouped folds: rows sharing this column's value stay together.")]
 TimeOpt = Annotated[Optional[str], typer.Option(help="Time-ordered (forward-chaining) folds by this column.")]
+NovelOpt = Annotated[bool, typer.Option("--novel-attacks", help="Leave-attack-types-out folds: each test fold's "
+                                        "attack types (labels as written) are absent from its training folds.")]
 
 
 @app.command()
@@ -324,6 +326,7 @@ def cv(
     domain: DomainOpt = "flows",
     group_column: GroupOpt = None,
     time_column: TimeOpt = None,
+    novel_attacks: NovelOpt = False,
     augment: AugmentOpt = "none",
     epochs: Annotated[Optional[int], typer.Option(help="Training epochs per fold.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Column holding the class/label.")] = None,
@@ -339,7 +342,8 @@ def cv(
     exp = load_experiment(data, domain=domain, model=model, epochs=epochs, augment=augment, seed=seed,
                           label_column=label_column, benign_labels=tuple(benign_label or ()), format=format,
                           keep_columns=tuple(c for c in (group_column, time_column) if c))
-    plan = exp.splits(folds=folds, group_column=group_column, time_column=time_column, seed=seed)
+    plan = exp.splits(folds=folds, group_column=group_column, time_column=time_column, seed=seed,
+                      novel=novel_attacks)
     result = cross_validate(plan, exp.make_detector, benign_labels=exp.benign_labels, progress=RichProgress())
     comparison = None
     if augment != "none":  # the same folds without augmentation, for the per-class comparison
@@ -376,7 +380,7 @@ def tune(
     trials: Annotated[int, typer.Option(help="Number of trials (grid: at most the grid size).")] = 20,
     folds: Annotated[int, typer.Option(help="Validation folds per trial.")] = 3,
     outer_folds: Annotated[int, typer.Option(help="Nested CV: outer folds estimating the tuned model (0: off).")] = 0,
-    metric: Annotated[str, typer.Option(help="Objective: pr_auc, roc_auc, macro_f1, f1, detection_rate_at_1pct_fpr, accuracy.")] = "pr_auc",
+    metric: Annotated[str, typer.Option(help="Objective: pr_auc, roc_auc, macro_f1, f1, detection_rate_at_1pct_fpr, accuracy, balanced_accuracy.")] = "pr_auc",
     jobs: Annotated[int, typer.Option(help="Trials run in parallel processes.")] = 1,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the search journal in <out>.search/.")] = False,
     domain: DomainOpt = "flows",
@@ -384,6 +388,7 @@ def tune(
     epochs: Annotated[Optional[int], typer.Option(help="Base training epochs (a space entry overrides it).")] = None,
     group_column: GroupOpt = None,
     time_column: TimeOpt = None,
+    novel_attacks: NovelOpt = False,
     label_column: Annotated[Optional[str], typer.Option(help="Column holding the class/label.")] = None,
     benign_label: Annotated[Optional[list[str]], typer.Option(help="Label value meaning benign (repeatable).")] = None,
     format: FormatOpt = None,
@@ -400,8 +405,8 @@ def tune(
                           keep_columns=tuple(c for c in (group_column, time_column) if c))
     search = SearchConfig(strategy=strategy, trials=trials, metric=metric, seed=seed, jobs=jobs)
     outcome = run_tuning(exp, params, search, out_dir, folds=folds, outer_folds=outer_folds,
-                         group_column=group_column, time_column=time_column, resume=resume,
-                         progress=RichProgress())
+                         group_column=group_column, time_column=time_column, novel=novel_attacks,
+                         resume=resume, progress=RichProgress())
     best = outcome["leaderboard"][0]
     out.print(f"best trial {best['trial']}: {metric} {best['score']:.4f} ± {best.get('std', 0):.4f} "
               f"with {json.dumps(best['params'])}")

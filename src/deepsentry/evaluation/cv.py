@@ -24,7 +24,7 @@ import numpy as np
 from .metrics import binary_metrics, class_metrics
 from .splits import SplitPlan
 
-SUMMARY_KEYS = ("accuracy", "precision", "recall", "f1", "false_positive_rate", "roc_auc", "pr_auc",
+SUMMARY_KEYS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "false_positive_rate", "roc_auc", "pr_auc",
                 "detection_rate_at_1pct_fpr", "detection_rate_at_0.1pct_fpr", "macro_f1")
 
 
@@ -140,6 +140,9 @@ def write_cv_report(result: dict[str, Any], directory: str | Path, *, title: str
              f"{result['plan']['rows']} rows after removing {result['plan']['duplicates_removed']} duplicate(s)."
              " Every fold's threshold was chosen on validation rows carved from its training folds.",
              "Pooled plots use each row's score minus its fold's threshold, so 0 is the operating point.",
+             *([f"Novel-attack folds: fold {k} tests attack types its training folds never saw: "
+                f"{', '.join(types)}." for k, types in enumerate(result["plan"]["test_attack_types"])]
+               if result["plan"].get("test_attack_types") else []),
              *(notes or [])]
     return write_report(directory, title=title, metrics=metrics, y=oof["malicious"], scores=oof["margins"],
                         threshold=0.0, notes=notes, extra_plots=["folds.png"])

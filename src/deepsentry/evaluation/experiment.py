@@ -53,10 +53,13 @@ class Experiment:
         return self._cls()(dataclasses.replace(config or self.base, seed=seed))
 
     def splits(self, *, folds: int, group_column: str | None = None, time_column: str | None = None,
-               seed: int | None = None) -> SplitPlan:
+               seed: int | None = None, novel: bool = False) -> SplitPlan:
         config = SplitConfig.from_columns(folds=folds, group_column=group_column, time_column=time_column,
-                                          seed=self.base.seed if seed is None else seed)
-        plan = make_splits(self.data.features, self.data.labels, config)
+                                          seed=self.base.seed if seed is None else seed, novel=novel)
+        # attack types: the labels as written (NSL-KDD's attack names), finer than the classes
+        types = self.data.raw_labels if getattr(self.data, "raw_labels", None) is not None else None
+        plan = make_splits(self.data.features, self.data.labels, config, attack_types=types,
+                           benign_labels=self.benign_labels)
         drop = [c for c in self.aux_columns if c in plan.X.columns]
         if drop:  # an aux column that was not the split column is still not a feature
             plan.X = plan.X.drop(columns=drop)
@@ -110,7 +113,7 @@ def load_experiment(data: str | Path, *, domain: str = "flows", model: str | Non
 
 def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *, folds: int = 3,
                outer_folds: int = 0, group_column: str | None = None, time_column: str | None = None,
-               resume: bool = False, progress: Any = None) -> dict[str, Any]:
+               novel: bool = False, resume: bool = False, progress: Any = None) -> dict[str, Any]:
     """Search on CV folds of the training data, optionally estimate the tuned model by nested CV,
     retrain the best configuration on all the data and save it with its search record."""
     from .cv import clear_keras, fold_metrics
@@ -132,7 +135,7 @@ def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *
 
     nested = None
     if outer_folds:
-        outer = exp.splits(folds=outer_folds, group_column=group_column, time_column=time_column)
+        outer = exp.splits(folds=outer_folds, group_column=group_column, time_column=time_column, novel=novel)
         scores = []
         for k, (train, test) in enumerate(outer.folds):
             inner_config = SplitConfig(folds=folds, seed=search.seed, dedupe=False)
@@ -150,7 +153,7 @@ def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *
                   "mean": statistics.fmean(values) if values else float("nan"),
                   "std": statistics.pstdev(values) if values else float("nan")}
 
-    plan = exp.splits(folds=folds, group_column=group_column, time_column=time_column)
+    plan = exp.splits(folds=folds, group_column=group_column, time_column=time_column, novel=novel)
     history = search_on(plan, journal, progress)
     write_leaderboard(history, journal, search.metric)
     board = leaderboard(history)

@@ -54,6 +54,8 @@ def binary_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[
         "recall": float(recall_score(y, alert, zero_division=0)),
         "f1": float(f1_score(y, alert, zero_division=0)),
         "false_positive_rate": float(fp / max(fp + tn, 1)),
+        # the mean of detection rate and benign pass rate: not swayed by the attack share of a fold
+        "balanced_accuracy": float((tp / max(tp + fn, 1) + tn / max(tn + fp, 1)) / 2) if both else None,
         "roc_auc": float(roc_auc_score(y, scores)) if both else None,
         "pr_auc": float(average_precision_score(y, scores)) if both else None,
         "detection_rate_at_1pct_fpr": detection_rate_at_fpr(y, scores, 0.01) if both else None,

@@ -1,5 +1,9 @@
-"""One splitter for ``cv``, ``tune`` and the benchmarks: stratified, grouped and time-ordered folds,
-made after de-duplication so no identical record sits on both sides of a split.
+"""One splitter for ``cv``, ``tune`` and the benchmarks: stratified, grouped, time-ordered and
+novel-attack folds, made after de-duplication so no identical record sits on both sides of a split.
+
+Novel-attack folds (leave attack types out) put every record of an attack type in one test fold and
+spread benign records evenly, so each test fold holds only attack types its training folds never
+saw: how a detector does on the attacks of tomorrow, not on more of today's.
 
 >>> import numpy as np, pandas as pd
 >>> X = pd.DataFrame({"a": [0, 0, 1, 2, 3, 4, 5, 6, 7, 8]})
@@ -20,12 +24,14 @@ from ..core.base import validate_choice, validate_range
 from ..core.errors import ConfigError, InputError
 from ..core.tabular import _dedupe
 
-STRATEGIES = ("stratified", "group", "time")
+STRATEGIES = ("stratified", "group", "time", "novel")
+ATTACK_TYPE = "__attack_type__"
 
 
 @dataclass(frozen=True)
 class SplitConfig:
-    """How to split; ``group_column`` / ``time_column`` pick the grouped and time-ordered splits."""
+    """How to split; ``group_column`` / ``time_column`` pick the grouped and time-ordered splits,
+    strategy ``novel`` the leave-attack-types-out folds."""
 
     folds: int = 5
     strategy: str = "stratified"
@@ -44,10 +50,10 @@ class SplitConfig:
 
     @classmethod
     def from_columns(cls, *, folds: int, group_column: str | None, time_column: str | None,
-                     seed: int, dedupe: bool = True) -> "SplitConfig":
-        if group_column and time_column:
-            raise ConfigError("choose one of --group-column and --time-column")
-        strategy = "group" if group_column else "time" if time_column else "stratified"
+                     seed: int, dedupe: bool = True, novel: bool = False) -> "SplitConfig":
+        if sum(map(bool, (group_column, time_column, novel))) > 1:
+            raise ConfigError("choose one of --group-column, --time-column and --novel-attacks")
+        strategy = "group" if group_column else "time" if time_column else "novel" if novel else "stratified"
         return cls(folds=folds, strategy=strategy, group_column=group_column, time_column=time_column,
                    dedupe=dedupe, seed=seed)
 
@@ -62,33 +68,46 @@ class SplitPlan:
     duplicates_removed: int = 0
     conflicting_duplicates: int = 0
     config: SplitConfig = field(default_factory=SplitConfig)
+    #: novel-attack folds: the attack types of each test fold
+    test_attack_types: list[list[str]] | None = None
 
     def describe(self) -> dict:
         return {"strategy": self.config.strategy, "folds": len(self.folds), "seed": self.config.seed,
                 "rows": len(self.y), "duplicates_removed": self.duplicates_removed,
                 "conflicting_duplicates": self.conflicting_duplicates,
                 "group_column": self.config.group_column, "time_column": self.config.time_column,
-                "fold_sizes": [[int(len(a)), int(len(b))] for a, b in self.folds]}
+                "fold_sizes": [[int(len(a)), int(len(b))] for a, b in self.folds],
+                **({"test_attack_types": self.test_attack_types} if self.test_attack_types else {})}
 
 
-def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = None) -> SplitPlan:
+def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = None, *,
+                attack_types: np.ndarray | None = None, benign_labels: tuple[str, ...] = ()) -> SplitPlan:
     """De-duplicate ``X``/``y`` (features + label), then make the folds.
 
     The group and time columns take part in de-duplication (two identical records from different
-    hosts are different records) and are removed from the returned features.
+    hosts are different records) and are removed from the returned features. Novel-attack folds
+    need ``benign_labels`` and may take ``attack_types`` (finer than ``y``, e.g. NSL-KDD's attack
+    names under its categories; default ``y``).
     """
     from sklearn.model_selection import GroupKFold, StratifiedKFold, TimeSeriesSplit
 
     config = config or SplitConfig()
     y = np.asarray(y).astype(str).astype(object)
+    if config.strategy == "novel":
+        if not benign_labels:
+            raise ConfigError("novel-attack folds need the benign label(s)")
+        types = y if attack_types is None else np.asarray(attack_types).astype(str).astype(object)
+        if len(types) != len(y):
+            raise ConfigError("attack_types must have one entry per record")
+        X = X.reset_index(drop=True).assign(**{ATTACK_TYPE: types})
     removed = conflicting = 0
     if config.dedupe:
         X, y, removed, conflicting = _dedupe(X.reset_index(drop=True), y)
     else:
         X = X.reset_index(drop=True)
     aux = None
-    if config.strategy in ("group", "time"):
-        column = config.group_column if config.strategy == "group" else config.time_column
+    if config.strategy in ("group", "time", "novel"):
+        column = {"group": config.group_column, "time": config.time_column, "novel": ATTACK_TYPE}[config.strategy]
         if column not in X.columns:
             raise InputError(f"column {column!r} not found",
                              hint=f"columns are: {', '.join(map(str, X.columns[:12]))}")
@@ -106,12 +125,46 @@ def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = Non
         codes, uniques = pd.factorize(aux)
         permutation = np.random.default_rng(config.seed).permutation(len(uniques))
         folds = list(GroupKFold(config.folds).split(index, y, permutation[codes]))
+    elif config.strategy == "novel":
+        folds = _novel_folds(y, aux, benign_labels, config.folds, config.seed)
     else:
         order = np.argsort(_time_keys(aux), kind="stable")
         folds = [(order[a], order[b]) for a, b in TimeSeriesSplit(config.folds).split(order)]
     folds = [(np.sort(a), np.sort(b)) for a, b in folds]
-    return SplitPlan(X=X, y=y, folds=folds, duplicates_removed=removed,
+    plan = SplitPlan(X=X, y=y, folds=folds, duplicates_removed=removed,
                      conflicting_duplicates=conflicting, config=config)
+    if config.strategy == "novel":
+        benign = {b.lower() for b in benign_labels}
+        plan.test_attack_types = [sorted({str(aux[i]) for i in test if str(y[i]).lower() not in benign})
+                                  for _, test in folds]
+    return plan
+
+
+def _novel_folds(y: np.ndarray, types: np.ndarray, benign_labels: tuple[str, ...], folds: int,
+                 seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each attack type in exactly one test fold (types dealt largest first to the fold with the
+    fewest attack records, ties in a seeded order); benign records dealt evenly at random."""
+    rng = np.random.default_rng(seed)
+    benign = np.isin(np.char.lower(y.astype(str)), [b.lower() for b in benign_labels])
+    if not benign.any():
+        raise InputError(f"no benign records (labels {', '.join(benign_labels)}) to spread over the folds")
+    names, counts = np.unique(types[~benign], return_counts=True)
+    if len(names) < folds:
+        raise InputError(f"{len(names)} attack types, fewer than {folds} folds",
+                         hint="use fewer --folds, or label attacks by type")
+    order = sorted(zip(rng.permutation(len(names)), names, counts), key=lambda t: (-t[2], t[0]))
+    load, fold_of = np.zeros(folds, dtype=np.int64), {}
+    for _, name, count in order:
+        k = int(np.argmin(load))
+        fold_of[name] = k
+        load[k] += count
+    assignment = np.empty(len(y), dtype=np.int64)
+    benign_rows = rng.permutation(np.flatnonzero(benign))
+    assignment[benign_rows] = np.arange(len(benign_rows)) % folds
+    attack_rows = np.flatnonzero(~benign)
+    assignment[attack_rows] = [fold_of[t] for t in types[attack_rows]]
+    index = np.arange(len(y))
+    return [(index[assignment != k], index[assignment == k]) for k in range(folds)]
 
 
 def _time_keys(values: np.ndarray) -> np.ndarray:
