@@ -253,6 +253,9 @@ def test_tune_nested_and_parallel(tmp_path, flows_csv, jobs, outer_folds):
     outcome = run_tuning(exp, space, SearchConfig(strategy="random", trials=2, seed=0, jobs=jobs),
                          tmp_path / "best", folds=2, outer_folds=outer_folds)
     assert len(outcome["leaderboard"]) == 2
+    trials = read_journal(tmp_path / "best.search")
+    assert len({t["pid"] for t in trials}) == 2 and os.getpid() not in {t["pid"] for t in trials}  # a process each
+    assert all(t["rss_mib"] > 0 for t in trials)
     if outer_folds:
         assert len(outcome["nested"]["scores"]) == 2 and 0 <= outcome["nested"]["mean"] <= 1
         assert (tmp_path / "best.search" / "outer-1" / "trials.jsonl").exists()

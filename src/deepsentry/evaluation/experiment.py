@@ -125,7 +125,7 @@ def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *
 
     def search_on(plan: SplitPlan, directory: Path, bar: Any) -> list[dict[str, Any]]:
         init_objective(plan, exp.base, exp.detector_class, search.metric, exp.benign_labels)
-        parallel = parallel_evaluator(search.jobs) if search.jobs > 1 else None
+        parallel = parallel_evaluator(search.jobs)  # also for one job: a process per trial
         try:
             return run_search(space, search, evaluate_params, directory, resume=resume, progress=bar,
                               parallel_evaluate=parallel)

@@ -248,13 +248,20 @@ def process_memory() -> dict[str, float]:
 
 
 def parallel_evaluator(jobs: int) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
-    """Evaluate several trials at once in ``jobs`` fresh processes (each with its own Keras)."""
+    """Evaluate trials in ``jobs`` worker processes, each trial in a process of its own.
+
+    A process per trial keeps memory flat across a search: TensorFlow keeps about 40 MiB per
+    trained model after ``clear_session`` (measured: resident memory rose by that much per trial in
+    one process), and no in-process reset gives it back. Starting a process costs a few seconds
+    per trial.
+    """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=init_objective,
                                initargs=(_STATE["plan"], _STATE["base"], _STATE["detector_class"],
-                                         _STATE["metric"], _STATE["benign_labels"]))
+                                         _STATE["metric"], _STATE["benign_labels"]),
+                               max_tasks_per_child=1)
 
     def run(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return list(pool.map(evaluate_params, batch))
@@ -357,7 +364,7 @@ def run_search(space: list[Param], search: SearchConfig, evaluate: Callable[[dic
         params = [trial_params(space, search.strategy, trial=k, seed=search.seed, history=history,
                                grid_points=search.grid_points, trials=search.trials) for k in batch]
         started = time.perf_counter()
-        if parallel_evaluate is not None and len(batch) > 1:
+        if parallel_evaluate is not None:
             outcomes = parallel_evaluate(params)
         else:
             outcomes = [evaluate(p) for p in params]
