@@ -126,10 +126,7 @@ def main() -> int:
 
 
 def _print(title: str, rows: list[dict], record: dict) -> None:
-    print_table(title, rows)
-    for r in rows:
-        recall = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["recall"].items()))
-        print(f"- {r['model']} recall: {recall}")
+    print_table(title, rows)  # with each model's per-class recall
     best = record["best"]
     print(f"- search: {record['trials']} trials, {record['folds']} folds, jobs {record['jobs']}, "
           f"{record['wall_seconds_including_final_fit']} s including the final fit, median trial "
