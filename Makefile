@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DEEPSENTRY_DATA ?= $(abspath ../shared/datasets)
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-tuning clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,11 @@ bench: install
 	$(BIN)/python benchmarks/logs.py
 	$(BIN)/python benchmarks/captures.py
 	$(BIN)/python benchmarks/service.py
+
+bench-tuning: install
+	$(BIN)/python benchmarks/operating_point.py
+	$(BIN)/python benchmarks/tuning.py
+	$(BIN)/python benchmarks/tuning.py --datasets nsl --novel-attacks
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
