@@ -110,24 +110,29 @@ def run_deepsentry(train: FlowData, tests: dict[str, FlowData], config: Detector
                    label: str) -> tuple[list[dict], FlowDetector]:
     started = time.perf_counter()
     detector = FlowDetector(config).fit_flows(train)
-    seconds = time.perf_counter() - started
+    return score_rows(detector, tests, train.benign_labels, label, time.perf_counter() - started), detector
+
+
+def score_rows(detector: FlowDetector, tests: dict[str, FlowData], benign_labels: tuple[str, ...], label: str,
+               seconds: float) -> list[dict]:
+    """One result row per test set for a fitted detector (``seconds``: what fitting it took)."""
     rows = []
     for test_name, test in tests.items():
         out = detector.score_features(detector.transform(test.features))
         pred = out.get("predicted")
         if pred is None or not detector.multiclass_:
             # binary model: compare binary classes
-            truth = np.where(is_benign(test.labels, train.benign_labels), "benign", "attack")
+            truth = np.where(is_benign(test.labels, benign_labels), "benign", "attack")
             pred = np.where(out["alert"] == 1, "attack", "benign")
             row = scores_for(label, truth, ("benign",), pred, out["score"])
             row["macro_f1"] = None
             row["recall"] = {}
         else:
-            row = scores_for(label, test.labels, train.benign_labels, pred, out["score"])
+            row = scores_for(label, test.labels, benign_labels, pred, out["score"])
         row.update(test=test_name, train_seconds=round(seconds, 1),
                    validation_fpr=detector.threshold_.validation_fpr)
         rows.append(row)
-    return rows, detector
+    return rows
 
 
 def median_time(fn, repeat: int = 3) -> float:

@@ -30,6 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+import numpy as np  # noqa: E402
+
 from deepsentry.core.bundle import sha256_file  # noqa: E402
 from deepsentry.core.settings import data_dir  # noqa: E402
 from deepsentry.core.tabular import DetectorConfig  # noqa: E402
@@ -37,7 +39,7 @@ from deepsentry.evaluation.experiment import Experiment, run_tuning  # noqa: E40
 from deepsentry.evaluation.tuning import SearchConfig, load_space, read_journal  # noqa: E402
 from deepsentry.flows import FlowDetector, read_flows  # noqa: E402
 from flows import _print as print_table  # noqa: E402
-from flows import run_baselines, run_deepsentry, scores_for, split  # noqa: E402
+from flows import run_baselines, run_deepsentry, score_rows, split  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 SPACE = Path(__file__).parent / "spaces" / "flows.yaml"
@@ -49,14 +51,8 @@ def tuned_rows(exp: Experiment, tests: dict, search: SearchConfig, folds: int, w
     outcome = run_tuning(exp, load_space(SPACE), search, workdir / "best", folds=folds, novel=novel)
     seconds = time.perf_counter() - started
     trials = read_journal(outcome["journal"])
-    detector = FlowDetector.load(outcome["bundle"])
-    rows = []
-    for test_name, test in tests.items():
-        out = detector.score_features(detector.transform(test.features))
-        row = scores_for(label, test.labels, exp.data.benign_labels, out["predicted"], out["score"])
-        row.update(test=test_name, train_seconds=round(seconds, 1))
-        rows.append(row)
-    rss = [t.get("rss_mib") for t in trials if t.get("rss_mib") is not None]
+    rows = score_rows(FlowDetector.load(outcome["bundle"]), tests, exp.data.benign_labels, label, seconds)
+    rss = [t["rss_mib"] for t in trials if t.get("rss_mib") is not None]  # trial order
     by_process: dict[int, list[float]] = {}
     for t in trials:
         if t.get("rss_mib") is not None:
@@ -68,7 +64,8 @@ def tuned_rows(exp: Experiment, tests: dict, search: SearchConfig, folds: int, w
         "best": outcome["leaderboard"][0],
         # per worker process: resident memory after each of its trials, in trial order
         "rss_mib_by_process": {str(pid): values for pid, values in by_process.items()},
-        "rss_growth_mib_first_to_last": (max(v[-1] - v[0] for v in by_process.values()) if rss else None),
+        # least-squares growth of resident memory over the trials (flat: about 0)
+        "rss_slope_mib_per_trial": float(np.polyfit(range(len(rss)), rss, 1)[0]) if len(rss) > 1 else None,
     }
     return rows, search_record
 
@@ -137,7 +134,8 @@ def _print(title: str, rows: list[dict], record: dict) -> None:
           f"{record['wall_seconds_including_final_fit']} s including the final fit, median trial "
           f"{record['trial_seconds_median']} s; best trial {best['trial']} (validation macro-F1 "
           f"{best['score']:.3f}): {json.dumps(best['params'])}")
-    print(f"- resident memory per worker after each trial (MiB): {record['rss_mib_by_process']}")
+    print(f"- resident memory per worker after each trial (MiB): {record['rss_mib_by_process']}; "
+          f"least-squares slope over the trials {record['rss_slope_mib_per_trial']:+.1f} MiB per trial")
 
 
 if __name__ == "__main__":
