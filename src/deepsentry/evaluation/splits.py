@@ -114,6 +114,7 @@ def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = Non
         aux = X[column].to_numpy()
         X = X.drop(columns=[column])
     index = np.arange(len(y))
+    held_out = None  # novel-attack folds: each test fold's attack types
     if config.strategy == "stratified":
         splitter = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
         folds = list(splitter.split(index, y))
@@ -126,24 +127,20 @@ def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = Non
         permutation = np.random.default_rng(config.seed).permutation(len(uniques))
         folds = list(GroupKFold(config.folds).split(index, y, permutation[codes]))
     elif config.strategy == "novel":
-        folds = _novel_folds(y, aux, benign_labels, config.folds, config.seed)
+        folds, held_out = _novel_folds(y, aux, benign_labels, config.folds, config.seed)
     else:
         order = np.argsort(_time_keys(aux), kind="stable")
         folds = [(order[a], order[b]) for a, b in TimeSeriesSplit(config.folds).split(order)]
     folds = [(np.sort(a), np.sort(b)) for a, b in folds]
-    plan = SplitPlan(X=X, y=y, folds=folds, duplicates_removed=removed,
-                     conflicting_duplicates=conflicting, config=config)
-    if config.strategy == "novel":
-        benign = {b.lower() for b in benign_labels}
-        plan.test_attack_types = [sorted({str(aux[i]) for i in test if str(y[i]).lower() not in benign})
-                                  for _, test in folds]
-    return plan
+    return SplitPlan(X=X, y=y, folds=folds, duplicates_removed=removed, conflicting_duplicates=conflicting,
+                     config=config, test_attack_types=held_out)
 
 
 def _novel_folds(y: np.ndarray, types: np.ndarray, benign_labels: tuple[str, ...], folds: int,
-                 seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+                 seed: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[list[str]]]:
     """Each attack type in exactly one test fold (types dealt largest first to the fold with the
-    fewest attack records, ties in a seeded order); benign records dealt evenly at random."""
+    fewest attack records, ties in a seeded order); benign records dealt evenly at random.
+    Returns the folds and each test fold's attack types."""
     rng = np.random.default_rng(seed)
     benign = np.isin(np.char.lower(y.astype(str)), [b.lower() for b in benign_labels])
     if not benign.any():
@@ -164,7 +161,8 @@ def _novel_folds(y: np.ndarray, types: np.ndarray, benign_labels: tuple[str, ...
     attack_rows = np.flatnonzero(~benign)
     assignment[attack_rows] = [fold_of[t] for t in types[attack_rows]]
     index = np.arange(len(y))
-    return [(index[assignment != k], index[assignment == k]) for k in range(folds)]
+    held_out = [sorted(str(name) for name, fold in fold_of.items() if fold == k) for k in range(folds)]
+    return [(index[assignment != k], index[assignment == k]) for k in range(folds)], held_out
 
 
 def _time_keys(values: np.ndarray) -> np.ndarray:
