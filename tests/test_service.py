@@ -75,6 +75,21 @@ def test_detect_answers_every_record_in_order_like_the_batch_path(client, bundle
     np.testing.assert_allclose([a["score"] for a in as_csv.json()], expected, atol=1e-4)
 
 
+def test_without_a_sink_the_page_keeps_the_latest_alerts_numbered_from_the_start(bundle):
+    from fastapi.testclient import TestClient
+
+    from deepsentry.service.app import ServiceConfig, create_app
+
+    client = TestClient(create_app(ServiceConfig(models={"nsl": str(bundle)}, token=TOKEN, alerts_kept=5)))
+    answer = client.post("/v1/models/nsl/detect", json=records(200, seed=21), headers=auth()).json()
+    flagged = sum(a["alert"] for a in answer)
+    assert flagged > 5
+    alerts = client.get("/v1/alerts?since=-1", headers=auth()).json()
+    assert len(alerts["alerts"]) == 5 and alerts["last_id"] == flagged - 1
+    assert [a["id"] for a in alerts["alerts"]] == list(range(flagged - 5, flagged))
+    assert alerts["counts"]["nsl"] == flagged  # the metrics count every alert, kept or not
+
+
 def test_requests_without_a_valid_token_never_reach_a_model(client):
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": "Basic x"}):
         for method, url in (("post", "/v1/models/nsl/detect"), ("get", "/v1/models"), ("get", "/v1/alerts"),

@@ -255,15 +255,15 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
                                                        batch.rows(chosen.tolist()), top=explain)):
                 explanations[int(row)] = value
         # Alert objects cost more than scoring; without a sink only the ones the page keeps are built.
-        built = alert_rows if sink is not None else alert_rows[-log.capacity:]
-        log.skip(len(alert_rows) - len(built))
+        skipped = 0 if sink is not None else max(len(alert_rows) - log.capacity, 0)
+        log.skip(skipped)
+        built = alert_rows[skipped:].tolist()
         stamp = now_iso()
         scores = out["score"]
-        first = len(alert_rows) - len(built)
         alerts = [ecs_alert(model=model.name, kind=model.kind, score=float(scores[row]), threshold=threshold,
-                            predicted=str(classes[first + k]), record=record,
-                            explanation=explanations.get(row), record_id=row, timestamp=stamp)
-                  for k, (row, record) in enumerate(zip(built.tolist(), batch.rows(built.tolist())))]
+                            predicted=str(cls), record=record, explanation=explanations.get(row), record_id=row,
+                            timestamp=stamp)
+                  for row, cls, record in zip(built, classes[skipped:], batch.rows(built))]
         log.add(alerts)
         if sink is not None:
             sink.write(alerts)
