@@ -1,6 +1,8 @@
 """Logs benchmark: template-mining grouping accuracy and speed against drain3 (same run, same lines),
-and HDFS sequence detection (normal-only deeplog, supervised classifier) against an unseen-n-gram
-baseline on the same held-out blocks. Writes benchmarks/results/logs.json.
+and sequence detection on HDFS blocks, Hadoop containers and BGL windows: deeplog and the
+event-count autoencoder (normal sequences only) and the supervised classifier, against unseen event
+3-grams, event-count PCA and LightGBM on event counts, all on the same held-out sequences.
+Writes benchmarks/results/logs.json.
 
 Split: the HDFS normal and anomalous sequence files are each shuffled with seed 0 and cut in half;
 models train on the first halves only (deeplog on normal blocks only), thresholds come from
@@ -26,6 +28,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from deepsentry.core.settings import data_dir  # noqa: E402
+from deepsentry.core.thresholds import choose_threshold, threshold_at_fpr  # noqa: E402
 from deepsentry.logs.detector import LogConfig, LogSequenceDetector  # noqa: E402
 from deepsentry.logs.drain import TemplateMiner, grouping_accuracy  # noqa: E402
 from deepsentry.logs.formats import PRESETS  # noqa: E402
@@ -101,7 +104,94 @@ def unseen_ngrams(train: list[list[str]], test: list[list[str]], n: int = 3) -> 
                        for s in test])
 
 
-def detection(epochs: int) -> dict:
+def event_counts(vocabulary: dict[str, int], sequences: list[list[str]]) -> np.ndarray:
+    """Event-count matrix; the last column counts events outside ``vocabulary``."""
+    out = np.zeros((len(sequences), len(vocabulary) + 1))
+    for i, sequence in enumerate(sequences):
+        for event in sequence:
+            out[i, vocabulary.get(event, len(vocabulary))] += 1
+    return out
+
+
+def carve(n: int, fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, validation) indexes: the baselines' validation rows, carved like the detectors' own."""
+    idx = np.random.default_rng(seed).permutation(n)
+    cut = int(round(n * fraction))
+    return idx[cut:], idx[:cut]
+
+
+def pca_baseline(train_normal: list[list[str]], test: list[list[str]], target_fpr: float) -> np.ndarray:
+    """Event-count PCA (Xu et al., SOSP 2009): the squared prediction error outside the principal
+    subspace (95% of the variance) of normal count vectors; threshold at ``target_fpr`` on normal
+    validation blocks. Returns alerts on ``test``."""
+    from sklearn.decomposition import PCA
+
+    vocabulary = {e: i for i, e in enumerate(sorted({e for s in train_normal for e in s}))}
+    fit_idx, val_idx = carve(len(train_normal))
+    counts = np.log1p(event_counts(vocabulary, train_normal))
+    mean = counts[fit_idx].mean(axis=0)
+    pca = PCA(n_components=0.95, svd_solver="full", random_state=0).fit(counts[fit_idx] - mean)
+
+    def spe(x: np.ndarray) -> np.ndarray:
+        centred = x - mean
+        return ((centred - pca.inverse_transform(pca.transform(centred))) ** 2).sum(axis=1)
+
+    threshold = threshold_at_fpr(spe(counts[val_idx]), target_fpr)
+    return spe(np.log1p(event_counts(vocabulary, test))) > threshold
+
+
+def lightgbm_baseline(train: list[list[str]], labels: np.ndarray, test: list[list[str]]) -> np.ndarray:
+    """LightGBM on event counts (supervised); threshold at max F1 on validation blocks, the
+    classifier's rule. Returns alerts on ``test``."""
+    import lightgbm
+
+    vocabulary = {e: i for i, e in enumerate(sorted({e for s in train for e in s}))}
+    x, y = event_counts(vocabulary, train), np.asarray(labels).astype(int)
+    fit_idx, val_idx = carve(len(train))
+    model = lightgbm.LGBMClassifier(n_estimators=200, random_state=0, verbose=-1).fit(x[fit_idx], y[fit_idx])
+    threshold = choose_threshold(model.predict_proba(x[val_idx])[:, 1], y[val_idx], rule="max_f1").threshold
+    return model.predict_proba(event_counts(vocabulary, test))[:, 1] > threshold
+
+
+def compare(train_normal: list[list[str]], train_anomalous: list[list[str]], test: list[list[str]],
+            truth: np.ndarray, epochs: int | None, quick: bool, groups: dict[str, np.ndarray] | None = None,
+            max_length: int = 200) -> dict:
+    """Every detector and baseline on the same split. ``groups``: extra masks of anomalous test
+    rows (fault types) whose detection rates are reported one by one."""
+    from sklearn.metrics import roc_auc_score
+
+    def rates(alert: np.ndarray, scores: np.ndarray | None = None, seconds: float | None = None) -> dict:
+        out = {"detection_rate": float(alert[truth].mean()), "false_positive_rate": float(alert[~truth].mean()),
+               "false_positives": int(alert[~truth].sum())}
+        for name, mask in (groups or {}).items():
+            out[f"detection_rate_{name}"] = float(alert[mask].mean())
+        if scores is not None:
+            out["roc_auc"] = float(roc_auc_score(truth, scores))
+        if seconds is not None:
+            out["train_s"] = seconds
+        return out
+
+    target = LogConfig().target_fpr
+    results = {"unseen_3grams": rates(unseen_ngrams(train_normal, test) > 0),
+               "event_count_pca": rates(pca_baseline(train_normal, test, target))}
+    models: list[tuple[str, LogConfig, list, list]] = [
+        ("deeplog", LogConfig(model="deeplog", epochs=epochs), train_normal, []),
+        ("autoencoder", LogConfig(model="autoencoder", epochs=20 if quick else None), train_normal, [])]
+    if train_anomalous:
+        X, y = train_normal + train_anomalous, [0] * len(train_normal) + [1] * len(train_anomalous)
+        results["lightgbm_counts"] = rates(lightgbm_baseline(X, np.asarray(y), test))
+        models.append(("classifier", LogConfig(model="classifier", epochs=epochs, max_length=max_length), X, y))
+    for name, config, X, y in models:
+        started = time.perf_counter()
+        detector = LogSequenceDetector(config).fit(X, y or None)
+        seconds = time.perf_counter() - started
+        scores = detector.score_samples(test)
+        results[name] = rates(scores > detector.threshold_.threshold, scores, seconds)
+        results[name]["threshold_rule"] = detector.threshold_.rule
+    return results
+
+
+def detection(epochs: int, quick: bool) -> dict:
     root = data_dir() / "logs" / "hdfs" / "sequences"
     normal, anomalous = read_sequences(root / "hdfs_normal"), read_sequences(root / "hdfs_abnormal")
     rng = np.random.default_rng(0)
@@ -110,29 +200,41 @@ def detection(epochs: int) -> dict:
     a_train, a_test = a_idx[: len(a_idx) // 2], a_idx[len(a_idx) // 2:]
     test = [normal.sequences[i] for i in n_test] + [anomalous.sequences[i] for i in a_test]
     truth = np.r_[np.zeros(len(n_test)), np.ones(len(a_test))].astype(bool)
-
-    def rates(alert: np.ndarray) -> dict:
-        return {"detection_rate": float(alert[truth].mean()), "false_positive_rate": float(alert[~truth].mean())}
-
     out = {"test_normal": int(len(n_test)), "test_anomalous": int(len(a_test))}
-    train_normal = [normal.sequences[i] for i in n_train]
-    out["unseen_3grams"] = rates(unseen_ngrams(train_normal, test) > 0)
-    started = time.perf_counter()
-    deeplog = LogSequenceDetector(LogConfig(model="deeplog", epochs=epochs)).fit(train_normal)
-    out["deeplog"] = {**rates(deeplog.predict(test) == 1), "train_s": time.perf_counter() - started}
-    started = time.perf_counter()
-    X = train_normal + [anomalous.sequences[i] for i in a_train]
-    y = [0] * len(n_train) + [1] * len(a_train)
-    classifier = LogSequenceDetector(LogConfig(model="classifier", epochs=epochs)).fit(X, y)
-    out["classifier"] = {**rates(classifier.predict(test) == 1), "train_s": time.perf_counter() - started}
-    from sklearn.metrics import roc_auc_score
-
-    out["deeplog"]["roc_auc"] = float(roc_auc_score(truth, deeplog.score_samples(test)))
-    out["classifier"]["roc_auc"] = float(roc_auc_score(truth, classifier.score_samples(test)))
+    out.update(compare([normal.sequences[i] for i in n_train], [anomalous.sequences[i] for i in a_train],
+                       test, truth, epochs, quick))
     return out
 
 
-def bgl(epochs: int) -> dict:
+def hadoop(epochs: int, quick: bool) -> dict:
+    """Hadoop containers (Landauer et al.'s files): normal-only training on ``hadoop_train`` plus half
+    of ``hadoop_test_normal`` (17 sequences alone leave no validation set to choose a threshold on);
+    the other half of the normal test sequences and every abnormal one are scored, per fault type."""
+    root = data_dir() / "logs" / "hadoop"
+    train = read_sequences(root / "hadoop_train").sequences
+    normal = read_sequences(root / "hadoop_test_normal").sequences
+    idx = np.random.default_rng(0).permutation(len(normal))
+    train = train + [normal[i] for i in idx[: len(idx) // 2]]
+    test = [normal[i] for i in idx[len(idx) // 2:]]
+    n_normal = len(test)
+    faults = {}
+    for fault in ("disk_full", "machine_down", "network_disconnection"):
+        sequences = read_sequences(root / f"hadoop_test_abnormal_{fault}").sequences
+        faults[fault] = (len(test), len(test) + len(sequences))
+        test += sequences
+    truth = np.r_[np.zeros(n_normal), np.ones(len(test) - n_normal)].astype(bool)
+    groups = {}
+    for fault, (lo, hi) in faults.items():
+        mask = np.zeros(len(test), dtype=bool)
+        mask[lo:hi] = True
+        groups[fault] = mask
+    out = {"train_normal": len(train), "test_normal": n_normal,
+           "test_abnormal": {fault: hi - lo for fault, (lo, hi) in faults.items()}}
+    out.update(compare(train, [], test, truth, epochs, quick, groups))
+    return out
+
+
+def bgl(epochs: int, quick: bool) -> dict:
     """BGL, 100-line windows, split by time: the first 80% of windows train, the last 20% test."""
     from deepsentry.logs.sequences import read_event_lines
 
@@ -140,21 +242,10 @@ def bgl(epochs: int) -> dict:
     cut = int(len(data) * 0.8)
     train, test = data.sequences[:cut], data.sequences[cut:]
     y_train, truth = data.labels[:cut], data.labels[cut:].astype(bool)
-
-    def rates(alert: np.ndarray) -> dict:
-        return {"detection_rate": float(alert[truth].mean()) if truth.any() else None,
-                "false_positive_rate": float(alert[~truth].mean())}
-
-    normal_train = [s for s, y in zip(train, y_train) if y == 0]
     out = {"windows": len(data), "train_windows": cut, "test_windows": len(test),
-           "test_anomalous": int(truth.sum()), "train_anomalous": int(y_train.sum()),
-           "unseen_3grams": rates(unseen_ngrams(normal_train, test) > 0)}
-    started = time.perf_counter()
-    deeplog = LogSequenceDetector(LogConfig(model="deeplog", epochs=epochs)).fit(normal_train)
-    out["deeplog"] = {**rates(deeplog.predict(test) == 1), "train_s": time.perf_counter() - started}
-    started = time.perf_counter()
-    classifier = LogSequenceDetector(LogConfig(model="classifier", epochs=epochs, max_length=100)).fit(train, y_train)
-    out["classifier"] = {**rates(classifier.predict(test) == 1), "train_s": time.perf_counter() - started}
+           "test_anomalous": int(truth.sum()), "train_anomalous": int(y_train.sum())}
+    out.update(compare([s for s, y in zip(train, y_train) if y == 0], [s for s, y in zip(train, y_train) if y == 1],
+                       test, truth, epochs, quick, max_length=100))
     return out
 
 
@@ -163,8 +254,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     results = {"date": str(date.today()), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-               "parsing": parsing(), "hdfs": detection(3 if args.quick else 8),
-               "bgl": bgl(3 if args.quick else 5)}
+               "parsing": parsing(), "hdfs": detection(3 if args.quick else 8, args.quick),
+               "hadoop": hadoop(3 if args.quick else 8, args.quick), "bgl": bgl(3 if args.quick else 5, args.quick)}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "logs.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from conftest import dataset_path
 from deepsentry.cli import main
 from deepsentry.core.errors import InputError
-from deepsentry.flows.capture import IDENTITY, extract_flows, is_capture
+from deepsentry.flows.capture import IDENTITY, extract_flows, is_capture, safe_workers
 from deepsentry.flows.portable import PORTABLE_FEATURES, portable_from_cic
 
 nfstream = pytest.importorskip("nfstream")
@@ -30,13 +30,22 @@ def test_every_shared_capture_yields_flows_like_nfstream():
         flows = extract_flows([path])
         table = flows.table
         assert list(table.columns[:9]) == IDENTITY and set(PORTABLE_FEATURES) <= set(table.columns)
-        reference = nfstream.NFStreamer(source=str(path)).to_pandas()  # nfstream's own defaults
+        # nfstream's own defaults (its workers from a fork server too: Keras threads run in this process)
+        reference = safe_workers(nfstream.NFStreamer(source=str(path))).to_pandas()
         assert len(table) == len(reference), path.name
         # both directions together; payload bytes never exceed the packets' link-layer bytes
         assert table["packets"].sum() == reference["bidirectional_packets"].sum()
         assert (table["bytes"].to_numpy() <= reference["bidirectional_bytes"].to_numpy()).all()
         assert (table["fwd_packets"] + table["bwd_packets"] == table["packets"]).all()
         assert (table["last_seen"] >= table["first_seen"]).all()
+
+
+def test_nfstream_workers_never_fork_a_process_with_model_threads():
+    """detect and watch load a model (TensorFlow / ONNX Runtime thread pools) before extracting;
+    nfstream's meters must not be forked from that process (a fork can inherit a held lock)."""
+    streamer = safe_workers(nfstream.NFStreamer(source=str(captures()[0])))
+    assert streamer._mp_context.get_start_method() == "forkserver"
+    assert len(streamer.to_pandas()) > 0
 
 
 def test_bad_and_truncated_captures(tmp_path):

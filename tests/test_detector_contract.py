@@ -25,33 +25,114 @@ def data():
             test.drop(columns=["label", "src_ip"]), test["label"].to_numpy())
 
 
+_FITTED: dict[str, TabularDetector] = {}  # each configuration is trained once per test session
+
+
+def tabular_training(name: str, data) -> tuple:
+    X, y, _, _ = data
+    cfg = CONFIGS[name]
+    if cfg.model == "autoencoder":
+        return X[y == "normal"], None
+    return X, y
+
+
+def fit_tabular(name: str, data) -> TabularDetector:
+    if name not in _FITTED:
+        detector = TabularDetector(CONFIGS[name])
+        assert detector.fit(*tabular_training(name, data)) is detector  # fit returns self
+        _FITTED[name] = detector
+    return _FITTED[name]
+
+
 @pytest.fixture(scope="module", params=list(CONFIGS))
 def fitted(request, data):
-    X, y, _, _ = data
-    cfg = CONFIGS[request.param]
-    labels = None if cfg.model == "autoencoder" else y
-    Xfit = X[y == "normal"] if cfg.model == "autoencoder" else X
-    detector = TabularDetector(cfg)
-    assert detector.fit(Xfit, labels) is detector  # fit returns self
-    return detector
+    return fit_tabular(request.param, data)
+
+
+# -- the checks every learnable component passes, whatever its domain -------------------------------
+LOG_MODELS = {"deeplog": 15, "autoencoder": 60, "classifier": 15}  # model: epochs
+
+
+def log_sequences(n: int, seed: int) -> tuple[list[list[str]], np.ndarray]:
+    """Normal sessions (open, reads, writes, close) and three kinds of anomaly, labelled 1."""
+    rng = np.random.default_rng(seed)
+    normal = [["open"] + ["read"] * int(rng.integers(1, 5)) + ["write"] * int(rng.integers(0, 3)) + ["close"]
+              for _ in range(n)]
+    anomalous = [["open", "read", "crash"], ["open", "close", "close", "close"], ["open"] + ["write"] * 6]
+    anomalous = anomalous * (n // 30)
+    return normal + anomalous, np.r_[np.zeros(len(normal)), np.ones(len(anomalous))].astype(int)
+
+
+@pytest.fixture(scope="module", params=[f"tabular-{name}" for name in CONFIGS] + [f"logs-{name}" for name in LOG_MODELS])
+def any_fitted(request, data):
+    """(a factory of unfitted copies, the fitted detector, its training inputs and labels, test
+    inputs, test labels as booleans) for every component."""
+    from deepsentry.logs.detector import LogConfig, LogSequenceDetector
+
+    domain, name = request.param.split("-", 1)
+    if domain == "tabular":
+        *_, Xt, yt = data
+        return (lambda: TabularDetector(CONFIGS[name]), fit_tabular(name, data), *tabular_training(name, data),
+                Xt, yt != "normal")
+    X, y = log_sequences(300, seed=0)
+    Xt, yt = log_sequences(120, seed=1)
+    if name != "classifier":
+        X, y = [s for s, label in zip(X, y) if label == 0], None
+    make = lambda: LogSequenceDetector(LogConfig(model=name, epochs=LOG_MODELS[name], window=4,  # noqa: E731
+                                                 max_length=16, target_fpr=0.02))
+    detector = make()
+    assert detector.fit(X, y) is detector  # fit returns self
+    return make, detector, X, y, Xt, yt.astype(bool)
+
+
+def test_every_component_keeps_learned_state_in_underscore_attributes(any_fitted):
+    _, detector, *_ = any_fitted
+    assert "threshold_" in vars(detector)
+    assert set(vars(detector)) - {"config"} == {k for k in vars(detector) if k.endswith("_")}
+
+
+def test_every_component_ranks_attacks_above_benign(any_fitted):
+    *_, Xt, truth = any_fitted
+    scores = any_fitted[1].score_samples(Xt)
+    assert scores.shape == (len(Xt),) and np.isfinite(scores).all()
+    assert roc_auc_score(truth, scores) > 0.9
+
+
+def test_every_component_predicts_score_above_threshold(any_fitted):
+    _, detector, *_, Xt, _ = any_fitted
+    np.testing.assert_array_equal(detector.predict(Xt),
+                                  (detector.score_samples(Xt) > detector.threshold_.threshold).astype(int))
+
+
+def test_every_component_threshold_meets_its_rule_on_validation(any_fitted):
+    choice = any_fitted[1].threshold_
+    if choice.rule == "target_fpr":
+        assert choice.validation_fpr <= choice.target_fpr + 1e-9
+    else:  # a rule that needs anomalies among the validation rows found some, and alerts on them
+        assert choice.validation_detection_rate is not None and choice.validation_detection_rate > 0.5
+
+
+def test_every_component_round_trips_through_its_bundle(any_fitted, tmp_path):
+    _, detector, *_, Xt, _ = any_fitted
+    path = detector.save(tmp_path / "bundle")
+    again = type(detector).load(path)
+    np.testing.assert_allclose(again.score_samples(Xt), detector.score_samples(Xt), rtol=1e-5, atol=1e-5)
+    assert again.threshold_ == detector.threshold_
+
+
+def test_every_component_refuses_to_score_unfitted(any_fitted):
+    make, *_, Xt, _ = any_fitted
+    with pytest.raises(NotFittedError, match="not fitted"):
+        make().score_samples(Xt)
+
+
+def test_every_component_same_seed_same_scores(any_fitted):
+    make, detector, X, y, Xt, _ = any_fitted
+    np.testing.assert_allclose(make().fit(X, y).score_samples(Xt), detector.score_samples(Xt), atol=1e-5)
 
 
 def test_learned_state_ends_in_underscore(fitted):
     assert {"threshold_", "preprocessor_", "network_", "classes_"} <= set(vars(fitted))
-    assert set(vars(fitted)) - {"config"} == {k for k in vars(fitted) if k.endswith("_")}
-
-
-def test_scores_rank_attacks_above_benign(fitted, data):
-    _, _, Xt, yt = data
-    scores = fitted.score_samples(Xt)
-    assert scores.shape == (len(Xt),) and np.isfinite(scores).all()
-    assert roc_auc_score(yt != "normal", scores) > 0.9
-
-
-def test_predict_is_score_above_threshold(fitted, data):
-    _, _, Xt, _ = data
-    np.testing.assert_array_equal(fitted.predict(Xt),
-                                  (fitted.score_samples(Xt) > fitted.threshold_.threshold).astype(int))
 
 
 def test_blockwise_scoring_equals_one_pass(fitted, data):
@@ -142,14 +223,6 @@ def test_parameter_errors_are_clear():
     with pytest.raises(InputError, match="needs both benign and malicious"):
         TabularDetector(DetectorConfig(model="mlp", epochs=1)).fit(
             synthetic_flows(50).drop(columns=["label", "src_ip"]), np.array(["normal"] * 50))
-
-
-def test_same_seed_same_scores(data):
-    X, y, Xt, _ = data
-    cfg = DetectorConfig(model="mlp", epochs=3, seed=7)
-    a = TabularDetector(cfg).fit(X, y).score_samples(Xt)
-    b = TabularDetector(cfg).fit(X, y).score_samples(Xt)
-    np.testing.assert_allclose(a, b, atol=1e-6)
 
 
 def test_flow_detector_bundle_kind(data, tmp_path):

@@ -134,24 +134,38 @@ def synthetic_sequences(n: int, seed: int) -> tuple[list[list[str]], list[list[s
     return normal, anomalous * (n // 10)
 
 
-@pytest.mark.parametrize("model", ["deeplog", "classifier"])
+@pytest.mark.parametrize("model", ["deeplog", "classifier", "autoencoder"])
 def test_sequence_models_separate_anomalies_and_round_trip(tmp_path, model):
     normal, anomalous = synthetic_sequences(300, seed=0)
     X = normal + (anomalous if model == "classifier" else [])
     y = [0] * len(normal) + ([1] * len(anomalous) if model == "classifier" else [])
-    detector = LogSequenceDetector(LogConfig(model=model, epochs=15, window=4, max_length=16, target_fpr=0.02))
+    epochs = 60 if model == "autoencoder" else 15
+    detector = LogSequenceDetector(LogConfig(model=model, epochs=epochs, window=4, max_length=16, target_fpr=0.02))
     detector.fit(X, y)
     test_normal, test_anomalous = synthetic_sequences(60, seed=1)
     scores_normal = detector.score_samples(test_normal)
-    scores_anomalous = detector.score_samples(test_anomalous[:3])
+    anomalies = test_anomalous[:3]
+    if model == "autoencoder":  # counts carry no order: a reordered normal sequence is normal to it
+        reordered = anomalies.pop(1)
+        np.testing.assert_allclose(detector.score_samples([reordered, sorted(reordered)]),
+                                   detector.score_samples([["open", "read", "close"]] * 2), rtol=1e-6)
+    scores_anomalous = detector.score_samples(anomalies)
     assert scores_anomalous.min() > np.quantile(scores_normal, 0.9)
-    assert detector.predict(test_anomalous[:3]).all()
+    assert detector.predict(anomalies).all()
     path = detector.save(tmp_path / "m")
     again = LogSequenceDetector.load(path)
     np.testing.assert_allclose(again.score_samples(test_normal), scores_normal, rtol=1e-5, atol=1e-5)
     if model == "deeplog":
         why = detector.explain(["open", "read", "crash"])
         assert why["event"] == "crash" and why["position"] == 2 and why["expected"]
+    if model == "autoencoder":
+        # an event no normal sequence holds and one every normal sequence holds once, missing
+        why = {e["event"]: e for e in detector.explain(["open", "read", "crash"])["events"][:2]}
+        assert why["<unknown>"]["count"] == 1 and why["<unknown>"]["expected"] < 0.5
+        assert why["close"]["count"] == 0 and why["close"]["expected"] > 0.5
+        # a count no normal sequence has (and, again, no close)
+        why = {e["event"]: e for e in detector.explain(["open", "write", "write", "write", "write", "write"])["events"]}
+        assert why["write"]["count"] == 5 and why["write"]["expected"] < 5 and why["close"]["count"] == 0
 
 
 def test_cli_extract_train_detect_on_raw_hdfs(tmp_path):
@@ -174,16 +188,22 @@ def test_cli_extract_train_detect_on_raw_hdfs(tmp_path):
     assert set(blocks.columns) >= {"id", "score", "alert", "events", "explanation"}
 
 
-def test_cli_sequences_normal_only(tmp_path):
+@pytest.mark.parametrize("model", ["auto", "autoencoder"])
+def test_cli_sequences_normal_only(tmp_path, model):
     normal, anomalous = synthetic_sequences(200, seed=2)
     (tmp_path / "normal").write_text("".join(f"s{i},{' '.join(s)}\n" for i, s in enumerate(normal)))
     (tmp_path / "held").write_text("".join(f"a{i},{' '.join(s)}\n" for i, s in enumerate(anomalous[:3])))
-    model = tmp_path / "m"
-    assert main(["train", "logs", "--normal", str(tmp_path / "normal"), "--epochs", "4", "--out", str(model)]) == 0
-    assert json.loads((model / "manifest.json").read_text())["model"] == "deeplog"
-    assert main(["detect", "--model", str(model), str(tmp_path / "held"), "--out", str(tmp_path / "p.csv")]) == 0
-    assert pd.read_csv(tmp_path / "p.csv")["alert"].sum() >= 2
-    assert os.path.getsize(tmp_path / "p.csv") > 0
+    out = tmp_path / "m"
+    epochs = "4" if model == "auto" else "60"
+    assert main(["train", "logs", "--normal", str(tmp_path / "normal"), "--model", model, "--epochs", epochs,
+                 "--out", str(out)]) == 0
+    assert json.loads((out / "manifest.json").read_text())["model"] == ("deeplog" if model == "auto" else model)
+    assert main(["detect", "--model", str(out), str(tmp_path / "held"), "--out", str(tmp_path / "p.csv")]) == 0
+    preds = pd.read_csv(tmp_path / "p.csv")
+    assert preds["alert"].sum() >= 2
+    for why in preds.loc[preds["alert"] == 1, "explanation"]:
+        why = json.loads(why)
+        assert ("events" if model == "autoencoder" else "event") in why
 
 
 # -- streaming -------------------------------------------------------------------------------------

@@ -14,10 +14,22 @@ def test_threshold_at_fpr_never_exceeds_target(scores, target):
     scores = np.array(scores)
     threshold = threshold_at_fpr(scores, target)
     assert (scores > threshold).mean() <= target + 1e-12
-    # and it is the lowest such threshold among the observed scores
-    lower = scores[scores < threshold]
-    if lower.size:
-        assert (scores > lower.max()).mean() > target
+    # it is the k-th largest score for the largest k with k / (n + 1) <= target (or the largest)
+    k = max(int(np.floor(target * (len(scores) + 1) + 1e-9)), 1)
+    assert threshold == np.sort(scores)[len(scores) - k]
+
+
+def test_target_fpr_holds_on_new_benign_data():
+    """The rate promised is the rate on data the threshold never saw: averaged over many validation
+    draws, fresh benign scores exceed it at most target_fpr of the time. The validation quantile
+    (the lowest threshold with at most 5% of the 200 validation scores above) misses by 0.5 points."""
+    rng = np.random.default_rng(0)
+    target, n = 0.05, 200
+    thresholds = np.array([threshold_at_fpr(rng.random(n), target) for _ in range(4000)])
+    fresh_rate = float(np.mean(1.0 - thresholds))  # uniform scores: P(new > t) = 1 - t
+    assert target - 0.003 <= fresh_rate <= target
+    validation_quantile = np.sort(rng.random((4000, n)), axis=1)[:, n - 1 - int(target * n)]
+    assert np.mean(1.0 - validation_quantile) > target + 0.003
 
 
 def test_rules_on_separable_data():

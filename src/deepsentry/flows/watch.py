@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ConfigError, DependencyError
-from .capture import ACTIVE_TIMEOUT_S, IDLE_TIMEOUT_S, IDENTITY, NFSTREAM_COLUMNS, extract_flows, flow_table
+from .capture import (ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, extract_flows, flow_table,
+                      safe_workers)
 from .portable import PORTABLE_FEATURES
 
 
@@ -94,8 +95,9 @@ def _watch_interface(detector: Any, interface: str, alerts_path: Path, batch: in
     except ImportError as exc:
         raise DependencyError(f"live capture needs nfstream ({exc})") from None
     try:
-        streamer = nfstream.NFStreamer(source=interface, statistical_analysis=True, accounting_mode=3,
-                                       n_dissections=0, idle_timeout=IDLE_TIMEOUT_S, active_timeout=ACTIVE_TIMEOUT_S)
+        streamer = safe_workers(nfstream.NFStreamer(
+            source=interface, statistical_analysis=True, accounting_mode=3, n_dissections=0,
+            idle_timeout=IDLE_TIMEOUT_S, active_timeout=ACTIVE_TIMEOUT_S))
     except ValueError as exc:  # unknown interface, no capture rights
         raise ConfigError(f"cannot capture on {interface!r} ({exc})", hint="capturing needs root or CAP_NET_RAW") from None
     pending: list[dict[str, Any]] = []

@@ -6,8 +6,16 @@ is its largest surprise ``-log p(event)``; the classic top-g rule is a threshold
 a threshold on probability, chosen on held-out normal sequences at ``target_fpr``. Alerts name the
 event that broke the expectation and what the model expected instead.
 
+``autoencoder``: trained on normal sequences only, over event-count vectors (Xu et al., SOSP 2009
+count what PCA sees; this reconstructs them): ``log1p`` counts, standardised on the normal training
+sequences, through a dense bottleneck. A sequence's score is its squared reconstruction error, so an
+event that normal sequences never hold (or hold a different number of times) stands out, whatever
+its position; alerts name the events whose counts broke the expectation, with observed and expected
+counts.
+
 ``classifier``: supervised, when anomalous sequences are given too: event embeddings, a
-bidirectional LSTM and attention pooling, trained with class weights. With anomalies in the
+bidirectional LSTM and attention pooling, beside a dense layer over the sequence's standardised
+event-count vector (``counts``), trained with class weights. With anomalies in the
 validation sequences (carved from the training data) the threshold maximises F1 there
 (``threshold_rule="auto"``); ``target_fpr`` is the rule with normal sequences only.
 
@@ -30,9 +38,13 @@ from ..core.bundle import read_bundle, write_bundle
 from ..core.errors import BundleError, InputError, check_is_fitted
 from ..core.thresholds import RULES, ThresholdChoice, choose_threshold
 
-MODELS = ("auto", "deeplog", "classifier")
+MODELS = ("auto", "deeplog", "classifier", "autoencoder")
 PAD, UNKNOWN, END = 0, 1, 2  # reserved event indexes
-LOGS_VERSION = 1
+# the autoencoder sees one vector per sequence (not one window per event), so a few hundred normal
+# sequences make few gradient steps per epoch; it needs more epochs, and they are cheap
+EPOCHS = {"deeplog": 8, "classifier": 8, "autoencoder": 60}
+COUNT_SCALE_FLOOR = 0.25  # in log1p(count) units: about one occurrence more or less of a rare event
+LOGS_VERSION = 2  # 2: event-count features (autoencoder, classifier)
 
 
 @dataclass(frozen=True)
@@ -41,10 +53,13 @@ class LogConfig:
     window: int = 10
     embedding: int = 32
     units: int = 64
-    epochs: int = 8
+    epochs: int | None = None  # None: the model's default (EPOCHS)
     batch_size: int = 256
     learning_rate: float = 2e-3
     max_length: int = 200  # classifier input length (longer sequences keep their last events)
+    # classifier: the whole sequence's event-count vector beside the events (order-free evidence,
+    # and it sees past max_length)
+    counts: bool = True
     validation_fraction: float = 0.2
     target_fpr: float = 0.005
     # auto: for the classifier, max_f1 on validation (a 0.5% quantile of a few hundred normal
@@ -56,7 +71,8 @@ class LogConfig:
         validate_choice("model", self.model, MODELS)
         validate_choice("threshold_rule", self.threshold_rule, ("auto", *RULES))
         validate_range("window", self.window, 1, 1000)
-        validate_range("epochs", self.epochs, 1)
+        if self.epochs is not None:
+            validate_range("epochs", self.epochs, 1)
         validate_range("validation_fraction", self.validation_fraction, 0.0, 0.9, low_open=True)
         validate_range("target_fpr", self.target_fpr, 0.0, 1.0, high_open=True)
 
@@ -101,6 +117,7 @@ class LogSequenceDetector(Detector):
         if not (labels == 0).any():
             raise InputError("no normal training sequences")
         self.model_ = model
+        epochs = cfg.epochs or EPOCHS[model]
         rng = np.random.default_rng(cfg.seed)
         val_mask = np.zeros(len(sequences), dtype=bool)
         for value in (0, 1):
@@ -118,14 +135,23 @@ class LogSequenceDetector(Detector):
             self.network_ = self._build_deeplog(len(events) + 3)
             normal_train = [sequences[i] for i in train_idx if labels[i] == 0]
             x, t = self._windows(normal_train)
-            self.network_.fit(x, t, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True)
+            self.network_.fit(x, t, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True)
+        elif model == "autoencoder":
+            normal_train = [sequences[i] for i in train_idx if labels[i] == 0]
+            self._fit_count_scaling(normal_train)
+            z = self._count_features(normal_train)
+            self.network_ = self._build_autoencoder(z.shape[1])
+            self.network_.fit(z, z, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True)
         else:
+            train = [sequences[i] for i in train_idx]
+            if cfg.counts:
+                self._fit_count_scaling(train)
             self.network_ = self._build_classifier(len(events) + 3)
-            x = self._padded([sequences[i] for i in train_idx])
+            x = self._classifier_inputs(train)
             t = labels[train_idx].astype(np.float32)
             share = t.mean()
             weights = {0: float(0.5 / (1 - share)), 1: float(0.5 / share)}
-            self.network_.fit(x, t, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True,
+            self.network_.fit(x, t, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True,
                               class_weight=weights)
         val_scores = self.score_samples([sequences[i] for i in val_idx])
         val_labels = labels[val_idx].astype(bool)
@@ -164,14 +190,31 @@ class LogSequenceDetector(Detector):
         from .layers import AttentionPooling
 
         cfg = self.config
-        inputs = keras.Input((cfg.max_length,), dtype="int32", name="events")
-        x = keras.layers.Embedding(vocab, cfg.embedding, mask_zero=True)(inputs)
+        inputs = [keras.Input((cfg.max_length,), dtype="int32", name="events")]
+        x = keras.layers.Embedding(vocab, cfg.embedding, mask_zero=True)(inputs[0])
         x = keras.layers.Bidirectional(keras.layers.LSTM(cfg.units, return_sequences=True))(x)
         x = AttentionPooling(name="attention")(x)
+        if cfg.counts:
+            inputs.append(keras.Input((len(self.count_mean_),), dtype="float32", name="counts"))
+            counts = keras.layers.Dense(cfg.units, activation="relu", name="count_features")(inputs[1])
+            x = keras.layers.Concatenate()([x, counts])
         logits = keras.layers.Dense(1, name="logit")(x)
         model = keras.Model(inputs, logits, name="log_classifier")
         model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
                       loss=keras.losses.BinaryCrossentropy(from_logits=True))
+        return model
+
+    def _build_autoencoder(self, width: int) -> Any:
+        import keras
+
+        cfg = self.config
+        inputs = keras.Input((width,), dtype="float32", name="counts")
+        x = keras.layers.Dense(cfg.units, activation="relu")(inputs)
+        x = keras.layers.Dense(max(2, cfg.units // 4), activation="relu", name="bottleneck")(x)
+        x = keras.layers.Dense(cfg.units, activation="relu")(x)
+        outputs = keras.layers.Dense(width, name="reconstruction")(x)
+        model = keras.Model(inputs, outputs, name="count_autoencoder")
+        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
         return model
 
     # -- encoding ------------------------------------------------------------------------------
@@ -198,19 +241,56 @@ class LogSequenceDetector(Detector):
             out[i, n - len(codes):] = codes
         return out
 
+    def _log_counts(self, sequences: Sequence[Sequence[str]]) -> np.ndarray:
+        """``log1p`` of how often each event occurs in each sequence; column 0 counts unknown events."""
+        out = np.zeros((len(sequences), len(self.vocabulary_) + 1), dtype=np.float64)
+        for i, sequence in enumerate(sequences):
+            # vocabulary indexes start at 3 (PAD, UNKNOWN, END); UNKNOWN lands in column 0
+            codes = np.asarray(self._encode(sequence), dtype=np.int64) - 2
+            codes[codes < 0] = 0
+            out[i] = np.bincount(codes, minlength=out.shape[1])
+        return np.log1p(out)
+
+    def _fit_count_scaling(self, sequences: Sequence[Sequence[str]]) -> None:
+        log_counts = self._log_counts(sequences)
+        self.count_mean_ = log_counts.mean(axis=0)
+        # an event the training sequences always hold the same number of times has no spread; the
+        # floor makes one extra or missing occurrence of it cost a few standard deviations
+        self.count_scale_ = np.maximum(log_counts.std(axis=0), COUNT_SCALE_FLOOR)
+
+    def _classifier_inputs(self, sequences: Sequence[Sequence[str]]) -> Any:
+        padded = self._padded(sequences)
+        return [padded, self._count_features(sequences)] if hasattr(self, "count_mean_") else padded
+
+    def _count_features(self, sequences: Sequence[Sequence[str]]) -> np.ndarray:
+        return ((self._log_counts(sequences) - self.count_mean_) / self.count_scale_).astype(np.float32)
+
+    def _count_errors(self, sequences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Per event, the squared reconstruction error and the reconstructed (expected) count."""
+        check_is_fitted(self, ("network_", "count_mean_"))
+        z = self._count_features(sequences)
+        reconstruction = self._predict(z).astype(np.float64)
+        expected = np.expm1(reconstruction * self.count_scale_ + self.count_mean_).clip(min=0.0)
+        return (z - reconstruction) ** 2, expected
+
     # -- scoring -------------------------------------------------------------------------------
-    def _predict(self, x: np.ndarray) -> np.ndarray:
-        if len(x) == 0:
+    def _predict(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        """Network outputs for ``x`` (an array, or one array per input of a multi-input network)."""
+        arrays = x if isinstance(x, list) else [x]
+        n = len(arrays[0])
+        if n == 0:
             return np.zeros((0,) + tuple(self.network_.output_shape[1:]), dtype=np.float32)
-        n = len(x)
         if n > 8192:
             return np.asarray(self.network_.predict(x, batch_size=4096, verbose=0))
         # small batches (streaming): pad to a power of two so the compiled function is reused
         # (eager LSTM calls cost tens of ms; predict() re-plans on every call)
         size = max(64, 1 << (n - 1).bit_length())
-        padded = np.zeros((size,) + x.shape[1:], dtype=x.dtype)
-        padded[:n] = x
-        return np.asarray(self.network_.predict_on_batch(padded))[:n]
+        padded = []
+        for array in arrays:
+            block = np.zeros((size,) + array.shape[1:], dtype=array.dtype)
+            block[:n] = array
+            padded.append(block)
+        return np.asarray(self.network_.predict_on_batch(padded if isinstance(x, list) else padded[0]))[:n]
 
     def surprises(self, sequences: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """deeplog: ``-log p(event | window)`` for every event of every sequence (and the end)."""
@@ -230,6 +310,8 @@ class LogSequenceDetector(Detector):
     def score_and_explain(self, sequences: Sequence[Sequence[str]], top: int = 3) -> tuple[np.ndarray, list[Any]]:
         """Scores and (deeplog) explanations from one pass over the network."""
         sequences = [list(map(str, s)) for s in sequences]
+        if self.model_ == "autoencoder":
+            return self._count_score_and_explain(sequences, top)
         if self.model_ != "deeplog":
             return self.score_samples(sequences), [None] * len(sequences)
         surprises, logits = self._surprises_and_logits(sequences)
@@ -243,12 +325,27 @@ class LogSequenceDetector(Detector):
                                  "surprise": round(float(surprise[position]), 3), "expected": expected})
         return np.asarray([float(s.max()) for s in surprises]), explanations
 
+    def _count_score_and_explain(self, sequences: list[list[str]], top: int) -> tuple[np.ndarray, list[Any]]:
+        errors, expected = self._count_errors(sequences)
+        names = ["<unknown>", *self.events_]
+        explanations = []
+        for sequence, error, wanted in zip(sequences, errors, expected):
+            observed = np.bincount(np.maximum(np.asarray(self._encode(sequence), dtype=np.int64) - 2, 0),
+                                   minlength=len(names))
+            worst = np.argsort(-error, kind="stable")[:top]
+            explanations.append({"events": [{"event": names[j], "count": int(observed[j]),
+                                             "expected": round(float(wanted[j]), 2),
+                                             "error": round(float(error[j]), 3)} for j in worst]})
+        return errors.sum(axis=1), explanations
+
     def score_samples(self, X: Sequence[Sequence[str]]) -> np.ndarray:
         check_is_fitted(self, ("network_",))
         sequences = [list(map(str, s)) for s in X]
         if self.model_ == "deeplog":
             return np.asarray([float(s.max()) for s in self.surprises(sequences)])
-        return self._predict(self._padded(sequences)).reshape(-1).astype(np.float64)
+        if self.model_ == "autoencoder":
+            return self._count_errors(sequences)[0].sum(axis=1)
+        return self._predict(self._classifier_inputs(sequences)).reshape(-1).astype(np.float64)
 
     def explain(self, sequence: Sequence[str], top: int = 3) -> dict[str, Any] | None:
         """deeplog: the event that broke the expectation, its position and the expected events."""
@@ -265,6 +362,8 @@ class LogSequenceDetector(Detector):
         state = {"config": asdict(self.config), "model": self.model_, "events": self.events_,
                  "window_lines": getattr(self, "window_lines_", None),
                  "window_seconds": getattr(self, "window_seconds_", None)}
+        if hasattr(self, "count_mean_"):
+            state["count_scaling"] = {"mean": self.count_mean_.tolist(), "scale": self.count_scale_.tolist()}
         manifest = {"model": self.model_, "threshold": self.threshold_.threshold,
                     "extractor_versions": {"logs": LOGS_VERSION},
                     "training": asdict(self.summary_), **(manifest_extra or {})}
@@ -291,6 +390,13 @@ class LogSequenceDetector(Detector):
                 detector.window_seconds_ = state.get("window_seconds")
                 detector.vocabulary_ = {e: i + 3 for i, e in enumerate(detector.events_)}
                 detector.threshold_ = ThresholdChoice.from_dict(contents.read_json("thresholds.json"))
+                if detector.model_ == "autoencoder" or "count_scaling" in state:
+                    scaling = state["count_scaling"]
+                    detector.count_mean_ = np.asarray(scaling["mean"], dtype=np.float64)
+                    detector.count_scale_ = np.asarray(scaling["scale"], dtype=np.float64)
+                    width = (len(detector.events_) + 1,)
+                    if detector.count_mean_.shape != width or detector.count_scale_.shape != width:
+                        raise ValueError("count scaling does not match the vocabulary")
             except (KeyError, TypeError, ValueError) as exc:
                 raise BundleError(f"bundle state is incomplete or invalid ({exc!r})", path=path) from None
             try:

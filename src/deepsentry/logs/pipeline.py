@@ -114,7 +114,8 @@ def read_for_detection(detector: Any, path: str | Path) -> SequenceData:
 
 def detect_groups(detector: Any, path: str | Path) -> tuple[pd.DataFrame, SequenceData]:
     """One row per group (session or sequence): ``id``, ``score``, ``alert``, ``events``, and for
-    deeplog alerts ``explanation`` (the event that broke the expectation and the expected ones)."""
+    alerts of deeplog (the event that broke the expectation and the expected ones) and of the
+    autoencoder (the events whose counts did, observed and expected) ``explanation``."""
     data = read_for_detection(detector, path)
     if not len(data):
         raise InputError("no sessions or sequences found", path=path)
@@ -122,7 +123,7 @@ def detect_groups(detector: Any, path: str | Path) -> tuple[pd.DataFrame, Sequen
     alert = (scores > detector.threshold_.threshold).astype(np.int8)
     frame = pd.DataFrame({"id": data.ids, "score": scores, "alert": alert,
                           "events": [len(s) for s in data.sequences]})
-    if detector.model_ == "deeplog":
+    if detector.model_ in ("deeplog", "autoencoder"):
         frame["explanation"] = [json.dumps(why) if a else "" for why, a in zip(explanations, alert)]
     if data.labels is not None:
         frame["label"] = data.labels
