@@ -237,7 +237,10 @@ def main() -> int:
             report[f"{name} duplicates removed before split"] = removed
             _print(f"{name} ({removed} duplicate rows removed, then stratified 80/20 split, seed {args.seed})", rows)
 
-    if not args.skip_throughput:
+    if args.skip_throughput:  # keep the throughput measured by an earlier run, with its date
+        previous = json.loads((RESULTS / "flows.json").read_text()) if (RESULTS / "flows.json").exists() else {}
+        report.update({k: previous[k] for k in ("throughput", "throughput_date") if k in previous})
+    else:
         report["throughput"] = throughput(detector, nsl / "KDDTest+.txt", args.rows)
         print("\n### Throughput (median of 3)\n")
         for key, value in report["throughput"].items():
