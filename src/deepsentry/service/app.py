@@ -185,6 +185,9 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
                         buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
     alerts_total = Counter("deepsentry_alerts", "Alerts by model and class", ["model", "class"], registry=registry)
     records_total = Counter("deepsentry_records", "Records scored by model", ["model"], registry=registry)
+    # label children looked up once: labels() costs more than the increment on a one-record request
+    records_scored = {name: records_total.labels(name) for name in served}
+    detect_latency = latency.labels("detect")
     log = AlertLog(config.alerts_kept)
     sink = AlertSink(config.alert_sink) if config.alert_sink else None
 
@@ -194,7 +197,7 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
     def error(status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
         return JSONResponse({"error": {"type": kind, "message": message, **extra}}, status_code=status)
 
-    def authorise(request: Request) -> None:
+    async def authorise(request: Request) -> None:  # async: a sync dependency costs a thread hop per request
         if config.token is None:
             return
         header = request.headers.get("authorization", "")
@@ -240,6 +243,8 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
     def record_alerts(model: ServedModel, batch: Batch, out: dict[str, np.ndarray],
                       features: np.ndarray | None, explain: int) -> list[dict[str, Any] | None]:
         alert_rows = np.flatnonzero(out["alert"])
+        if not len(alert_rows):  # most requests: nothing to count, explain, keep or write
+            return []
         threshold = model.detector.threshold_.threshold
         predicted = out.get("predicted")
         classes = predicted[alert_rows].astype(str) if predicted is not None else \
@@ -289,7 +294,7 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
             batch = parse_body(body, request.headers.get("content-type", ""), config.max_records)
             features = batch.features(model.detector)
             out = model.detector.score_features(features)
-            records_total.labels(name).inc(len(batch))
+            records_scored[name].inc(len(batch))
             explanations = record_alerts(model, batch, out, features, explain or config.explain)
             scores, alert = out["score"].tolist(), out["alert"].tolist()
             predicted = out["predicted"].tolist() if "predicted" in out else [None] * len(batch)
@@ -307,7 +312,7 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
             raise
         finally:
             requests.labels(name if name in served else "-", "detect", status).inc()
-            latency.labels("detect").observe(time.perf_counter() - started)
+            detect_latency.observe(time.perf_counter() - started)
 
     @app.post("/v1/models/{name}/scan", dependencies=[Depends(authorise)],
               summary="Scan one uploaded file with a malware model")
