@@ -49,6 +49,10 @@ def _append(path: Path, alerts: list[dict]) -> None:
 def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bool = False, once: bool = False,
                 poll_s: float = 2.0, batch: int = 64, model_name: str = "flows",
                 max_seconds: float | None = None) -> dict[str, int]:
+    """Alerts (JSON lines appended to ``alerts``) on flows as they end, from a growing capture file
+    (re-read as it grows) or, with ``interface=True``, a live interface. ``max_seconds`` stops it
+    after that long: on a file at the next poll, on an interface when the next flow arrives (nfstream
+    blocks until one does). Returns the counts of flows scored and alerts written."""
     if getattr(detector, "feature_set_", "native") != "portable":
         raise ConfigError("watching traffic needs a model trained with --feature-set portable")
     alerts_path = Path(alerts)
