@@ -117,6 +117,8 @@ class LogSequenceDetector(Detector):
         if not (labels == 0).any():
             raise InputError("no normal training sequences")
         self.model_ = model
+        for stale in ("count_mean_", "count_scale_"):  # a refit without count features must not see them
+            self.__dict__.pop(stale, None)
         epochs = cfg.epochs or EPOCHS[model]
         rng = np.random.default_rng(cfg.seed)
         val_mask = np.zeros(len(sequences), dtype=bool)
