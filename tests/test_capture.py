@@ -110,14 +110,20 @@ def test_train_portable_and_detect_a_capture(tmp_path):
     assert main(["detect", "--model", str(native), str(capture)]) == 2  # native models cannot read captures
 
 
-def test_watch_flows_on_a_growing_capture(tmp_path):
+@pytest.fixture(scope="module")
+def portable_model(tmp_path_factory):
+    model = tmp_path_factory.mktemp("portable") / "cic"
+    assert main(["train", "flows", "--data", str(dataset_path("network", "cicids2017-improved-sample")),
+                 "--feature-set", "portable", "--epochs", "1", "--out", str(model)]) == 0
+    return model
+
+
+def test_watch_flows_on_a_growing_capture(tmp_path, portable_model):
     from deepsentry.detection.batch import load_detector
     from deepsentry.flows.demo_network import write_day
     from deepsentry.flows.watch import watch_flows
 
-    model = tmp_path / "cic"
-    assert main(["train", "flows", "--data", str(dataset_path("network", "cicids2017-improved-sample")),
-                 "--feature-set", "portable", "--epochs", "1", "--out", str(model)]) == 0
+    model = portable_model
     detector = load_detector(model)
     day = tmp_path / "day.pcap"
     write_day(day, seed=5, attacks=True, duration_s=600)
@@ -135,3 +141,45 @@ def test_watch_flows_on_a_growing_capture(tmp_path):
     assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "b.jsonl"), str(growing),
                  "--once"]) == 0
     assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "c.jsonl")]) == 2
+
+
+def test_watch_interface_scores_flows_and_stops_on_time_when_the_interface_goes_quiet(tmp_path, portable_model,
+                                                                                      monkeypatch):
+    """The live path without capture rights: nfstream is replaced by a streamer that hands out the
+    flows of a real capture and then blocks, as nfstream does on a quiet interface."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from deepsentry.detection.batch import load_detector
+    from deepsentry.flows.watch import flows_until, watch_flows
+
+    rows = safe_workers(nfstream.NFStreamer(source=str(dataset_path("network", "pcaps", "attack",
+                                                                    "chrissanders_portscan.pcap")),
+                                            statistical_analysis=True, accounting_mode=3)).to_pandas()
+    quiet = threading.Event()
+
+    class QuietInterface:
+        def __init__(self, source, **options):
+            self.source = source
+
+        def __iter__(self):
+            for row in rows.to_dict("records"):
+                yield SimpleNamespace(**row)
+            quiet.wait(timeout=30)  # a quiet interface: nfstream blocks (bounded: a regression fails, not hangs)
+
+    monkeypatch.setattr(nfstream, "NFStreamer", QuietInterface)
+    alerts = tmp_path / "alerts.jsonl"
+    started = time.monotonic()
+    counts = watch_flows(load_detector(portable_model), "eth9", alerts=alerts, interface=True, max_seconds=2,
+                         batch=4)
+    assert 2 <= time.monotonic() - started < 10
+    quiet.set()
+    assert counts["flows"] == len(rows) and counts["alerts"] == len(alerts.read_text().splitlines()) > 0
+
+    def broken():
+        yield SimpleNamespace()
+        raise ValueError("capture device went away")
+
+    with pytest.raises(ValueError, match="went away"):
+        list(flows_until(broken(), time.monotonic() + 5))

@@ -13,9 +13,11 @@ its 5-tuple and start time, forgotten after the active timeout).
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -51,8 +53,8 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
                 max_seconds: float | None = None) -> dict[str, int]:
     """Alerts (JSON lines appended to ``alerts``) on flows as they end, from a growing capture file
     (re-read as it grows) or, with ``interface=True``, a live interface. ``max_seconds`` stops it
-    after that long: on a file at the next poll, on an interface when the next flow arrives (nfstream
-    blocks until one does). Returns the counts of flows scored and alerts written."""
+    after that long (on a file at the next poll; on an interface at once, quiet or not: flows still in
+    nfstream's cache are not scored). Returns the counts of flows scored and alerts written."""
     if getattr(detector, "feature_set_", "native") != "portable":
         raise ConfigError("watching traffic needs a model trained with --feature-set portable")
     alerts_path = Path(alerts)
@@ -105,15 +107,54 @@ def _watch_interface(detector: Any, interface: str, alerts_path: Path, batch: in
     except ValueError as exc:  # unknown interface, no capture rights
         raise ConfigError(f"cannot capture on {interface!r} ({exc})", hint="capturing needs root or CAP_NET_RAW") from None
     pending: list[dict[str, Any]] = []
-    started = time.monotonic()
-    for flow in streamer:
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    for flow in flows_until(streamer, deadline):
         pending.append({name: getattr(flow, name) for name in NFSTREAM_COLUMNS})
         if len(pending) >= batch:
             _flush(detector, pending, alerts_path, model_name, counts)
-        if max_seconds is not None and time.monotonic() - started >= max_seconds:
-            break
     _flush(detector, pending, alerts_path, model_name, counts)
     return counts
+
+
+def flows_until(streamer: Iterable[Any], deadline: float | None) -> Iterator[Any]:
+    """The flows of ``streamer`` until it ends or ``time.monotonic()`` passes ``deadline``.
+
+    nfstream blocks while an interface is quiet, so with a deadline it is read in a thread and the
+    deadline holds whether flows come or not; the meter processes it started are stopped then.
+    An error of the reader is raised here.
+    """
+    if deadline is None:
+        yield from streamer
+        return
+    import multiprocessing
+
+    before = set(multiprocessing.active_children())
+    flows: queue.Queue = queue.Queue(maxsize=4096)  # bounded: a slow scorer slows the reader
+    end = object()
+
+    def read() -> None:
+        try:
+            for flow in streamer:
+                flows.put(flow)
+            flows.put(end)
+        except BaseException as exc:  # handed to the caller, which raises it
+            flows.put(exc)
+
+    threading.Thread(target=read, name="nfstream-reader", daemon=True).start()
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                item = flows.get(timeout=left)
+            except queue.Empty:
+                return
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        for meter in set(multiprocessing.active_children()) - before:
+            meter.terminate()
 
 
 def _flush(detector: Any, pending: list[dict[str, Any]], alerts_path: Path, model_name: str,
