@@ -174,8 +174,12 @@ def test_watch_interface_scores_flows_and_stops_on_time_when_the_interface_goes_
     counts = watch_flows(load_detector(portable_model), "eth9", alerts=alerts, interface=True, max_seconds=2,
                          batch=4)
     assert 2 <= time.monotonic() - started < 10
-    quiet.set()
     assert counts["flows"] == len(rows) and counts["alerts"] == len(alerts.read_text().splitlines()) > 0
+    by_cli = tmp_path / "cli.jsonl"
+    assert main(["watch", "flows", "--model", str(portable_model), "--alerts", str(by_cli), "--interface", "eth9",
+                 "--max-seconds", "1"]) == 0
+    quiet.set()
+    assert len(by_cli.read_text().splitlines()) == counts["alerts"]
 
     def broken():
         yield SimpleNamespace()

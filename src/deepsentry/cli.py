@@ -195,6 +195,7 @@ def watch_flows_cmd(
     capture: Annotated[Optional[Path], typer.Argument(help="A capture file that keeps growing.")] = None,
     interface: Annotated[Optional[str], typer.Option(help="A live network interface (needs capture rights).")] = None,
     once: Annotated[bool, typer.Option("--once", help="Read the capture once and stop (every flow final).")] = False,
+    max_seconds: Annotated[Optional[float], typer.Option(help="Stop after this many seconds (flows not yet ended are not scored).")] = None,
 ) -> None:
     """Alert on flows from a live interface or a growing capture file, as flows expire."""
     from .core.errors import ConfigError
@@ -205,7 +206,7 @@ def watch_flows_cmd(
         raise ConfigError("give a capture file or --interface (one of the two)")
     detector = load_detector(model)
     counts = watch_flows(detector, interface or str(capture), alerts=alerts, interface=interface is not None,
-                         once=once, model_name=model.name)
+                         once=once, model_name=model.name, max_seconds=max_seconds)
     err.print(", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
