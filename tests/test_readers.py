@@ -109,6 +109,21 @@ def test_non_numeric_values_are_counted_or_rejected(tmp_path):
         read_flows(path, ReadOptions(label_column="label", strict=True))
 
 
+def test_rows_that_are_not_utf8_are_malformed_records_not_a_rejected_file(tmp_path):
+    # a short row (skipped while parsing) before the bad bytes: line numbers must count it
+    path = write(tmp_path, "x.csv", b"dur,proto,label\n1,tcp,normal\n2,udp\n3,u\xffdp,attack\n4,tcp,attack\n")
+    data = read_flows(path, ReadOptions(label_column="label"))
+    assert len(data) == 2 and list(data.positions) == [0, 3]
+    assert data.report.malformed_rows == 2 and [e.row for e in data.report.examples] == [3, 4]
+    assert "field 'proto' is not valid UTF-8" in data.report.examples[1].reason
+    assert list(data.features["proto"]) == ["tcp", "tcp"] and list(data.labels) == ["normal", "attack"]
+    with pytest.raises(InputError, match=r"x.csv, row 3: expected 3 fields"):
+        read_flows(path, ReadOptions(label_column="label", strict=True))
+    path.write_bytes(b"dur,proto,label\n1,tcp,normal\n3,u\xffdp,attack\n")
+    with pytest.raises(InputError, match=r"x.csv, row 3: field 'proto' is not valid UTF-8"):
+        read_flows(path, ReadOptions(label_column="label", strict=True))
+
+
 @pytest.mark.parametrize("content,match", [
     (b"", "file is empty"),
     (b"   \n\n", "file is empty"),

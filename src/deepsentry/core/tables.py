@@ -183,23 +183,58 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
         if strict and bad:
             raise InputError(bad[-1][1], path=path, row=bad[-1][0]) from None
         raise InputError(f"cannot parse as delimited text ({str(exc).splitlines()[0]})", path=path) from None
-    try:
-        frame = table.to_pandas()
-    except UnicodeDecodeError as exc:  # pyarrow reads bytes; invalid UTF-8 surfaces only here
-        raise InputError(f"text is not valid UTF-8 ({exc.reason} at a byte {exc.object[exc.start:exc.end]!r})",
-                         path=path, hint="re-encode the file as UTF-8") from None
-    frame.columns = unique_names([str(c).strip().lstrip("\ufeff") for c in frame.columns])
     malformed: dict[int, str] = {}
     for number, reason in bad:
         report.malformed_rows += 1
         report.add(BadRecord(str(path), number, None, reason))
         if number is not None:
             malformed[number - 1 - header_lines] = reason
-    total = len(frame) + len(bad)
+    total = table.num_rows + len(bad)
+    table = _drop_invalid_utf8(table, path, report, malformed, total, header_lines, strict)
+    frame = table.to_pandas()
+    frame.columns = unique_names([str(c).strip().lstrip("\ufeff") for c in frame.columns])
     if bad:
         log.warning("%s: %d malformed row(s) skipped (first: line %s, %s)",
                     path, len(bad), bad[0][0], bad[0][1])
     return frame, malformed, total
+
+
+def _drop_invalid_utf8(table: pa.Table, path: Path, report: ReadReport, malformed: dict[int, str],
+                       total: int, header_lines: int, strict: bool) -> pa.Table:
+    """Rows holding bytes that are not UTF-8 are malformed records (counted, reported by line, then
+    left out; in strict mode the first is an error), not a reason to reject the file. pyarrow types
+    a column with such bytes as binary; the others are already valid text."""
+    binary = [i for i, f in enumerate(table.schema) if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+    if not binary:
+        return table
+    invalid: dict[int, str] = {}  # table row -> why
+    for i in binary:
+        name = table.schema.field(i).name
+        for row, value in enumerate(table.column(i).to_pylist()):
+            if value is None or row in invalid:
+                continue
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                invalid[row] = f"field {name!r} is not valid UTF-8 (byte {value[exc.start:exc.end]!r})"
+    # table rows -> input rows: rows skipped while parsing leave gaps
+    positions = [p for p in range(total) if p not in malformed]
+    for row, reason in sorted(invalid.items()):
+        line = positions[row] + 1 + header_lines
+        if strict:
+            raise InputError(reason, path=path, row=line, hint="re-encode the file as UTF-8")
+        report.malformed_rows += 1
+        report.add(BadRecord(str(path), line, None, reason))
+        malformed[positions[row]] = reason
+    if invalid:
+        log.warning("%s: %d row(s) with bytes that are not UTF-8 left out (first: line %d)",
+                    path, len(invalid), positions[min(invalid)] + 1 + header_lines)
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[list(invalid)] = False
+        table = table.filter(pa.array(keep))
+    for i in binary:
+        table = table.set_column(i, table.schema.field(i).name, table.column(i).cast(pa.string()))
+    return table
 
 
 def arrow_frame(table: pa.Table, numeric_columns: list[str]) -> pd.DataFrame:
