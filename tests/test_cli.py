@@ -60,7 +60,8 @@ def test_detect_keeps_malformed_rows_in_place(trained, capsys):
     assert len(frame) == 5
     assert frame.loc[2, "error"] == "expected 8 fields, found 3" and frame.loc[2, "score"] == ""
     assert (frame.drop(index=2)["error"] == "").all()
-    assert "1 malformed row(s) not scored" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "1 malformed row(s) not scored" in err and "4 records scored" in err
     assert main(["detect", "--model", str(model), str(bad), "--out", str(out), "--strict"]) == 3
 
 
