@@ -140,14 +140,15 @@ class LogSequenceDetector(Detector):
             self.network_.fit(x, t, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True)
         elif model == "autoencoder":
             normal_train = [sequences[i] for i in train_idx if labels[i] == 0]
-            self._fit_count_scaling(normal_train)
-            z = self._count_features(normal_train)
+            counts = self._event_counts(normal_train)
+            self._fit_count_scaling(counts)
+            z = self._count_features(counts)
             self.network_ = self._build_autoencoder(z.shape[1])
             self.network_.fit(z, z, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True)
         else:
             train = [sequences[i] for i in train_idx]
             if cfg.counts:
-                self._fit_count_scaling(train)
+                self._fit_count_scaling(self._event_counts(train))
             self.network_ = self._build_classifier(len(events) + 3)
             x = self._classifier_inputs(train)
             t = labels[train_idx].astype(np.float32)
@@ -243,18 +244,18 @@ class LogSequenceDetector(Detector):
             out[i, n - len(codes):] = codes
         return out
 
-    def _log_counts(self, sequences: Sequence[Sequence[str]]) -> np.ndarray:
-        """``log1p`` of how often each event occurs in each sequence; column 0 counts unknown events."""
+    def _event_counts(self, sequences: Sequence[Sequence[str]]) -> np.ndarray:
+        """How often each event occurs in each sequence; column 0 counts unknown events."""
         out = np.zeros((len(sequences), len(self.vocabulary_) + 1), dtype=np.float64)
         for i, sequence in enumerate(sequences):
             # vocabulary indexes start at 3 (PAD, UNKNOWN, END); UNKNOWN lands in column 0
             codes = np.asarray(self._encode(sequence), dtype=np.int64) - 2
             codes[codes < 0] = 0
             out[i] = np.bincount(codes, minlength=out.shape[1])
-        return np.log1p(out)
+        return out
 
-    def _fit_count_scaling(self, sequences: Sequence[Sequence[str]]) -> None:
-        log_counts = self._log_counts(sequences)
+    def _fit_count_scaling(self, counts: np.ndarray) -> None:
+        log_counts = np.log1p(counts)
         self.count_mean_ = log_counts.mean(axis=0)
         # an event the training sequences always hold the same number of times has no spread; the
         # floor makes one extra or missing occurrence of it cost a few standard deviations
@@ -262,18 +263,22 @@ class LogSequenceDetector(Detector):
 
     def _classifier_inputs(self, sequences: Sequence[Sequence[str]]) -> Any:
         padded = self._padded(sequences)
-        return [padded, self._count_features(sequences)] if hasattr(self, "count_mean_") else padded
+        return [padded, self._count_features(self._event_counts(sequences))] if hasattr(self, "count_mean_") \
+            else padded
 
-    def _count_features(self, sequences: Sequence[Sequence[str]]) -> np.ndarray:
-        return ((self._log_counts(sequences) - self.count_mean_) / self.count_scale_).astype(np.float32)
+    def _count_features(self, counts: np.ndarray) -> np.ndarray:
+        """Standardised ``log1p`` of event counts (:meth:`_event_counts`)."""
+        return ((np.log1p(counts) - self.count_mean_) / self.count_scale_).astype(np.float32)
 
-    def _count_errors(self, sequences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """Per event, the squared reconstruction error and the reconstructed (expected) count."""
+    def _count_errors(self, sequences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per event: the squared reconstruction error, the reconstructed (expected) count and the
+        observed count."""
         check_is_fitted(self, ("network_", "count_mean_"))
-        z = self._count_features(sequences)
+        counts = self._event_counts(sequences)
+        z = self._count_features(counts)
         reconstruction = self._predict(z).astype(np.float64)
         expected = np.expm1(reconstruction * self.count_scale_ + self.count_mean_).clip(min=0.0)
-        return (z - reconstruction) ** 2, expected
+        return (z - reconstruction) ** 2, expected, counts
 
     # -- scoring -------------------------------------------------------------------------------
     def _predict(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray:
@@ -328,12 +333,10 @@ class LogSequenceDetector(Detector):
         return np.asarray([float(s.max()) for s in surprises]), explanations
 
     def _count_score_and_explain(self, sequences: list[list[str]], top: int) -> tuple[np.ndarray, list[Any]]:
-        errors, expected = self._count_errors(sequences)
+        errors, expected, counts = self._count_errors(sequences)
         names = ["<unknown>", *self.events_]
         explanations = []
-        for sequence, error, wanted in zip(sequences, errors, expected):
-            observed = np.bincount(np.maximum(np.asarray(self._encode(sequence), dtype=np.int64) - 2, 0),
-                                   minlength=len(names))
+        for error, wanted, observed in zip(errors, expected, counts):
             worst = np.argsort(-error, kind="stable")[:top]
             explanations.append({"events": [{"event": names[j], "count": int(observed[j]),
                                              "expected": round(float(wanted[j]), 2),
