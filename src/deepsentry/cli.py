@@ -435,8 +435,7 @@ def detect(
     frame, summary = detect_file(detector, input, out_file, strict=strict, format=format, explain=explain,
                                  alerts=alerts, model_name=model.name)
     _report_problems(summary)
-    scored = int(frame["score"].notna().sum()) if "score" in frame else summary.rows  # malformed rows stay unscored
-    err.print(f"{scored} records scored, {summary.alerts} alerts"
+    err.print(f"{summary.scored} records scored, {summary.alerts} alerts"
               + (f" ({', '.join(f'{k}: {v}' for k, v in summary.predicted_counts.items())})"
                  if summary.predicted_counts else ""))
     if out_file is None:

@@ -58,7 +58,8 @@ class DetectSummary:
 
     input: str
     output: str | None
-    rows: int = 0
+    rows: int = 0  # output rows: one per input record, malformed ones included
+    scored: int = 0  # records that got a score (malformed ones kept in place did not)
     alerts: int = 0
     malformed_rows: int = 0
     bad_values: dict[str, int] = field(default_factory=dict)
@@ -98,7 +99,7 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
         if "predicted" in frame:
             filler["predicted"] = ""
         frame = pd.concat([frame, filler[frame.columns]]).sort_index().reset_index(drop=True)
-    summary.rows = len(frame)
+    summary.rows, summary.scored = len(frame), len(out["score"])
     summary.alerts = int(frame["alert"].sum())
     if "predicted" in frame:
         counts = frame.loc[frame["alert"] == 1, "predicted"].value_counts()
@@ -169,7 +170,8 @@ def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None) 
     from ..logs.pipeline import detect_groups
 
     frame, data = detect_groups(detector, path)
-    summary = DetectSummary(input=str(path), output=None, rows=len(frame), alerts=int(frame["alert"].sum()),
+    summary = DetectSummary(input=str(path), output=None, rows=len(frame), scored=len(frame),
+                            alerts=int(frame["alert"].sum()),
                             malformed_rows=data.report.malformed_rows, bad_values=data.report.bad_values,
                             examples=[str(e) for e in data.report.examples])
     if out is not None:
