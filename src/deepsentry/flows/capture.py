@@ -69,8 +69,10 @@ def safe_workers(streamer: object) -> object:
     nfstream forks its meters from the calling process on Linux. ``detect`` and ``watch`` call it
     after loading a model, when TensorFlow and ONNX Runtime thread pools are running; a fork taken
     while another thread holds a lock leaves the child waiting on that lock forever (seen: a test
-    run hung in a meter child in ``futex_wait``). A fork server is a fresh single-threaded process;
-    with nfstream preloaded in it, a meter starts as fast as a fork (0.13 s per small capture).
+    run hung in a meter child in ``futex_wait``). A fork server is a fresh single-threaded process
+    with nfstream preloaded. The price: like ``spawn``, each meter imports the caller's main module
+    again, so a script with heavy top-level imports pays them per capture (the ``deepsentry``
+    command's entry module is light; see BENCHMARKS.md, packet captures).
     """
     if os.name != "posix" or not hasattr(streamer, "_mp_context"):  # Windows: nfstream spawns already
         return streamer
