@@ -159,7 +159,7 @@ def train_logs(
     config = replace(config, **{k: v for k, v in {"epochs": epochs, "target_fpr": target_fpr}.items() if v is not None})
     detector = LogSequenceDetector(config)
     if source is not None:
-        detector.log_source_, detector.templates_ = source.to_json(), miner.to_json()
+        detector.read_raw_logs_with(source, miner)
     detector.window_lines_, detector.window_seconds_ = window, window_seconds
     detector.fit(sequences.sequences, sequences.labels)
     path = detector.save(out_dir)

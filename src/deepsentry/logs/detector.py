@@ -96,6 +96,12 @@ class LogSequenceDetector(Detector):
     def __init__(self, config: LogConfig | None = None) -> None:
         self.config = config or LogConfig()
 
+    def read_raw_logs_with(self, source: Any, miner: Any) -> Self:
+        """Keep how raw lines became sequences (a ``LogSource`` and the ``TemplateMiner`` that mined
+        the training lines) in the bundle, so ``detect`` and ``watch`` read raw logs the same way."""
+        self.log_source_, self.templates_ = source.to_json(), miner.to_json()
+        return self
+
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, X: Sequence[Sequence[str]], y: Any = None, **_: Any) -> Self:
         import keras
@@ -369,8 +375,11 @@ class LogSequenceDetector(Detector):
                  "window_seconds": getattr(self, "window_seconds_", None)}
         if hasattr(self, "count_mean_"):
             state["count_scaling"] = {"mean": self.count_mean_.tolist(), "scale": self.count_scale_.tolist()}
+        versions = {"logs": LOGS_VERSION}
+        if getattr(self, "templates_", None) is not None:  # mined from raw lines: the miner's rules matter
+            versions["templates"] = int(self.templates_.get("version", 1))
         manifest = {"model": self.model_, "threshold": self.threshold_.threshold,
-                    "extractor_versions": {"logs": LOGS_VERSION},
+                    "extractor_versions": versions,
                     "training": asdict(self.summary_), **(manifest_extra or {})}
         return write_bundle(path, kind=self.kind,
                             files={"detector.json": state, "thresholds.json": self.threshold_.to_dict(),

@@ -2,8 +2,12 @@
 masked tokens, clusters merged by token similarity. Incremental (templates appear and generalise
 while streaming), persistent as versioned JSON.
 
-Masking replaces variables that need no learning (addresses, block ids, hex, numbers, paths) with
-``<*>`` before the tree sees a line, which is what makes the defaults work across systems.
+Masking replaces variables that need no learning (addresses, block ids, hex, numbers, paths,
+dates) with ``<*>`` before the tree sees a line, which is what makes the defaults work across
+systems. Two rules (state version 2) differ from the paper: a masked variable counts neither for
+nor against a line's similarity to a template (nor does a token with a masked part pick a tree
+branch), and a line never joins a template that differs from it by a plain word ("Started" vs
+"Stopped"): such words name different events far more often than they carry a value.
 
 >>> miner = TemplateMiner()
 >>> miner.add("Receiving block blk_123 src: /10.0.0.1:5000 dest: /10.0.0.2:50010")[1]
@@ -20,7 +24,7 @@ from typing import Any
 
 from ..core.errors import InputError
 
-DRAIN_VERSION = 1
+DRAIN_VERSION = 2
 WILDCARD = "<*>"
 
 # Order matters: longer, more specific shapes first.
@@ -30,8 +34,16 @@ DEFAULT_MASKS: tuple[tuple[str, str], ...] = (
     ("ip", r"/?(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?(?![\d.])"),
     ("hex", r"\b0[xX][0-9a-fA-F]+\b"),
     ("path", r"(?<![\w/])(?:/[\w.\-]+){2,}/?"),
+    # account names: a value in every auth log ("Invalid user admin", "password for root")
+    # (the one-character look-behind first: it rejects most positions cheaply)
+    ("user", r"(?<=[rd] )(?:(?<=\buser )|(?<=\bpassword for ))(?!invalid\b)[\w.\-@$]+"),
+    # weekday and month names are values of a timestamp, not words of a message
+    ("date", r"\b(?=[A-Z][a-z]{2}\b)(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b"),
     ("number", r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?![\w.])"),
 )
+
+# letters only, perhaps ending in sentence punctuation: "Started", "closed.", "SOCKS"
+_PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z\-]*\d?[.,:;]?$")
 
 
 @dataclass
@@ -54,6 +66,10 @@ class TemplateMiner:
     similarity: float = 0.5
     max_children: int = 100
     masks: tuple[tuple[str, str], ...] = DEFAULT_MASKS
+    #: masked variables are neutral in similarity and tree keys (False: as in the paper, state v1)
+    neutral_masks: bool = True
+    #: a template and a line that differ by a plain word are different events (False: state v1)
+    split_words: bool = True
     clusters: list[Cluster] = field(default_factory=list)
     _tree: dict[Any, Any] = field(default_factory=dict, repr=False)
 
@@ -114,7 +130,8 @@ class TemplateMiner:
         if node is None:
             return None
         for token in tokens[: self.depth - 2]:
-            key = WILDCARD if any(ch.isdigit() for ch in token) else token
+            key = WILDCARD if any(ch.isdigit() for ch in token) or (
+                self.neutral_masks and WILDCARD in token) else token
             if key not in node:
                 if not create:
                     key = WILDCARD
@@ -129,6 +146,9 @@ class TemplateMiner:
 
     def _best(self, leaf: list[Cluster], tokens: list[str]) -> Cluster | None:
         best, best_key = None, (-1.0, -1)
+        # masked positions are variables by construction: they say nothing about which event this is
+        masked = tokens.count(WILDCARD) if self.neutral_masks else 0
+        compared = max(len(tokens) - masked, 1)
         for cluster in leaf:
             same = params = 0
             for t, u in zip(cluster.tokens, tokens):
@@ -136,25 +156,34 @@ class TemplateMiner:
                     params += 1
                 elif t == u:
                     same += 1
-            score = same / max(len(tokens), 1)
-            if (score, params) > best_key:
-                best, best_key = cluster, (score, params)
+                elif self.split_words and _PLAIN_WORD.match(t) and _PLAIN_WORD.match(u):
+                    break
+            else:
+                score = same / compared
+                if (score, params) > best_key:
+                    best, best_key = cluster, (score, params)
         return best if best is not None and best_key[0] >= self.similarity else None
 
     # -- persistence -------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return {"version": DRAIN_VERSION, "depth": self.depth, "similarity": self.similarity,
                 "max_children": self.max_children, "masks": [list(m) for m in self.masks],
+                "neutral_masks": self.neutral_masks, "split_words": self.split_words,
                 "clusters": [{"id": c.id, "tokens": c.tokens, "size": c.size} for c in self.clusters]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "TemplateMiner":
-        if data.get("version") != DRAIN_VERSION:
-            raise InputError(f"template state version {data.get('version')!r} is not supported")
+        version = data.get("version")
+        if version not in (1, DRAIN_VERSION):
+            raise InputError(f"template state version {version!r} is not supported",
+                             hint=f"versions 1 and {DRAIN_VERSION} are")
+        # a version-1 state keeps the paper's rules: a trained model keeps the templates it learned with
+        rules = {"neutral_masks": bool(data.get("neutral_masks", False)),
+                 "split_words": bool(data.get("split_words", False))}
         clusters = [Cluster(int(c["id"]), list(c["tokens"]), int(c["size"])) for c in data["clusters"]]
         return cls(depth=int(data["depth"]), similarity=float(data["similarity"]),
                    max_children=int(data["max_children"]), masks=tuple(tuple(m) for m in data["masks"]),
-                   clusters=clusters)
+                   clusters=clusters, **rules)
 
 
 def grouping_accuracy(truth: list[Any], predicted: list[Any]) -> float:
