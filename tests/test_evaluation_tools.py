@@ -212,6 +212,39 @@ def test_resumed_search_equals_an_uninterrupted_one(tmp_path, strategy):
                    tmp_path / "resumed", resume=True)
 
 
+@pytest.mark.parametrize("strategy", ["random", "tpe"])
+def test_trials_finishing_out_of_order_and_a_journal_with_gaps(tmp_path, strategy):
+    space = parse_space(SPACE)
+    search = SearchConfig(strategy=strategy, trials=8, seed=3, jobs=2)
+    full = run_search(space, search, fake_objective, tmp_path / "full")
+    calls = []
+
+    def backwards(trials: dict) -> list:  # a pool whose later trials finish first
+        calls.append(sorted(trials))
+        return [(k, fake_objective(p)) for k, p in sorted(trials.items(), reverse=True)]
+
+    parallel = run_search(space, search, fake_objective, tmp_path / "parallel", parallel_evaluate=backwards)
+    journal = [json.loads(line)["trial"] for line in (tmp_path / "parallel" / "trials.jsonl").read_text().splitlines()]
+    if strategy == "random":  # independent trials are all queued at once
+        assert calls == [list(range(8))] and journal == list(range(7, -1, -1))
+    else:  # tpe's depend on the trials before them: `jobs` at a time
+        assert calls == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    strip = lambda h: [(t["trial"], json.dumps(t["params"], sort_keys=True), t["score"]) for t in h]  # noqa: E731
+    assert strip(leaderboard(full)) == strip(leaderboard(parallel))
+    # killed with trials still running (random: any of them; tpe: within the last block of `jobs`):
+    # the resumed search runs exactly the missing ones, with the parameters they would have had
+    missing = [1, 3, 4] if strategy == "random" else [6]
+    lines = (tmp_path / "full" / "trials.jsonl").read_text().splitlines()
+    (tmp_path / "gaps").mkdir()
+    kept = [k for k in (5, 0, 2, 7, 6, 1, 3, 4) if k not in missing]
+    (tmp_path / "gaps" / "trials.jsonl").write_text("\n".join(lines[k] for k in kept) + "\n")
+    (tmp_path / "gaps" / "search.json").write_text((tmp_path / "full" / "search.json").read_text())
+    calls.clear()
+    resumed = run_search(space, search, fake_objective, tmp_path / "gaps", resume=True, parallel_evaluate=backwards)
+    assert sorted(k for call in calls for k in call) == missing
+    assert strip(leaderboard(full)) == strip(leaderboard(resumed))
+
+
 @pytest.mark.slow
 def test_tune_killed_with_sigkill_resumes_to_the_same_leaderboard(tmp_path, flows_csv):
     space = tmp_path / "space.yaml"

@@ -42,7 +42,8 @@ DEFAULT_MASKS: tuple[tuple[str, str], ...] = (
     ("number", r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?![\w.])"),
 )
 
-# letters only, perhaps ending in sentence punctuation: "Started", "closed.", "SOCKS"
+# a word of letters (and hyphens), perhaps one digit and sentence punctuation: "Started", "closed.",
+# "SOCKS5", "re-try"
 _PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z\-]*\d?[.,:;]?$")
 
 
