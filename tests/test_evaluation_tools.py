@@ -231,6 +231,13 @@ def test_trials_finishing_out_of_order_and_a_journal_with_gaps(tmp_path, strateg
         assert calls == [[0, 1], [2, 3], [4, 5], [6, 7]]
     strip = lambda h: [(t["trial"], json.dumps(t["params"], sort_keys=True), t["score"]) for t in h]  # noqa: E731
     assert strip(leaderboard(full)) == strip(leaderboard(parallel))
+    if strategy == "random":  # with a cost estimate, the most expensive trials are queued first
+        order = []
+        costly = run_search(space, search, fake_objective, tmp_path / "costly", cost=lambda p: p["dropout"],
+                            parallel_evaluate=lambda trials: (order.extend(trials) or backwards(trials)))
+        dropout = {t["trial"]: t["params"]["dropout"] for t in full}
+        assert order == sorted(dropout, key=lambda k: -dropout[k])
+        assert strip(leaderboard(full)) == strip(leaderboard(costly))
     # killed with trials still running (random: any of them; tpe: within the last block of `jobs`):
     # the resumed search runs exactly the missing ones, with the parameters they would have had
     missing = [1, 3, 4] if strategy == "random" else [6]

@@ -88,6 +88,19 @@ def test_without_a_sink_the_page_keeps_the_latest_alerts_numbered_from_the_start
     assert len(alerts["alerts"]) == 5 and alerts["last_id"] == flagged - 1
     assert [a["id"] for a in alerts["alerts"]] == list(range(flagged - 5, flagged))
     assert alerts["counts"]["nsl"] == flagged  # the metrics count every alert, kept or not
+    # the kept alerts are built when asked for, from the request's records and scores
+    rows = [i for i, a in enumerate(answer) if a["alert"]][-5:]
+    assert [a["deepsentry"]["record_id"] for a in alerts["alerts"]] == rows
+    assert [a["deepsentry"]["score"] for a in alerts["alerts"]] == pytest.approx([answer[i]["score"] for i in rows], abs=1e-5)
+    assert [a["deepsentry"]["predicted"] for a in alerts["alerts"]] == [answer[i]["predicted"] for i in rows]
+    batch = records(40, seed=22)
+    csv = client.post("/v1/models/nsl/detect", content=pd.DataFrame(batch).to_csv(index=False),
+                      headers={**auth(), "Content-Type": "text/csv"}).json()
+    more = sum(a["alert"] for a in csv)
+    after = client.get(f"/v1/alerts?since={alerts['last_id']}", headers=auth()).json()["alerts"]
+    assert [a["id"] for a in after] == list(range(flagged + max(more - 5, 0), flagged + more))
+    last = max(i for i, a in enumerate(csv) if a["alert"])
+    assert after[-1]["deepsentry"]["record_id"] == last and after[-1]["destination"]["port"] == int(batch[last]["dst_port"])
 
 
 def test_requests_without_a_valid_token_never_reach_a_model(client):

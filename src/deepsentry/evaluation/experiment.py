@@ -117,8 +117,10 @@ def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *
     """Search on CV folds of the training data, optionally estimate the tuned model by nested CV,
     retrain the best configuration on all the data and save it with its search record."""
     from .cv import clear_keras, fold_metrics
+    import functools
+
     from .tuning import (config_for, evaluate_params, init_objective, jsonable, leaderboard, parallel_evaluator,
-                         run_search, write_leaderboard)
+                         run_search, training_cost, write_leaderboard)
 
     out_dir = Path(out_dir)
     journal = out_dir.parent / (out_dir.name + ".search")
@@ -128,7 +130,7 @@ def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *
         parallel = parallel_evaluator(search.jobs)  # also for one job: a process per trial
         try:
             return run_search(space, search, evaluate_params, directory, resume=resume, progress=bar,
-                              parallel_evaluate=parallel)
+                              parallel_evaluate=parallel, cost=functools.partial(training_cost, exp.base))
         finally:
             if parallel is not None:
                 parallel.shutdown()

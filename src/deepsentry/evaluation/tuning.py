@@ -196,6 +196,26 @@ def config_for(base: DetectorConfig, params: dict[str, Any]) -> DetectorConfig:
         raise ConfigError(f"parameters {values} are not valid: {exc}") from None
 
 
+def training_cost(base: Any, params: dict[str, Any]) -> float:
+    """A relative estimate of one trial's training time: epochs times the weights of its networks
+    (multiply-adds per row, the input width taken as 128). Only the order of trials uses it."""
+    config = config_for(base, params) if params else base
+
+    def weights(widths: tuple[int, ...]) -> int:
+        sizes = (128, *widths)
+        return sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+    model = getattr(config, "model", "mlp")
+    epochs = config.resolved_epochs if hasattr(config, "resolved_epochs") else (getattr(config, "epochs", None) or 10)
+    total = 0.0
+    if model != "autoencoder":
+        total += epochs * getattr(config, "ensemble", 1) * weights(tuple(getattr(config, "hidden", (64,))))
+    if model in ("hybrid", "autoencoder"):
+        ae_epochs = epochs if model == "autoencoder" else getattr(config, "ae_epochs", epochs)
+        total += ae_epochs * 2 * weights(tuple(getattr(config, "ae_hidden", (64,))))  # encoder and decoder
+    return float(total)
+
+
 # -- the objective: cross-validation on the training data ------------------------------------------
 _STATE: dict[str, Any] = {}  # per worker process: the split plan and how to build detectors
 
@@ -359,14 +379,15 @@ class SearchConfig:
 def run_search(space: list[Param], search: SearchConfig, evaluate: Callable[[dict[str, Any]], dict[str, Any]],
                directory: str | Path, *, resume: bool = False, progress: Any = None,
                parallel_evaluate: Callable[[dict[int, dict[str, Any]]], Iterable[tuple[int, dict[str, Any]]]]
-               | None = None,
+               | None = None, cost: Callable[[dict[str, Any]], float] | None = None,
                ) -> list[dict[str, Any]]:
     """Run (or continue) a search; ``evaluate(params)`` returns ``{"score", ...}`` for one trial.
 
     Finished trials are appended to ``directory/trials.jsonl`` as they end (in any order when they
     run in parallel); with ``resume`` the search runs the trials the journal lacks, otherwise an
     existing journal is an error. ``parallel_evaluate({trial: params})`` yields ``(trial, outcome)``
-    as trials finish (see :func:`parallel_evaluator`).
+    as trials finish (see :func:`parallel_evaluator`); ``cost(params)``, a relative training cost,
+    orders queued trials longest first (it changes when trials run, never what they find).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -409,6 +430,10 @@ def run_search(space: list[Param], search: SearchConfig, evaluate: Callable[[dic
             known = [h for h in history if h["trial"] < block * jobs]
         params = {k: trial_params(space, search.strategy, trial=k, seed=search.seed, history=known,
                                   grid_points=search.grid_points, trials=search.trials) for k in batch}
+        if cost is not None and independent:
+            # longest first: the search's last minutes then run short trials on every worker, not one
+            # long trial on one worker while the others sit idle
+            params = dict(sorted(params.items(), key=lambda item: (-cost(item[1]), item[0])))
         started = time.perf_counter()
         if parallel_evaluate is not None:
             outcomes = parallel_evaluate(params)

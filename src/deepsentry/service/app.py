@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from fastapi import Depends, FastAPI, Query, Request, UploadFile
@@ -61,20 +61,42 @@ class ServedModel:
     backend: str
 
 
+class DeferredAlerts:
+    """``count`` alert objects that ``build()`` makes when first asked for: most alerts of a bulk
+    request are never looked at, and building them cost more than scoring the request."""
+
+    def __init__(self, count: int, build: Callable[[], list[dict[str, Any]]]) -> None:
+        self.count = count
+        self._build: Callable[[], list[dict[str, Any]]] | None = build
+        self._alerts: list[dict[str, Any]] | None = None
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if self._alerts is None:
+            assert self._build is not None
+            self._alerts, self._build = self._build(), None  # drop the request's data once built
+        return self._alerts[index]
+
+
 @dataclass
 class AlertLog:
     """The latest alerts (bounded), numbered so the page can ask for the ones it has not seen."""
 
     capacity: int
+    # (id, alert) or (id, DeferredAlerts, position in it)
     items: collections.deque = field(default_factory=collections.deque)
     next_id: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, alerts: list[dict[str, Any]]) -> None:
+    def add(self, alerts: list[dict[str, Any]] | DeferredAlerts) -> None:
         with self.lock:
-            for alert in alerts:
-                self.items.append({"id": self.next_id, **alert})
-                self.next_id += 1
+            if isinstance(alerts, DeferredAlerts):
+                for position in range(alerts.count):
+                    self.items.append((self.next_id, alerts, position))
+                    self.next_id += 1
+            else:
+                for alert in alerts:
+                    self.items.append((self.next_id, alert, None))
+                    self.next_id += 1
             while len(self.items) > self.capacity:
                 self.items.popleft()
 
@@ -85,7 +107,8 @@ class AlertLog:
 
     def since(self, last_id: int) -> list[dict[str, Any]]:
         with self.lock:
-            return [a for a in self.items if a["id"] > last_id]
+            return [{"id": number, **(alert if position is None else alert[position])}
+                    for number, alert, position in self.items if number > last_id]
 
 
 def load_models(paths: dict[str, str]) -> dict[str, ServedModel]:
@@ -247,10 +270,9 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
             return []
         threshold = model.detector.threshold_.threshold
         predicted = out.get("predicted")
-        classes = predicted[alert_rows].astype(str) if predicted is not None else \
-            np.full(len(alert_rows), "malicious")
-        for cls, count in zip(*np.unique(classes, return_counts=True)):
-            alerts_total.labels(model.name, str(cls)).inc(int(count))
+        classes = predicted[alert_rows].tolist() if predicted is not None else ["malicious"] * len(alert_rows)
+        for cls, count in collections.Counter(classes).items():
+            alerts_total.labels(model.name, str(cls)).inc(count)
         explanations: dict[int, Any] = {}
         if explain and len(alert_rows) and features is not None:
             from ..detection.explain import explain as explain_rows
@@ -259,19 +281,27 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
             for row, value in zip(chosen, explain_rows(model.detector, features[chosen],
                                                        batch.rows(chosen.tolist()), top=explain)):
                 explanations[int(row)] = value
-        # Alert objects cost more than scoring; without a sink only the ones the page keeps are built.
+        # Without a sink only the alerts the page keeps are numbered and kept, and they are built
+        # when the page asks for them (alert objects cost more than scoring a bulk request).
         skipped = 0 if sink is not None else max(len(alert_rows) - log.capacity, 0)
         log.skip(skipped)
-        built = alert_rows[skipped:].tolist()
+        kept = alert_rows[skipped:].tolist()
+        kept_classes = classes[skipped:]
         stamp = now_iso()
         scores = out["score"]
-        alerts = [ecs_alert(model=model.name, kind=model.kind, score=float(scores[row]), threshold=threshold,
-                            predicted=str(cls), record=record, explanation=explanations.get(row), record_id=row,
-                            timestamp=stamp)
-                  for row, cls, record in zip(built, classes[skipped:], batch.rows(built))]
-        log.add(alerts)
+
+        def build() -> list[dict[str, Any]]:
+            return [ecs_alert(model=model.name, kind=model.kind, score=float(scores[row]), threshold=threshold,
+                              predicted=str(cls), record=record, explanation=explanations.get(row),
+                              record_id=row, timestamp=stamp)
+                    for row, cls, record in zip(kept, kept_classes, batch.rows(kept))]
+
         if sink is not None:
+            alerts = build()
+            log.add(alerts)
             sink.write(alerts)
+        else:
+            log.add(DeferredAlerts(len(kept), build))
         return [explanations.get(i) for i in range(len(batch))] if explanations else []
 
     detect_body = {"requestBody": {"required": True, "content": {
