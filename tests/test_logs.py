@@ -84,6 +84,8 @@ def test_miner_keeps_events_that_differ_by_a_word_apart_and_values_together():
     second = miner.add("connection from 10.0.0.2 (host-b) at Mon Jun 11 14:01:02 2005")
     assert first[0] == second[0]
     # a masked part makes a token a variable in the tree too: "a,b" and "a" forwarders are one event
+    numbers = miner.add("123 456")[0]  # nothing unmasked: it still matches its own template
+    assert miner.match("789 1011")[0] == numbers and miner.match("") is None
     one = miner.add('10.11.10.1 "GET /v2/servers HTTP/1.1" status: 200 len: 1893 time: 0.26')[0]
     assert miner.add('10.11.10.1,10.11.21.14 "GET /v2/servers HTTP/1.1" status: 200 len: 1893 time: 0.2')[0] == one
 

@@ -149,7 +149,7 @@ class TemplateMiner:
         best, best_key = None, (-1.0, -1)
         # masked positions are variables by construction: they say nothing about which event this is
         masked = tokens.count(WILDCARD) if self.neutral_masks else 0
-        compared = max(len(tokens) - masked, 1)
+        compared = len(tokens) - masked
         for cluster in leaf:
             same = params = 0
             for t, u in zip(cluster.tokens, tokens):
@@ -160,7 +160,8 @@ class TemplateMiner:
                 elif self.split_words and _PLAIN_WORD.match(t) and _PLAIN_WORD.match(u):
                     break
             else:
-                score = same / compared
+                # a line with nothing unmasked (or empty) fits a template that is all wildcards
+                score = same / compared if compared else float(params == len(tokens))
                 if (score, params) > best_key:
                     best, best_key = cluster, (score, params)
         return best if best is not None and best_key[0] >= self.similarity else None
