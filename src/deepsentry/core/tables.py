@@ -217,18 +217,17 @@ def _drop_invalid_utf8(table: pa.Table, path: Path, report: ReadReport, malforme
                 value.decode("utf-8")
             except UnicodeDecodeError as exc:
                 invalid[row] = f"field {name!r} is not valid UTF-8 (byte {value[exc.start:exc.end]!r})"
-    # table rows -> input rows: rows skipped while parsing leave gaps
-    positions = [p for p in range(total) if p not in malformed]
+    positions = kept_positions(total, malformed)  # table rows -> input rows (parse-skipped rows leave gaps)
     for row, reason in sorted(invalid.items()):
-        line = positions[row] + 1 + header_lines
+        line = int(positions[row]) + 1 + header_lines
         if strict:
             raise InputError(reason, path=path, row=line, hint="re-encode the file as UTF-8")
         report.malformed_rows += 1
         report.add(BadRecord(str(path), line, None, reason))
-        malformed[positions[row]] = reason
+        malformed[int(positions[row])] = reason
     if invalid:
         log.warning("%s: %d row(s) with bytes that are not UTF-8 left out (first: line %d)",
-                    path, len(invalid), positions[min(invalid)] + 1 + header_lines)
+                    path, len(invalid), int(positions[min(invalid)]) + 1 + header_lines)
         keep = np.ones(table.num_rows, dtype=bool)
         keep[list(invalid)] = False
         table = table.filter(pa.array(keep))

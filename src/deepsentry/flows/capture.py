@@ -18,7 +18,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import pandas as pd
 
@@ -84,9 +84,20 @@ def safe_workers(streamer: object) -> object:
     return streamer
 
 
+def flow_streamer(source: str) -> Any:
+    """nfstream over a capture file or interface with deepsentry's settings (statistics, IP-layer
+    byte accounting, no dissection, the idle/active timeouts, tunnels decoded), meters started
+    safely (:func:`safe_workers`). Raises nfstream's ``ValueError`` for a source it cannot open."""
+    import nfstream
+
+    return safe_workers(nfstream.NFStreamer(
+        source=source, statistical_analysis=True, accounting_mode=3, n_dissections=0,
+        idle_timeout=IDLE_TIMEOUT_S, active_timeout=ACTIVE_TIMEOUT_S, decode_tunnels=True))
+
+
 def extract_flows(paths: Iterable[str | os.PathLike[str]]) -> CaptureFlows:
     try:
-        import nfstream
+        import nfstream  # noqa: F401  (flow_streamer needs it; fail before reading any file)
     except ImportError as exc:
         raise DependencyError(f"flow extraction needs nfstream ({exc})", hint="pip install nfstream") from None
     report = ReadReport()
@@ -100,10 +111,7 @@ def extract_flows(paths: Iterable[str | os.PathLike[str]]) -> CaptureFlows:
             raise InputError("not a pcap or pcapng capture (unknown magic number)", path=path)
         report.files.append(str(path))
         try:
-            streamer = safe_workers(nfstream.NFStreamer(
-                source=str(path), statistical_analysis=True, accounting_mode=3, n_dissections=0,
-                idle_timeout=IDLE_TIMEOUT_S, active_timeout=ACTIVE_TIMEOUT_S, decode_tunnels=True))
-            flows = streamer.to_pandas()
+            flows = flow_streamer(str(path)).to_pandas()
         except ValueError as exc:  # libpcap's own messages: "truncated dump file; ..."
             raise InputError(f"cannot read the capture ({exc})", path=path) from None
         if flows is None or flows.empty:

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ConfigError, DependencyError
-from .capture import (ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, extract_flows, flow_table,
-                      safe_workers)
+from .capture import (ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, extract_flows, flow_streamer,
+                      flow_table)
 from .portable import PORTABLE_FEATURES
 
 
@@ -97,13 +97,11 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
 def _watch_interface(detector: Any, interface: str, alerts_path: Path, batch: int, model_name: str,
                      counts: dict[str, int], max_seconds: float | None) -> dict[str, int]:
     try:
-        import nfstream
+        import nfstream  # noqa: F401  (flow_streamer needs it; say so plainly)
     except ImportError as exc:
         raise DependencyError(f"live capture needs nfstream ({exc})") from None
     try:
-        streamer = safe_workers(nfstream.NFStreamer(
-            source=interface, statistical_analysis=True, accounting_mode=3, n_dissections=0,
-            idle_timeout=IDLE_TIMEOUT_S, active_timeout=ACTIVE_TIMEOUT_S))
+        streamer = flow_streamer(interface)
     except ValueError as exc:  # unknown interface, no capture rights
         raise ConfigError(f"cannot capture on {interface!r} ({exc})", hint="capturing needs root or CAP_NET_RAW") from None
     pending: list[dict[str, Any]] = []
