@@ -1,6 +1,7 @@
 """Capture benchmark: a portable model trained on the CIC-IDS2017 sample only, scored on every shared
-packet capture (labelled per file), and flow-extraction throughput. Writes
-benchmarks/results/captures.json.
+packet capture (labelled per file), and flow-extraction throughput on two 1M-packet synthetic
+captures (a few long flows; a SYN flood where nearly every packet is a new flow): deepsentry's
+extractor and nfstream in the same run, median of 3 each. Writes benchmarks/results/captures.json.
 
     python benchmarks/captures.py
 """
@@ -21,7 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from deepsentry.core.settings import data_dir  # noqa: E402
 from deepsentry.detection.batch import load_detector, score_file  # noqa: E402
 from deepsentry.flows import FlowDetector, read_flows  # noqa: E402
-from deepsentry.flows.capture import extract_flows  # noqa: E402
+from deepsentry.flows.capture import extract_flows, flow_streamer  # noqa: E402
+from deepsentry.flows.synthetic import long_flows, syn_flood, write_pcap  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -49,17 +51,26 @@ def main() -> int:
                              "top_classes": {str(k): int(v) for k, v in alerted["predicted"].value_counts().head(3).items()}})
         results["captures"] = rows
     throughput = {}
-    for name in ("chrissanders_ftp-crack.pcap", "stopddos_pkt.TCP.synflood.spoofed.pcap"):
-        path = root / "pcaps" / "attack" / name
-        runs, flows = [], None
-        for _ in range(3):
-            started = time.perf_counter()
-            flows = extract_flows([path])
-            runs.append(time.perf_counter() - started)
-        seconds = statistics.median(runs)
-        packets = int(flows.table["packets"].sum())
-        throughput[name] = {"packets": packets, "flows": len(flows.table), "seconds": seconds,
-                            "packets_per_s": packets / seconds, "flows_per_s": len(flows.table) / seconds}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, packets in (("few long flows", long_flows(1_000_000, flows=10, seed=0)),
+                              ("SYN flood", syn_flood(1_000_000, seed=0))):
+            path = Path(tmp) / "capture.pcap"
+            write_pcap(path, packets)
+            row = {"packets": len(packets.time_s), "bytes": path.stat().st_size}
+            for tool, extract in (("deepsentry", lambda p: extract_flows([p]).table),
+                                  ("nfstream", lambda p: flow_streamer(str(p)).to_pandas())):
+                runs, flows = [], None
+                for _ in range(3):
+                    started = time.perf_counter()
+                    flows = extract(path)
+                    runs.append(time.perf_counter() - started)
+                seconds = statistics.median(runs)
+                row[tool] = {"flows": len(flows), "runs_s": runs, "seconds": seconds,
+                             "packets_per_s": row["packets"] / seconds, "flows_per_s": len(flows) / seconds}
+            row["speedup"] = row["nfstream"]["seconds"] / row["deepsentry"]["seconds"]
+            throughput[name] = row
+            print(name, json.dumps(row), flush=True)
+            path.unlink()
     results["extraction"] = throughput
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "captures.json").write_text(json.dumps(results, indent=2))

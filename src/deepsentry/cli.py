@@ -280,7 +280,8 @@ def extract_flows_cmd(
     flows = extract_flows(paths)
     _report_read(flows.report)
     write_predictions(flows.table, out_file)
-    err.print(f"{len(flows.table)} flows from {len(flows.report.files)} capture(s)")
+    err.print(f"{len(flows.table)} flows from {len(flows.report.files)} capture(s); {flows.packets} packets, "
+              f"{flows.skipped_packets} of them without an IP flow (ARP, fragments, ...) skipped")
     out.print(f"flows written to {out_file}")
 
 

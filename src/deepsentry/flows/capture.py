@@ -1,11 +1,16 @@
-"""Flows from packet captures (pcap, pcapng; a directory of them), extracted with nfstream.
+"""Flows from packet captures (pcap, pcapng; a directory of them).
 
-Bidirectional flows with nfstream's default timeouts (idle 120 s, active 1800 s), tunnels decoded,
-statistics on, payload byte accounting (to match CICFlowMeter's packet lengths). Each flow keeps its
-5-tuple and times for alerts, outside the model's features.
+Bidirectional flows exactly as nfstream meters them with deepsentry's settings (idle 120 s, active
+1800 s, tunnels decoded, statistics on, payload byte accounting to match CICFlowMeter's packet
+lengths), computed by deepsentry's own vectorised reader (:mod:`.packets`, :mod:`.meter`): nfstream
+reads packets one at a time in Python and was the bottleneck (BENCHMARKS.md, packet captures);
+tests hold the two equal on every shared capture. nfstream still reads live interfaces
+(:func:`flow_streamer`). Each flow keeps its 5-tuple and times for alerts, outside the model's
+features.
 
 A file that is not a capture, or whose header is cut, is an :class:`InputError` naming it; a capture
-cut in the middle keeps the flows up to the cut (libpcap stops there) and the cut is reported.
+cut or corrupt in the middle keeps the flows up to the fault and the fault is reported. Frames that
+carry no IP flow (ARP, spanning tree, non-first fragments...) are counted and skipped.
 
 >>> flows = extract_flows(["capture.pcapng"])            # doctest: +SKIP
 >>> list(flows.table.columns[:9])                        # doctest: +SKIP
@@ -15,15 +20,16 @@ cut in the middle keeps the flows up to the cut (libpcap stops there) and the cu
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
-from ..core.errors import DependencyError, InputError
+from ..core.errors import InputError
 from ..core.tables import BadRecord, ReadReport
+from .meter import meter_flows
+from .packets import CaptureFormatError, read_and_decode
 from .portable import NFSTREAM_SOURCES, portable_from_nfstream
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz")
@@ -46,6 +52,8 @@ def is_capture(path: str | os.PathLike[str]) -> bool:
 class CaptureFlows:
     table: pd.DataFrame  # identity columns, then the portable features
     report: ReadReport = field(default_factory=ReadReport)
+    packets: int = 0  # packet records read
+    skipped_packets: int = 0  # records that carry no IP flow (ARP, spanning tree, fragments, ...)
 
     @property
     def features(self) -> pd.DataFrame:
@@ -96,38 +104,37 @@ def flow_streamer(source: str) -> Any:
 
 
 def extract_flows(paths: Iterable[str | os.PathLike[str]]) -> CaptureFlows:
-    try:
-        import nfstream  # noqa: F401  (flow_streamer needs it; fail before reading any file)
-    except ImportError as exc:
-        raise DependencyError(f"flow extraction needs nfstream ({exc})", hint="pip install nfstream") from None
+    """Flows of every capture in ``paths`` (files or directories), one table, with a ``capture``
+    column naming the file each flow came from."""
     report = ReadReport()
     parts = []
+    packets = skipped = 0
     for path in _captures(paths):
         if not path.is_file():
             raise InputError("no such file", path=path)
-        with open(path, "rb") as handle:
-            head = handle.read(32)
-        if head[:4] not in _MAGIC:
-            raise InputError("not a pcap or pcapng capture (unknown magic number)", path=path)
-        report.files.append(str(path))
         try:
-            flows = flow_streamer(str(path)).to_pandas()
-        except ValueError as exc:  # libpcap's own messages: "truncated dump file; ..."
-            raise InputError(f"cannot read the capture ({exc})", path=path) from None
-        if flows is None or flows.empty:
+            raw, decoded = read_and_decode(path)
+        except CaptureFormatError as exc:
+            raise InputError(str(exc), path=path) from None
+        report.files.append(str(path))
+        for problem in raw.problems:
+            report.malformed_rows += 1
+            where = f"packet {problem.record}: " if problem.record else ""
+            report.add(BadRecord(str(path), None, None, where + problem.message))
+        packets += len(raw)
+        skipped += int(len(raw) - decoded.valid.sum())
+        flows = meter_flows(decoded, raw.time_ms, IDLE_TIMEOUT_S * 1000, ACTIVE_TIMEOUT_S * 1000)
+        if flows.empty:
             report.add(BadRecord(str(path), None, None, "no IP flows in this capture"))
             continue
-        if _cut_short(path):
-            report.malformed_rows += 1
-            report.add(BadRecord(str(path), None, None, "capture ends in the middle of a packet; flows up to the cut kept"))
         table = flow_table(flows)
         table["capture"] = path.name
         parts.append(table)
     if not parts:
         raise InputError("no flows found in the capture(s)", path=", ".join(report.files) or None)
-    table = pd.concat(parts, ignore_index=True)
+    table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     report.rows = len(table)
-    return CaptureFlows(table, report)
+    return CaptureFlows(table, report, packets, skipped)
 
 
 #: nfstream flow attributes a flow table is built from (identity, then portable features)
@@ -147,21 +154,3 @@ def flow_table(flows: pd.DataFrame) -> pd.DataFrame:
     })
     return pd.concat([identity.reset_index(drop=True), portable_from_nfstream(flows).reset_index(drop=True)],
                      axis=1)
-
-
-def _cut_short(path: Path) -> bool:
-    """Whether a classic pcap's last record is cut (pcapng is checked by libpcap itself).
-
-    Walks the record headers with seeks, so a large capture is never held in memory."""
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-        if magic not in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-            return False
-        endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-        offset = 24
-        while offset + 16 <= size:
-            handle.seek(offset + 8)
-            (incl,) = struct.unpack(endian + "I", handle.read(4))
-            offset += 16 + incl
-    return offset != size

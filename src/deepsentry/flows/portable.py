@@ -1,6 +1,7 @@
-"""The ``portable`` flow feature set: features computable both from packet captures (flows
-extracted here with nfstream) and from CICFlowMeter-style CSVs, under one name each, so a model
-trained on the CIC-IDS2017 sample (or any CICFlowMeter output) scores flows from a user's capture.
+"""The ``portable`` flow feature set: features computable both from packet captures (flows as
+nfstream meters them, see :mod:`.capture`) and from CICFlowMeter-style CSVs, under one name each, so
+a model trained on the CIC-IDS2017 sample (or any CICFlowMeter output) scores flows from a user's
+capture.
 
 Units: seconds for durations and inter-arrival times, payload bytes for lengths (CICFlowMeter
 measures packet lengths as payload; extraction uses nfstream's payload accounting to match).
