@@ -180,46 +180,27 @@ def meter_flows(packets: DecodedPackets, time_ms: np.ndarray, idle_timeout_ms: i
     for stat in ("min", "max", "mean", "std"):
         floats[f"bidirectional_{'stddev' if stat == 'std' else stat}_piat_ms"] = piat[stat]
 
-    # per direction: packets regrouped by (flow, direction), time order kept
-    group = flow_of * 2 + direction
-    if direction.any():  # a stable partition of each flow's packets by direction, without a sort
-        forward = direction == 0
-        before = np.cumsum(forward) - forward  # forward packets before each packet
-        rank_forward = before - before[starts][flow_of]
-        rank_backward = (np.arange(n) - starts[flow_of]) - rank_forward
-        forward_count = np.add.reduceat(forward.astype(np.int64), starts)[flow_of]
-        position = starts[flow_of] + np.where(forward, rank_forward, forward_count + rank_backward)
-        by_direction = np.empty(n, dtype=np.int64)
-        by_direction[position] = np.arange(n)
-    else:
-        by_direction = np.arange(n)
-    group = group[by_direction]
-    new_group = np.ones(n, dtype=bool)
-    new_group[1:] = group[1:] != group[:-1]
-    g_starts, g_lengths = _segments(new_group)
-    g_flow, g_direction = group[g_starts] // 2, group[g_starts] % 2
-    g_payload = payload[by_direction]
-    g_time = ts[by_direction]
-    g_gap = np.zeros(n, dtype=np.int64)
-    g_gap[1:] = g_time[1:] - g_time[:-1]
-    g_stats = _stats(g_payload, g_lengths)
-    g_piat = _stats(g_gap[~new_group], g_lengths - 1)
-    g_bytes = np.add.reduceat(g_payload, g_starts) if len(g_starts) else np.zeros(0, dtype=np.int64)
+    # per direction: a direction's packets, taken in order, are still grouped by flow
     for d, prefix in ((0, "src2dst"), (1, "dst2src")):
-        pick = g_direction == d
-        target = g_flow[pick]
-        for column, values in (("packets", g_lengths), ("bytes", g_bytes)):
-            full = np.zeros(m, dtype=np.int64)
-            full[target] = values[pick]
-            ints[f"{prefix}_{column}"] = full
+        mask = direction == d
+        counts = np.add.reduceat(mask.astype(np.int64), starts) if m else np.zeros(0, dtype=np.int64)
+        values, times = payload[mask], ts[mask]
+        ints[f"{prefix}_packets"] = counts
+        seen = counts > 0
+        at = (np.cumsum(counts) - counts)[seen]
+        total = np.zeros(m, dtype=np.int64)
+        if len(at):
+            total[seen] = np.add.reduceat(values, at)
+        ints[f"{prefix}_bytes"] = total
+        sizes = _stats(values, counts)
         for stat, name in (("min", "min_ps"), ("max", "max_ps"), ("mean", "mean_ps"), ("std", "stddev_ps")):
-            full = np.zeros(m)
-            full[target] = g_stats[stat][pick]
-            floats[f"{prefix}_{name}"] = full
+            floats[f"{prefix}_{name}"] = sizes[stat]
+        gaps = np.diff(times, prepend=times[:1])
+        later = np.ones(len(times), dtype=bool)
+        later[at] = False
+        piat = _stats(gaps[later], np.maximum(counts - 1, 0))
         for stat in ("min", "max", "mean", "std"):
-            full = np.zeros(m)
-            full[target] = g_piat[stat][pick]
-            floats[f"{prefix}_{'stddev' if stat == 'std' else stat}_piat_ms"] = full
+            floats[f"{prefix}_{'stddev' if stat == 'std' else stat}_piat_ms"] = piat[stat]
     for bit, name in enumerate(("fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr")):
         ints[f"bidirectional_{name}_packets"] = (np.add.reduceat((flags >> bit) & 1, starts) if m
                                                  else np.zeros(0, dtype=np.int64))

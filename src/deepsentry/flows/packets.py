@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_PPP, LINKTYPE_PPP_SERIAL = 0, 1, 9, 50
 LINKTYPE_RAW, LINKTYPE_C_HDLC, LINKTYPE_LINUX_SLL, LINKTYPE_RADIOTAP = 101, 104, 113, 127
@@ -386,6 +387,7 @@ def _time_ms(seconds: np.ndarray, fraction: np.ndarray, per_second: int) -> np.n
 
 
 _CHUNK_RECORDS = 1 << 17
+_WINDOW = 80  # bytes of each packet the vectorised decoder looks at: Ethernet, VLAN, IPv6, TCP
 
 
 def _pcap_chunks(data: np.ndarray, size: int, chunk: int = _CHUNK_RECORDS) -> Iterator[RawPackets]:
@@ -398,6 +400,7 @@ def _pcap_chunks(data: np.ndarray, size: int, chunk: int = _CHUNK_RECORDS) -> It
     buf = memoryview(data)
     read_caplen = struct.Struct(endian + "I").unpack_from
     offset, problems, read = 24, [], 0
+    last_header = size - 16  # where the last possible record header starts
 
     def records(starts: list[int]) -> RawPackets:
         at = np.asarray(starts, dtype=np.int64)
@@ -410,24 +413,25 @@ def _pcap_chunks(data: np.ndarray, size: int, chunk: int = _CHUNK_RECORDS) -> It
     while True:
         starts: list[int] = []
         append = starts.append
-        stop = offset + 16 <= size
+        stop = False
         # the one sequential step: each record's position depends on the previous record's length
-        while stop and len(starts) < chunk:
-            caplen = read_caplen(buf, offset + 8)[0]
-            if caplen > _MAX_CAPLEN:
-                problems.append(CaptureProblem(read + len(starts) + 1, f"record length {caplen} is over "
-                                               f"{_MAX_CAPLEN} bytes; the capture is corrupt from here, packets "
-                                               "before it kept"))
-                stop = False
+        for _ in range(chunk):
+            if offset > last_header:
+                stop = True
                 break
-            if offset + 16 + caplen > size:
-                stop = False
+            caplen = read_caplen(buf, offset + 8)[0]
+            following = offset + 16 + caplen
+            if following > size or caplen > _MAX_CAPLEN:
+                if caplen > _MAX_CAPLEN:
+                    problems.append(CaptureProblem(read + len(starts) + 1, f"record length {caplen} is over "
+                                                   f"{_MAX_CAPLEN} bytes; the capture is corrupt from here, "
+                                                   "packets before it kept"))
+                stop = True
                 break
             append(offset)
-            offset += 16 + caplen
-            stop = offset + 16 <= size
+            offset = following
         read += len(starts)
-        if not stop:
+        if stop:
             if not problems and offset != size:
                 problems.append(CaptureProblem(read + 1, "capture ends in the middle of a packet; flows up to "
                                                "the cut kept"))
@@ -690,18 +694,49 @@ def decode_packets(raw: RawPackets, decode_tunnels: bool = True) -> DecodedPacke
     """Decode every packet of ``raw`` (see the module docstring for the split between paths)."""
     n = len(raw)
     data, caplen, start = np.asarray(raw.data), raw.caplen, raw.offset  # a memmap's indexing costs more
-    # Reads are clipped to the file so that the ones whose result goes unused stay in bounds; a
-    # packet whose decoding would read past its captured bytes (the engine reads what follows in
-    # memory) takes the one-by-one path, which reads zeros there.
-    if len(data) < 2:  # nothing here is decodable; the reads below just need two bytes to stay in
+    if len(data) < 2:  # nothing here is decodable; the raw reads below just need two bytes to stay in
         data = np.zeros(2, dtype=np.uint8)
-    last = len(data) - 2
+    # The first _WINDOW bytes of every packet, copied side by side in one gather: the header fields
+    # are then columns of a compact array instead of scattered reads across the file. Packets whose
+    # headers reach past the window, or that start too near the end of the file for a full window,
+    # take the one-by-one path, as does a packet whose decoding would read past its captured bytes
+    # (the engine reads what follows in memory; the one-by-one path reads zeros there).
+    if len(data) >= _WINDOW:
+        window = sliding_window_view(data, _WINDOW)[np.minimum(start, len(data) - _WINDOW)]
+        near_end = start > len(data) - _WINDOW
+    else:
+        window, near_end = np.zeros((n, _WINDOW), dtype=np.uint8), np.ones(n, dtype=bool)
+    flat = window.reshape(-1)
+    row_base = np.arange(n, dtype=np.int64) * _WINDOW
+
+    def constant(rel: np.ndarray | int) -> np.ndarray | int:
+        if isinstance(rel, np.ndarray) and rel.size and (rel == rel.flat[0]).all():
+            return int(rel.flat[0])
+        return rel
 
     def u8(rel: np.ndarray | int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-        return data[np.minimum(start[rows] + rel, last + 1)].astype(np.int64)
+        rel = constant(rel)
+        if isinstance(rel, int):
+            return window[rows, min(rel, _WINDOW - 1)].astype(np.int64)
+        return flat[row_base[rows] + np.minimum(rel, _WINDOW - 1)].astype(np.int64)
 
     def be16(rel: np.ndarray | int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-        at = np.minimum(start[rows] + rel, last)
+        rel = constant(rel)
+        if isinstance(rel, int):
+            column = min(rel, _WINDOW - 2)
+            return (window[rows, column].astype(np.int64) << 8) | window[rows, column + 1]
+        at = row_base[rows] + np.minimum(rel, _WINDOW - 2)
+        return (flat[at].astype(np.int64) << 8) | flat[at + 1]
+
+    def be32(rel: np.ndarray | int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        rel = constant(rel)
+        if isinstance(rel, int):
+            column = min(rel, _WINDOW - 4)
+            return np.ascontiguousarray(window[rows, column:column + 4]).view(">u4").ravel().astype(np.uint64)
+        return ((be16(rel, rows) << 16) | be16(rel + 2, rows)).astype(np.uint64)
+
+    def file_be16(at: np.ndarray) -> np.ndarray:  # reads anywhere in the file, not in the window
+        at = np.minimum(at, len(data) - 2)
         return (data[at].astype(np.int64) << 8) | data[at + 1]
 
     present = set(np.unique(raw.linktype).tolist())
@@ -778,8 +813,8 @@ def decode_packets(raw: RawPackets, decode_tunnels: bool = True) -> DecodedPacke
         if decode_tunnels:  # the engine looks for tunnel ports at ip + payload length (sic)
             udp6 = good & (nxt == 17)
             port_rows = rows6[udp6]
-            at = ip6[udp6] + plen[udp6]
-            tunnel = (np.isin(be16(at, port_rows), _TUNNEL_PORTS) | np.isin(be16(at + 2, port_rows), _TUNNEL_PORTS))
+            at = start[port_rows] + ip6[udp6] + plen[udp6]
+            tunnel = np.isin(file_be16(at), _TUNNEL_PORTS) | np.isin(file_be16(at + 2), _TUNNEL_PORTS)
             slow[port_rows[tunnel]] = True
             good[np.flatnonzero(udp6)[tunnel]] = False
         ok6[rows6[good]] = True
@@ -799,7 +834,7 @@ def decode_packets(raw: RawPackets, decode_tunnels: bool = True) -> DecodedPacke
         tcp &= ~invalid_udp
         udp &= ~invalid_udp
     ports = tcp | udp
-    first_word, second_word = be16(np.minimum(l4, caplen)), be16(np.minimum(l4 + 2, caplen))
+    first_word, second_word = be16(l4), be16(l4 + 2)
     src_port = np.where(ports & ~short, first_word, 0)
     dst_port = np.where(ports & ~short, second_word, 0)
     if decode_tunnels:
@@ -809,18 +844,18 @@ def decode_packets(raw: RawPackets, decode_tunnels: bool = True) -> DecodedPacke
     valid &= ~short
     tcp &= ~short
     udp &= ~short
-    tcp_bytes = u8(np.minimum(l4 + 12, caplen))
+    tcp_bytes = u8(l4 + 12)
     payload = np.where(tcp, np.maximum(0, l4_len - 4 * (tcp_bytes >> 4)), 0)
     payload = np.where(udp | (valid & ((protocol == 1) | (protocol == 58))), np.where(l4_len > 8, l4_len - 8, 0), payload)
-    flags = np.where(tcp, u8(np.minimum(l4 + 13, caplen)), 0)
+    flags = np.where(tcp, u8(l4 + 13), 0)
 
     src_hi = np.zeros(n, dtype=np.uint64)
     src_lo = np.zeros(n, dtype=np.uint64)
     dst_hi = np.zeros(n, dtype=np.uint64)
     dst_lo = np.zeros(n, dtype=np.uint64)
     v4 = valid & ok4
-    src_lo[v4] = _V4_LO_PREFIX | _gather_u32(data, start[v4] + ip[v4] + 12, False).astype(np.uint64)
-    dst_lo[v4] = _V4_LO_PREFIX | _gather_u32(data, start[v4] + ip[v4] + 16, False).astype(np.uint64)
+    src_lo[v4] = (_V4_LO_PREFIX | be32(ip + 12))[v4]
+    dst_lo[v4] = (_V4_LO_PREFIX | be32(ip + 16))[v4]
     v6 = np.flatnonzero(valid & ok6)
     if len(v6):
         base = start[v6] + ip[v6]
@@ -829,6 +864,9 @@ def decode_packets(raw: RawPackets, decode_tunnels: bool = True) -> DecodedPacke
     out = DecodedPackets(valid, np.where(ok6, 6, 4).astype(np.int8), src_hi, src_lo, dst_hi, dst_lo,
                          src_port, dst_port, protocol, vlan, np.zeros(n, dtype=np.int64), payload, flags)
     slow |= (caplen >= 28) & ~np.asarray(linktype_is(*_FAST_LINKTYPES), dtype=bool)
+    # headers that reach past the window were read from garbage: decode those one by one
+    reach = np.where(ok6, l4 + 14, np.maximum(ip + 40, l4 + 14))
+    slow |= fast & (near_end | (reach > _WINDOW))
     for i in np.flatnonzero(slow):
         _set_one(out, int(i), decode_packet(raw.packet_bytes(int(i)), int(raw.linktype[i]), decode_tunnels))
     out.slow_path = int(slow.sum())
