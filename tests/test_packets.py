@@ -236,8 +236,8 @@ def packet_block(index: int, ticks: int, frame: bytes) -> bytes:
 
 
 def test_pcapng_interfaces_with_their_own_link_types_and_clocks(tmp_path):
-    """libpcap (so nfstream) gives up on a second interface with another link type; each packet
-    here is read with its own interface's link type and time resolution."""
+    """libpcap (so nfstream) silently drops the packets of an interface whose link type differs
+    from the first one's; here each packet is read with its own interface's link type and clock."""
     first = ether(ipv4("10.2.0.1", "10.2.0.2", 6, tcp(1111, 80, 0x02)))
     second = ipv4("10.2.0.3", "10.2.0.4", 17, udp(2222, 53, 12))
     blocks = [section(), interface(LINKTYPE_ETHERNET, tsresol=9), interface(LINKTYPE_RAW),
