@@ -190,6 +190,9 @@ def compare(train_normal: list[list[str]], train_anomalous: list[list[str]], tes
         X, y = train_normal + train_anomalous, [0] * len(train_normal) + [1] * len(train_anomalous)
         results["lightgbm_counts"] = rates(lightgbm_baseline(X, np.asarray(y), test))
         models.append(("classifier", LogConfig(model="classifier", epochs=epochs, max_length=max_length), X, y))
+        # the same autoencoder given the labelled blocks: it trains on the normal ones, the labelled
+        # validation blocks choose its threshold
+        models.append(("autoencoder_labelled", LogConfig(model="autoencoder", epochs=20 if quick else None), X, y))
     for name, config, X, y in models:
         started = time.perf_counter()
         detector = LogSequenceDetector(config).fit(X, y or None)

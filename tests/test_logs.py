@@ -199,6 +199,21 @@ def test_sequence_models_separate_anomalies_and_round_trip(tmp_path, model):
         assert why["write"]["count"] == 5 and why["write"]["expected"] < 5 and why["close"]["count"] == 0
 
 
+def test_autoencoder_given_labels_takes_its_threshold_from_the_labelled_validation_sequences():
+    normal, anomalous = synthetic_sequences(300, seed=0)
+    # without the reordered normal sequence: event counts cannot tell it from a normal one
+    anomalous = [a for a in anomalous if sorted(a) != ["close", "open", "read"]]
+    labels = [0] * len(normal) + [1] * len(anomalous)
+    detector = LogSequenceDetector(LogConfig(model="autoencoder", epochs=60, target_fpr=0.02)).fit(normal + anomalous,
+                                                                                                  labels)
+    assert detector.threshold_.rule == "max_f1"
+    normal_only = LogSequenceDetector(LogConfig(model="autoencoder", epochs=60, target_fpr=0.02)).fit(normal)
+    assert normal_only.threshold_.rule == "target_fpr"
+    test_normal, test_anomalous = synthetic_sequences(60, seed=1)
+    anomalies = [test_anomalous[0], test_anomalous[2]]  # [1] is a reordered normal sequence: same counts
+    assert detector.predict(anomalies).all() and detector.predict(test_normal).mean() <= 0.05
+
+
 def test_cli_extract_train_detect_on_raw_hdfs(tmp_path):
     root = dataset_path("logs", "hdfs")
     templates = tmp_path / "templates.csv"
