@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from ..core.errors import InputError
 from ..core.tables import BadRecord, ReadReport
-from .meter import meter_flows
-from .packets import CaptureFormatError, read_and_decode
+from .meter import FlowMeter
+from .packets import CaptureFormatError, capture_chunks, decode_chunks
 from .portable import NFSTREAM_SOURCES, portable_from_nfstream
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz")
@@ -113,20 +114,29 @@ def extract_flows(paths: Iterable[str | os.PathLike[str]]) -> CaptureFlows:
         if not path.is_file():
             raise InputError("no such file", path=path)
         try:
-            raw, decoded = read_and_decode(path)
+            records = capture_chunks(path)
         except CaptureFormatError as exc:
             raise InputError(str(exc), path=path) from None
         report.files.append(str(path))
-        for problem in raw.problems:
-            report.malformed_rows += 1
-            where = f"packet {problem.record}: " if problem.record else ""
-            report.add(BadRecord(str(path), None, None, where + problem.message))
-        packets += len(raw)
-        skipped += int(len(raw) - decoded.valid.sum())
-        flows = meter_flows(decoded, raw.time_ms, IDLE_TIMEOUT_S * 1000, ACTIVE_TIMEOUT_S * 1000)
-        if flows.empty:
+        # chunk by chunk: memory holds the packets of flows still open, not the whole capture
+        meter = FlowMeter(IDLE_TIMEOUT_S * 1000, ACTIVE_TIMEOUT_S * 1000)
+        found = []
+        for raw, decoded in decode_chunks(records):
+            for problem in raw.problems:
+                report.malformed_rows += 1
+                where = f"packet {problem.record}: " if problem.record else ""
+                report.add(BadRecord(str(path), None, None, where + problem.message))
+            packets += len(raw)
+            skipped += int(len(raw) - decoded.valid.sum())
+            found.append(meter.add(decoded, raw.time_ms))
+        found.append(meter.flush())
+        found = [part for part in found if len(part)]
+        if not found:
             report.add(BadRecord(str(path), None, None, "no IP flows in this capture"))
             continue
+        flows = pd.concat(found, ignore_index=True) if len(found) > 1 else found[0]
+        if len(found) > 1:  # flows in the order they start (their first packets' order)
+            flows = flows.iloc[np.argsort(flows["first_packet"].to_numpy(), kind="stable")]
         table = flow_table(flows)
         table["capture"] = path.name
         parts.append(table)

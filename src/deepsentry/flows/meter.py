@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -85,10 +86,23 @@ def _ip_strings(hi: np.ndarray, lo: np.ndarray) -> pd.Series:
 def meter_flows(packets: DecodedPackets, time_ms: np.ndarray, idle_timeout_ms: int = 120_000,
                 active_timeout_ms: int = 1_800_000) -> pd.DataFrame:
     """One row per flow, with nfstream's column names for the attributes deepsentry uses, in the
-    order flows start."""
+    order flows start. All packets at once; :class:`FlowMeter` takes them a chunk at a time."""
     keep = np.flatnonzero(packets.valid)
     # the meter's clock never goes back: a late packet counts at the latest time seen
     t = np.maximum.accumulate(time_ms[keep]) if len(keep) else np.zeros(0, dtype=np.int64)
+    return _meter(packets, keep, t, idle_timeout_ms, active_timeout_ms).table
+
+
+@dataclass
+class _Metered:
+    table: pd.DataFrame  # flows in the order they start
+    rows: np.ndarray  # packet indices, flow after flow (the table's order)
+    lengths: np.ndarray  # packets per flow
+
+
+def _meter(packets: DecodedPackets, keep: np.ndarray, t: np.ndarray, idle_timeout_ms: int,
+           active_timeout_ms: int) -> _Metered:
+    """Flows of the packets ``keep`` (indices into ``packets``, in arrival order) at clock times ``t``."""
     src_hi, src_lo = packets.src_hi[keep], packets.src_lo[keep]
     dst_hi, dst_lo = packets.dst_hi[keep], packets.dst_lo[keep]
     sport, dport = packets.src_port[keep], packets.dst_port[keep]
@@ -212,4 +226,82 @@ def meter_flows(packets: DecodedPackets, time_ms: np.ndarray, idle_timeout_ms: i
         for i, values in enumerate(block.values()):
             matrix[i] = values
         parts.append(pd.DataFrame(matrix.T, columns=list(block), copy=False))
-    return pd.concat(parts, axis=1, copy=False)
+    return _Metered(pd.concat(parts, axis=1), rows, lengths)
+
+
+class FlowMeter:
+    """Flows from packets given a chunk at a time, with memory bounded by the packets of flows still
+    open: each flow is handed out once it is final, as in nfstream (no later packet can join it:
+    its last packet is an idle timeout behind the clock, or its first an active timeout).
+
+    Packets are metered again while their flow stays open, so metering waits until as many new
+    packets as carried ones have arrived (at least ``batch``): each packet is metered about twice
+    at most on average.
+
+    >>> meter = FlowMeter()                                   # doctest: +SKIP
+    >>> done = [meter.add(decoded, raw.time_ms) for raw, decoded in chunks] + [meter.flush()]  # doctest: +SKIP
+    """
+
+    def __init__(self, idle_timeout_ms: int = 120_000, active_timeout_ms: int = 1_800_000,
+                 batch: int = 1 << 20) -> None:
+        self.idle_timeout_ms, self.active_timeout_ms, self.batch = idle_timeout_ms, active_timeout_ms, batch
+        self._parts: list[tuple[DecodedPackets, np.ndarray, np.ndarray]] = []  # carried first, then new
+        self._carried = self._new = 0
+        self._clock: int | None = None
+        self._seen = 0  # packets given so far, valid or not
+
+    def add(self, packets: DecodedPackets, time_ms: np.ndarray) -> pd.DataFrame:
+        """Take a chunk of packets (in arrival order); return the flows that became final (often none)."""
+        keep = np.flatnonzero(packets.valid)
+        if len(keep):
+            t = np.maximum.accumulate(time_ms[keep])
+            if self._clock is not None:
+                t = np.maximum(t, self._clock)
+            self._clock = int(t[-1])
+            self._parts.append((_take(packets, keep), t, self._seen + keep))
+            self._new += len(keep)
+        self._seen += len(packets.valid)
+        if self._new >= max(self._carried, self.batch):
+            return self._meter(final_only=True)
+        return _empty()
+
+    def flush(self) -> pd.DataFrame:
+        """Every flow still open (the end of the capture)."""
+        return self._meter(final_only=False)
+
+    def _meter(self, final_only: bool) -> pd.DataFrame:
+        if not self._parts:
+            return _empty()
+        packets = _concatenate([p for p, _, _ in self._parts])
+        t = np.concatenate([t for _, t, _ in self._parts])
+        seq = np.concatenate([s for _, _, s in self._parts])
+        self._parts, self._new = [], 0
+        metered = _meter(packets, np.arange(len(t)), t, self.idle_timeout_ms, self.active_timeout_ms)
+        table = metered.table
+        table["first_packet"] = seq[metered.rows[np.cumsum(metered.lengths) - metered.lengths]]
+        if final_only and self._clock is not None:
+            final = ((table["bidirectional_last_seen_ms"] <= self._clock - self.idle_timeout_ms)
+                     | (table["bidirectional_first_seen_ms"] <= self._clock - self.active_timeout_ms)).to_numpy()
+        else:
+            final = np.ones(len(table), dtype=bool)
+        open_rows = np.sort(metered.rows[np.repeat(~final, metered.lengths)])
+        self._carried = len(open_rows)
+        if len(open_rows):
+            self._parts = [(_take(packets, open_rows), t[open_rows], seq[open_rows])]
+        return table[final].reset_index(drop=True)
+
+
+def _take(packets: DecodedPackets, rows: np.ndarray) -> DecodedPackets:
+    return DecodedPackets(**{name: (getattr(packets, name)[rows] if name != "slow_path" else 0)
+                             for name in DecodedPackets.__dataclass_fields__})
+
+
+def _concatenate(parts: list[DecodedPackets]) -> DecodedPackets:
+    if len(parts) == 1:
+        return parts[0]
+    return DecodedPackets(**{name: (np.concatenate([getattr(p, name) for p in parts]) if name != "slow_path" else 0)
+                             for name in DecodedPackets.__dataclass_fields__})
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame()

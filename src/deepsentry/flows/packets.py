@@ -29,7 +29,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -631,19 +631,28 @@ def read_capture(path: str | os.PathLike[str]) -> RawPackets:
     return _concatenate(list(capture_chunks(path)), RawPackets)
 
 
-def read_and_decode(path: str | os.PathLike[str], decode_tunnels: bool = True) -> tuple[RawPackets, DecodedPackets]:
-    """:func:`read_capture` and :func:`decode_packets` in one pipeline: while the records of one chunk
-    are walked (Python, holding the GIL), the previous chunk is decoded in a thread (NumPy, which
-    releases the GIL in its loops)."""
+def decode_chunks(chunks: Iterable[RawPackets], decode_tunnels: bool = True) -> Iterator[tuple[RawPackets, DecodedPackets]]:
+    """Each chunk of records with its packets decoded. While the records of one chunk are walked
+    (Python, holding the GIL), the previous chunk is decoded in a thread (NumPy, which releases the
+    GIL in its loops)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    raws, pending = [], []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepsentry-decode") as pool:
-        for raw in capture_chunks(path):
-            raws.append(raw)
-            pending.append(pool.submit(decode_packets, raw, decode_tunnels))
-        decoded = [future.result() for future in pending]
-    return _concatenate(raws, RawPackets), _concatenate(decoded, DecodedPackets)
+        pending = None
+        for raw in chunks:
+            future = pool.submit(decode_packets, raw, decode_tunnels)
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = (raw, future)
+        if pending is not None:
+            yield pending[0], pending[1].result()
+
+
+def read_and_decode(path: str | os.PathLike[str], decode_tunnels: bool = True) -> tuple[RawPackets, DecodedPackets]:
+    """Every packet record of a capture and its decoding (see :func:`decode_chunks`)."""
+    pairs = list(decode_chunks(capture_chunks(path), decode_tunnels))
+    return (_concatenate([raw for raw, _ in pairs], RawPackets),
+            _concatenate([decoded for _, decoded in pairs], DecodedPackets))
 
 
 # ---------------------------------------------------------------------------------------------
