@@ -344,3 +344,37 @@ def test_flows_metered_chunk_by_chunk_equal_all_at_once_with_bounded_memory(tmp_
     assert len(whole) == 60 + 3 + 50 and max(carried[:30]) <= 10  # the conversations never pile up
     table = extract_flows([path]).table  # the same, through the capture reader's own chunks
     assert len(table) == len(whole) and (table["packets"].to_numpy() == whole["bidirectional_packets"]).all()
+
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+def test_a_growing_capture_read_piece_by_piece_gives_every_flow_once(tmp_path, kind):
+    from deepsentry.flows.meter import FlowMeter
+    from deepsentry.flows.packets import CaptureTail
+
+    frames = [(1000.0 + 30 * k + 0.1 * i, ether(ipv4(f"10.5.0.{k % 200 + 1}", "10.5.1.1", 6,
+                                                  tcp(20000 + k, 80, 0x18, payload=10 * i))))
+              for k in range(40) for i in range(3)]
+    whole = tmp_path / f"whole.{kind}"
+    if kind == "pcap":
+        write_frames(whole, frames)
+    else:
+        whole.write_bytes(section() + interface(LINKTYPE_ETHERNET)
+                          + b"".join(packet_block(0, round(t * 1e6), f) for t, f in frames))
+    data = whole.read_bytes()
+    growing = tmp_path / f"growing.{kind}"
+    tail, meter, seen = CaptureTail(growing), FlowMeter(), []
+    # the writer's pieces end anywhere, mid-record too
+    for cut in [10, 30, 200, 1001, 2500, 2501, 4000, len(data) - 7, len(data)]:
+        growing.write_bytes(data[:cut])
+        raw = tail.read()
+        if raw is not None:
+            meter.add(decode_packets(raw), raw.time_ms)
+            seen.append(meter.finished())
+    assert sum(len(s) for s in seen) > 0  # flows ended while the file was still growing
+    seen.append(meter.flush())
+    flows = pd.concat([s for s in seen if len(s)], ignore_index=True)
+    assert_same_flows(flows, ours(whole), kind)
+    assert tail.records == len(frames) and not tail.problems
+    growing.write_bytes(data + struct.pack("<IIII", 0, 0, 10_000_000, 10_000_000) if kind == "pcap"
+                        else data + struct.pack("<II", 6, 7) + bytes(8))  # then a corrupt record
+    assert tail.read() is None and tail.problems and tail.read() is None

@@ -269,6 +269,10 @@ class FlowMeter:
         """Every flow still open (the end of the capture)."""
         return self._meter(final_only=False)
 
+    def finished(self) -> pd.DataFrame:
+        """The flows final by now, metering at once (for a live source: no waiting for a batch)."""
+        return self._meter(final_only=True) if self._new else _empty()
+
     def _meter(self, final_only: bool) -> pd.DataFrame:
         if not self._parts:
             return _empty()

@@ -329,6 +329,7 @@ def decode_packet(data: bytes, linktype: int, decode_tunnels: bool = True) -> Pa
 class CaptureProblem:
     record: int | None
     message: str
+    cut: bool = False  # the file ends inside a record (a file still being written ends so too)
 
 
 @dataclass
@@ -344,6 +345,7 @@ class RawPackets:
     time_ms: np.ndarray  # int64
     linktype: np.ndarray  # int32
     problems: list[CaptureProblem] = field(default_factory=list)
+    end: int = 0  # file offset just past the last whole record read
 
     def __len__(self) -> int:
         return len(self.offset)
@@ -390,8 +392,10 @@ _CHUNK_RECORDS = 1 << 17
 _WINDOW = 80  # bytes of each packet the vectorised decoder looks at: Ethernet, VLAN, IPv6, TCP
 
 
-def _pcap_chunks(data: np.ndarray, size: int, chunk: int = _CHUNK_RECORDS) -> Iterator[RawPackets]:
-    """The records of a classic pcap, ``chunk`` at a time (the last chunk carries the problems)."""
+def _pcap_chunks(data: np.ndarray, size: int, chunk: int = _CHUNK_RECORDS, start: int = 24,
+                 first_record: int = 0) -> Iterator[RawPackets]:
+    """The records of a classic pcap from file offset ``start``, ``chunk`` at a time (the last
+    chunk carries the problems)."""
     head = data[:24].tobytes()
     little = head[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
     nano = head[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
@@ -399,7 +403,7 @@ def _pcap_chunks(data: np.ndarray, size: int, chunk: int = _CHUNK_RECORDS) -> It
     linktype = struct.unpack(endian + "I", head[20:24])[0] & 0xFFFF
     buf = memoryview(data)
     read_caplen = struct.Struct(endian + "I").unpack_from
-    offset, problems, read = 24, [], 0
+    offset, problems, read = start, [], first_record
     last_header = size - 16  # where the last possible record header starts
 
     def records(starts: list[int]) -> RawPackets:
@@ -408,7 +412,7 @@ def _pcap_chunks(data: np.ndarray, size: int, chunk: int = _CHUNK_RECORDS) -> It
         words = np.asarray(data)[at[:, None] + np.arange(16)].view(endian + "u4").astype(np.int64)
         return RawPackets(data, at + 16, words[:, 2], words[:, 3],
                           _time_ms(words[:, 0], words[:, 1], 10**9 if nano else 10**6),
-                          np.full(len(at), linktype, dtype=np.int32), [])
+                          np.full(len(at), linktype, dtype=np.int32), [], offset)
 
     while True:
         starts: list[int] = []
@@ -434,7 +438,7 @@ def _pcap_chunks(data: np.ndarray, size: int, chunk: int = _CHUNK_RECORDS) -> It
         if stop:
             if not problems and offset != size:
                 problems.append(CaptureProblem(read + 1, "capture ends in the middle of a packet; flows up to "
-                                               "the cut kept"))
+                                               "the cut kept", cut=True))
             last = records(starts)
             last.problems = problems
             yield last
@@ -470,18 +474,29 @@ def _interface(body: bytes, endian: str) -> _Interface | None:
     return iface
 
 
-def _read_pcapng(data: np.ndarray, size: int) -> RawPackets:
+@dataclass
+class _PcapngState:
+    """What reading a pcapng file further needs from the blocks read so far."""
+
+    interfaces: list[_Interface] = field(default_factory=list)
+    section: tuple[str, int] | None = None  # (endian, index of its first interface)
+    packets: int = 0
+
+
+def _read_pcapng(data: np.ndarray, size: int, state: _PcapngState | None = None, start: int = 0) -> RawPackets:
     buf = memoryview(data)
+    state = state or _PcapngState()
     problems: list[CaptureProblem] = []
-    interfaces: list[_Interface] = []
+    interfaces = state.interfaces
     # enhanced packet blocks (nearly every packet) are collected by position and decoded together
     epb_blocks: list[int] = []
-    sections: list[tuple[int, str, int]] = []  # (first EPB index, endian, first interface index)
+    # (first EPB index, endian, first interface index)
+    sections: list[tuple[int, str, int]] = [(0, *state.section)] if state.section else []
     other: list[tuple[int, int, int, int, int, int]] = []  # (order, data offset, caplen, wirelen, time_ms, linktype)
-    endian = "<"
-    read2 = struct.Struct("<II").unpack_from
-    offset = 0
-    packets = 0
+    endian = state.section[0] if state.section else "<"
+    read2 = struct.Struct(endian + "II").unpack_from
+    offset = start
+    packets = state.packets
     while offset + 12 <= size:
         block_type, length = read2(buf, offset)
         if block_type == 0x0A0D0D0A:  # section header: its byte-order magic sets the endianness
@@ -497,9 +512,10 @@ def _read_pcapng(data: np.ndarray, size: int) -> RawPackets:
             problems.append(CaptureProblem(None, "pcapng file does not start with a section header"))
             break
         if length < 12 or length % 4 or offset + length > size:
+            cut = offset + length > size and length >= 12 and length % 4 == 0
             problems.append(CaptureProblem(packets + 1, "capture ends in the middle of a block; flows up to the cut kept"
-                                           if offset + length > size and length >= 12 else
-                                           f"block length {length} is invalid; the capture is corrupt from here"))
+                                           if cut else
+                                           f"block length {length} is invalid; the capture is corrupt from here", cut))
             break
         if block_type == 6:
             packets += 1
@@ -534,7 +550,11 @@ def _read_pcapng(data: np.ndarray, size: int) -> RawPackets:
                     packets += 1
         offset += length
     if offset < size and not problems:
-        problems.append(CaptureProblem(packets + 1, "capture ends in the middle of a block; flows up to the cut kept"))
+        problems.append(CaptureProblem(packets + 1, "capture ends in the middle of a block; flows up to the cut kept",
+                                       cut=True))
+    if sections:
+        state.section = (sections[-1][1], sections[-1][2])
+    state.packets = packets
 
     blocks = np.asarray(epb_blocks, dtype=np.int64)
     n = len(blocks)
@@ -545,22 +565,23 @@ def _read_pcapng(data: np.ndarray, size: int) -> RawPackets:
     linktype = np.full(n, -1, dtype=np.int32)
     keep = np.zeros(n, dtype=bool)
     bounds = [s[0] for s in sections[1:]] + [n]
-    for (start, section_endian, base), stop in zip(sections, bounds):
-        if start >= stop:
+    end = offset
+    for (first, section_endian, base), stop in zip(sections, bounds):
+        if first >= stop:
             continue
-        at = blocks[start:stop]
+        at = blocks[first:stop]
         little = section_endian == "<"
         index = _gather_u32(data, at + 8, little).astype(np.int64) + base
         high, low = _gather_u32(data, at + 12, little), _gather_u32(data, at + 16, little)
         cap = _gather_u32(data, at + 20, little).astype(np.int64)
         block_len = _gather_u32(data, at + 4, little).astype(np.int64)
-        caplen[start:stop], wirelen[start:stop] = cap, _gather_u32(data, at + 24, little)
+        caplen[first:stop], wirelen[first:stop] = cap, _gather_u32(data, at + 24, little)
         ok = (index < len(interfaces)) & (cap <= block_len - 32)
         ticks = (high.astype(np.uint64) << np.uint64(32)) | low.astype(np.uint64)
         for number in np.unique(index[ok]):
             iface = interfaces[int(number)]
-            rows = np.flatnonzero(ok & (index == number)) + start
-            t = ticks[rows - start]
+            rows = np.flatnonzero(ok & (index == number)) + first
+            t = ticks[rows - first]
             per = np.uint64(iface.per_second) if iface.per_second < 2**63 else None
             if per is None:
                 continue
@@ -573,7 +594,7 @@ def _read_pcapng(data: np.ndarray, size: int) -> RawPackets:
         problems.append(CaptureProblem(int(bad[0]) + 1, f"{len(bad)} packet block(s) name no known interface or "
                                        "overrun their block; skipped"))
     order = blocks[keep]
-    raw = RawPackets(data, offset_out[keep], caplen[keep], wirelen[keep], time_ms[keep], linktype[keep], problems)
+    raw = RawPackets(data, offset_out[keep], caplen[keep], wirelen[keep], time_ms[keep], linktype[keep], problems, end)
     if other:
         extra = np.asarray(other, dtype=np.int64)
         position = np.concatenate([order, extra[:, 0]])
@@ -581,7 +602,7 @@ def _read_pcapng(data: np.ndarray, size: int) -> RawPackets:
         raw = RawPackets(data, np.concatenate([raw.offset, extra[:, 1]])[sort],
                          np.concatenate([raw.caplen, extra[:, 2]])[sort], np.concatenate([raw.wirelen, extra[:, 3]])[sort],
                          np.concatenate([raw.time_ms, extra[:, 4]])[sort],
-                         np.concatenate([raw.linktype, extra[:, 5].astype(np.int32)])[sort], problems)
+                         np.concatenate([raw.linktype, extra[:, 5].astype(np.int32)])[sort], problems, end)
     return raw
 
 
@@ -621,6 +642,8 @@ def _concatenate(parts: list, kind: type) -> Any:
             values[name] = [p for part in parts for p in part.problems]
         elif name == "slow_path":
             values[name] = sum(part.slow_path for part in parts)
+        elif name == "end":
+            values[name] = parts[-1].end
         else:
             values[name] = np.concatenate([getattr(part, name) for part in parts])
     return kind(**values)
@@ -629,6 +652,55 @@ def _concatenate(parts: list, kind: type) -> Any:
 def read_capture(path: str | os.PathLike[str]) -> RawPackets:
     """Every packet record of a pcap or pcapng file (see :func:`capture_chunks`)."""
     return _concatenate(list(capture_chunks(path)), RawPackets)
+
+
+class CaptureTail:
+    """The records appended to a capture file since the last :meth:`read`, for a file another
+    program is still writing. A record the writer has not finished yet is read next time; a
+    corrupt one ends the reading (listed in ``problems``, once).
+
+    >>> tail = CaptureTail("growing.pcap")                 # doctest: +SKIP
+    >>> new = tail.read()                                  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.offset = 0
+        self.records = 0
+        self.problems: list[CaptureProblem] = []
+        self._kind: str | None = None
+        self._pcapng = _PcapngState()
+        self._stuck = False
+
+    def read(self) -> RawPackets | None:
+        """New whole records, or None when there are none (yet)."""
+        size = self.path.stat().st_size if self.path.exists() else 0
+        if self._kind is None:
+            if size < 28:
+                return None
+            with open(self.path, "rb") as handle:
+                magic = handle.read(4)
+            if magic in PCAP_MAGICS:
+                self._kind, self.offset = "pcap", 24
+            elif magic == PCAPNG_MAGIC:
+                self._kind = "pcapng"
+            else:
+                raise CaptureFormatError("not a pcap or pcapng capture (unknown magic number)")
+        if self._stuck or size <= self.offset:
+            return None
+        data = _load(self.path)
+        if self._kind == "pcap":
+            raw = _concatenate(list(_pcap_chunks(data, size, chunk=1 << 62, start=self.offset,
+                                                 first_record=self.records)), RawPackets)
+        else:
+            raw = _read_pcapng(data, size, self._pcapng, start=self.offset)
+        problems = [p for p in raw.problems if not p.cut]
+        if problems:
+            self.problems += problems
+            self._stuck = True
+        self.offset = raw.end
+        self.records += len(raw)
+        return raw if len(raw) else None
 
 
 def decode_chunks(chunks: Iterable[RawPackets], decode_tunnels: bool = True) -> Iterator[tuple[RawPackets, DecodedPackets]]:

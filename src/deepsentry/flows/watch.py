@@ -2,9 +2,11 @@
 
 A live interface is read by nfstream, which hands over each flow when it expires (idle 120 s,
 active 1800 s), so memory is bounded by the flows in progress; flows are scored in small batches and
-alerts appended as JSON lines. A growing capture file is re-read when it grows; a flow is final once
-the capture's clock has passed its idle timeout, and each final flow is alerted once (remembered by
-its 5-tuple and start time, forgotten after the active timeout).
+alerts appended as JSON lines. A growing capture file is read from where the last read stopped
+(:class:`~deepsentry.flows.packets.CaptureTail`) and metered as it grows
+(:class:`~deepsentry.flows.meter.FlowMeter`): a flow is scored once, when it is final (its last
+packet an idle timeout behind the capture's clock, or its first an active timeout), and memory
+holds the packets of open flows only.
 
 >>> watch_flows(detector, "capture.pcap", alerts="alerts.jsonl", once=True)   # doctest: +SKIP
 {'flows': 1994, 'alerts': 1994}
@@ -22,9 +24,10 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from ..core.errors import ConfigError, DependencyError
-from .capture import (ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, extract_flows, flow_streamer,
-                      flow_table)
+from ..core.errors import ConfigError, DependencyError, InputError
+from .capture import ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, flow_streamer, flow_table
+from .meter import FlowMeter
+from .packets import CaptureFormatError, CaptureTail, decode_packets
 from .portable import PORTABLE_FEATURES
 
 
@@ -62,34 +65,30 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
     if interface:
         return _watch_interface(detector, source, alerts_path, batch, model_name, counts, max_seconds)
     path = Path(source)
-    done: dict[tuple, float] = {}  # final flows already handled -> their start time
-    size = -1
+    tail = CaptureTail(path)
+    meter = FlowMeter(IDLE_TIMEOUT_S * 1000, ACTIVE_TIMEOUT_S * 1000)
     started = time.monotonic()
     while True:
-        current = path.stat().st_size if path.exists() else 0
-        if current != size and current > 24:
-            size = current
-            flows = extract_flows([path])
-            table = flows.table
-            clock = float(table["last_seen"].max())
-            final = np.ones(len(table), dtype=bool) if once else \
-                (table["last_seen"] + IDLE_TIMEOUT_S <= clock).to_numpy()
-            keys = list(zip(table["src_ip"], table["src_port"], table["dst_ip"], table["dst_port"],
-                            table["protocol"], table["first_seen"].round(6)))
-            fresh = np.array([f and k not in done for f, k in zip(final, keys)], dtype=bool)
-            if fresh.any():
-                rows = table[fresh].reset_index(drop=True)
-                alerts_batch = _alerts_for(detector, rows, flows.features[fresh].reset_index(drop=True), model_name)
+        try:
+            raw = tail.read()
+        except CaptureFormatError as exc:
+            raise InputError(str(exc), path=path) from None
+        finals = []
+        if raw is not None:
+            meter.add(decode_packets(raw), raw.time_ms)
+            finals.append(meter.finished())
+        stop = once or (max_seconds is not None and time.monotonic() - started >= max_seconds)
+        if once:
+            finals.append(meter.flush())  # the capture is complete: every flow is final
+        for flows in finals:
+            if len(flows):
+                table = flow_table(flows)
+                features = table[list(PORTABLE_FEATURES)]
+                alerts_batch = _alerts_for(detector, table, features, model_name)
                 _append(alerts_path, alerts_batch)
-                counts["flows"] += int(fresh.sum())
+                counts["flows"] += len(table)
                 counts["alerts"] += len(alerts_batch)
-                for k, f in zip(keys, fresh):
-                    if f:
-                        done[k] = k[5]
-            horizon = clock - ACTIVE_TIMEOUT_S - IDLE_TIMEOUT_S  # older flows cannot reappear
-            for k in [k for k, start in done.items() if start < horizon]:
-                del done[k]
-        if once or (max_seconds is not None and time.monotonic() - started >= max_seconds):
+        if stop:
             return counts
         time.sleep(poll_s)
 
