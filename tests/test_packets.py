@@ -378,3 +378,22 @@ def test_a_growing_capture_read_piece_by_piece_gives_every_flow_once(tmp_path, k
     growing.write_bytes(data + struct.pack("<IIII", 0, 0, 10_000_000, 10_000_000) if kind == "pcap"
                         else data + struct.pack("<II", 6, 7) + bytes(8))  # then a corrupt record
     assert tail.read() is None and tail.problems and tail.read() is None
+
+
+def test_extraction_reports_progress_per_chunk(tmp_path):
+    calls = []
+
+    class Recorder:
+        def start(self, description, total):
+            calls.append(("start", description))
+
+        def advance(self, **info):
+            calls.append(("advance", info["packets"]))
+
+        def finish(self):
+            calls.append(("finish",))
+
+    path = tmp_path / "flood.pcap"
+    write_pcap(path, syn_flood(500, seed=4))
+    extract_flows([path], progress=Recorder())
+    assert calls[0][0] == "start" and ("advance", 500) in calls and calls[-1] == ("finish",)

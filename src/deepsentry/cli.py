@@ -274,10 +274,11 @@ def extract_flows_cmd(
     out_file: Annotated[Path, typer.Option("--out", help="Flows: .csv, .parquet or .jsonl.")],
 ) -> None:
     """Turn packet captures into bidirectional flows (5-tuple, times, packets, bytes, portable features)."""
+    from .core.progress import RichProgress
     from .detection.batch import write_predictions
     from .flows.capture import extract_flows
 
-    flows = extract_flows(paths)
+    flows = extract_flows(paths, progress=RichProgress())
     _report_read(flows.report)
     write_predictions(flows.table, out_file)
     err.print(f"{len(flows.table)} flows from {len(flows.report.files)} capture(s); {flows.packets} packets, "

@@ -104,9 +104,21 @@ def flow_streamer(source: str) -> Any:
         idle_timeout=IDLE_TIMEOUT_S, active_timeout=ACTIVE_TIMEOUT_S, decode_tunnels=True))
 
 
-def extract_flows(paths: Iterable[str | os.PathLike[str]]) -> CaptureFlows:
+def extract_flows(paths: Iterable[str | os.PathLike[str]], progress: Any = None) -> CaptureFlows:
     """Flows of every capture in ``paths`` (files or directories), one table, with a ``capture``
-    column naming the file each flow came from."""
+    column naming the file each flow came from. ``progress`` (see :mod:`deepsentry.core.progress`)
+    advances once per chunk of about 131k packets."""
+    from ..core.progress import NullProgress
+
+    progress = progress or NullProgress()
+    progress.start("reading captures", None)
+    try:
+        return _extract(paths, progress)
+    finally:
+        progress.finish()
+
+
+def _extract(paths: Iterable[str | os.PathLike[str]], progress: Any) -> CaptureFlows:
     report = ReadReport()
     parts = []
     packets = skipped = 0
@@ -129,6 +141,7 @@ def extract_flows(paths: Iterable[str | os.PathLike[str]]) -> CaptureFlows:
             packets += len(raw)
             skipped += int(len(raw) - decoded.valid.sum())
             found.append(meter.add(decoded, raw.time_ms))
+            progress.advance(capture=path.name, packets=packets)
         found.append(meter.flush())
         found = [part for part in found if len(part)]
         if not found:
