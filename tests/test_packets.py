@@ -397,3 +397,27 @@ def test_extraction_reports_progress_per_chunk(tmp_path):
     write_pcap(path, syn_flood(500, seed=4))
     extract_flows([path], progress=Recorder())
     assert calls[0][0] == "start" and ("advance", 500) in calls and calls[-1] == ("finish",)
+
+
+def test_nanosecond_big_endian_and_cut_short_captures_match_nfstream(tmp_path):
+    """The same packets written as a nanosecond pcap, a big-endian pcap, and with snap lengths that
+    cut payloads (54 bytes) or TCP headers (40 bytes: every packet takes the one-by-one path)."""
+    source = dataset_path("network", "pcaps", "attack", "chrissanders_ftp-crack.pcap").read_bytes()
+    header = struct.unpack("<IHHiIII", source[:24])
+    records, at = [], 24
+    while at + 16 <= len(source):
+        seconds, micros, caplen, wirelen = struct.unpack("<IIII", source[at:at + 16])
+        records.append((seconds, micros, wirelen, source[at + 16:at + 16 + caplen]))
+        at += 16 + caplen
+    variants = {
+        "nano": struct.pack("<IHHiIII", 0xA1B23C4D, *header[1:]) + b"".join(
+            struct.pack("<IIII", s, us * 1000 + 999, len(b), w) + b for s, us, w, b in records),
+        "big": struct.pack(">IHHiIII", 0xA1B2C3D4, *header[1:]) + b"".join(
+            struct.pack(">IIII", s, us, len(b), w) + b for s, us, w, b in records)}
+    for snap in (54, 40):
+        variants[f"snap{snap}"] = struct.pack("<IHHiIII", *header[:5], snap, header[6]) + b"".join(
+            struct.pack("<IIII", s, us, len(b[:snap]), w) + b[:snap] for s, us, w, b in records)
+    for name, data in variants.items():
+        path = tmp_path / f"{name}.pcap"
+        path.write_bytes(data)
+        assert_same_flows(ours(path), nfstream_flows(path), name)
