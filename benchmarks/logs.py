@@ -193,6 +193,8 @@ def compare(train_normal: list[list[str]], train_anomalous: list[list[str]], tes
         # the same autoencoder given the labelled blocks: it trains on the normal ones, the labelled
         # validation blocks choose its threshold
         models.append(("autoencoder_labelled", LogConfig(model="autoencoder", epochs=20 if quick else None), X, y))
+        # auto: each candidate with its own default epochs (the classifier's is the 8 used above)
+        models.append(("auto_labelled", LogConfig(epochs=3 if quick else None, max_length=max_length), X, y))
     for name, config, X, y in models:
         started = time.perf_counter()
         detector = LogSequenceDetector(config).fit(X, y or None)
@@ -200,6 +202,9 @@ def compare(train_normal: list[list[str]], train_anomalous: list[list[str]], tes
         scores = detector.score_samples(test)
         results[name] = rates(scores > detector.threshold_.threshold, scores, seconds)
         results[name]["threshold_rule"] = detector.threshold_.rule
+        if name == "auto_labelled":
+            results[name]["chosen"] = detector.model_
+            results[name]["validation_average_precision"] = detector.summary_.validation_metrics["auto_average_precision"]
     return results
 
 

@@ -214,6 +214,22 @@ def test_autoencoder_given_labels_takes_its_threshold_from_the_labelled_validati
     assert detector.predict(anomalies).all() and detector.predict(test_normal).mean() <= 0.05
 
 
+def test_auto_with_labels_keeps_the_model_that_ranks_the_validation_sequences_better(tmp_path):
+    normal, anomalous = synthetic_sequences(300, seed=0)  # one anomaly kind is a reordered normal sequence
+    detector = LogSequenceDetector(LogConfig(epochs=15, window=4, max_length=16)).fit(
+        normal + anomalous, [0] * len(normal) + [1] * len(anomalous))
+    precision = detector.summary_.validation_metrics["auto_average_precision"]
+    assert set(precision) == {"classifier", "autoencoder"}
+    # event counts cannot see the reordering, so the order-aware classifier ranks better here
+    assert detector.model_ == "classifier" and precision["classifier"] > precision["autoencoder"]
+    assert detector.config.model == "auto"
+    again = LogSequenceDetector.load(detector.save(tmp_path / "auto"))
+    assert again.model_ == "classifier"
+    test_normal, test_anomalous = synthetic_sequences(60, seed=1)
+    np.testing.assert_allclose(again.score_samples(test_anomalous[:3]), detector.score_samples(test_anomalous[:3]),
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_cli_extract_train_detect_on_raw_hdfs(tmp_path):
     root = dataset_path("logs", "hdfs")
     templates = tmp_path / "templates.csv"

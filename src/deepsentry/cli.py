@@ -140,7 +140,7 @@ def train_logs(
     labels: Annotated[Optional[Path], typer.Option(help="Session labels for raw logs: CSV with the session id first and a Label column.")] = None,
     window: Annotated[Optional[int], typer.Option(help="Per-line event CSV (event_id[, label, time]) cut into windows of this many lines.")] = None,
     window_seconds: Annotated[Optional[float], typer.Option(help="Per-line event CSV cut into time windows of this many seconds (time column).")] = None,
-    model: Annotated[str, typer.Option(help="auto (deeplog for normal-only data, classifier with anomalies), deeplog, classifier, or autoencoder (event-count vectors, normal sequences).")] = "auto",
+    model: Annotated[str, typer.Option(help="auto (deeplog for normal-only data; with anomalies, the classifier or the autoencoder, whichever ranks held-out training sequences better), deeplog, classifier, or autoencoder (event-count vectors).")] = "auto",
     epochs: Annotated[Optional[int], typer.Option(help="Training epochs (default 8; 60 for the autoencoder).")] = None,
     target_fpr: Annotated[Optional[float], typer.Option(help="Validation false-positive rate for the threshold (default 0.005).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
