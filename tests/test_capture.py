@@ -143,6 +143,22 @@ def test_watch_flows_on_a_growing_capture(tmp_path, portable_model):
     assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "c.jsonl")]) == 2
 
 
+def test_watch_flows_scores_every_flow_once_when_a_read_meters_at_once(tmp_path, portable_model, monkeypatch):
+    """A large read makes the meter hand out final flows from ``add`` itself (here after 5 packets)."""
+    from deepsentry.detection.batch import load_detector
+    from deepsentry.flows import meter, watch
+
+    from deepsentry.flows.synthetic import syn_flood, write_pcap
+
+    monkeypatch.setattr(watch, "FlowMeter", lambda *a: meter.FlowMeter(*a, batch=5))
+    packets = syn_flood(50, seed=5)
+    packets.time_s = 1_700_000_000 + np.arange(50) * 200.0  # each flow ends before the next begins
+    capture = tmp_path / "slow_scan.pcap"
+    write_pcap(capture, packets)
+    counts = watch.watch_flows(load_detector(portable_model), str(capture), alerts=tmp_path / "a.jsonl", once=True)
+    assert counts["flows"] == len(extract_flows([capture]).table) == 50
+
+
 def test_watch_interface_scores_flows_and_stops_on_time_when_the_interface_goes_quiet(tmp_path, portable_model,
                                                                                       monkeypatch):
     """The live path without capture rights: nfstream is replaced by a streamer that hands out the

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .packets import DecodedPackets
+from .packets import DecodedPackets, concatenate_parts
 
 _V4_MAPPED_HI = np.uint64(0)
 _V4_MAPPED_MASK = np.uint64(0xFFFFFFFF00000000)
@@ -276,7 +276,7 @@ class FlowMeter:
     def _meter(self, final_only: bool) -> pd.DataFrame:
         if not self._parts:
             return _empty()
-        packets = _concatenate([p for p, _, _ in self._parts])
+        packets = concatenate_parts([p for p, _, _ in self._parts], DecodedPackets)
         t = np.concatenate([t for _, t, _ in self._parts])
         seq = np.concatenate([s for _, _, s in self._parts])
         self._parts, self._new = [], 0
@@ -297,13 +297,6 @@ class FlowMeter:
 
 def _take(packets: DecodedPackets, rows: np.ndarray) -> DecodedPackets:
     return DecodedPackets(**{name: (getattr(packets, name)[rows] if name != "slow_path" else 0)
-                             for name in DecodedPackets.__dataclass_fields__})
-
-
-def _concatenate(parts: list[DecodedPackets]) -> DecodedPackets:
-    if len(parts) == 1:
-        return parts[0]
-    return DecodedPackets(**{name: (np.concatenate([getattr(p, name) for p in parts]) if name != "slow_path" else 0)
                              for name in DecodedPackets.__dataclass_fields__})
 
 

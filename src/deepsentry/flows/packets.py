@@ -629,8 +629,8 @@ def capture_chunks(path: str | os.PathLike[str], chunk: int = _CHUNK_RECORDS) ->
     raise CaptureFormatError("not a pcap or pcapng capture (unknown magic number)")
 
 
-def _concatenate(parts: list, kind: type) -> Any:
-    """One RawPackets or DecodedPackets from chunks of it."""
+def concatenate_parts(parts: list, kind: type) -> Any:
+    """One RawPackets or DecodedPackets from chunks of it (in order)."""
     if len(parts) == 1:
         return parts[0]
     values = {}
@@ -651,7 +651,7 @@ def _concatenate(parts: list, kind: type) -> Any:
 
 def read_capture(path: str | os.PathLike[str]) -> RawPackets:
     """Every packet record of a pcap or pcapng file (see :func:`capture_chunks`)."""
-    return _concatenate(list(capture_chunks(path)), RawPackets)
+    return concatenate_parts(list(capture_chunks(path)), RawPackets)
 
 
 class CaptureTail:
@@ -690,7 +690,7 @@ class CaptureTail:
             return None
         data = _load(self.path)
         if self._kind == "pcap":
-            raw = _concatenate(list(_pcap_chunks(data, size, chunk=1 << 62, start=self.offset,
+            raw = concatenate_parts(list(_pcap_chunks(data, size, chunk=1 << 62, start=self.offset,
                                                  first_record=self.records)), RawPackets)
         else:
             raw = _read_pcapng(data, size, self._pcapng, start=self.offset)
@@ -723,8 +723,8 @@ def decode_chunks(chunks: Iterable[RawPackets], decode_tunnels: bool = True) -> 
 def read_and_decode(path: str | os.PathLike[str], decode_tunnels: bool = True) -> tuple[RawPackets, DecodedPackets]:
     """Every packet record of a capture and its decoding (see :func:`decode_chunks`)."""
     pairs = list(decode_chunks(capture_chunks(path), decode_tunnels))
-    return (_concatenate([raw for raw, _ in pairs], RawPackets),
-            _concatenate([decoded for _, decoded in pairs], DecodedPackets))
+    return (concatenate_parts([raw for raw, _ in pairs], RawPackets),
+            concatenate_parts([decoded for _, decoded in pairs], DecodedPackets))
 
 
 # ---------------------------------------------------------------------------------------------

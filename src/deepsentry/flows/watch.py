@@ -75,7 +75,7 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
             raise InputError(str(exc), path=path) from None
         finals = []
         if raw is not None:
-            meter.add(decode_packets(raw), raw.time_ms)
+            finals.append(meter.add(decode_packets(raw), raw.time_ms))  # a large read may meter at once
             finals.append(meter.finished())
         stop = once or (max_seconds is not None and time.monotonic() - started >= max_seconds)
         if once:
