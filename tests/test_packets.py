@@ -421,3 +421,21 @@ def test_nanosecond_big_endian_and_cut_short_captures_match_nfstream(tmp_path):
         path = tmp_path / f"{name}.pcap"
         path.write_bytes(data)
         assert_same_flows(ours(path), nfstream_flows(path), name)
+
+
+def test_pcapng_read_in_chunks_and_a_skipped_block_does_not_stop_the_reading(tmp_path):
+    from deepsentry.flows.packets import capture_chunks
+
+    frame = ether(ipv4("10.6.0.1", "10.6.0.2", 17, udp(1000, 2000, 8)))
+    blocks = [section(), interface(LINKTYPE_ETHERNET)]
+    blocks += [packet_block(0, (1_700_000_000 + k) * 1_000_000, frame) for k in range(25)]
+    blocks += [packet_block(7, 1_700_000_030_000_000, frame)]  # names an interface that does not exist
+    blocks += [packet_block(0, (1_700_000_031 + k) * 1_000_000, frame) for k in range(25)]
+    path = tmp_path / "skip.pcapng"
+    path.write_bytes(b"".join(blocks))
+    chunks = list(capture_chunks(path, chunk=10))
+    assert [len(c) for c in chunks] == [10, 10, 9, 10, 10, 1] and sum(len(c) for c in chunks) == 50
+    problems = [p for c in chunks for p in c.problems]
+    assert len(problems) == 1 and not problems[0].fatal and "no known interface" in problems[0].message
+    flows = extract_flows([path])
+    assert flows.packets == 50 and flows.table["packets"].sum() == 50

@@ -330,6 +330,7 @@ class CaptureProblem:
     record: int | None
     message: str
     cut: bool = False  # the file ends inside a record (a file still being written ends so too)
+    fatal: bool = True  # reading stopped here (else a record was skipped and reading went on)
 
 
 @dataclass
@@ -483,7 +484,10 @@ class _PcapngState:
     packets: int = 0
 
 
-def _read_pcapng(data: np.ndarray, size: int, state: _PcapngState | None = None, start: int = 0) -> RawPackets:
+def _read_pcapng(data: np.ndarray, size: int, state: _PcapngState | None = None, start: int = 0,
+                 limit: int | None = None) -> RawPackets:
+    """The blocks of a pcapng file from offset ``start`` (``state``: what the blocks before it set),
+    stopping after ``limit`` packets if given; ``end`` says where the next read starts."""
     buf = memoryview(data)
     state = state or _PcapngState()
     problems: list[CaptureProblem] = []
@@ -497,7 +501,8 @@ def _read_pcapng(data: np.ndarray, size: int, state: _PcapngState | None = None,
     read2 = struct.Struct(endian + "II").unpack_from
     offset = start
     packets = state.packets
-    while offset + 12 <= size:
+    stop_at = packets + limit if limit else None
+    while offset + 12 <= size and (stop_at is None or packets < stop_at):
         block_type, length = read2(buf, offset)
         if block_type == 0x0A0D0D0A:  # section header: its byte-order magic sets the endianness
             magic = bytes(buf[offset + 8:offset + 12])
@@ -522,11 +527,13 @@ def _read_pcapng(data: np.ndarray, size: int, state: _PcapngState | None = None,
             if length >= 32:
                 epb_blocks.append(offset)
             else:
-                problems.append(CaptureProblem(packets, f"packet block of {length} bytes is too short; skipped"))
+                problems.append(CaptureProblem(packets, f"packet block of {length} bytes is too short; skipped",
+                                               fatal=False))
         elif block_type == 1:
             iface = _interface(bytes(buf[offset + 8:offset + length - 4]), endian)
             if iface is None:  # keep the numbering of the interfaces after it
-                problems.append(CaptureProblem(packets + 1, "interface block too short; its packets skipped"))
+                problems.append(CaptureProblem(packets + 1, "interface block too short; its packets skipped",
+                                               fatal=False))
                 iface = _Interface(-1, 0)
             interfaces.append(iface)
         elif block_type in (2, 3):  # obsolete packet block, simple packet block: rare, read one by one
@@ -549,7 +556,7 @@ def _read_pcapng(data: np.ndarray, size: int, state: _PcapngState | None = None,
                     other.append((offset, offset + 28, cap, wire, time_ms, iface.linktype))
                     packets += 1
         offset += length
-    if offset < size and not problems:
+    if offset < size and not problems and (stop_at is None or packets < stop_at):
         problems.append(CaptureProblem(packets + 1, "capture ends in the middle of a block; flows up to the cut kept",
                                        cut=True))
     if sections:
@@ -591,8 +598,8 @@ def _read_pcapng(data: np.ndarray, size: int, state: _PcapngState | None = None,
             keep[rows] = True
     bad = np.flatnonzero(~keep)
     if len(bad):
-        problems.append(CaptureProblem(int(bad[0]) + 1, f"{len(bad)} packet block(s) name no known interface or "
-                                       "overrun their block; skipped"))
+        problems.append(CaptureProblem(None, f"{len(bad)} packet block(s) name no known interface or overrun "
+                                       f"their block (the first at byte {int(blocks[bad[0]])}); skipped", fatal=False))
     order = blocks[keep]
     raw = RawPackets(data, offset_out[keep], caplen[keep], wirelen[keep], time_ms[keep], linktype[keep], problems, end)
     if other:
@@ -604,6 +611,18 @@ def _read_pcapng(data: np.ndarray, size: int, state: _PcapngState | None = None,
                          np.concatenate([raw.time_ms, extra[:, 4]])[sort],
                          np.concatenate([raw.linktype, extra[:, 5].astype(np.int32)])[sort], problems, end)
     return raw
+
+
+def _pcapng_chunks(data: np.ndarray, size: int, chunk: int) -> Iterator[RawPackets]:
+    """The packets of a pcapng file, about ``chunk`` at a time (the last chunk carries the problems)."""
+    state, offset = _PcapngState(), 0
+    while True:
+        raw = _read_pcapng(data, size, state, start=offset, limit=chunk)
+        if any(p.fatal for p in raw.problems) or raw.end >= size or raw.end == offset:
+            yield raw
+            return
+        yield raw
+        offset = raw.end
 
 
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"}
@@ -625,7 +644,7 @@ def capture_chunks(path: str | os.PathLike[str], chunk: int = _CHUNK_RECORDS) ->
     if magic == PCAPNG_MAGIC:
         if size < 28:
             raise CaptureFormatError(f"truncated section header ({size} bytes)")
-        return iter([_read_pcapng(data, size)])
+        return _pcapng_chunks(data, size, chunk)
     raise CaptureFormatError("not a pcap or pcapng capture (unknown magic number)")
 
 
@@ -695,9 +714,8 @@ class CaptureTail:
         else:
             raw = _read_pcapng(data, size, self._pcapng, start=self.offset)
         problems = [p for p in raw.problems if not p.cut]
-        if problems:
-            self.problems += problems
-            self._stuck = True
+        self.problems += problems
+        self._stuck = any(p.fatal for p in problems)
         self.offset = raw.end
         self.records += len(raw)
         return raw if len(raw) else None
