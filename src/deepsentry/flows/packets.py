@@ -691,8 +691,8 @@ class CaptureTail:
         self._pcapng = _PcapngState()
         self._stuck = False
 
-    def read(self) -> RawPackets | None:
-        """New whole records, or None when there are none (yet)."""
+    def read(self, limit: int = _CHUNK_RECORDS) -> RawPackets | None:
+        """At most ``limit`` new whole records, or None when there are none (yet)."""
         size = self.path.stat().st_size if self.path.exists() else 0
         if self._kind is None:
             if size < 28:
@@ -709,10 +709,9 @@ class CaptureTail:
             return None
         data = _load(self.path)
         if self._kind == "pcap":
-            raw = concatenate_parts(list(_pcap_chunks(data, size, chunk=1 << 62, start=self.offset,
-                                                 first_record=self.records)), RawPackets)
+            raw = next(_pcap_chunks(data, size, chunk=limit, start=self.offset, first_record=self.records))
         else:
-            raw = _read_pcapng(data, size, self._pcapng, start=self.offset)
+            raw = _read_pcapng(data, size, self._pcapng, start=self.offset, limit=limit)
         problems = [p for p in raw.problems if not p.cut]
         self.problems += problems
         self._stuck = any(p.fatal for p in problems)

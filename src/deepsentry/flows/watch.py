@@ -55,9 +55,11 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
                 poll_s: float = 2.0, batch: int = 64, model_name: str = "flows",
                 max_seconds: float | None = None) -> dict[str, int]:
     """Alerts (JSON lines appended to ``alerts``) on flows as they end, from a growing capture file
-    (re-read as it grows) or, with ``interface=True``, a live interface. ``max_seconds`` stops it
-    after that long (on a file at the next poll; on an interface at once, quiet or not: flows still in
-    nfstream's cache are not scored). Returns the counts of flows scored and alerts written."""
+    (read from where the last read stopped) or, with ``interface=True``, a live interface.
+    ``max_seconds`` stops it after that long (on a file at the next poll; on an interface at once,
+    quiet or not: flows still in nfstream's cache are not scored). Returns the counts of flows
+    scored and alerts written, and for a file the records it could not read (a corrupt record ends
+    the reading of a file)."""
     if getattr(detector, "feature_set_", "native") != "portable":
         raise ConfigError("watching traffic needs a model trained with --feature-set portable")
     alerts_path = Path(alerts)
@@ -74,9 +76,10 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
         except CaptureFormatError as exc:
             raise InputError(str(exc), path=path) from None
         finals = []
-        if raw is not None:
+        while raw is not None:  # a large file is taken a chunk at a time
             finals.append(meter.add(decode_packets(raw), raw.time_ms))  # a large read may meter at once
-            finals.append(meter.finished())
+            raw = tail.read()
+        finals.append(meter.finished())
         stop = once or (max_seconds is not None and time.monotonic() - started >= max_seconds)
         if once:
             finals.append(meter.flush())  # the capture is complete: every flow is final
@@ -89,6 +92,7 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
                 counts["flows"] += len(table)
                 counts["alerts"] += len(alerts_batch)
         if stop:
+            counts["unreadable"] = len(tail.problems)
             return counts
         time.sleep(poll_s)
 
