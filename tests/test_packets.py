@@ -377,6 +377,9 @@ def test_a_growing_capture_read_piece_by_piece_gives_every_flow_once(tmp_path, k
     growing.write_bytes(data + struct.pack("<IIII", 0, 0, 10_000_000, 10_000_000) if kind == "pcap"
                         else data + struct.pack("<II", 6, 7) + bytes(8))  # then a corrupt record
     assert tail.read() is None and tail.problems and tail.read() is None
+    growing.write_bytes(data[:2600])  # replaced by a new, shorter capture: read from its start
+    raw = tail.read()
+    assert raw is not None and tail.records == len(raw) and not tail.problems
 
 
 def test_extraction_reports_progress_per_chunk(tmp_path):

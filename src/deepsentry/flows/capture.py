@@ -3,7 +3,7 @@
 Bidirectional flows exactly as nfstream meters them with deepsentry's settings (idle 120 s, active
 1800 s, tunnels decoded, statistics on, payload byte accounting to match CICFlowMeter's packet
 lengths), computed by deepsentry's own vectorised reader (:mod:`.packets`, :mod:`.meter`): nfstream
-reads packets one at a time in Python and was the bottleneck (BENCHMARKS.md, packet captures);
+meters packets one at a time in Python and was the bottleneck (BENCHMARKS.md, packet captures);
 tests hold the two equal on every shared capture. nfstream still reads live interfaces
 (:func:`flow_streamer`). Each flow keeps its 5-tuple and times for alerts, outside the model's
 features.

@@ -676,7 +676,8 @@ def read_capture(path: str | os.PathLike[str]) -> RawPackets:
 class CaptureTail:
     """The records appended to a capture file since the last :meth:`read`, for a file another
     program is still writing. A record the writer has not finished yet is read next time; a
-    corrupt one ends the reading (listed in ``problems``, once).
+    corrupt one ends the reading (listed in ``problems``, once); a file that shrinks (truncated, or
+    replaced by a rotating writer) is read again from its start.
 
     >>> tail = CaptureTail("growing.pcap")                 # doctest: +SKIP
     >>> new = tail.read()                                  # doctest: +SKIP
@@ -684,6 +685,9 @@ class CaptureTail:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._reset()
+
+    def _reset(self) -> None:
         self.offset = 0
         self.records = 0
         self.problems: list[CaptureProblem] = []
@@ -694,6 +698,8 @@ class CaptureTail:
     def read(self, limit: int = _CHUNK_RECORDS) -> RawPackets | None:
         """At most ``limit`` new whole records, or None when there are none (yet)."""
         size = self.path.stat().st_size if self.path.exists() else 0
+        if size < self.offset:  # truncated or replaced (a rotating writer): read the new file from its start
+            self._reset()
         if self._kind is None:
             if size < 28:
                 return None
