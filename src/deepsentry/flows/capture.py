@@ -30,11 +30,10 @@ import pandas as pd
 from ..core.errors import InputError
 from ..core.tables import BadRecord, ReadReport
 from .meter import FlowMeter
-from .packets import CaptureFormatError, capture_chunks, decode_chunks
+from .packets import PCAP_MAGICS, PCAPNG_MAGIC, CaptureFormatError, capture_chunks, decode_chunks
 from .portable import NFSTREAM_SOURCES, portable_from_nfstream
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz")
-_MAGIC = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a"}
 IDENTITY = ["src_ip", "dst_ip", "src_port", "dst_port", "protocol", "first_seen", "last_seen", "packets", "bytes"]
 IDLE_TIMEOUT_S, ACTIVE_TIMEOUT_S = 120, 1800
 
@@ -46,7 +45,7 @@ def is_capture(path: str | os.PathLike[str]) -> bool:
     if not path.is_file():
         return False
     with open(path, "rb") as handle:
-        return handle.read(4) in _MAGIC
+        return handle.read(4) in PCAP_MAGICS | {PCAPNG_MAGIC}
 
 
 @dataclass

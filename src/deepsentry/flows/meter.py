@@ -20,17 +20,14 @@ packet at a time. Statistics are segment reductions over the sorted packets.
 from __future__ import annotations
 
 import ipaddress
-import socket
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .packets import DecodedPackets, concatenate_parts
+from .packets import V4_MAPPED_TAG, DecodedPackets, concatenate_parts
 
-_V4_MAPPED_HI = np.uint64(0)
-_V4_MAPPED_MASK = np.uint64(0xFFFFFFFF00000000)
-_V4_MAPPED_TAG = np.uint64(0x0000FFFF00000000)
+_V4_MAPPED_MASK = np.uint64(0xFFFFFFFF00000000)  # the tag's bits (see packets.V4_MAPPED_TAG)
 
 
 def _segments(boundary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,16 +66,14 @@ def _ip_strings(hi: np.ndarray, lo: np.ndarray) -> pd.Series:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if not hi.any() and ((lo & _V4_MAPPED_MASK) == _V4_MAPPED_TAG).all():
+    if not hi.any() and ((lo & _V4_MAPPED_MASK) == V4_MAPPED_TAG).all():
         unique, inverse = np.unique((lo & np.uint64(0xFFFFFFFF)).astype(np.int64), return_inverse=True)
         octets = [pc.cast(pa.array((unique >> shift) & 255), pa.string()) for shift in (24, 16, 8, 0)]
         names = pc.binary_join_element_wise(*octets, ".")
     else:
         unique, inverse = np.unique(np.stack([hi, lo], axis=1), axis=0, return_inverse=True)
-        names = pa.array([socket.inet_ntoa(int(low & 0xFFFFFFFF).to_bytes(4, "big"))
-                          if h == 0 and (low & 0xFFFFFFFF00000000) == 0x0000FFFF00000000
-                          else str(ipaddress.IPv6Address((h << 64) | low)) for h, low in unique.tolist()],
-                         type=pa.string())
+        addresses = [ipaddress.IPv6Address((h << 64) | low) for h, low in unique.tolist()]
+        names = pa.array([str(a.ipv4_mapped or a) for a in addresses], type=pa.string())
     taken = names.take(pa.array(inverse.ravel()))
     return pd.Series(pd.array(taken, dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
 
@@ -113,7 +108,7 @@ def _meter(packets: DecodedPackets, keep: np.ndarray, t: np.ndarray, idle_timeou
     # ports, protocol, VLAN and tunnel in one 54-bit sort key
     small = ((packets.protocol[keep] << 46) | (packets.vlan_id[keep] << 34) | (packets.tunnel_id[keep] << 32)
              | (a_port << 16) | b_port)
-    if len(keep) and not (a_hi.any() or b_hi.any()) and (((a_lo | b_lo) & _V4_MAPPED_MASK) == _V4_MAPPED_TAG).all():
+    if len(keep) and not (a_hi.any() or b_hi.any()) and (((a_lo | b_lo) & _V4_MAPPED_MASK) == V4_MAPPED_TAG).all():
         # IPv4 only: both addresses fit one 64-bit sort key
         addresses = ((a_lo & np.uint64(0xFFFFFFFF)) << np.uint64(32)) | (b_lo & np.uint64(0xFFFFFFFF))
         columns = [small, addresses]

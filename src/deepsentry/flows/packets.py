@@ -775,16 +775,8 @@ class DecodedPackets:
     slow_path: int = 0  # packets decoded one by one
 
 
-_V4_HI = np.uint64(0)
-_V4_LO_PREFIX = np.uint64(0xFFFF) << np.uint64(32)
-
-
-def _u8(data: np.ndarray, at: np.ndarray) -> np.ndarray:
-    return data[at].astype(np.int64)
-
-
-def _be16(data: np.ndarray, at: np.ndarray) -> np.ndarray:
-    return (data[at].astype(np.int64) << 8) | data[at + 1]
+#: the low 64 bits of an IPv4-mapped IPv6 address (::ffff:a.b.c.d) hold this tag above the address
+V4_MAPPED_TAG = np.uint64(0xFFFF) << np.uint64(32)
 
 
 def _be64(data: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -958,8 +950,8 @@ def decode_packets(raw: RawPackets, decode_tunnels: bool = True) -> DecodedPacke
     dst_hi = np.zeros(n, dtype=np.uint64)
     dst_lo = np.zeros(n, dtype=np.uint64)
     v4 = valid & ok4
-    src_lo[v4] = (_V4_LO_PREFIX | be32(ip + 12))[v4]
-    dst_lo[v4] = (_V4_LO_PREFIX | be32(ip + 16))[v4]
+    src_lo[v4] = (V4_MAPPED_TAG | be32(ip + 12))[v4]
+    dst_lo[v4] = (V4_MAPPED_TAG | be32(ip + 16))[v4]
     v6 = np.flatnonzero(valid & ok6)
     if len(v6):
         base = start[v6] + ip[v6]
