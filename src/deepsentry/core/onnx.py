@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -62,8 +63,14 @@ def onnx_runner(model_bytes: bytes, output_names: list[str] | None = None,
     # tf2onnx keeps Keras output names; map them to ours by substring.
     mapping = {n: next((k for k in ("logits", "reconstruction_error") if k in n), n) for n in names}
 
+    one_row = _OneRowBinding(session, input_name, names)
+
     def run(features: np.ndarray) -> dict[str, np.ndarray]:
         features = np.ascontiguousarray(features, dtype=np.float32)
+        if len(features) == 1 and one_row.ready:
+            outputs = one_row(features)
+            if outputs is not None:
+                return {mapping[n]: v for n, v in zip(names, outputs)}
         if len(features) <= ONNX_CHUNK:  # the common case, and the one latency depends on
             return {mapping[n]: v for n, v in zip(names, session.run(names, {input_name: features}))}
         parts: dict[str, list[np.ndarray]] = {mapping[n]: [] for n in names}
@@ -74,6 +81,42 @@ def onnx_runner(model_bytes: bytes, output_names: list[str] | None = None,
         return {k: np.concatenate(v) for k, v in parts.items()}
 
     return run
+
+
+class _OneRowBinding:
+    """One-row inference through buffers bound once (ONNX Runtime I/O binding): no feed dict, no
+    output allocation inside the runtime, about 3 us less per call and a shorter tail, which is
+    what one-record latency is made of. Used by one thread at a time; a call that finds it busy
+    (another thread scoring one row) answers ``None`` and the caller takes the ordinary path."""
+
+    def __init__(self, session: Any, input_name: str, names: list[str]) -> None:
+        self.ready = False
+        self._lock = threading.Lock()
+        width = session.get_inputs()[0].shape[-1]
+        if not isinstance(width, int):
+            return
+        self._input = np.zeros((1, width), dtype=np.float32)
+        # the output shapes of one row, from a run rather than the graph (batch dims are symbolic)
+        probes = session.run(names, {input_name: self._input})
+        if any(p.dtype != np.float32 for p in probes):
+            return
+        self._outputs = [np.zeros(p.shape, dtype=np.float32) for p in probes]
+        self._binding = session.io_binding()
+        self._binding.bind_cpu_input(input_name, self._input)
+        for name, out in zip(names, self._outputs):
+            self._binding.bind_output(name, "cpu", 0, np.float32, list(out.shape), out.ctypes.data)
+        self._session = session
+        self.ready = True
+
+    def __call__(self, features: np.ndarray) -> list[np.ndarray] | None:
+        if features.shape != self._input.shape or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            self._input[...] = features
+            self._session.run_with_iobinding(self._binding)
+            return [out.copy() for out in self._outputs]  # the buffers are reused by the next call
+        finally:
+            self._lock.release()
 
 
 def attach_onnx(detector: Any) -> None:
