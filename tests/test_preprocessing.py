@@ -59,3 +59,54 @@ def test_missing_column_is_a_clear_error_and_extra_columns_are_ignored():
 def test_not_fitted():
     with pytest.raises(NotFittedError):
         TabularPreprocessor().transform(frame())
+
+
+@pytest.mark.parametrize("ple_bins", [0, 4])
+def test_one_record_path_equals_the_frame_path(ple_bins):
+    """One record goes through a lean path (service latency); it must give the frame path's
+    numbers, including log-scaled, negative, clipped, string-typed and unseen values, and hand
+    missing, null and non-finite values to the general path."""
+    train = frame().assign(delta=np.linspace(-1e6, 1e6, 100))
+    prep = TabularPreprocessor(ple_bins=ple_bins).fit(train)
+    assert prep.log_columns_
+    rows = [{"proto": "tcp", "bytes": 10**7, "rate": 0.4, "flag": "SF", "delta": -5e5},
+            {"proto": "sctp", "bytes": -3, "rate": 1e12, "flag": "XX", "delta": 0.0},  # unseen, clipped
+            {"proto": "udp", "bytes": "1000", "rate": 0.1, "flag": "S0", "delta": -0.0},  # numeric string
+            {"proto": "udp", "bytes": True, "rate": 0.1, "flag": "REJ", "delta": 7},
+            {"proto": "icmp", "bytes": None, "rate": 0.1, "flag": "SF", "delta": 1},  # null: median
+            {"proto": "icmp", "rate": float("inf"), "flag": "SF", "delta": 1},  # absent and inf
+            {"bytes": 5, "rate": 0.2, "delta": 2, "extra": "ignored"}]  # absent categories
+    together = prep.transform_records(rows)
+    lean = [prep._transform_one(row) is not None for row in rows]
+    assert lean == ([True] * 4 + [False, False, True] if not ple_bins else [False] * 7)
+    for i, row in enumerate(rows):
+        np.testing.assert_array_equal(prep.transform_records([row]), together[i:i + 1])
+    as_frame = pd.DataFrame([{**r, "bytes": float(r["bytes"])} for r in rows[:4]])
+    np.testing.assert_array_equal(together[:4], prep.transform(as_frame))
+    with pytest.raises(InputError, match="not a number"):
+        prep.transform_records([{**rows[0], "bytes": "lots"}])
+
+
+def test_arrow_table_path_equals_the_frame_path():
+    """CSV request bodies go from Arrow straight to the matrix; same numbers and report as the
+    pandas route, with nulls, numeric strings, booleans, huge integers, absent columns and null or
+    unseen categories."""
+    import pyarrow as pa
+
+    from deepsentry.core.tables import arrow_frame
+
+    prep = TabularPreprocessor().fit(frame())
+    table = pa.table({
+        "proto": pa.array(["tcp", None, "sctp", "udp"]),
+        "bytes": pa.array([2**60, None, 5, -1], pa.int64()),
+        "rate": pa.array(["0.5", None, "inf", "1e3"]),
+        "surprise": pa.array([True, False, None, True]),
+    })  # "flag" is absent
+    fast_report, slow_report = PreprocessingReport(), PreprocessingReport()
+    fast = prep.transform_table(table, fast_report)
+    slow = prep.transform(arrow_frame(table, prep.numeric_columns_), slow_report, fill_missing=True)
+    np.testing.assert_array_equal(fast, slow)
+    assert fast_report.to_dict() == slow_report.to_dict()
+    with pytest.raises(InputError, match="not a number") as caught:
+        prep.transform_table(pa.table({"bytes": ["1", "2", "many"], "rate": [1.0, 2.0, 3.0]}))
+    assert caught.value.row == 2 and caught.value.column == "bytes"

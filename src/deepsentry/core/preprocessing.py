@@ -128,8 +128,31 @@ class TabularPreprocessor:
             )
         report = report if report is not None else PreprocessingReport()
         report.rows += len(frame)
-        n = len(frame)
         out, k = self._encode_numeric(self._numeric_matrix(frame, self.numeric_columns_, report))
+        self._encode_categories(frame, out, k, report)
+        return out
+
+    def transform_table(self, table: Any, report: PreprocessingReport | None = None) -> np.ndarray:
+        """:meth:`transform` of an Arrow table (a CSV request body) with ``fill_missing``: numbers
+        straight from Arrow into the matrix (no pandas frame of the whole table; about half the
+        time of the frame path on a 10,000-row body), categories through pandas as there.
+        A value that is not a number is an :class:`InputError` naming the record and the field."""
+        check_is_fitted(self, ("medians_",))
+        report = report if report is not None else PreprocessingReport()
+        report.rows += table.num_rows
+        values = arrow_numeric_matrix(table, self.numeric_columns_)
+        self._count_missing(values, self.numeric_columns_, report)
+        out, k = self._encode_numeric(values)
+        present = [c for c in self.categories_ if c in table.column_names]
+        frame = table.select(present).to_pandas() if present else pd.DataFrame(index=range(table.num_rows))
+        frame = frame.assign(**{c: np.nan for c in self.categories_ if c not in present})
+        self._encode_categories(frame, out, k, report)
+        return out
+
+    def _encode_categories(self, frame: pd.DataFrame, out: np.ndarray, k: int,
+                           report: PreprocessingReport) -> None:
+        """Fill the one-hot blocks of ``out`` from ``frame``'s categorical columns (from column ``k``)."""
+        n = len(frame)
         for column, cats in self.categories_.items():
             width = len(cats) + 1
             # factorize first: the distinct values are few, so only they are turned into text
@@ -142,7 +165,6 @@ class TabularPreprocessor:
                 report.unseen_categories[column] = report.unseen_categories.get(column, 0) + unseen
             out[np.arange(n), k + codes] = 1.0
             k += width
-        return out
 
     def transform_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Feature matrix for JSON-like records (dicts), without pandas: the low-latency path
@@ -233,6 +255,12 @@ class TabularPreprocessor:
             if not pd.api.types.is_numeric_dtype(series):
                 series = pd.to_numeric(series, errors="coerce")
             values[:, i] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        self._count_missing(values, columns, report)
+        return values
+
+    @staticmethod
+    def _count_missing(values: np.ndarray, columns: list[str], report: PreprocessingReport) -> None:
+        """Count infinite (turned into NaN, in place) and missing values per column in ``report``."""
         inf = np.isinf(values)
         if inf.any():
             for i in np.flatnonzero(inf.any(axis=0)):
@@ -242,7 +270,6 @@ class TabularPreprocessor:
         if nan.any():
             for i in np.flatnonzero(nan.any(axis=0)):
                 report.missing[columns[i]] = report.missing.get(columns[i], 0) + int(nan[:, i].sum())
-        return values
 
     def _encode_numeric(self, values: np.ndarray) -> tuple[np.ndarray, int]:
         """The output matrix with its numeric (and binned) block filled from raw ``values``

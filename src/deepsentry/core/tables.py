@@ -240,28 +240,62 @@ def arrow_frame(table: pa.Table, numeric_columns: list[str]) -> pd.DataFrame:
     """A pandas frame from an Arrow table (e.g. a CSV request body), with the rule of JSON
     records: where a number is expected, null is a missing value and anything that is not a number
     is an :class:`InputError` naming the record (0-based) and the field."""
-    import pyarrow.compute as pc
-
     wanted = set(numeric_columns)
     for index, name in enumerate(table.column_names):
         column = table.column(index)
-        if name not in wanted or pa.types.is_integer(column.type) or pa.types.is_floating(column.type) \
-                or pa.types.is_boolean(column.type) or pa.types.is_null(column.type):
-            continue
-        try:
-            table = table.set_column(index, name, pc.cast(column, pa.float64()))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # the slow way, to name the bad record
-            values = []
-            for row, value in enumerate(column.to_pylist()):
-                if value is None or value == "":
-                    values.append(None)
-                    continue
-                try:
-                    values.append(float(value))
-                except (TypeError, ValueError):
-                    raise InputError(f"not a number: {str(value)[:40]!r}", row=row, column=name) from None
-            table = table.set_column(index, name, pa.array(values, pa.float64()))
+        if name in wanted and not _arrow_numeric(column.type):
+            table = table.set_column(index, name, _arrow_floats(column, name))
     return table.to_pandas()
+
+
+def arrow_numeric_matrix(table: pa.Table, columns: list[str]) -> np.ndarray:
+    """The ``columns`` of an Arrow table as one float64 matrix (column-major), without pandas, by
+    :func:`arrow_frame`'s rule: null or an absent column is NaN, a value that is not a number is an
+    :class:`InputError` naming the record and the field.
+
+    >>> import pyarrow as pa
+    >>> arrow_numeric_matrix(pa.table({"a": [1, None], "b": ["2.5", None]}), ["a", "b", "c"])
+    array([[1. , 2.5, nan],
+           [nan, nan, nan]])
+    """
+    values = np.full((table.num_rows, len(columns)), np.nan, dtype=np.float64, order="F")
+    present = {name: index for index, name in enumerate(table.column_names)}
+    for i, name in enumerate(columns):
+        index = present.get(name)
+        if index is None:
+            continue
+        column = table.column(index)
+        if not pa.types.is_null(column.type):
+            values[:, i] = _arrow_floats(column, name).to_numpy()
+    return values
+
+
+def _arrow_numeric(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) \
+        or pa.types.is_null(kind)
+
+
+def _arrow_floats(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+    """``column`` as float64 (nulls kept); integers past 2**53 round as numpy rounds them."""
+    import pyarrow.compute as pc
+
+    if pa.types.is_floating(column.type) and column.type.bit_width == 64:
+        return column
+    if _arrow_numeric(column.type):
+        return pc.cast(column, pa.float64(), safe=False)
+    try:
+        return pc.cast(column, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # the slow way, to name the bad record
+        values = []
+        for row, value in enumerate(column.to_pylist()):
+            if value is None or value == "":
+                values.append(None)
+                continue
+            try:
+                values.append(float(value))
+            except (TypeError, ValueError):
+                raise InputError(f"not a number: {str(value)[:40]!r}", row=row, column=name) from None
+        return pa.chunked_array([pa.array(values, pa.float64())])
 
 
 def unique_names(names: list[str]) -> list[str]:

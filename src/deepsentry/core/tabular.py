@@ -35,7 +35,6 @@ from .base import Detector, config_from_dict, validate_choice, validate_range
 from .bundle import read_bundle, write_bundle
 from .errors import BundleError, ConfigError, InputError, check_is_fitted
 from .preprocessing import PreprocessingReport, TabularPreprocessor
-from .tables import arrow_frame
 from .thresholds import RULES, ThresholdChoice, choose_threshold
 
 MODELS = ("hybrid", "mlp", "seed", "autoencoder")
@@ -243,7 +242,7 @@ class TabularDetector(Detector):
         """Features for an Arrow table (a CSV body): columnar, with :meth:`transform_records`'
         rules (absent column or null = missing value; a non-number = an error naming the record)."""
         check_is_fitted(self, ("preprocessor_",))
-        return self.transform(arrow_frame(table, self.preprocessor_.numeric_columns_), fill_missing=True)
+        return self.preprocessor_.transform_table(table)
 
     def transform_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Features for JSON-like records, without pandas (the service's low-latency path)."""
