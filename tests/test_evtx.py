@@ -160,15 +160,57 @@ def test_train_and_detect_on_evtx_flag_the_brute_forced_accounts(tmp_path):
     assert len(alerted) <= 5 + 3  # at most 3 of the 95 ordinary accounts
 
 
-def test_watch_refuses_binary_evtx_with_a_clear_message(tmp_path):
+def renamed(events: list[tuple[dict, dict]], prefix: str) -> list[tuple[dict, dict]]:
+    return [(system, {k: v.replace("user", prefix) for k, v in data.items()}) for system, data in events]
+
+
+def test_watch_follows_a_growing_evtx_by_record_id(tmp_path):
+    """Windows rewrites an .evtx in place: each change is read again and only events past the last
+    EventRecordID handled are fed; a cleared log (ids start again) is read from its first event."""
+    from deepsentry.logs.watch import watch_log
+
+    model_dir = tmp_path / "model"
+    train = write_evtx(tmp_path / "train.evtx", logon_day(300, 0, seed=1))
+    assert main(["train", "logs", "--data", str(train), "--format", "evtx", "--session", SESSION,
+                 "--epochs", "5", "--out", str(model_dir)]) == 0
+    from deepsentry.logs.detector import LogSequenceDetector
+
+    model = LogSequenceDetector.load(model_dir)
+    log, alerts, state = tmp_path / "Security.evtx", tmp_path / "alerts.jsonl", tmp_path / "state"
+    first = logon_day(40, 0, seed=3)
+    write_evtx(log, first)
+    counts = watch_log(model, log, alerts=alerts, state_dir=state, once=True)
+    assert counts["lines"] == len(first) and counts["sessions"] == 40
+    before = alerts.read_text().splitlines() if alerts.exists() else []
+
+    later = renamed(logon_day(30, 4, seed=4), "late")
+    inode = log.stat().st_ino
+    write_evtx(log, first + later)  # the same file, grown in place
+    assert log.stat().st_ino == inode
+    counts = watch_log(model, log, alerts=alerts, state_dir=state, once=True)
+    assert counts["lines"] == len(later) and counts["sessions"] == 30
+    new = [json.loads(line) for line in alerts.read_text().splitlines()[len(before):]]
+    flagged = {a["deepsentry"]["session"] for a in new}
+    assert {f"late{i}" for i in range(4)} <= flagged and len(flagged) <= 4 + 3
+
+    again = watch_log(model, log, alerts=alerts, state_dir=state, once=True)
+    assert again["lines"] == 0  # nothing new: nothing fed, nothing alerted twice
+
+    cleared = renamed(logon_day(5, 0, seed=5), "fresh")
+    write_evtx(log, cleared)  # ids start again at 1
+    assert watch_log(model, log, alerts=alerts, state_dir=state, once=True)["lines"] == len(cleared)
+
+
+def test_watch_on_evtx_needs_a_model_trained_on_evtx(tmp_path):
     from deepsentry.logs.watch import watch_log
 
     path = write_evtx(tmp_path / "Security.evtx", logon_day(3, 0, seed=5))
 
     class Model:
-        log_source_ = {"format": "evtx", "session": SESSION}
+        log_source_ = {"format": "json", "session": SESSION}
+        templates_ = TemplateMiner().to_json()
 
-    with pytest.raises(ConfigError, match="evtx"):
+    with pytest.raises(ConfigError, match="--format evtx"):
         watch_log(Model(), path, alerts=tmp_path / "a.jsonl", state_dir=tmp_path / "s", once=True)
 
 

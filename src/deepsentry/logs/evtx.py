@@ -86,6 +86,12 @@ def iter_evtx_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterato
     """(record ordinal, one JSON line) per event of an ``.evtx`` file. Records the parser cannot
     decode, corrupt chunks and a truncated file are counted in ``report`` (with examples), never
     fatal; the records around them are kept."""
+    for number, event in iter_evtx_events(path, report):
+        yield number, json.dumps(event, ensure_ascii=False)
+
+
+def iter_evtx_events(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tuple[int, dict[str, Any]]]:
+    """:func:`iter_evtx_lines` with each event as its flat mapping (:func:`flatten_event`)."""
     try:
         from evtx import PyEvtxParser
     except ImportError:  # pragma: no cover - pinned in requirements.lock
@@ -120,7 +126,7 @@ def iter_evtx_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterato
             report.add(BadRecord(str(path), number, None, f"EVTX record is not valid JSON ({_short(exc)})"))
             continue
         report.rows += 1
-        yield number, json.dumps(flatten_event(event), ensure_ascii=False)
+        yield number, flatten_event(event)
     missing = expected.records - number
     if missing > 0:
         report.malformed_rows += missing

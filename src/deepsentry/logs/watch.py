@@ -7,7 +7,12 @@ watcher reloads the checkpoint (offset, file identity, open sessions, template m
 of alerts written after that checkpoint, so a session closed twice is never alerted twice and no
 line is skipped.
 
-A session closes once ``idle_lines`` lines have passed without it (checked every 100 lines;
+A binary Windows event log (``.evtx``, with a model trained on ``--format evtx``) is followed by
+EventRecordID instead of byte offset: when the file changes it is parsed again and only events
+newer than the last one handled are fed, in record-id order (Windows writes the file in place and
+wraps it; a cleared log, whose ids start again, or a new file is read from its first event).
+
+A session closes once ``idle_lines`` lines (events) have passed without it (checked every 100 lines;
 deterministic, so a replay gives the same sessions), after ``idle_seconds`` of wall-clock silence
 when following, or at the end of the input with ``once``.
 
@@ -27,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
+from ..core.tables import BadRecord, ReadReport
 from ..detection.alerts import ecs_alert
 from .drain import TemplateMiner
-from .evtx import is_evtx
+from .evtx import is_evtx, iter_evtx_events
 from .formats import LogFormat
 
 STATE_VERSION = 1
@@ -43,17 +49,19 @@ class WatchState:
     sessions: "OrderedDict[str, dict[str, Any]]" = field(default_factory=OrderedDict)
     alerts_size: int = 0  # size of the alerts file when this checkpoint was written
     miner: dict[str, Any] | None = None
+    record_id: int = 0  # EVTX: the EventRecordID of the last event handled
 
     def to_json(self) -> dict[str, Any]:
         return {"version": STATE_VERSION, "inode": self.inode, "offset": self.offset, "line": self.line,
-                "sessions": list(self.sessions.items()), "alerts_size": self.alerts_size, "miner": self.miner}
+                "sessions": list(self.sessions.items()), "alerts_size": self.alerts_size, "miner": self.miner,
+                "record_id": self.record_id}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "WatchState":
         if data.get("version") != STATE_VERSION:
             raise ConfigError(f"watch state version {data.get('version')!r} is not supported")
         return cls(data["inode"], data["offset"], data["line"], OrderedDict(data["sessions"]),
-                   data["alerts_size"], data["miner"])
+                   data["alerts_size"], data["miner"], int(data.get("record_id", 0)))
 
 
 def _save_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -76,10 +84,6 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
     fmt = LogFormat.from_spec(source["format"])
     session_re = re.compile(source["session"])
     path, alerts_path, state_dir = Path(path), Path(alerts), Path(state_dir)
-    if is_evtx(path):
-        raise ConfigError("watch follows text logs by byte offset; a binary .evtx file is read whole",
-                          path=path, hint="score it with 'deepsentry detect', or follow events exported as "
-                                          "JSON lines (evtx_dump -o jsonl) with a model trained on --format evtx")
     state_dir.mkdir(parents=True, exist_ok=True)
     state_path = state_dir / "watch-state.json"
     state = WatchState.from_json(json.loads(state_path.read_text())) if state_path.exists() else WatchState()
@@ -89,6 +93,7 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
     counts = {"lines": 0, "sessions": 0, "alerts": 0, "unmatched": 0, "repeats_skipped": 0}
     last_seen: dict[str, float] = {}
     started = time.monotonic()
+    evtx_read: list[Any] = [None]  # (inode, size, mtime) of the last EVTX parse: unchanged = nothing new
 
     def close(keys: list[str]) -> None:
         closing = [(k, state.sessions.pop(k)) for k in keys]
@@ -124,13 +129,25 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
         state.miner = miner.to_json()
         _save_atomic(state_path, state.to_json())
 
-    while True:
-        if not path.exists():
-            if once:
-                break
-            time.sleep(poll_s)
-            continue
-        info = path.stat()
+    def feed(line: str) -> None:
+        state.line += 1
+        counts["lines"] += 1
+        fields = fmt.parse(line) if line.strip() else None
+        if fields is None:
+            counts["unmatched"] += 1
+        else:
+            template_id, _ = miner.add(fields.get("Content") or "")
+            for key in dict.fromkeys(session_re.findall(line)):
+                key = key if isinstance(key, str) else key[0]
+                session = state.sessions.pop(key, None) or {"events": [], "first_line": state.line}
+                session["events"].append(f"E{template_id}")
+                session["last_line"] = state.line
+                state.sessions[key] = session  # most recently seen last
+                last_seen[key] = time.monotonic()
+        if state.line % 100 == 0:  # close idle sessions in batches (one model call each)
+            close([k for k, s in state.sessions.items() if state.line - s["last_line"] >= idle_lines])
+
+    def read_text(info: os.stat_result) -> None:
         if state.inode is not None and (info.st_ino != state.inode or info.st_size < state.offset):
             state.offset = 0  # rotated (new file) or truncated: start from its beginning
         state.inode = info.st_ino
@@ -142,27 +159,56 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
                 if not raw or not raw.endswith(b"\n"):
                     break  # a half-written last line waits for its newline
                 state.offset += len(raw)
-                state.line += 1
+                feed(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
                 batch += 1
-                counts["lines"] += 1
-                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                fields = fmt.parse(line) if line.strip() else None
-                if fields is None:
-                    counts["unmatched"] += 1
-                else:
-                    template_id, _ = miner.add(fields.get("Content") or "")
-                    for key in dict.fromkeys(session_re.findall(line)):
-                        key = key if isinstance(key, str) else key[0]
-                        session = state.sessions.pop(key, None) or {"events": [], "first_line": state.line}
-                        session["events"].append(f"E{template_id}")
-                        session["last_line"] = state.line
-                        state.sessions[key] = session  # most recently seen last
-                        last_seen[key] = time.monotonic()
-                if state.line % 100 == 0:  # close idle sessions in batches (one model call each)
-                    close([k for k, s in state.sessions.items() if state.line - s["last_line"] >= idle_lines])
                 if batch >= batch_lines:
                     checkpoint()
                     batch = 0
+
+    def read_evtx(info: os.stat_result) -> None:
+        if fmt.name != "evtx":
+            raise ConfigError(f"a binary Windows event log, but this model was trained on --format {fmt.name}",
+                              path=path, hint="train the model with --format evtx")
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        if stamp == evtx_read[0]:
+            return
+        evtx_read[0] = stamp
+        report = ReadReport()
+        events = []
+        for number, event in iter_evtx_events(path, report):
+            record_id = _record_id(event)
+            if record_id is None:  # no position: it cannot be told from an event already handled
+                report.malformed_rows += 1
+                report.add(BadRecord(str(path), number, "EventRecordID", "event has no EventRecordID"))
+                continue
+            events.append((record_id, number, event))
+        newest = max((e[0] for e in events), default=0)
+        if state.inode is not None and (info.st_ino != state.inode or newest < state.record_id):
+            state.record_id = 0  # a new file, or a cleared log (its ids start again): read it all
+        state.inode = info.st_ino
+        counts["unreadable_events"] = report.malformed_rows  # what the file holds now that cannot be read
+        if report.examples:
+            counts["unreadable_examples"] = [str(example) for example in report.examples[:5]]
+        batch = 0
+        for record_id, _, event in sorted(e for e in events if e[0] > state.record_id):
+            feed(json.dumps(event, ensure_ascii=False))
+            state.record_id = record_id
+            batch += 1
+            if batch >= batch_lines:
+                checkpoint()
+                batch = 0
+
+    while True:
+        if not path.exists():
+            if once:
+                break
+            time.sleep(poll_s)
+            continue
+        info = path.stat()
+        if is_evtx(path):
+            read_evtx(info)
+        else:
+            read_text(info)
         now = time.monotonic()
         if once:
             close(list(state.sessions))
@@ -174,6 +220,13 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
             break
         time.sleep(poll_s)
     return counts
+
+
+def _record_id(event: dict[str, Any]) -> int | None:
+    try:
+        return int(event.get("EventRecordID"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 def _drop_partial_line(path: Path) -> None:
