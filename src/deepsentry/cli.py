@@ -212,7 +212,7 @@ def watch_flows_cmd(
 
 @watch_app.command("logs")
 def watch_logs(
-    input: Annotated[Path, typer.Argument(help="Log file to follow (rotation and truncation are handled).")],
+    input: Annotated[Path, typer.Argument(help="Log file to follow (rotation and truncation are handled), or a Windows .evtx (followed by EventRecordID).")],
     model: Annotated[Path, typer.Option("--model", help="Logs model trained on raw logs (--format, --session).")],
     alerts: Annotated[Path, typer.Option("--alerts", help="Alerts as JSON lines (appended).")],
     state: Annotated[Optional[Path], typer.Option(help="Checkpoint directory (default: <alerts>.state).")] = None,
