@@ -92,13 +92,17 @@ class _OneRowBinding:
     def __init__(self, session: Any, input_name: str, names: list[str]) -> None:
         self.ready = False
         self._lock = threading.Lock()
-        width = session.get_inputs()[0].shape[-1]
-        if not isinstance(width, int):
-            return
+        spec = session.get_inputs()[0]
+        width = spec.shape[-1] if len(spec.shape) == 2 else None
+        if spec.type != "tensor(float)" or not isinstance(width, int):
+            return  # not a float matrix of fixed width: every call takes the ordinary run
         self._input = np.zeros((1, width), dtype=np.float32)
         # the output shapes of one row, from a run rather than the graph (batch dims are symbolic)
-        probes = session.run(names, {input_name: self._input})
-        if any(p.dtype != np.float32 for p in probes):
+        try:
+            probes = session.run(names, {input_name: self._input})
+        except Exception:  # noqa: BLE001 - any graph the probe cannot run keeps the ordinary path
+            return
+        if any(not isinstance(p, np.ndarray) or p.dtype != np.float32 for p in probes):
             return
         self._outputs = [np.zeros(p.shape, dtype=np.float32) for p in probes]
         self._binding = session.io_binding()
