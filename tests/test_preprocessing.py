@@ -81,6 +81,9 @@ def test_one_record_path_equals_the_frame_path(ple_bins):
     assert lean == ([True] * 4 + [False, False, True] if not ple_bins else [False] * 7)
     for i, row in enumerate(rows):
         np.testing.assert_array_equal(prep.transform_records([row]), together[i:i + 1])
+    # rows 0-4 take the batch fast paths (all keys present, text categories), row 5 does not
+    for upto in (4, 5):
+        np.testing.assert_array_equal(prep.transform_records(rows[:upto]), together[:upto])
     as_frame = pd.DataFrame([{**r, "bytes": float(r["bytes"])} for r in rows[:4]])
     np.testing.assert_array_equal(together[:4], prep.transform(as_frame))
     with pytest.raises(InputError, match="not a number"):

@@ -19,6 +19,7 @@ categories plus an ``unknown`` bucket, so a category never seen in training neve
 
 from __future__ import annotations
 
+import itertools
 import operator
 import warnings
 from dataclasses import dataclass, field
@@ -177,23 +178,28 @@ class TabularPreprocessor:
             one = self._transform_one(records[0])
             if one is not None:
                 return one
-        columns = self.numeric_columns_
+        n, m = len(records), len(self.numeric_columns_)
         try:
-            # fast path: every value is a number (or a numeric string); null/missing fall through
-            getter = self._numeric_getter
-            values = np.array([getter(record) for record in records], dtype=np.float64)
-            if values.shape != (len(records), len(columns)):
-                raise ValueError
+            # fast path: every key present, every value a number, a numeric string or null (NaN);
+            # one flat iterator into numpy (a list of row tuples cost a third more)
+            values = np.fromiter(itertools.chain.from_iterable(map(self._numeric_getter, records)),
+                                 dtype=np.float64, count=n * m).reshape(n, m)
         except (KeyError, TypeError, ValueError, AttributeError):
-            values = self._record_values(records)
+            values = self._record_values(records)  # names the record and field that is wrong
         values[~np.isfinite(values)] = np.nan
         out, k = self._encode_numeric(values)
-        for column, cats in self.categories_.items():
-            index = self._category_index[column]
-            unknown = len(cats)
-            for i, record in enumerate(records):
-                out[i, k + index.get(str(record.get(column)), unknown)] = 1.0
-            k += len(cats) + 1
+        rows = np.arange(n)
+        for column, index, unknown in self._one_hot:
+            found = [record.get(column) for record in records]
+            if all(type(value) is str for value in found):
+                # text categories (the usual case): look up each distinct value once
+                codes, distinct = pd.factorize(np.array(found, dtype=object))
+                lookup = np.array([index.get(value, unknown) for value in distinct], dtype=np.int64)
+                out[rows, k + lookup[codes]] = 1.0
+            else:  # numbers, nulls, anything else: by its text, as the frame path does
+                for i, value in enumerate(found):
+                    out[i, k + index.get(str(value), unknown)] = 1.0
+            k += unknown + 1
         return out
 
     def _transform_one(self, record: Any) -> np.ndarray | None:
