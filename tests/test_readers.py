@@ -56,6 +56,27 @@ def test_cic_original_naming_with_leading_spaces(tmp_path):
     assert list(data.is_malicious) == [0, 1]
 
 
+def test_rows_repeating_the_header_are_malformed_records_not_a_class(tmp_path):
+    """The published CSE-CIC-IDS2018 CSVs repeat their header inside the file (concatenated
+    captures): such a row is reported by line and left out, so ``Label`` never becomes a class."""
+    header = "\ufeffDst Port,Protocol,Timestamp,Flow Duration,Flow Byts/s,Label"
+    rows = ["80,6,14/02/2018 08:31:01,100,Infinity,Benign", "21,6,14/02/2018 08:31:02,5,2.5,FTP-BruteForce"]
+    text = "\n".join([header, rows[0], " Dst Port, Protocol,Timestamp,Flow Duration,Flow Byts/s,Label ", rows[1],
+                      "Dst Port,Protocol,Timestamp,Flow Duration,Flow Byts/s,Label"]) + "\n"
+    data = read_flows(write(tmp_path, "Wednesday-14-02-2018.csv", text))
+    assert list(data.labels) == ["Benign", "FTP-BruteForce"]
+    assert data.features["Flow Duration"].tolist() == [100, 5] and np.isinf(data.features["Flow Byts/s"].iloc[0])
+    assert data.report.malformed_rows == 2
+    assert [e.row for e in data.report.examples] == [3, 5]
+    assert all("repeats the header" in e.reason for e in data.report.examples)
+    with pytest.raises(InputError, match="repeats the header") as caught:
+        read_flows(write(tmp_path, "again.csv", text), ReadOptions(strict=True))
+    assert caught.value.row == 3
+    # a header that is not repeated is untouched, and so is a data row that merely shares a value
+    plain = "Label,Flow Duration\nLabel,7\nBenign,8\n"
+    assert list(read_flows(write(tmp_path, "plain.csv", plain)).labels) == ["Label", "Benign"]
+
+
 def test_netflow_drops_addresses_and_source_port(tmp_path):
     text = ("IPV4_SRC_ADDR,L4_SRC_PORT,IPV4_DST_ADDR,L4_DST_PORT,PROTOCOL,IN_BYTES,OUT_BYTES,Label,Attack\n"
             "10.0.0.1,5555,10.0.0.2,80,6,100,200,0,Benign\n10.0.0.3,5556,10.0.0.2,22,6,10,0,1,Brute Force\n")

@@ -191,6 +191,8 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
             malformed[number - 1 - header_lines] = reason
     total = table.num_rows + len(bad)
     table = _drop_invalid_utf8(table, path, report, malformed, total, header_lines, strict)
+    if header_lines:
+        table = _drop_repeated_headers(table, path, report, malformed, total, strict)
     frame = table.to_pandas()
     frame.columns = unique_names([str(c).strip().lstrip("\ufeff") for c in frame.columns])
     if bad:
@@ -234,6 +236,39 @@ def _drop_invalid_utf8(table: pa.Table, path: Path, report: ReadReport, malforme
     for i in binary:
         table = table.set_column(i, table.schema.field(i).name, table.column(i).cast(pa.string()))
     return table
+
+
+def _drop_repeated_headers(table: pa.Table, path: Path, report: ReadReport, malformed: dict[int, str],
+                           total: int, strict: bool) -> pa.Table:
+    """A row that repeats the header (files concatenated with their headers, as in the published
+    CSE-CIC-IDS2018 CSVs) is not a record: counted and reported by line like any malformed row,
+    then left out, so that ``Label`` never becomes a class. Such a row makes every column text, so
+    only text tables are checked, on their first column first."""
+    if table.num_rows == 0 or not all(pa.types.is_string(f.type) for f in table.schema):
+        return table
+    import pyarrow.compute as pc
+
+    names = [name.strip().lstrip("\ufeff") for name in table.column_names]
+    first = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(table.column(0)), names[0]), False)
+    rows = np.flatnonzero(first.to_numpy(zero_copy_only=False))
+    repeated = [int(row) for row in rows
+                if [str(v).strip().lstrip("\ufeff") for v in table.slice(int(row), 1).to_pylist()[0].values()]
+                == names]
+    if not repeated:
+        return table
+    positions = kept_positions(total, malformed)
+    lines = [int(positions[row]) + 2 for row in repeated]  # 1-based, after the header line
+    if strict:
+        raise InputError("the row repeats the header", path=path, row=lines[0],
+                         hint="remove the repeated header rows (files concatenated with their headers?)")
+    for row, line in zip(repeated, lines):
+        report.malformed_rows += 1
+        report.add(BadRecord(str(path), line, None, "the row repeats the header; left out"))
+        malformed[int(positions[row])] = "the row repeats the header"
+    log.warning("%s: %d row(s) repeating the header left out (first: line %d)", path, len(repeated), lines[0])
+    keep = np.ones(table.num_rows, dtype=bool)
+    keep[repeated] = False
+    return table.filter(pa.array(keep))
 
 
 def arrow_frame(table: pa.Table, numeric_columns: list[str]) -> pd.DataFrame:
