@@ -77,6 +77,31 @@ def test_rows_repeating_the_header_are_malformed_records_not_a_class(tmp_path):
     assert list(read_flows(write(tmp_path, "plain.csv", plain)).labels) == ["Label", "Benign"]
 
 
+def test_raw_unsw_nb15_without_header_is_detected_and_named(tmp_path):
+    """UNSW-NB15_1.csv ... _4.csv: no header, 49 fields, attack_cat empty on normal rows and spelled
+    with spaces or as 'Backdoors' elsewhere; mapped to the partitioned files' class names."""
+    from deepsentry.flows.formats import UNSW_NB15_RAW_COLUMNS
+
+    def row(src: str, dport: str, category: str, label: int) -> str:
+        values = {c: "0" for c in UNSW_NB15_RAW_COLUMNS}
+        values.update(srcip=src, sport="1390", dstip="149.171.126.6", dsport=dport, proto="udp", state="CON",
+                      service="dns", dur="0.001055", sbytes="132", Stime="1421927414", Ltime="1421927414",
+                      attack_cat=category, Label=str(label))
+        return ",".join(values[c] for c in UNSW_NB15_RAW_COLUMNS)
+
+    text = "\n".join([row("59.166.0.0", "53", "", 0), row("175.45.176.3", "0x000b", " Fuzzers ", 1),
+                      row("175.45.176.1", "80", "Backdoors", 1), row("175.45.176.2", "80", "Exploits", 1)]) + "\n"
+    data = read_flows(write(tmp_path, "UNSW-NB15_1.csv", text))
+    assert data.format == "unsw-nb15-raw"
+    assert list(data.labels) == ["Normal", "Fuzzers", "Backdoor", "Exploits"]
+    assert list(data.is_malicious) == [0, 1, 1, 1]
+    assert set(data.report.identifier_columns) == {"srcip", "dstip", "sport", "Stime", "Ltime"}
+    assert "dsport" in data.features.columns and "attack_cat" not in data.features.columns
+    assert data.features["dsport"].tolist() == [53, 11, 80, 80]  # hexadecimal ports are read as numbers
+    with pytest.raises(InputError, match="49 fields, this one has 48"):
+        read_flows(write(tmp_path, "short.csv", text.replace(",0\n", "\n")), ReadOptions(format="unsw-nb15-raw"))
+
+
 def test_netflow_drops_addresses_and_source_port(tmp_path):
     text = ("IPV4_SRC_ADDR,L4_SRC_PORT,IPV4_DST_ADDR,L4_DST_PORT,PROTOCOL,IN_BYTES,OUT_BYTES,Label,Attack\n"
             "10.0.0.1,5555,10.0.0.2,80,6,100,200,0,Benign\n10.0.0.3,5556,10.0.0.2,22,6,10,0,1,Brute Force\n")

@@ -1,7 +1,7 @@
 """Known flow-record formats: their columns, labels and identifier columns.
 
-Each format is detected from the header (or, for header-less NSL-KDD, from the shape of the first
-record) or named explicitly with ``--format``.
+Each format is detected from the header (or, for header-less NSL-KDD and raw UNSW-NB15, from the
+shape of the first record) or named explicitly with ``--format``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,24 @@ NSL_KDD_COLUMNS = (
     "dst_host_same_src_port_rate", "dst_host_srv_diff_host_rate", "dst_host_serror_rate",
     "dst_host_srv_serror_rate", "dst_host_rerror_rate", "dst_host_srv_rerror_rate",
 )
+
+# The raw UNSW-NB15 CSVs (UNSW-NB15_1.csv ... _4.csv) have no header; these are the names of
+# NUSW-NB15_features.csv. Normal rows leave attack_cat empty.
+UNSW_NB15_RAW_COLUMNS = (
+    "srcip", "sport", "dstip", "dsport", "proto", "state", "dur", "sbytes", "dbytes", "sttl", "dttl",
+    "sloss", "dloss", "service", "Sload", "Dload", "Spkts", "Dpkts", "swin", "dwin", "stcpb", "dtcpb",
+    "smeansz", "dmeansz", "trans_depth", "res_bdy_len", "Sjit", "Djit", "Stime", "Ltime", "Sintpkt",
+    "Dintpkt", "tcprtt", "synack", "ackdat", "is_sm_ips_ports", "ct_state_ttl", "ct_flw_http_mthd",
+    "is_ftp_login", "ct_ftp_cmd", "ct_srv_src", "ct_srv_dst", "ct_dst_ltm", "ct_src_ltm",
+    "ct_src_dport_ltm", "ct_dst_sport_ltm", "ct_dst_src_ltm", "attack_cat", "Label",
+)
+# The raw files' category names (with their spelling variants) -> the partitioned files' 10 classes.
+UNSW_NB15_CLASSES: dict[str, str] = {
+    "": "Normal", "normal": "Normal", "analysis": "Analysis", "backdoor": "Backdoor", "backdoors": "Backdoor",
+    "dos": "DoS", "exploits": "Exploits", "fuzzers": "Fuzzers", "generic": "Generic",
+    "reconnaissance": "Reconnaissance", "shellcode": "Shellcode", "worms": "Worms",
+}
+_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
 # The 5-class taxonomy of the KDD'99 / NSL-KDD attack names, including the 17 names that occur
 # only in the test files (apache2, mailbomb, processtable, udpstorm; mscan, saint; httptunnel,
@@ -77,12 +95,18 @@ class FlowFormat:
     #: label name -> class name, for formats whose raw labels are finer than their classes
     class_map: dict[str, str] = field(default_factory=dict)
     header: bool = True
+    #: column names of a header-less format
+    columns: tuple[str, ...] = ()
 
 
 FORMATS: dict[str, FlowFormat] = {
     "nsl-kdd": FlowFormat(
         name="nsl-kdd", label_column="label", other_label_columns=("difficulty",),
-        class_map=NSL_KDD_CLASSES, header=False,
+        class_map=NSL_KDD_CLASSES, header=False, columns=NSL_KDD_COLUMNS,
+    ),
+    "unsw-nb15-raw": FlowFormat(
+        name="unsw-nb15-raw", label_column="attack_cat", other_label_columns=("Label",),
+        class_map=UNSW_NB15_CLASSES, header=False, columns=UNSW_NB15_RAW_COLUMNS,
     ),
     "unsw-nb15": FlowFormat(
         name="unsw-nb15", label_column="attack_cat", other_label_columns=("label",), id_column="id",
@@ -107,6 +131,9 @@ def detect_format(header_fields: list[str]) -> str:
         return "unsw-nb15"
     if all(normalise_name(m) in normalised for m in CIC_MARKERS):
         return "cic-ids2017"
+    if len(header_fields) == len(UNSW_NB15_RAW_COLUMNS) and _IPV4.match(header_fields[0].strip()) \
+            and _IPV4.match(header_fields[2].strip()):
+        return "unsw-nb15-raw"
     if len(header_fields) in (42, 43) and header_fields[1].strip() in ("tcp", "udp", "icmp"):
         return "nsl-kdd"
     return "csv"

@@ -151,9 +151,14 @@ def _read_csv(path: Path, delimiter: str, fmt: FlowFormat, first: list[str], rep
     if fmt.header:
         return read_delimited(path, delimiter, report, strict)
     n = len(first)
-    if n not in (len(NSL_KDD_COLUMNS) + 1, len(NSL_KDD_COLUMNS) + 2):
-        raise InputError(f"NSL-KDD records have 42 or 43 fields, this one has {n}", path=path, row=1)
-    names = list(NSL_KDD_COLUMNS) + ["label", "difficulty"][: n - len(NSL_KDD_COLUMNS)]
+    if fmt.name == "nsl-kdd":
+        if n not in (len(NSL_KDD_COLUMNS) + 1, len(NSL_KDD_COLUMNS) + 2):
+            raise InputError(f"NSL-KDD records have 42 or 43 fields, this one has {n}", path=path, row=1)
+        names = list(NSL_KDD_COLUMNS) + ["label", "difficulty"][: n - len(NSL_KDD_COLUMNS)]
+    else:
+        names = list(fmt.columns)
+        if n != len(names):
+            raise InputError(f"{fmt.name} records have {len(names)} fields, this one has {n}", path=path, row=1)
     return read_delimited(path, delimiter, report, strict, column_names=names)
 
 
