@@ -102,6 +102,21 @@ def test_raw_unsw_nb15_without_header_is_detected_and_named(tmp_path):
         read_flows(write(tmp_path, "short.csv", text.replace(",0\n", "\n")), ReadOptions(format="unsw-nb15-raw"))
 
 
+def test_original_cic_labels_in_windows_1252_are_read_not_dropped(tmp_path):
+    """MachineLearningCVE's Thursday file names its web attacks 'Web Attack \\x96 Brute Force'
+    (Windows-1252): the label is decoded and noted, the rows are kept."""
+    text = (b" Destination Port, Flow Duration, Label\n80,100,BENIGN\n80,5,Web Attack \x96 Brute Force\n"
+            b"80,6,Web Attack \x96 XSS\n80,7,Web Attack \x96 Brute Force\n")
+    data = read_flows(write(tmp_path, "Thursday-WorkingHours-Morning-WebAttacks.pcap_ISCX.csv", text))
+    assert list(data.labels) == ["BENIGN", "Web Attack \u2013 Brute Force", "Web Attack \u2013 XSS",
+                                 "Web Attack \u2013 Brute Force"]
+    assert data.report.malformed_rows == 0 and len(data) == 4
+    assert any("Windows-1252" in e.reason for e in data.report.examples)
+    # the same bytes in a feature column still make the row malformed (see the test above)
+    bad = read_flows(write(tmp_path, "f.csv", b"dur,proto,Label\n1,tcp,BENIGN\n2,u\x96dp,BENIGN\n"))
+    assert len(bad) == 1 and bad.report.malformed_rows == 1
+
+
 def test_netflow_drops_addresses_and_source_port(tmp_path):
     text = ("IPV4_SRC_ADDR,L4_SRC_PORT,IPV4_DST_ADDR,L4_DST_PORT,PROTOCOL,IN_BYTES,OUT_BYTES,Label,Attack\n"
             "10.0.0.1,5555,10.0.0.2,80,6,100,200,0,Benign\n10.0.0.3,5556,10.0.0.2,22,6,10,0,1,Brute Force\n")

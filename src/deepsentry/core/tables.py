@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .errors import InputError
@@ -149,10 +150,14 @@ def sniff_delimited(path: Path) -> tuple[str, list[str]]:
 
 
 def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool = False,
-                   column_names: list[str] | None = None) -> tuple[pd.DataFrame, dict[int, str], int]:
+                   column_names: list[str] | None = None, legacy_text_columns: tuple[str, ...] = (),
+                   ) -> tuple[pd.DataFrame, dict[int, str], int]:
     """Read a delimited text file; returns (frame, {0-based data row: why malformed}, total rows).
 
     ``column_names`` is given for header-less files; otherwise the first line is the header.
+    In ``legacy_text_columns`` (names compared without case or surrounding spaces; a label column), a value
+    that is not UTF-8 is read as Windows-1252 text and the file is noted, not the row rejected: the
+    original CIC-IDS2017 CSVs label their web attacks ``Web Attack \x96 Brute Force``.
     """
     read_opts = dict(column_names=column_names) if column_names else dict()
     header_lines = 0 if column_names else 1
@@ -190,6 +195,7 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
         if number is not None:
             malformed[number - 1 - header_lines] = reason
     total = table.num_rows + len(bad)
+    table = _decode_legacy_text(table, path, report, {name.strip().lower() for name in legacy_text_columns})
     table = _drop_invalid_utf8(table, path, report, malformed, total, header_lines, strict)
     if header_lines:
         table = _drop_repeated_headers(table, path, report, malformed, total, strict)
@@ -199,6 +205,36 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
         log.warning("%s: %d malformed row(s) skipped (first: line %s, %s)",
                     path, len(bad), bad[0][0], bad[0][1])
     return frame, malformed, total
+
+
+def _decode_legacy_text(table: pa.Table, path: Path, report: ReadReport, names: set[str]) -> pa.Table:
+    """Binary (not UTF-8) columns named in ``names`` as text: UTF-8 where a value is, else
+    Windows-1252 (Latin-1 for its five unassigned bytes). Decoded once per distinct value."""
+    for i, column in enumerate(table.schema):
+        if column.name.strip().lstrip("\ufeff").lower() not in names or not (
+                pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+            continue
+        legacy: set[str] = set()
+        chunks = []
+        for chunk in table.column(i).chunks:
+            encoded = pc.dictionary_encode(chunk)
+            words = []
+            for value in encoded.dictionary.to_pylist():
+                try:
+                    words.append(value.decode("utf-8"))
+                except UnicodeDecodeError:
+                    words.append("".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in value))
+                    legacy.add(words[-1])
+            chunks.append(pa.DictionaryArray.from_arrays(encoded.indices, pa.array(words, pa.string()))
+                          .cast(pa.string()))
+        table = table.set_column(i, column.name, pa.chunked_array(chunks, pa.string()))
+        if legacy:
+            shown = sorted(legacy)
+            report.add(BadRecord(str(path), None, column.name.strip(),
+                                 f"not UTF-8; read as Windows-1252: {', '.join(repr(t) for t in shown[:3])}"))
+            log.warning("%s: column %s is not UTF-8; %d distinct value(s) read as Windows-1252 (first: %r)",
+                        path, column.name.strip(), len(shown), shown[0])
+    return table
 
 
 def _drop_invalid_utf8(table: pa.Table, path: Path, report: ReadReport, malformed: dict[int, str],
@@ -246,8 +282,6 @@ def _drop_repeated_headers(table: pa.Table, path: Path, report: ReadReport, malf
     only text tables are checked, on their first column first."""
     if table.num_rows == 0 or not all(pa.types.is_string(f.type) for f in table.schema):
         return table
-    import pyarrow.compute as pc
-
     names = [name.strip().lstrip("\ufeff") for name in table.column_names]
     first = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(table.column(0)), names[0]), False)
     rows = np.flatnonzero(first.to_numpy(zero_copy_only=False))
@@ -312,8 +346,6 @@ def _arrow_numeric(kind: pa.DataType) -> bool:
 
 def _arrow_floats(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
     """``column`` as float64 (nulls kept); integers past 2**53 round as numpy rounds them."""
-    import pyarrow.compute as pc
-
     if pa.types.is_floating(column.type) and column.type.bit_width == 64:
         return column
     if _arrow_numeric(column.type):

@@ -140,16 +140,18 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
         delimiter, first = sniff_delimited(path)
         fmt_name = options.format or detect_format(first)
         fmt = FORMATS[fmt_name]
-        frame, malformed, total = _read_csv(path, delimiter, fmt, first, report, options.strict)
+        frame, malformed, total = _read_csv(path, delimiter, fmt, first, report, options.strict,
+                                            options.label_column)
     if frame.empty:
         raise InputError("no data rows", path=path)
     return _split_columns(path, frame, fmt, options, report, malformed, total)
 
 
 def _read_csv(path: Path, delimiter: str, fmt: FlowFormat, first: list[str], report: ReadReport,
-              strict: bool) -> tuple[pd.DataFrame, dict[int, str], int]:
+              strict: bool, label_column: str | None = None) -> tuple[pd.DataFrame, dict[int, str], int]:
     if fmt.header:
-        return read_delimited(path, delimiter, report, strict)
+        label = label_column or fmt.label_column
+        return read_delimited(path, delimiter, report, strict, legacy_text_columns=(label,) if label else ())
     n = len(first)
     if fmt.name == "nsl-kdd":
         if n not in (len(NSL_KDD_COLUMNS) + 1, len(NSL_KDD_COLUMNS) + 2):
