@@ -44,6 +44,13 @@ def test_custom_and_syslog_formats():
     rfc3164 = LogFormat.from_spec("rfc3164")
     fields = rfc3164.parse("<34>Oct 11 22:14:15 mymachine su[230]: 'su root' failed for lonvick on /dev/pts/8")
     assert fields["Host"] == "mymachine" and fields["Component"] == "su" and fields["Pid"] == "230"
+    syslog = LogFormat.from_spec("syslog")  # what daemons write to files: BSD or RFC 3339 timestamps
+    modern = syslog.parse("2024-05-01T12:34:56.789012+00:00 web1 sshd[1234]: Failed password for root from "
+                          "203.0.113.9 port 22 ssh2")
+    assert modern["Timestamp"].startswith("2024-05-01T") and modern["Component"] == "sshd"
+    assert modern["Content"].startswith("Failed password")
+    assert syslog.parse("May  1 12:34:56 web1 CRON[99]: (root) CMD (run-parts)")["Pid"] == "99"
+    assert rfc3164.parse("2024-05-01T12:34:56+00:00 web1 sshd[1]: x") is None and syslog.parse("no header") is None
     rfc5424 = LogFormat.from_spec("rfc5424")
     fields = rfc5424.parse('<165>1 2003-10-11T22:14:15.003Z host.example.com evntslog - ID47 '
                            '[exampleSDID@32473 iut="3"] An application event')

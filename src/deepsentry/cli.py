@@ -135,7 +135,7 @@ def train_logs(
     data: Annotated[Optional[Path], typer.Option("--data", help="Raw logs, plain, gzip or Windows .evtx (with --format and --session) or a labelled sequence CSV.")] = None,
     normal: Annotated[Optional[Path], typer.Option(help="Normal sequences: '<id>,<event ids>' per line.")] = None,
     abnormal: Annotated[Optional[Path], typer.Option(help="Anomalous sequences (supervised training).")] = None,
-    format: Annotated[Optional[str], typer.Option("--format", help="Log line format: a preset (hdfs, bgl, openssh, rfc3164, json, evtx...) or '<Date> <Time> <Content>'.")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Log line format: a preset (hdfs, bgl, openssh, syslog, rfc3164, json, evtx...) or '<Date> <Time> <Content>'.")] = None,
     session: Annotated[Optional[str], typer.Option(help="Regular expression of the session id in raw lines (e.g. 'blk_-?\\d+').")] = None,
     labels: Annotated[Optional[Path], typer.Option(help="Session labels for raw logs: CSV with the session id first and a Label column.")] = None,
     window: Annotated[Optional[int], typer.Option(help="Per-line event CSV (event_id[, label, time]) cut into windows of this many lines.")] = None,

@@ -39,6 +39,11 @@ PRESETS: dict[str, str] = {
 SYSLOG = {
     "rfc3164": r"^(?:<(?P<Pri>\d{1,3})>)?(?P<Month>[A-Z][a-z]{2}) +(?P<Day>\d{1,2}) (?P<Time>\d\d:\d\d:\d\d) "
                r"(?P<Host>\S+) (?P<Component>[^:\[\s]+)(?:\[(?P<Pid>\d+)\])?: ?(?P<Content>.*)$",
+    # what syslog daemons write to files: the BSD timestamp, or (rsyslog's file format, the default
+    # of current Debian and Ubuntu /var/log/auth.log) an RFC 3339 one
+    "syslog": r"^(?:<(?P<Pri>\d{1,3})>)?(?:(?P<Month>[A-Z][a-z]{2}) +(?P<Day>\d{1,2}) (?P<Time>\d\d:\d\d:\d\d)"
+              r"|(?P<Timestamp>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)) "
+              r"(?P<Host>\S+) (?P<Component>[^:\[\s]+)(?:\[(?P<Pid>\d+)\])?: ?(?P<Content>.*)$",
     "rfc5424": r"^<(?P<Pri>\d{1,3})>(?P<Version>\d{1,2}) (?P<Timestamp>\S+) (?P<Host>\S+) (?P<Component>\S+) "
                r"(?P<Pid>\S+) (?P<MsgId>\S+) (?P<Structured>-|(?:\[[^\]]*\])+) ?(?P<Content>.*)$",
 }
