@@ -139,6 +139,12 @@ def test_a_syn_flood_and_linux_cooked_and_raw_captures_match_nfstream(tmp_path):
     cooked = tmp_path / "cooked.pcap"
     write_frames(cooked, [(t, bytes(14) + b"\x08\x00" + f) for t, f in frames], linktype=113)
     assert_same_flows(ours(cooked), nfstream_flows(cooked), "cooked")
+    # Linux cooked v2 (tcpdump -i any since libpcap 1.10): nfstream drops it; ours reads the same flows
+    cooked2 = tmp_path / "cooked2.pcap"
+    write_frames(cooked2, [(t, b"\x08\x00" + bytes(18) + f) for t, f in frames], linktype=276)
+    dropped = nfstream_flows(cooked2)
+    assert dropped is None or len(dropped) == 0
+    assert_same_flows(ours(cooked2), nfstream_flows(cooked), "cooked v2")
 
 
 # --- the two decoders ------------------------------------------------------------------------------
@@ -147,7 +153,7 @@ def test_a_syn_flood_and_linux_cooked_and_raw_captures_match_nfstream(tmp_path):
 def packets(draw) -> tuple[bytes, int]:
     """Mostly well-formed frames with odd fields (options, short lengths, fragments, tunnels,
     extension headers, VLAN stacks, MPLS, truncation), some plain noise."""
-    linktype = draw(st.sampled_from([1, 1, 1, 113, 101, 228, 229, 0, 9, 50, 104, 127, 147]))
+    linktype = draw(st.sampled_from([1, 1, 1, 113, 276, 101, 228, 229, 0, 9, 50, 104, 127, 147]))
     proto = draw(st.sampled_from([6, 17, 1, 58, 47, 41, 4]))
     sport = draw(st.sampled_from([80, 2152, 37008, 5247, 12345]))
     dport = draw(st.sampled_from([53, 2152, 443]))
@@ -175,6 +181,7 @@ def packets(draw) -> tuple[bytes, int]:
         ether_type = 0x86DD
     ether_type = draw(st.sampled_from([ether_type] * 4 + [0x8100, 0x8847, 0x8864, 0x0806, 1500]))
     link = {1: bytes(12) + struct.pack("!H", ether_type), 113: bytes(14) + struct.pack("!H", ether_type),
+            276: struct.pack("!H", ether_type) + bytes(18),
             0: struct.pack(draw(st.sampled_from(["<I", ">I"])), draw(st.sampled_from([2, 24, 30]))),
             9: struct.pack("!H", ether_type), 50: bytes(2) + struct.pack("!H", ether_type),
             104: b"\x0f\x00" + struct.pack("!H", ether_type)}.get(linktype, b"")

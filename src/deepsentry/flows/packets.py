@@ -3,7 +3,7 @@
 Two decoders with one meaning:
 
 * :func:`decode_packet` takes one packet's bytes and follows nfstream's engine (6.x) step by step:
-  link layers (Ethernet with LLC/SNAP, 802.1Q, MPLS, PPPoE; Linux cooked; raw IPv4/IPv6; BSD
+  link layers (Ethernet with LLC/SNAP, 802.1Q, MPLS, PPPoE; Linux cooked v1 and v2; raw IPv4/IPv6; BSD
   loopback; PPP/HDLC; radiotap), IP-in-IP, IPv6 extension headers, GTP-U/TZSP/CAPWAP tunnels,
   non-first IPv4 fragments skipped, and its byte accounting (payload bytes from the IP header's
   lengths, not from the captured bytes). It is the specification, and it decodes what the fast path
@@ -37,8 +37,12 @@ from numpy.lib.stride_tricks import sliding_window_view
 LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_PPP, LINKTYPE_PPP_SERIAL = 0, 1, 9, 50
 LINKTYPE_RAW, LINKTYPE_C_HDLC, LINKTYPE_LINUX_SLL, LINKTYPE_RADIOTAP = 101, 104, 113, 127
 LINKTYPE_IPV4, LINKTYPE_IPV6 = 228, 229
+# Linux cooked v2: what ``tcpdump -i any`` writes since libpcap 1.10 (nfstream's engine has no case
+# for it and drops its packets; decoded here like v1, with the protocol first and a 20-byte header)
+LINKTYPE_LINUX_SLL2 = 276
 _RAW_ALIASES = {LINKTYPE_RAW, 12, 14}  # DLT_RAW's numbers on Linux and BSD, as some writers store them
-_FAST_LINKTYPES = {LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_IPV6} | _RAW_ALIASES
+_FAST_LINKTYPES = {LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_IPV4,
+                   LINKTYPE_IPV6} | _RAW_ALIASES
 _MAX_CAPLEN = 262_144  # libpcap's limit on one record
 _IPV6_EXTENSIONS = (0, 43, 44, 60, 135, 59)
 _TUNNEL_PORTS = (2152, 37008, 5247)  # GTP-U, TZSP, CAPWAP data
@@ -185,6 +189,8 @@ def decode_packet(data: bytes, linktype: int, decode_tunnels: bool = True) -> Pa
                     return None
         elif linktype == LINKTYPE_LINUX_SLL:
             ether_type, ip = p.be16(eth_offset + 14), eth_offset + 16
+        elif linktype == LINKTYPE_LINUX_SLL2:
+            ether_type, ip = p.be16(eth_offset), eth_offset + 20
         elif linktype == LINKTYPE_RADIOTAP:
             radio_len = p.le16(eth_offset + 2)
             if p.u8(eth_offset + 16) & 0x50 == 0x50:  # bad FCS
@@ -856,6 +862,10 @@ def decode_packets(raw: RawPackets, decode_tunnels: bool = True) -> DecodedPacke
     if sll is not False:
         ether_type = np.where(sll, be16(14), ether_type)
         ip = np.where(sll, 16, ip)
+    sll2 = linktype_is(LINKTYPE_LINUX_SLL2)
+    if sll2 is not False:
+        ether_type = np.where(sll2, be16(0), ether_type)
+        ip = np.where(sll2, 20, ip)
     null = linktype_is(LINKTYPE_NULL)
     if null is not False:
         family = (be16(0) << 16) | be16(2)
