@@ -58,6 +58,10 @@ def test_custom_and_syslog_formats():
     jsonl = LogFormat.from_spec("json:msg")
     assert jsonl.parse('{"msg": "user root logged in", "host": "h1", "pid": 7}')["Content"] == "user root logged in"
     assert jsonl.parse('{"other": 1}') is None and jsonl.parse("not json") is None
+    eve = LogFormat.from_spec("json:alert.signature")  # a dotted path into nested objects
+    fields = eve.parse('{"event_type": "alert", "src_ip": "10.0.0.5", "alert": {"signature": "ET SCAN nmap"}}')
+    assert fields["Content"] == "ET SCAN nmap" and fields["src_ip"] == "10.0.0.5"
+    assert eve.parse('{"event_type": "flow", "alert": "x"}') is None and eve.parse('{"event_type": "dns"}') is None
     with pytest.raises(ConfigError, match="no <Content>"):
         LogFormat.from_spec("<Date> <Time>")
     with pytest.raises(ConfigError, match="unknown log format"):

@@ -112,7 +112,8 @@ def _compile(spec: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class JsonFormat(LogFormat):
-    """JSON lines: every top-level field is kept; ``Content`` is the message field."""
+    """JSON lines: every top-level field is kept; ``Content`` is the message field, a top-level
+    key or a dotted path into nested objects (``json:alert.signature`` for Suricata's eve.json)."""
 
     content_field: str = "message"
 
@@ -123,8 +124,16 @@ class JsonFormat(LogFormat):
             record = json.loads(line)
         except ValueError:
             return None
-        if not isinstance(record, dict) or self.content_field not in record:
+        if not isinstance(record, dict):
             return None
+        if self.content_field in record:
+            content = record[self.content_field]
+        else:
+            content = record
+            for key in self.content_field.split("."):
+                if not isinstance(content, dict) or key not in content:
+                    return None
+                content = content[key]
         fields = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in record.items()}
-        fields["Content"] = str(record[self.content_field])
+        fields["Content"] = str(content)
         return fields
