@@ -136,6 +136,11 @@ def test_generic_csv_needs_label_column_and_keep_column_overrides(tmp_path, flow
     assert "src_ip" not in data.features.columns and data.report.identifier_columns == ["src_ip"]
     kept = read_flows(flows_csv, ReadOptions(label_column="label", keep_columns=("src_ip",)))
     assert "src_ip" in kept.features.columns
+    # row numbers under other names: a saved pandas index (CIC-DDoS2019), Bot-IoT's pkSeqID
+    text = "Unnamed: 0,pkSeqID,stime,dur,category\n0,1,1528089,0.5,Normal\n1,2,1528090,0.1,DDoS\n"
+    rows = read_flows(write(tmp_path, "bot.csv", text), ReadOptions(label_column="category"))
+    assert rows.report.identifier_columns == ["Unnamed: 0", "pkSeqID", "stime"]
+    assert list(rows.features.columns) == ["dur"]
 
 
 def test_directory_reads_as_one_set(tmp_path):

@@ -66,6 +66,9 @@ _IDENTIFIER_NAMES = {
     "timestamp", "stime", "ltime", "ts", "time", "date", "datetime", "starttime", "endtime",
     "flowstartmilliseconds", "flowendmilliseconds", "firstseen", "lastseen",
     "srcport", "sport", "sourceport", "l4srcport", "uid", "attemptedcategory",
+    # a saved pandas index (CIC-DDoS2019's 'Unnamed: 0') and Bot-IoT's packet sequence id: row
+    # numbers, ordered by capture and so by attack
+    "unnamed0", "pkseqid",
 }
 
 
