@@ -64,6 +64,28 @@ def test_bad_and_truncated_captures(tmp_path):
     assert is_capture(tmp_path / "cut.pcap") and not is_capture(tmp_path / "notes.txt")
 
 
+def test_gzip_compressed_captures(tmp_path):
+    """A .pcap.gz reads as its capture; a cut compressed stream keeps the flows before the cut and
+    says where the stream broke; compressed text is still not a capture."""
+    import gzip
+
+    source = dataset_path("network", "pcaps", "attack", "chrissanders_dosattack.pcap")
+    packed = gzip.compress(source.read_bytes())
+    (tmp_path / "dos.pcap.gz").write_bytes(packed)
+    plain, compressed = extract_flows([source]), extract_flows([tmp_path / "dos.pcap.gz"])
+    columns = [c for c in plain.table.columns if c != "capture"]
+    pd.testing.assert_frame_equal(compressed.table[columns], plain.table[columns])
+    assert is_capture(tmp_path / "dos.pcap.gz") and compressed.report.malformed_rows == 0
+    (tmp_path / "cut.pcap.gz").write_bytes(packed[: len(packed) // 2])
+    cut = extract_flows([tmp_path / "cut.pcap.gz"])
+    assert 0 < cut.table["packets"].sum() < plain.table["packets"].sum()
+    assert any("gzip stream ends early" in str(e) for e in cut.report.examples)
+    (tmp_path / "notes.txt.gz").write_bytes(gzip.compress(b"not a capture at all"))
+    assert not is_capture(tmp_path / "notes.txt.gz")
+    with pytest.raises(InputError, match="not a pcap"):
+        extract_flows([tmp_path / "notes.txt.gz"])
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.binary(max_size=2000), linktype=st.sampled_from([1, 101, 113, 228, 147, 0xFFFF]))
 def test_fuzz_capture_reader(tmp_path, body, linktype):

@@ -19,7 +19,9 @@ carry no IP flow (ARP, spanning tree, non-first fragments...) are counted and sk
 
 from __future__ import annotations
 
+import gzip
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -30,7 +32,7 @@ import pandas as pd
 from ..core.errors import InputError
 from ..core.tables import BadRecord, ReadReport
 from .meter import FlowMeter
-from .packets import PCAP_MAGICS, PCAPNG_MAGIC, CaptureFormatError, capture_chunks, decode_chunks
+from .packets import GZIP_MAGIC, PCAP_MAGICS, PCAPNG_MAGIC, CaptureFormatError, capture_chunks, decode_chunks
 from .portable import NFSTREAM_SOURCES, portable_from_nfstream
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz")
@@ -45,7 +47,14 @@ def is_capture(path: str | os.PathLike[str]) -> bool:
     if not path.is_file():
         return False
     with open(path, "rb") as handle:
-        return handle.read(4) in PCAP_MAGICS | {PCAPNG_MAGIC}
+        magic = handle.read(4)
+    if magic[:2] == GZIP_MAGIC:  # a compressed capture: look at what it holds
+        try:
+            with gzip.open(path, "rb") as handle:
+                magic = handle.read(4)
+        except (OSError, EOFError, zlib.error):
+            return False
+    return magic in PCAP_MAGICS | {PCAPNG_MAGIC}
 
 
 @dataclass

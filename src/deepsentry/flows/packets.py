@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import os
 import struct
+import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple
@@ -366,11 +368,53 @@ class CaptureFormatError(ValueError):
     """The file is not a capture, or its header is unreadable."""
 
 
-def _load(path: Path) -> np.ndarray:
-    """The file's bytes, memory-mapped (read-only; a large capture is never copied)."""
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _load(path: Path) -> tuple[np.ndarray, str | None]:
+    """The file's bytes, memory-mapped (read-only; a large capture is never copied), and why they
+    end early where that is known. A gzip-compressed capture (``.pcap.gz``) is decompressed into an
+    unnamed temporary file first, so memory still holds no copy; a compressed stream that is cut or
+    corrupt keeps what came out before the fault (the capture reader then reports its last record)."""
+    with open(path, "rb") as handle:
+        compressed = handle.read(2) == GZIP_MAGIC
+    if not compressed:
+        return _map(path), None
+    with tempfile.TemporaryFile() as plain:
+        problem = _gunzip(path, plain)
+        plain.flush()
+        if plain.tell() == 0:
+            return np.zeros(0, dtype=np.uint8), problem
+        return np.memmap(plain, dtype=np.uint8, mode="r"), problem  # the mapping outlives the file object
+
+
+def _map(path: Path) -> np.ndarray:
     if path.stat().st_size == 0:
         return np.zeros(0, dtype=np.uint8)
     return np.memmap(path, dtype=np.uint8, mode="r")
+
+
+def _gunzip(path: Path, out: Any) -> str | None:
+    """Decompress a gzip file (every member) into ``out`` as a stream, so that a cut or corrupt
+    stream still gives everything before the fault (``gzip.open`` loses its last buffer); returns
+    what went wrong, or None."""
+    decompressor, pending = zlib.decompressobj(wbits=31), False
+    with open(path, "rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            while block:
+                pending = True
+                try:
+                    out.write(decompressor.decompress(block))
+                except zlib.error as exc:
+                    return f"the gzip stream is corrupt after {out.tell():,} bytes ({exc})"
+                if not decompressor.eof:
+                    break
+                block = decompressor.unused_data  # the next member, if any
+                decompressor, pending = zlib.decompressobj(wbits=31), False
+    if pending:
+        out.write(decompressor.flush())
+        return f"the gzip stream ends early (cut or corrupt) after {out.tell():,} bytes"
+    return None
 
 
 def _gather_u32(data: np.ndarray, at: np.ndarray, little: bool) -> np.ndarray:
@@ -640,18 +684,32 @@ def capture_chunks(path: str | os.PathLike[str], chunk: int = _CHUNK_RECORDS) ->
     or corrupt tail ends the reading there and is listed in the last chunk's ``problems``; a file
     that is no capture, or whose header is cut, raises :class:`CaptureFormatError`."""
     path = Path(path)
-    data = _load(path)
+    data, problem = _load(path)
     size = len(data)
     magic = data[:4].tobytes()
     if magic in PCAP_MAGICS:
         if size < 24:
             raise CaptureFormatError(f"truncated capture header ({size} of 24 bytes)")
-        return _pcap_chunks(data, size, chunk)
-    if magic == PCAPNG_MAGIC:
+        chunks = _pcap_chunks(data, size, chunk)
+    elif magic == PCAPNG_MAGIC:
         if size < 28:
             raise CaptureFormatError(f"truncated section header ({size} bytes)")
-        return _pcapng_chunks(data, size, chunk)
-    raise CaptureFormatError("not a pcap or pcapng capture (unknown magic number)")
+        chunks = _pcapng_chunks(data, size, chunk)
+    else:
+        raise CaptureFormatError(problem or "not a pcap or pcapng capture (unknown magic number)")
+    return chunks if problem is None else _noting(chunks, CaptureProblem(None, problem, cut=True))
+
+
+def _noting(chunks: Iterator[RawPackets], problem: CaptureProblem) -> Iterator[RawPackets]:
+    """``chunks`` with ``problem`` added to the last one's problems."""
+    last = None
+    for raw in chunks:
+        if last is not None:
+            yield last
+        last = raw
+    if last is not None:
+        last.problems.append(problem)
+        yield last
 
 
 def concatenate_parts(parts: list, kind: type) -> Any:
@@ -715,11 +773,13 @@ class CaptureTail:
                 self._kind, self.offset = "pcap", 24
             elif magic == PCAPNG_MAGIC:
                 self._kind = "pcapng"
+            elif magic[:2] == GZIP_MAGIC:
+                raise CaptureFormatError("a compressed capture does not grow: read it whole (extract, detect)")
             else:
                 raise CaptureFormatError("not a pcap or pcapng capture (unknown magic number)")
         if self._stuck or size <= self.offset:
             return None
-        data = _load(self.path)
+        data = _map(self.path)
         if self._kind == "pcap":
             raw = next(_pcap_chunks(data, size, chunk=limit, start=self.offset, first_record=self.records))
         else:
