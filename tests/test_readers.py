@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -115,6 +116,20 @@ def test_original_cic_labels_in_windows_1252_are_read_not_dropped(tmp_path):
     # the same bytes in a feature column still make the row malformed (see the test above)
     bad = read_flows(write(tmp_path, "f.csv", b"dur,proto,Label\n1,tcp,BENIGN\n2,u\x96dp,BENIGN\n"))
     assert len(bad) == 1 and bad.report.malformed_rows == 1
+
+
+def test_gzip_compressed_tables_read_like_plain_ones(tmp_path):
+    import gzip
+
+    text = (" Destination Port, Flow Duration, Total Fwd Packets, Label\n"
+            + "".join(f"{80 + i % 3},{100 * i},{i % 7},{'BENIGN' if i % 4 else 'DDoS'}\n" for i in range(200)))
+    plain = read_flows(write(tmp_path, "day.csv", text))
+    for name in ("day.csv.gz", "day-without-suffix.csv"):  # by content, not by name
+        packed = read_flows(write(tmp_path, name, gzip.compress(text.encode())))
+        assert packed.format == plain.format and list(packed.labels) == list(plain.labels)
+        pd.testing.assert_frame_equal(packed.features, plain.features)
+    with pytest.raises(InputError, match="cut.csv.gz: cannot decompress"):
+        read_flows(write(tmp_path, "cut.csv.gz", gzip.compress(text.encode())[:200]))
 
 
 def test_netflow_drops_addresses_and_source_port(tmp_path):

@@ -128,10 +128,25 @@ def read_small_csv(path: str | Path, **options) -> pd.DataFrame:
         raise InputError(f"cannot read as CSV ({str(exc).strip().splitlines()[-1][:200]})", path=path) from None
 
 
-def sniff_delimited(path: Path) -> tuple[str, list[str]]:
-    """Delimiter and first-record fields, from the first line of a text file."""
+def is_gzip(path: str | Path) -> bool:
     with open(path, "rb") as handle:
-        head = handle.read(1 << 16)
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def sniff_delimited(path: Path) -> tuple[str, list[str]]:
+    """Delimiter and first-record fields, from the first line of a text file (gzip-compressed or not)."""
+    if is_gzip(path):
+        import gzip
+        import zlib
+
+        try:
+            with gzip.open(path, "rb") as handle:
+                head = handle.read(1 << 16)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"cannot decompress ({exc})", path=path) from None
+    else:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
     if b"\x00" in head:
         raise InputError("file is binary, not delimited text", path=path)
     text = head.decode("utf-8-sig", errors="replace")
@@ -168,10 +183,12 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
         # Raising here would be swallowed by pyarrow; "error" makes it stop with ArrowInvalid.
         return "error" if strict else "skip"
 
+    compressed = is_gzip(path)  # by content, not by name: pyarrow alone goes by the extension
+
     def read(threads: bool) -> pa.Table:
         bad.clear()
         return pacsv.read_csv(
-            path,
+            pa.input_stream(str(path), compression="gzip") if compressed else path,
             read_options=pacsv.ReadOptions(use_threads=threads, block_size=1 << 24, **read_opts),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
                                              newlines_in_values=False),
@@ -184,7 +201,7 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
         table = read(not strict)
         if bad and any(number is None for number, _ in bad):
             table = read(False)
-    except pa.ArrowInvalid as exc:
+    except (pa.ArrowInvalid, OSError) as exc:  # OSError: a compressed stream that is cut or corrupt
         if strict and bad:
             raise InputError(bad[-1][1], path=path, row=bad[-1][0]) from None
         raise InputError(f"cannot parse as delimited text ({str(exc).splitlines()[0]})", path=path) from None
