@@ -128,6 +128,10 @@ def test_gzip_compressed_tables_read_like_plain_ones(tmp_path):
         packed = read_flows(write(tmp_path, name, gzip.compress(text.encode())))
         assert packed.format == plain.format and list(packed.labels) == list(plain.labels)
         pd.testing.assert_frame_equal(packed.features, plain.features)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "a.csv.gz").write_bytes(gzip.compress(text.encode()))
+    (tmp_path / "folder" / "b.csv").write_text(text)
+    assert len(read_flows(tmp_path / "folder")) == 2 * len(plain)
     with pytest.raises(InputError, match="cut.csv.gz: cannot decompress"):
         read_flows(write(tmp_path, "cut.csv.gz", gzip.compress(text.encode())[:200]))
 

@@ -56,12 +56,12 @@ def list_inputs(path: str | os.PathLike[str]) -> list[Path]:
     if not source.exists():
         raise InputError("no such file or directory", path=source)
     if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in _SUFFIXES
-                       and not p.name.startswith("."))
+        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith(".") and (
+            p.suffix.lower() in _SUFFIXES or p.suffix.lower() == ".gz" and Path(p.stem).suffix.lower() in _SUFFIXES))
         # Reference/description files that ship beside some datasets are not flows.
         files = [p for p in files if "header_reference" not in p.name]
         if not files:
-            raise InputError("directory holds no .csv, .txt or .parquet files", path=source)
+            raise InputError("directory holds no .csv, .txt or .parquet files (or .csv.gz)", path=source)
         return files
     return [source]
 
