@@ -215,6 +215,7 @@ def test_rows_that_are_not_utf8_are_malformed_records_not_a_rejected_file(tmp_pa
     (b"a b c\n1 2 3\n", "single field"),
     (b"a,b,label\n", "no data rows"),
     (b"\x00\x01\x02binary", "binary"),
+    (b"\x80dur,label\n1,normal\n", "header row is not UTF-8"),
 ])
 def test_bad_files(tmp_path, content, match):
     with pytest.raises(InputError, match=match):

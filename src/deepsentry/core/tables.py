@@ -205,6 +205,11 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
         if strict and bad:
             raise InputError(bad[-1][1], path=path, row=bad[-1][0]) from None
         raise InputError(f"cannot parse as delimited text ({str(exc).splitlines()[0]})", path=path) from None
+    try:
+        table.schema.names  # noqa: B018 - pyarrow decodes the header's names lazily: fail here, clearly
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the header row is not UTF-8 text ({exc.reason} at byte {exc.start})", path=path,
+                         row=1, hint="re-encode the file as UTF-8") from None
     malformed: dict[int, str] = {}
     for number, reason in bad:
         report.malformed_rows += 1
