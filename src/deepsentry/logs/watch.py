@@ -182,9 +182,10 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
                 report.add(BadRecord(str(path), number, "EventRecordID", "event has no EventRecordID"))
                 continue
             events.append((record_id, number, event))
-        newest = max((e[0] for e in events), default=0)
-        if state.inode is not None and (info.st_ino != state.inode or newest < state.record_id):
-            state.record_id = 0  # a new file, or a cleared log (its ids start again): read it all
+        if state.inode is not None and info.st_ino != state.inode:
+            state.record_id = 0  # a new file: read it all
+        elif events and max(e[0] for e in events) < state.record_id:
+            state.record_id = 0  # a cleared log (its ids start again; never a momentarily unreadable one)
         state.inode = info.st_ino
         counts["unreadable_events"] = report.malformed_rows  # what the file holds now that cannot be read
         if report.examples:
