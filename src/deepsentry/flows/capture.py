@@ -35,7 +35,6 @@ from .meter import FlowMeter
 from .packets import GZIP_MAGIC, PCAP_MAGICS, PCAPNG_MAGIC, CaptureFormatError, capture_chunks, decode_chunks
 from .portable import NFSTREAM_SOURCES, portable_from_nfstream
 
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz")
 IDENTITY = ["src_ip", "dst_ip", "src_port", "dst_port", "protocol", "first_seen", "last_seen", "packets", "bytes"]
 IDLE_TIMEOUT_S, ACTIVE_TIMEOUT_S = 120, 1800
 
