@@ -136,6 +136,19 @@ def test_gzip_compressed_tables_read_like_plain_ones(tmp_path):
         read_flows(write(tmp_path, "cut.csv.gz", gzip.compress(text.encode())[:200]))
 
 
+def test_rows_without_a_label_are_left_out_where_labels_are_needed(tmp_path):
+    """An empty label is not a class (nor, by not being benign, an attack): training and evaluation
+    leave the row out and report it; detection, which needs no labels, keeps every row."""
+    path = write(tmp_path, "flows.csv", "dur,bytes,label\n1,10,normal\n2,20,\n3,30,attack\n4,40, \n")
+    needed = read_flows(path, ReadOptions(label_column="label", require_labels=True))
+    assert list(needed.labels) == ["normal", "attack"] and list(needed.positions) == [0, 2]
+    assert needed.report.malformed_rows == 2 and [e.row for e in needed.report.examples] == [3, 5]
+    assert len(needed) + needed.report.malformed_rows == needed.total_rows
+    with pytest.raises(InputError, match="flows.csv, row 3, column label: the record has no label"):
+        read_flows(path, ReadOptions(label_column="label", require_labels=True, strict=True))
+    assert len(read_flows(path, ReadOptions(label_column="label"))) == 4
+
+
 def test_netflow_drops_addresses_and_source_port(tmp_path):
     text = ("IPV4_SRC_ADDR,L4_SRC_PORT,IPV4_DST_ADDR,L4_DST_PORT,PROTOCOL,IN_BYTES,OUT_BYTES,Label,Attack\n"
             "10.0.0.1,5555,10.0.0.2,80,6,100,200,0,Benign\n10.0.0.3,5556,10.0.0.2,22,6,10,0,1,Brute Force\n")

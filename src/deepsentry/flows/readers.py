@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..core.errors import ConfigError, InputError
-from ..core.tables import (LabelledTable, ReadReport, coerce_numeric, kept_positions, read_delimited,
+from ..core.tables import (BadRecord, LabelledTable, ReadReport, coerce_numeric, kept_positions, read_delimited,
                            sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek
 from .formats import FORMATS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_identifier, normalise_name
@@ -164,6 +164,25 @@ def _read_csv(path: Path, delimiter: str, fmt: FlowFormat, first: list[str], rep
     return read_delimited(path, delimiter, report, strict, column_names=names)
 
 
+def _drop_unlabelled(path: Path, frame: pd.DataFrame, label_col: str, malformed: dict[int, str], total: int,
+                     report: ReadReport, strict: bool, header_lines: int) -> pd.DataFrame:
+    """Rows with an empty label, where labels are needed (training, evaluation): malformed records,
+    reported by line and left out (an error with ``strict``), never a class named ''."""
+    missing = (frame[label_col].isna() | (frame[label_col].astype(str).str.strip() == "")).to_numpy()
+    if not missing.any():
+        return frame
+    positions = kept_positions(total, malformed)
+    lines = positions[missing] + 1 + header_lines
+    if strict:
+        raise InputError("the record has no label", path=path, row=int(lines[0]), column=label_col)
+    for position, line in zip(positions[missing], lines):
+        malformed[int(position)] = "no label"
+        report.add(BadRecord(str(path), int(line), label_col, "no label; left out"))
+    report.malformed_rows += int(missing.sum())
+    log.warning("%s: %d row(s) without a label left out (first: line %d)", path, int(missing.sum()), int(lines[0]))
+    return frame.loc[~missing].reset_index(drop=True)
+
+
 def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: ReadOptions,
                    report: ReadReport, malformed: dict[int, str], total: int) -> FlowData:
     by_norm = {normalise_name(c): c for c in frame.columns}
@@ -188,6 +207,9 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
     for alias in ("label", "attack", "class", "attack_cat"):
         if (col := find(alias)) is not None and label_col is not None:
             label_cols.add(col)
+    if label_col is not None and options.require_labels and "" not in fmt.class_map:
+        frame = _drop_unlabelled(path, frame, label_col, malformed, total, report, options.strict,
+                                 1 if fmt.header else 0)
     id_col = find(fmt.id_column)
     keep = {normalise_name(k) for k in options.keep_columns}
     identifiers = [c for c in frame.columns
