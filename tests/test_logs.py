@@ -51,6 +51,13 @@ def test_custom_and_syslog_formats():
     assert modern["Content"].startswith("Failed password")
     assert syslog.parse("May  1 12:34:56 web1 CRON[99]: (root) CMD (run-parts)")["Pid"] == "99"
     assert rfc3164.parse("2024-05-01T12:34:56+00:00 web1 sshd[1]: x") is None and syslog.parse("no header") is None
+    access = LogFormat.from_spec("access")  # Apache/nginx access logs, common and combined
+    fields = access.parse('127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 '
+                          '"http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)"')
+    assert fields["Content"] == "GET /apache_pb.gif HTTP/1.0" and fields["Status"] == "200"
+    assert fields["Agent"].startswith("Mozilla") and fields["Host"] == "127.0.0.1"
+    common = access.parse('203.0.113.9 - - [27/Nov/2026:03:00:00 +0000] "GET /a\\"b?id=1 HTTP/1.1" 500 -')
+    assert common["Content"] == 'GET /a\\"b?id=1 HTTP/1.1' and common["Size"] == "-" and common["Agent"] is None
     rfc5424 = LogFormat.from_spec("rfc5424")
     fields = rfc5424.parse('<165>1 2003-10-11T22:14:15.003Z host.example.com evntslog - ID47 '
                            '[exampleSDID@32473 iut="3"] An application event')

@@ -36,7 +36,8 @@ PRESETS: dict[str, str] = {
     "mac": r"<Month>  <Date> <Time> <User> <Component>\[<PID>\]( \(<Address>\))?: <Content>",
 }
 # syslog: written as regular expressions with named groups
-SYSLOG = {
+# Formats written as regular expressions (named groups are the fields; ``Content`` is mined).
+REGEX_PRESETS = {
     "rfc3164": r"^(?:<(?P<Pri>\d{1,3})>)?(?P<Month>[A-Z][a-z]{2}) +(?P<Day>\d{1,2}) (?P<Time>\d\d:\d\d:\d\d) "
                r"(?P<Host>\S+) (?P<Component>[^:\[\s]+)(?:\[(?P<Pid>\d+)\])?: ?(?P<Content>.*)$",
     # what syslog daemons write to files: the BSD timestamp, or (rsyslog's file format, the default
@@ -44,10 +45,15 @@ SYSLOG = {
     "syslog": r"^(?:<(?P<Pri>\d{1,3})>)?(?:(?P<Month>[A-Z][a-z]{2}) +(?P<Day>\d{1,2}) (?P<Time>\d\d:\d\d:\d\d)"
               r"|(?P<Timestamp>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)) "
               r"(?P<Host>\S+) (?P<Component>[^:\[\s]+)(?:\[(?P<Pid>\d+)\])?: ?(?P<Content>.*)$",
+    # web servers' access logs, NCSA common and combined formats (Apache's and nginx's defaults):
+    # the request line is the message; the client address is the usual session
+    "access": r'^(?P<Host>\S+) (?P<Ident>\S+) (?P<User>\S+) \[(?P<Time>[^\]]+)\] '
+              r'"(?P<Content>(?:[^"\\]|\\.)*)" (?P<Status>\d{3}) (?P<Size>\d+|-)'
+              r'(?: "(?P<Referer>(?:[^"\\]|\\.)*)" "(?P<Agent>(?:[^"\\]|\\.)*)")?.*$',
     "rfc5424": r"^<(?P<Pri>\d{1,3})>(?P<Version>\d{1,2}) (?P<Timestamp>\S+) (?P<Host>\S+) (?P<Component>\S+) "
                r"(?P<Pid>\S+) (?P<MsgId>\S+) (?P<Structured>-|(?:\[[^\]]*\])+) ?(?P<Content>.*)$",
 }
-FORMAT_NAMES = tuple(sorted([*PRESETS, *SYSLOG, "json", "evtx"]))
+FORMAT_NAMES = tuple(sorted([*PRESETS, *REGEX_PRESETS, "json", "evtx"]))
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,8 @@ class LogFormat:
             return EvtxFormat()
         if key == "json" or key.startswith("json:"):
             return JsonFormat("json", re.compile(""), (), spec.partition(":")[2] or "message")
-        if key in SYSLOG:
-            regex = re.compile(SYSLOG[key])
+        if key in REGEX_PRESETS:
+            regex = re.compile(REGEX_PRESETS[key])
             return cls(key, regex, tuple(regex.groupindex))
         if key in PRESETS:
             return cls(key, *_compile(PRESETS[key]))
