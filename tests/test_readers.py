@@ -284,3 +284,15 @@ def test_zeek_conn_log_tsv_and_json(tmp_path):
                                tsv.features["orig_bytes"].to_numpy(dtype=float), equal_nan=True)
     with pytest.raises(InputError, match="not a JSON object"):
         read_flows(as_json, ReadOptions(strict=True))
+    # IoT-23's conn.log.labeled: its last three columns are joined by runs of spaces, not tabs
+    lines = fixture.read_text().splitlines()
+    iot = []
+    for line in lines:
+        if line.startswith("#fields"):
+            line = line.replace("\ttunnel_parents", "\ttunnel_parents   label   detailed-label")
+        elif not line.startswith("#") and line.strip():
+            line += "   " + ("Malicious   PartOfAHorizontalPortScan" if "10.0.1.11" in line else "Benign   -")
+        iot.append(line)
+    labelled = read_flows(write(tmp_path, "conn.log.labeled", "\n".join(iot) + "\n"))
+    assert labelled.format == "zeek" and len(labelled) == len(tsv) and labelled.label_column == "detailed-label"
+    assert set(labelled.labels) == {"benign", "PartOfAHorizontalPortScan"} and labelled.is_malicious.sum() >= 1

@@ -13,6 +13,7 @@ stay out of the features; ``id.resp_p`` is kept as the service port. Zeek writes
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ NUMERIC = ("duration", "orig_bytes", "resp_bytes", "missed_bytes", "orig_pkts", 
            "resp_pkts", "resp_ip_bytes", "id.resp_p")
 CATEGORICAL = ("proto", "service", "conn_state")
 IDENTIFIERS = ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h")
+_SPACES = re.compile(r"\s{2,}")
 LABELS = ("label", "detailed-label", "tunnel_parents")  # Zeek-based datasets (e.g. IoT-23) add labels
 
 
@@ -60,18 +62,25 @@ def read_zeek(path: str | Path, *, strict: bool = False) -> LabelledTable:
             rows.append(record)
             numbers.append(number)
     else:
-        separator, fields = "\t", None
+        separator, fields, spaced = "\t", None, False
         for number, line in enumerate(text.splitlines(), 1):
             if line.startswith("#separator"):
                 separator = line.split(" ", 1)[1].encode().decode("unicode_escape")
             elif line.startswith("#fields"):
                 fields = line.split(separator)[1:]
+                # IoT-23's conn.log.labeled joins its last three columns (tunnel_parents, label,
+                # detailed-label) with runs of spaces, in the header and in every record
+                spaced = any(_SPACES.search(f.strip()) for f in fields)
+                if spaced:
+                    fields = [part for f in fields for part in _SPACES.split(f.strip())]
             elif line.startswith("#") or not line.strip():
                 continue
             elif fields is None:
                 raise InputError("a Zeek TSV log needs its #fields header before the records", path=path, row=number)
             else:
                 values = line.split(separator)
+                if spaced:
+                    values = [part for v in values for part in _SPACES.split(v)]
                 if len(values) != len(fields):
                     if strict:
                         raise InputError(f"expected {len(fields)} fields, found {len(values)}", path=path, row=number)
