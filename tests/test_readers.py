@@ -149,6 +149,24 @@ def test_rows_without_a_label_are_left_out_where_labels_are_needed(tmp_path):
     assert len(read_flows(path, ReadOptions(label_column="label"))) == 4
 
 
+def test_weka_arff_as_nsl_kdd_ships_it(tmp_path):
+    """KDDTrain+.arff: @attribute names (quoted), blank and comment lines, then CSV records with a
+    binary 'class' (normal/anomaly); a bad record is reported by its line in the file."""
+    row = NSL_ROW.rsplit(",", 2)[0]
+    kinds = {"protocol_type": "{'tcp','udp', 'icmp'}", "service": "{'ftp_data','http'}", "flag": "{'SF','S0'}"}
+    header = ["% NSL-KDD", "@relation 'KDDTrain'", ""]
+    header += [f"@attribute '{c}' {kinds.get(c, 'real')}" for c in NSL_KDD_COLUMNS]
+    header += ["@attribute 'class' {'normal', 'anomaly'}", "", "@data"]
+    records = [row + ",normal", row.replace("tcp", "udp") + ",anomaly", "1,2,3", row + ",anomaly"]
+    data = read_flows(write(tmp_path, "KDDTrain+.arff", "\n".join(header + records) + "\n"))
+    assert data.format == "arff" and list(data.features.columns) == list(NSL_KDD_COLUMNS)
+    assert list(data.labels) == ["normal", "anomaly", "anomaly"] and list(data.is_malicious) == [0, 1, 1]
+    assert data.features["protocol_type"].tolist() == ["tcp", "udp", "tcp"]
+    assert data.report.malformed_rows == 1 and data.report.examples[0].row == len(header) + 3
+    with pytest.raises(InputError, match="without a @data line"):
+        read_flows(write(tmp_path, "broken.arff", "\n".join(header[:-1]) + "\n"))
+
+
 def test_netflow_drops_addresses_and_source_port(tmp_path):
     text = ("IPV4_SRC_ADDR,L4_SRC_PORT,IPV4_DST_ADDR,L4_DST_PORT,PROTOCOL,IN_BYTES,OUT_BYTES,Label,Attack\n"
             "10.0.0.1,5555,10.0.0.2,80,6,100,200,0,Benign\n10.0.0.3,5556,10.0.0.2,22,6,10,0,1,Brute Force\n")

@@ -19,8 +19,10 @@ silently.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -133,6 +135,44 @@ def is_gzip(path: str | Path) -> bool:
         return handle.read(2) == b"\x1f\x8b"
 
 
+_ARFF_ATTRIBUTE = re.compile(r"""@attribute\s+('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)""", re.IGNORECASE)
+
+
+def arff_header(path: Path) -> tuple[list[str], int] | None:
+    """For a Weka ARFF file (NSL-KDD ships ``KDDTrain+.arff``): its attribute names and the number
+    of lines before the first record; None for anything else. The records are CSV."""
+    with _open_text(path) as handle:
+        first = ""
+        for first in handle:
+            if first.strip() and not first.lstrip().startswith("%"):
+                break
+        if not first.lstrip().lower().startswith("@relation"):
+            return None
+        handle.seek(0)
+        names: list[str] = []
+        for number, line in enumerate(handle, 1):
+            text = line.strip()
+            if text.lower().startswith("@attribute"):
+                match = _ARFF_ATTRIBUTE.match(text)
+                if match is None:
+                    raise InputError("an @attribute line without a name", path=path, row=number)
+                names.append(match.group(1).strip("'\""))
+            elif text.lower().startswith("@data"):
+                if not names:
+                    raise InputError("an ARFF file without @attribute lines", path=path, row=number)
+                return names, number
+    raise InputError("an ARFF file without a @data line", path=path)
+
+
+def _open_text(path: Path) -> Any:
+    import gzip
+    import io
+
+    if is_gzip(path):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
 def sniff_delimited(path: Path) -> tuple[str, list[str]]:
     """Delimiter and first-record fields, from the first line of a text file (gzip-compressed or not)."""
     if is_gzip(path):
@@ -166,16 +206,19 @@ def sniff_delimited(path: Path) -> tuple[str, list[str]]:
 
 def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool = False,
                    column_names: list[str] | None = None, legacy_text_columns: tuple[str, ...] = (),
-                   ) -> tuple[pd.DataFrame, dict[int, str], int]:
+                   skip_lines: int = 0) -> tuple[pd.DataFrame, dict[int, str], int]:
     """Read a delimited text file; returns (frame, {0-based data row: why malformed}, total rows).
 
     ``column_names`` is given for header-less files; otherwise the first line is the header.
+    ``skip_lines`` lines come before the records (with ``column_names``: an ARFF header).
     In ``legacy_text_columns`` (names compared without case or surrounding spaces; a label column), a value
     that is not UTF-8 is read as Windows-1252 text and the file is noted, not the row rejected: the
     original CIC-IDS2017 CSVs label their web attacks ``Web Attack \x96 Brute Force``.
     """
     read_opts = dict(column_names=column_names) if column_names else dict()
-    header_lines = 0 if column_names else 1
+    if skip_lines:
+        read_opts["skip_rows"] = skip_lines
+    header_lines = (0 if column_names else 1) + skip_lines
     bad: list[tuple[int | None, str]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:

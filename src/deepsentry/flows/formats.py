@@ -121,6 +121,8 @@ FORMATS: dict[str, FlowFormat] = {
     "netflow": FlowFormat(
         name="netflow", label_column="Attack", other_label_columns=("Label",),
     ),
+    # Weka ARFF (NSL-KDD's .arff files: the 41 features and a binary 'class', normal/anomaly)
+    "arff": FlowFormat(name="arff", label_column="class"),
     "csv": FlowFormat(name="csv", label_column=None),
 }
 

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..core.errors import ConfigError, InputError
-from ..core.tables import (BadRecord, LabelledTable, ReadReport, coerce_numeric, kept_positions, read_delimited,
-                           sniff_delimited)
+from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions,
+                           read_delimited, sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek
 from .formats import FORMATS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_identifier, normalise_name
 
@@ -136,6 +136,11 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
         fmt = FORMATS[fmt_name]
         malformed: dict[int, str] = {}
         total = len(frame)
+    elif (arff := arff_header(path)) is not None:
+        names, header_lines = arff
+        fmt = FORMATS[options.format or "arff"]
+        frame, malformed, total = read_delimited(path, ",", report, options.strict, column_names=names,
+                                                 skip_lines=header_lines)
     else:
         delimiter, first = sniff_delimited(path)
         fmt_name = options.format or detect_format(first)
