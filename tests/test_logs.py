@@ -134,6 +134,11 @@ def test_grouping_accuracy_over_the_16_loghub_systems():
 
 
 # -- reading ---------------------------------------------------------------------------------------
+def write_text(path, text: str):
+    path.write_text(text)
+    return path
+
+
 def test_sequence_files_gzip_and_malformed_lines(tmp_path):
     path = tmp_path / "seqs.gz"
     with gzip.open(path, "wt") as handle:
@@ -143,6 +148,22 @@ def test_sequence_files_gzip_and_malformed_lines(tmp_path):
     assert data.report.malformed_rows == 1 and data.labels.tolist() == [1, 1]
     with pytest.raises(InputError, match="no such file"):
         read_sequences(tmp_path / "absent")
+
+
+def test_other_published_sequence_layouts(tmp_path):
+    """DeepLog's hdfs_train (one sequence per line, no id) and Loghub's preprocessed HDFS
+    Event_traces.csv (a quoted [E5,E22,...] list, Success/Fail labels; an unknown label is reported)."""
+    deeplog = read_sequences(write_text(tmp_path / "hdfs_train", "5 5 5 22 11 9\n\n5 22 11\n"), label=0)
+    assert deeplog.ids == ["1", "3"] and deeplog.sequences[1] == ["5", "22", "11"] and deeplog.labels.tolist() == [0, 0]
+    traces = write_text(tmp_path / "Event_traces.csv",
+                        'BlockId,Label,Type,Features,TimeInterval,Latency\n'
+                        'blk_-354,Fail,21,"[E5,E22,E5,E11]","[0.0, 1.0, 0.0, 2.0]",3614\n'
+                        'blk_-8,Success,,"[E5,E22,E11]","[0.0, 1.0, 0.0]",201\n'
+                        'blk_7,Maybe,,"[E5]","[0.0]",1\n')
+    data = read_sequences(traces)
+    assert data.ids == ["blk_-354", "blk_-8"] and data.labels.tolist() == [1, 0]
+    assert data.sequences[0] == ["E5", "E22", "E5", "E11"]
+    assert data.report.malformed_rows == 1 and "neither normal" in data.report.examples[0].reason
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -16,6 +16,7 @@ by the first match of a session pattern (e.g. HDFS block ids ``blk_-?\\d+``).
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import os
@@ -110,9 +111,18 @@ def read_sequences(path: str | os.PathLike[str], *, label: int | None = None) ->
     first = next(lines, None)
     if first is None:
         raise InputError("no sequences", path=path)
-    header = [h.strip().lower() for h in first[1].split(",")]
-    if {"label", "eventsequence"} <= set(header) or ("eventsequence" in header):
+    header = [h.strip().lower() for h in next(csv.reader([first[1]]), [])]
+    if "eventsequence" in header or "features" in header:
         return _read_csv_sequences(path, header, lines, report)
+    if "," not in first[1] and first[1].split():
+        # DeepLog's files (hdfs_train, hdfs_test_abnormal...): one sequence per line, no id
+        ids, sequences = [], []
+        for number, line in [first, *lines]:
+            if line.split():
+                ids.append(str(number))
+                sequences.append(line.split())
+        labels = None if label is None else np.full(len(ids), int(label), dtype=np.int8)
+        return SequenceData(ids, sequences, labels, report)
     ids, sequences = [], []
     for number, line in [first, *lines]:
         key, sep, events = line.partition(",")
@@ -129,23 +139,36 @@ def read_sequences(path: str | os.PathLike[str], *, label: int | None = None) ->
     return SequenceData(ids, sequences, labels, report)
 
 
+_ANOMALOUS = ("1", "anomaly", "abnormal", "true", "fail", "failure")
+_NORMAL = ("0", "normal", "false", "success")
+_EVENT_SEPARATORS = re.compile(r"[\s,]+")
+
+
 def _read_csv_sequences(path: Any, header: list[str], lines: Iterator[tuple[int, str]],
                         report: ReadReport) -> SequenceData:
+    """A CSV of sequences: ``EventSequence`` (space-separated ids), or Loghub's preprocessed HDFS
+    ``Event_traces.csv`` (``Features`` as a quoted ``[E5,E22,...]`` list, ``Label`` Success/Fail)."""
     id_col = next((i for i, h in enumerate(header) if h in ("blockid", "id", "sessionid", "session")), 0)
-    seq_col = header.index("eventsequence")
+    seq_col = header.index("eventsequence") if "eventsequence" in header else header.index("features")
     label_col = header.index("label") if "label" in header else None
     ids, sequences, labels = [], [], []
     for number, line in lines:
-        parts = line.split(",")
+        parts = next(csv.reader([line]), [])
         if len(parts) != len(header):
             report.malformed_rows += 1
             report.add(BadRecord(str(path), number, None, f"expected {len(header)} fields, found {len(parts)}"))
             continue
+        value = parts[label_col].strip().lower() if label_col is not None else None
+        if value is not None and value not in _ANOMALOUS + _NORMAL:
+            report.malformed_rows += 1
+            report.add(BadRecord(str(path), number, header[label_col],
+                                 f"label {value!r} is neither normal ({'/'.join(_NORMAL)}) nor anomalous"))
+            continue
         ids.append(parts[id_col])
-        sequences.append(parts[seq_col].split())
-        if label_col is not None:
-            value = parts[label_col].strip().lower()
-            labels.append(1 if value in ("1", "anomaly", "abnormal", "true") else 0)
+        events = parts[seq_col].strip().strip("[]")
+        sequences.append([e.strip("'\"") for e in _EVENT_SEPARATORS.split(events) if e.strip("'\"")])
+        if value is not None:
+            labels.append(1 if value in _ANOMALOUS else 0)
     return SequenceData(ids, sequences, np.asarray(labels, dtype=np.int8) if label_col is not None else None, report)
 
 
