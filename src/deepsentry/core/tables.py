@@ -141,26 +141,32 @@ _ARFF_ATTRIBUTE = re.compile(r"""@attribute\s+('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)
 def arff_header(path: Path) -> tuple[list[str], int] | None:
     """For a Weka ARFF file (NSL-KDD ships ``KDDTrain+.arff``): its attribute names and the number
     of lines before the first record; None for anything else. The records are CSV."""
-    with _open_text(path) as handle:
-        first = ""
-        for first in handle:
-            if first.strip() and not first.lstrip().startswith("%"):
-                break
-        if not first.lstrip().lower().startswith("@relation"):
-            return None
-        handle.seek(0)
-        names: list[str] = []
-        for number, line in enumerate(handle, 1):
-            text = line.strip()
-            if text.lower().startswith("@attribute"):
-                match = _ARFF_ATTRIBUTE.match(text)
-                if match is None:
-                    raise InputError("an @attribute line without a name", path=path, row=number)
-                names.append(match.group(1).strip("'\""))
-            elif text.lower().startswith("@data"):
-                if not names:
-                    raise InputError("an ARFF file without @attribute lines", path=path, row=number)
-                return names, number
+    import zlib
+
+    try:
+        with _open_text(path) as handle:
+            head = handle.read(1 << 16)  # bounded: a big file without line breaks is read no further
+    except (OSError, EOFError, zlib.error):  # a damaged compressed file: the delimited reader says so
+        return None
+    first = next((line for line in head.splitlines() if line.strip() and not line.lstrip().startswith("%")), "")
+    if not first.lstrip().lower().startswith("@relation"):
+        return None
+    names: list[str] = []
+    try:
+        with _open_text(path) as handle:
+            for number, line in enumerate(handle, 1):
+                text = line.strip()
+                if text.lower().startswith("@attribute"):
+                    match = _ARFF_ATTRIBUTE.match(text)
+                    if match is None:
+                        raise InputError("an @attribute line without a name", path=path, row=number)
+                    names.append(match.group(1).strip("'\""))
+                elif text.lower().startswith("@data"):
+                    if not names:
+                        raise InputError("an ARFF file without @attribute lines", path=path, row=number)
+                    return names, number
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"cannot decompress ({exc})", path=path) from None
     raise InputError("an ARFF file without a @data line", path=path)
 
 
