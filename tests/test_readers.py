@@ -1,3 +1,4 @@
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -119,8 +120,6 @@ def test_original_cic_labels_in_windows_1252_are_read_not_dropped(tmp_path):
 
 
 def test_gzip_compressed_tables_read_like_plain_ones(tmp_path):
-    import gzip
-
     text = (" Destination Port, Flow Duration, Total Fwd Packets, Label\n"
             + "".join(f"{80 + i % 3},{100 * i},{i % 7},{'BENIGN' if i % 4 else 'DDoS'}\n" for i in range(200)))
     plain = read_flows(write(tmp_path, "day.csv", text))
@@ -267,7 +266,9 @@ def test_unknown_format_and_missing_path(tmp_path):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.binary(max_size=400) | st.text(alphabet=",;\n\"0123456789abc.-\ufeff\t ", max_size=400).map(str.encode))
+@given(st.binary(max_size=400) | st.text(alphabet=",;\n\"0123456789abc.-\ufeff\t ", max_size=400).map(str.encode)
+       | st.tuples(st.text(alphabet=",\n0123456789abc@'% ", max_size=400), st.integers(0, 400)).map(
+           lambda t: gzip.compress(t[0].encode())[:max(t[1], 2)]))  # compressed, maybe cut
 def test_fuzz_reader_fails_only_with_input_errors(tmp_path, blob):
     path = tmp_path / "fuzz.csv"
     path.write_bytes(blob)
