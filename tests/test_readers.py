@@ -237,6 +237,11 @@ def test_rows_that_are_not_utf8_are_malformed_records_not_a_rejected_file(tmp_pa
     path.write_bytes(b"dur,proto,label\n1,tcp,normal\n3,u\xffdp,attack\n")
     with pytest.raises(InputError, match=r"x.csv, row 3: field 'proto' is not valid UTF-8"):
         read_flows(path, ReadOptions(label_column="label", strict=True))
+    # a short row that is also not UTF-8 stops pyarrow's row handler: read again with the bytes replaced
+    path.write_bytes(b"dur,proto,label\n1,tcp,normal\n3,\xfc\xfc\n4,udp,attack\n")
+    both = read_flows(path, ReadOptions(label_column="label"))
+    assert list(both.labels) == ["normal", "attack"] and both.report.malformed_rows == 1
+    assert [e.row for e in both.report.examples if e.row] == [3]
 
 
 @pytest.mark.parametrize("content,match", [

@@ -234,10 +234,10 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
 
     compressed = is_gzip(path)  # by content, not by name: pyarrow alone goes by the extension
 
-    def read(threads: bool) -> pa.Table:
+    def read(threads: bool, source: Any = None) -> pa.Table:
         bad.clear()
         return pacsv.read_csv(
-            pa.input_stream(str(path), compression="gzip") if compressed else path,
+            source if source is not None else pa.input_stream(str(path), compression="gzip") if compressed else path,
             read_options=pacsv.ReadOptions(use_threads=threads, block_size=1 << 24, **read_opts),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
                                              newlines_in_values=False),
@@ -253,7 +253,9 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     except (pa.ArrowInvalid, OSError) as exc:  # OSError: a compressed stream that is cut or corrupt
         if strict and bad:
             raise InputError(bad[-1][1], path=path, row=bad[-1][0]) from None
-        raise InputError(f"cannot parse as delimited text ({str(exc).splitlines()[0]})", path=path) from None
+        table = None if strict else _read_replacing_invalid_utf8(path, compressed, read, report)
+        if table is None:
+            raise InputError(f"cannot parse as delimited text ({str(exc).splitlines()[0]})", path=path) from None
     try:
         table.schema.names  # noqa: B018 - pyarrow decodes the header's names lazily: fail here, clearly
     except UnicodeDecodeError as exc:
@@ -276,6 +278,32 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
         log.warning("%s: %d malformed row(s) skipped (first: line %s, %s)",
                     path, len(bad), bad[0][0], bad[0][1])
     return frame, malformed, total
+
+
+def _read_replacing_invalid_utf8(path: Path, compressed: bool, read: Any, report: ReadReport) -> pa.Table | None:
+    """A row with the wrong number of fields that also holds bytes that are not UTF-8 stops
+    pyarrow (its row handler cannot decode the row's text), losing the whole file: read it again
+    with those bytes replaced (U+FFFD), so that row is counted like any malformed row and the
+    others are kept (in this fallback a value with such bytes elsewhere is kept with U+FFFD rather
+    than making its row malformed). None when that is not the cause. Holds the file in memory, once."""
+    import gzip
+
+    try:
+        data = gzip.decompress(path.read_bytes()) if compressed else path.read_bytes()
+    except (OSError, EOFError, ValueError):
+        return None
+    try:
+        data.decode("utf-8")
+        return None  # valid UTF-8: the failure has another cause
+    except UnicodeDecodeError:
+        pass
+    try:
+        table = read(False, pa.BufferReader(data.decode("utf-8", errors="replace").encode("utf-8")))
+    except (pa.ArrowInvalid, OSError):
+        return None
+    report.add(BadRecord(str(path), None, None, "bytes that are not UTF-8 were replaced (U+FFFD) to read "
+                                                "the file; rows with the wrong number of fields are counted"))
+    return table
 
 
 def _decode_legacy_text(table: pa.Table, path: Path, report: ReadReport, names: set[str]) -> pa.Table:
