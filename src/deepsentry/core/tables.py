@@ -130,9 +130,32 @@ def read_small_csv(path: str | Path, **options) -> pd.DataFrame:
         raise InputError(f"cannot read as CSV ({str(exc).strip().splitlines()[-1][:200]})", path=path) from None
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def is_gzip(path: str | Path) -> bool:
+    """Whether the file is gzip-compressed (by its first bytes, not its name)."""
     with open(path, "rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
+        return handle.read(2) == GZIP_MAGIC
+
+
+def open_bytes(path: str | Path) -> Any:
+    """A binary stream over a plain or gzip-compressed file (decompressed as it is read)."""
+    import gzip
+
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+
+
+def open_text(path: str | Path) -> Any:
+    """A text stream over a plain or gzip file, or stdin for ``-``; invalid UTF-8 is replaced."""
+    import io
+    import sys
+
+    if str(path) == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    if not Path(path).exists():
+        raise InputError("no such file", path=path)
+    return io.TextIOWrapper(open_bytes(path), encoding="utf-8", errors="replace", newline=None)
 
 
 _ARFF_ATTRIBUTE = re.compile(r"""@attribute\s+('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)""", re.IGNORECASE)
@@ -144,7 +167,7 @@ def arff_header(path: Path) -> tuple[list[str], int] | None:
     import zlib
 
     try:
-        with _open_text(path) as handle:
+        with open_text(path) as handle:
             head = handle.read(1 << 16)  # bounded: a big file without line breaks is read no further
     except (OSError, EOFError, zlib.error):  # a damaged compressed file: the delimited reader says so
         return None
@@ -153,7 +176,7 @@ def arff_header(path: Path) -> tuple[list[str], int] | None:
         return None
     names: list[str] = []
     try:
-        with _open_text(path) as handle:
+        with open_text(path) as handle:
             for number, line in enumerate(handle, 1):
                 text = line.strip()
                 if text.lower().startswith("@attribute"):
@@ -170,29 +193,18 @@ def arff_header(path: Path) -> tuple[list[str], int] | None:
     raise InputError("an ARFF file without a @data line", path=path)
 
 
-def _open_text(path: Path) -> Any:
-    import gzip
-    import io
-
-    if is_gzip(path):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
-
-
 def sniff_delimited(path: Path) -> tuple[str, list[str]]:
     """Delimiter and first-record fields, from the first line of a text file (gzip-compressed or not)."""
-    if is_gzip(path):
-        import gzip
-        import zlib
+    import zlib
 
-        try:
-            with gzip.open(path, "rb") as handle:
-                head = handle.read(1 << 16)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"cannot decompress ({exc})", path=path) from None
-    else:
-        with open(path, "rb") as handle:
+    compressed = is_gzip(path)
+    try:
+        with open_bytes(path) as handle:
             head = handle.read(1 << 16)
+    except (OSError, EOFError, zlib.error) as exc:
+        if not compressed:
+            raise
+        raise InputError(f"cannot decompress ({exc})", path=path) from None
     if b"\x00" in head:
         raise InputError("file is binary, not delimited text", path=path)
     text = head.decode("utf-8-sig", errors="replace")
@@ -271,7 +283,7 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     table = _decode_legacy_text(table, path, report, {name.strip().lower() for name in legacy_text_columns})
     table = _drop_invalid_utf8(table, path, report, malformed, total, header_lines, strict)
     if header_lines:
-        table = _drop_repeated_headers(table, path, report, malformed, total, strict)
+        table = _drop_repeated_headers(table, path, report, malformed, total, header_lines, strict)
     frame = table.to_pandas()
     frame.columns = unique_names([str(c).strip().lstrip("\ufeff") for c in frame.columns])
     if bad:
@@ -304,6 +316,27 @@ def _read_replacing_invalid_utf8(path: Path, compressed: bool, read: Any, report
     report.add(BadRecord(str(path), None, None, "bytes that are not UTF-8 were replaced (U+FFFD) to read "
                                                 "the file; rows with the wrong number of fields are counted"))
     return table
+
+
+def leave_out(path: Path, reasons: dict[int, str], positions: np.ndarray, header_lines: int, report: ReadReport,
+              malformed: dict[int, str], strict: bool, *, what: str, column: str | None = None,
+              hint: str | None = None) -> np.ndarray:
+    """Rows of a table being read (table row -> why) that are malformed records: with ``strict``
+    the first is an error; otherwise each is counted and reported by its line in the file and
+    marked in ``malformed``. ``positions`` maps table rows to input rows (see :func:`kept_positions`).
+    Returns the mask of the rows to keep."""
+    rows = sorted(reasons)
+    lines = {row: int(positions[row]) + 1 + header_lines for row in rows}
+    if strict:
+        raise InputError(reasons[rows[0]], path=path, row=lines[rows[0]], column=column, hint=hint)
+    for row in rows:
+        report.malformed_rows += 1
+        report.add(BadRecord(str(path), lines[row], column, reasons[row]))
+        malformed[int(positions[row])] = reasons[row]
+    log.warning("%s: %d %s left out (first: line %d)", path, len(rows), what, lines[rows[0]])
+    keep = np.ones(len(positions), dtype=bool)
+    keep[rows] = False
+    return keep
 
 
 def _decode_legacy_text(table: pa.Table, path: Path, report: ReadReport, names: set[str]) -> pa.Table:
@@ -354,19 +387,10 @@ def _drop_invalid_utf8(table: pa.Table, path: Path, report: ReadReport, malforme
                 value.decode("utf-8")
             except UnicodeDecodeError as exc:
                 invalid[row] = f"field {name!r} is not valid UTF-8 (byte {value[exc.start:exc.end]!r})"
-    positions = kept_positions(total, malformed)  # table rows -> input rows (parse-skipped rows leave gaps)
-    for row, reason in sorted(invalid.items()):
-        line = int(positions[row]) + 1 + header_lines
-        if strict:
-            raise InputError(reason, path=path, row=line, hint="re-encode the file as UTF-8")
-        report.malformed_rows += 1
-        report.add(BadRecord(str(path), line, None, reason))
-        malformed[int(positions[row])] = reason
     if invalid:
-        log.warning("%s: %d row(s) with bytes that are not UTF-8 left out (first: line %d)",
-                    path, len(invalid), int(positions[min(invalid)]) + 1 + header_lines)
-        keep = np.ones(table.num_rows, dtype=bool)
-        keep[list(invalid)] = False
+        positions = kept_positions(total, malformed)  # table rows -> input rows (parse-skipped rows leave gaps)
+        keep = leave_out(path, invalid, positions, header_lines, report, malformed, strict,
+                         what="row(s) with bytes that are not UTF-8", hint="re-encode the file as UTF-8")
         table = table.filter(pa.array(keep))
     for i in binary:
         table = table.set_column(i, table.schema.field(i).name, table.column(i).cast(pa.string()))
@@ -374,7 +398,7 @@ def _drop_invalid_utf8(table: pa.Table, path: Path, report: ReadReport, malforme
 
 
 def _drop_repeated_headers(table: pa.Table, path: Path, report: ReadReport, malformed: dict[int, str],
-                           total: int, strict: bool) -> pa.Table:
+                           total: int, header_lines: int, strict: bool) -> pa.Table:
     """A row that repeats the header (files concatenated with their headers, as in the published
     CSE-CIC-IDS2018 CSVs) is not a record: counted and reported by line like any malformed row,
     then left out, so that ``Label`` never becomes a class. Such a row makes every column text, so
@@ -389,18 +413,9 @@ def _drop_repeated_headers(table: pa.Table, path: Path, report: ReadReport, malf
                 == names]
     if not repeated:
         return table
-    positions = kept_positions(total, malformed)
-    lines = [int(positions[row]) + 2 for row in repeated]  # 1-based, after the header line
-    if strict:
-        raise InputError("the row repeats the header", path=path, row=lines[0],
-                         hint="remove the repeated header rows (files concatenated with their headers?)")
-    for row, line in zip(repeated, lines):
-        report.malformed_rows += 1
-        report.add(BadRecord(str(path), line, None, "the row repeats the header; left out"))
-        malformed[int(positions[row])] = "the row repeats the header"
-    log.warning("%s: %d row(s) repeating the header left out (first: line %d)", path, len(repeated), lines[0])
-    keep = np.ones(table.num_rows, dtype=bool)
-    keep[repeated] = False
+    keep = leave_out(path, dict.fromkeys(repeated, "the row repeats the header"), kept_positions(total, malformed),
+                     header_lines, report, malformed, strict, what="row(s) repeating the header",
+                     hint="remove the repeated header rows (files concatenated with their headers?)")
     return table.filter(pa.array(keep))
 
 

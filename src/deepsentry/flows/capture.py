@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import InputError
-from ..core.tables import BadRecord, ReadReport
+from ..core.tables import GZIP_MAGIC, BadRecord, ReadReport
 from .meter import FlowMeter
-from .packets import GZIP_MAGIC, PCAP_MAGICS, PCAPNG_MAGIC, CaptureFormatError, capture_chunks, decode_chunks
+from .packets import PCAP_MAGICS, PCAPNG_MAGIC, CaptureFormatError, capture_chunks, decode_chunks
 from .portable import NFSTREAM_SOURCES, portable_from_nfstream
 
 IDENTITY = ["src_ip", "dst_ip", "src_port", "dst_port", "protocol", "first_seen", "last_seen", "packets", "bytes"]

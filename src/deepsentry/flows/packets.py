@@ -36,6 +36,8 @@ from typing import Any, Iterable, Iterator, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..core.tables import GZIP_MAGIC, is_gzip
+
 LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_PPP, LINKTYPE_PPP_SERIAL = 0, 1, 9, 50
 LINKTYPE_RAW, LINKTYPE_C_HDLC, LINKTYPE_LINUX_SLL, LINKTYPE_RADIOTAP = 101, 104, 113, 127
 LINKTYPE_IPV4, LINKTYPE_IPV6 = 228, 229
@@ -368,17 +370,12 @@ class CaptureFormatError(ValueError):
     """The file is not a capture, or its header is unreadable."""
 
 
-GZIP_MAGIC = b"\x1f\x8b"
-
-
 def _load(path: Path) -> tuple[np.ndarray, str | None]:
     """The file's bytes, memory-mapped (read-only; a large capture is never copied), and why they
     end early where that is known. A gzip-compressed capture (``.pcap.gz``) is decompressed into an
     unnamed temporary file first, so memory still holds no copy; a compressed stream that is cut or
     corrupt keeps what came out before the fault (the capture reader then reports its last record)."""
-    with open(path, "rb") as handle:
-        compressed = handle.read(2) == GZIP_MAGIC
-    if not compressed:
+    if not is_gzip(path):
         return _map(path), None
     with tempfile.TemporaryFile() as plain:
         problem = _gunzip(path, plain)

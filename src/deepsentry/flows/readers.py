@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..core.errors import ConfigError, InputError
-from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions,
+from ..core.tables import (LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
                            read_delimited, sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek
 from .formats import FORMATS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_identifier, normalise_name
@@ -176,16 +176,10 @@ def _drop_unlabelled(path: Path, frame: pd.DataFrame, label_col: str, malformed:
     missing = (frame[label_col].isna() | (frame[label_col].astype(str).str.strip() == "")).to_numpy()
     if not missing.any():
         return frame
-    positions = kept_positions(total, malformed)
-    lines = positions[missing] + 1 + header_lines
-    if strict:
-        raise InputError("the record has no label", path=path, row=int(lines[0]), column=label_col)
-    for position, line in zip(positions[missing], lines):
-        malformed[int(position)] = "no label"
-        report.add(BadRecord(str(path), int(line), label_col, "no label; left out"))
-    report.malformed_rows += int(missing.sum())
-    log.warning("%s: %d row(s) without a label left out (first: line %d)", path, int(missing.sum()), int(lines[0]))
-    return frame.loc[~missing].reset_index(drop=True)
+    keep = leave_out(path, dict.fromkeys(np.flatnonzero(missing).tolist(), "the record has no label"),
+                     kept_positions(total, malformed), header_lines, report, malformed, strict,
+                     what="row(s) without a label", column=label_col)
+    return frame.loc[keep].reset_index(drop=True)
 
 
 def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: ReadOptions,

@@ -35,7 +35,6 @@ PRESETS: dict[str, str] = {
     "openstack": r"<Logrecord> <Date> <Time> <Pid> <Level> <Component> \[<ADDR>\] <Content>",
     "mac": r"<Month>  <Date> <Time> <User> <Component>\[<PID>\]( \(<Address>\))?: <Content>",
 }
-# syslog: written as regular expressions with named groups
 # Formats written as regular expressions (named groups are the fields; ``Content`` is mined).
 REGEX_PRESETS = {
     "rfc3164": r"^(?:<(?P<Pri>\d{1,3})>)?(?P<Month>[A-Z][a-z]{2}) +(?P<Day>\d{1,2}) (?P<Time>\d\d:\d\d:\d\d) "

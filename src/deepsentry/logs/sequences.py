@@ -17,11 +17,8 @@ by the first match of a session pattern (e.g. HDFS block ids ``blk_-?\\d+``).
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import os
 import re
-import sys
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -31,7 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.tables import BadRecord, ReadReport, read_small_csv
+from ..core.tables import BadRecord, ReadReport, open_text, read_small_csv
 from .evtx import is_evtx, iter_evtx_lines
 
 MAX_LINE_BYTES = 1 << 20  # longer lines are cut (counted): a megabyte of one line is not a log line
@@ -48,19 +45,6 @@ class SequenceData:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-
-def open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
-    """A text stream over a plain or gzip file, or stdin for ``-``; invalid UTF-8 is replaced."""
-    if str(path) == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path=path)
-    with open(path, "rb") as handle:
-        gz = handle.read(2) == b"\x1f\x8b"
-    raw = gzip.open(path, "rb") if gz else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=None)
 
 
 def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tuple[int, str]]:
