@@ -665,10 +665,9 @@ def _pcapng_chunks(data: np.ndarray, size: int, chunk: int) -> Iterator[RawPacke
     state, offset = _PcapngState(), 0
     while True:
         raw = _read_pcapng(data, size, state, start=offset, limit=chunk)
-        if any(p.fatal for p in raw.problems) or raw.end >= size or raw.end == offset:
-            yield raw
-            return
         yield raw
+        if any(p.fatal for p in raw.problems) or raw.end >= size or raw.end == offset:
+            return
         offset = raw.end
 
 
