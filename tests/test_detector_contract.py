@@ -223,6 +223,9 @@ def test_parameter_errors_are_clear():
     with pytest.raises(InputError, match="needs both benign and malicious"):
         TabularDetector(DetectorConfig(model="mlp", epochs=1)).fit(
             synthetic_flows(50).drop(columns=["label", "src_ip"]), np.array(["normal"] * 50))
+    with pytest.raises(InputError, match=r"none is benign \(labels: 'Benign Traffic', 'DoS'\).*--benign-label"):
+        TabularDetector(DetectorConfig(model="mlp", epochs=1)).fit(
+            synthetic_flows(50).drop(columns=["label", "src_ip"]), np.array(["Benign Traffic", "DoS"] * 25))
 
 
 def test_flow_detector_bundle_kind(data, tmp_path):

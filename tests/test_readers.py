@@ -177,8 +177,11 @@ def test_netflow_drops_addresses_and_source_port(tmp_path):
 
 
 def test_generic_csv_needs_label_column_and_keep_column_overrides(tmp_path, flows_csv):
+    # a lone column named like a label is taken as the label; none, or several, is an error
+    found = read_flows(flows_csv, ReadOptions(require_labels=True, label_column=None, format="csv"))
+    assert found.label_column == "label" and "normal" in set(found.labels)
     with pytest.raises(InputError, match="no label column"):
-        read_flows(flows_csv, ReadOptions(require_labels=True, label_column=None, format="csv"))
+        read_flows(write(tmp_path, "plain.csv", "dur,bytes,verdict\n1,2,ok\n"), ReadOptions(require_labels=True))
     with pytest.raises(InputError, match="label column 'verdict' not found"):
         read_flows(flows_csv, ReadOptions(label_column="verdict", require_labels=True))
     data = read_flows(flows_csv, ReadOptions(label_column="label", benign_labels=("normal",)))
@@ -190,6 +193,29 @@ def test_generic_csv_needs_label_column_and_keep_column_overrides(tmp_path, flow
     rows = read_flows(write(tmp_path, "bot.csv", text), ReadOptions(label_column="category"))
     assert rows.report.identifier_columns == ["Unnamed: 0", "pkSeqID", "stime"]
     assert list(rows.features.columns) == ["dur"]
+
+
+def test_label_twins_are_never_features_and_benign_spellings_are_found(tmp_path):
+    # TON_IoT: a binary 'label' and the class in 'type'; neither may become a feature
+    ton = write(tmp_path, "ton.csv", "ts,proto,duration,label,type\n1.5,tcp,0.1,0,normal\n"
+                                     "2.5,udp,3.0,1,ddos\n3.5,tcp,0.2,1,scanning\n")
+    with pytest.raises(InputError, match=r"several label columns \(label, type\)"):
+        read_flows(ton, ReadOptions(require_labels=True))
+    data = read_flows(ton, ReadOptions(label_column="type", require_labels=True))
+    assert list(data.features.columns) == ["proto", "duration"]
+    assert sorted(data.report.label_columns) == ["label", "type"]
+    # Bot-IoT's 'subcategory' beside the chosen 'category'
+    bot = write(tmp_path, "bot.csv", "dur,attack,category,subcategory\n0.5,0,Normal,Normal\n0.1,1,DDoS,TCP\n")
+    assert list(read_flows(bot, ReadOptions(label_column="category")).features.columns) == ["dur"]
+    # CIC-IoT-2023 calls benign 'BenignTraffic'; a float label column has 0.0
+    iot = write(tmp_path, "iot.csv", "flow_duration,Rate,label\n0.1,3,BenignTraffic\n0.2,9,DDoS-SYN_Flood\n")
+    assert "BenignTraffic" in read_flows(iot, ReadOptions(require_labels=True)).benign_labels
+    floats = tmp_path / "floats.parquet"
+    pd.DataFrame({"dur": [0.1, 0.2], "label": [0.0, 1.0]}).to_parquet(floats)
+    assert "0.0" in read_flows(floats, ReadOptions(label_column="label")).benign_labels
+    # a benign label the user names is taken as named, and only that one
+    named = read_flows(iot, ReadOptions(require_labels=True, benign_labels=("quiet",)))
+    assert named.benign_labels == ("quiet",)
 
 
 def test_directory_reads_as_one_set(tmp_path):

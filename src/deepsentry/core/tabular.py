@@ -145,8 +145,13 @@ class TabularDetector(Detector):
                 X, labels, drop_conflicts=cfg.drop_conflicts)
         malicious = labels != self.benign_class_
         if cfg.model != "autoencoder" and (malicious.all() or not malicious.any()):
-            raise InputError(f"model {cfg.model!r} needs both benign and malicious training rows",
-                             hint="use --model autoencoder for benign-only data")
+            values = sorted(set(labels.tolist()))
+            shown = ", ".join(map(repr, values[:8])) + (", ..." if len(values) > 8 else "")
+            side = "benign" if malicious.all() else "malicious"
+            raise InputError(f"model {cfg.model!r} needs both benign and malicious training rows; "
+                             f"none is {side} (labels: {shown})",
+                             hint="name the benign label with --benign-label, or use --model autoencoder "
+                                  "for benign-only data")
         if not (~malicious).any():
             raise InputError("no benign training rows", hint="check --benign-label")
         train_idx, val_idx = _split(labels, cfg.validation_fraction, cfg.seed)

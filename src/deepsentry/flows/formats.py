@@ -72,6 +72,31 @@ _IDENTIFIER_NAMES = {
 }
 
 
+# Columns that hold a label in some published flow data set. When one of them is the label, the
+# others are read as labels too (never as features); in a generic CSV where the label is not named,
+# a lone one of them is taken as the label.
+LABEL_TWINS = frozenset({
+    "label", "labels", "attack", "class", "attackcat", "category", "subcategory", "type", "attacktype",
+    "detailedlabel", "trafficcategory", "traffictype",
+})
+
+
+def is_default_benign(value: str) -> bool:
+    """A label that means benign when none was named: normal/benign in any case or spacing, with an
+    optional 'traffic' suffix, or the number 0.
+
+    >>> [is_default_benign(v) for v in ("BENIGN", "BenignTraffic", "0.0", "DoS", "1")]
+    [True, True, True, False, False]
+    """
+    key = normalise_name(str(value)).removesuffix("traffic")
+    if key in ("normal", "benign"):
+        return True
+    try:
+        return float(value) == 0
+    except ValueError:
+        return False
+
+
 def normalise_name(name: str) -> str:
     """``' Flow ID'`` -> ``'flowid'``: the key used to recognise columns across naming variants."""
     return re.sub(r"[^0-9a-z]", "", name.lower())

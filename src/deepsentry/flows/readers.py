@@ -25,7 +25,8 @@ from ..core.errors import ConfigError, InputError
 from ..core.tables import (LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
                            read_delimited, sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek
-from .formats import FORMATS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_identifier, normalise_name
+from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign,
+                      is_identifier, normalise_name)
 
 log = logging.getLogger(__name__)
 
@@ -198,14 +199,24 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
             hint=f"columns are: {', '.join(list(frame.columns)[:12])}{'...' if frame.shape[1] > 12 else ''}; "
                  "name the label with --label-column",
         )
+    twins = [c for c in frame.columns if normalise_name(c) in LABEL_TWINS]
+    if label_col is None and label_name is None and options.require_labels and len(twins) == 1:
+        label_col = twins[0]
+        log.warning("%s: using column %r as the label (name another with --label-column)", path, label_col)
     if label_col is None and options.require_labels:
-        raise InputError("no label column", path=path,
-                         hint="name the label column with --label-column (and --benign-label)")
+        raise InputError("no label column" if not twins else
+                         f"several label columns ({', '.join(map(str, twins))}); which one is the label?",
+                         path=path, hint="name the label column with --label-column, its benign value "
+                                         "with --benign-label")
     label_cols = {c for c in (label_col, *(find(n) for n in fmt.other_label_columns)) if c}
-    # A binary twin of the class column (e.g. UNSW 'label') is a label, not a feature.
-    for alias in ("label", "attack", "class", "attack_cat"):
-        if (col := find(alias)) is not None and label_col is not None:
-            label_cols.add(col)
+    if label_col is not None:
+        # A twin of the class column (UNSW 'label', TON_IoT 'type', Bot-IoT 'category' and
+        # 'subcategory') is a label too: as a feature it would hand the model the answer.
+        others = [c for c in twins if c not in label_cols]
+        if others and fmt.name == "csv":
+            log.warning("%s: column(s) %s read as labels, not features (label: %r)",
+                        path, ", ".join(map(str, others)), label_col)
+        label_cols.update(twins)
     if label_col is not None and options.require_labels and "" not in fmt.class_map:
         frame = _drop_unlabelled(path, frame, label_col, malformed, total, report, options.strict,
                                  1 if fmt.header else 0)
@@ -236,6 +247,11 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
         else:
             labels = raw
     benign = tuple(options.benign_labels) or fmt.benign_labels
+    if raw is not None and not options.benign_labels:
+        # the benign class under another spelling (CIC-IoT-2023's 'BenignTraffic', a 0.0 from a
+        # float column) would otherwise make every record an attack
+        distinct = np.unique(labels.astype(str)) if labels is not None else np.array([], dtype=str)
+        benign = tuple(dict.fromkeys((*benign, *(v for v in distinct.tolist() if is_default_benign(v)))))
     features = frame.drop(columns=sorted(label_cols | set(identifiers)))
     features = coerce_numeric(path, features, report, positions=positions, strict=options.strict,
                               header_lines=1 if fmt.header else 0, categorical=CATEGORICAL,
