@@ -65,6 +65,11 @@ def test_custom_and_syslog_formats():
     jsonl = LogFormat.from_spec("json:msg")
     assert jsonl.parse('{"msg": "user root logged in", "host": "h1", "pid": 7}')["Content"] == "user root logged in"
     assert jsonl.parse('{"other": 1}') is None and jsonl.parse("not json") is None
+    plain = LogFormat.from_spec("json")  # no field named: the usual message fields, in order
+    assert plain.parse('{"msg": "pino says", "level": 30}')["Content"] == "pino says"
+    assert plain.parse('{"log": "docker line\\n", "stream": "stdout"}')["Content"] == "docker line\n"
+    assert plain.parse('{"message": "first", "msg": "second"}')["Content"] == "first"
+    assert plain.parse('{"level": 30}') is None
     eve = LogFormat.from_spec("json:alert.signature")  # a dotted path into nested objects
     fields = eve.parse('{"event_type": "alert", "src_ip": "10.0.0.5", "alert": {"signature": "ET SCAN nmap"}}')
     assert fields["Content"] == "ET SCAN nmap" and fields["src_ip"] == "10.0.0.5"

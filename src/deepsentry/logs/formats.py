@@ -73,7 +73,7 @@ class LogFormat:
 
             return EvtxFormat()
         if key == "json" or key.startswith("json:"):
-            return JsonFormat("json", re.compile(""), (), spec.partition(":")[2] or "message")
+            return JsonFormat("json", re.compile(""), (), spec.partition(":")[2])
         if key in REGEX_PRESETS:
             regex = re.compile(REGEX_PRESETS[key])
             return cls(key, regex, tuple(regex.groupindex))
@@ -115,12 +115,25 @@ def _compile(spec: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
         raise ConfigError(f"log format {spec!r} is not a valid pattern ({exc})") from None
 
 
+# Message fields of JSON loggers, tried in this order by plain ``json``: most libraries and Logstash
+# (message), pino, bunyan and Go's slog (msg), journald's ``journalctl -o json`` (MESSAGE), Docker's
+# json-file driver (log), .NET and Serilog (Message, RenderedMessage), Winston/GELF (short_message).
+MESSAGE_FIELDS = ("message", "msg", "MESSAGE", "log", "Message", "RenderedMessage", "short_message", "text")
+
+
 @dataclass(frozen=True)
 class JsonFormat(LogFormat):
     """JSON lines: every top-level field is kept; ``Content`` is the message field, a top-level
-    key or a dotted path into nested objects (``json:alert.signature`` for Suricata's eve.json)."""
+    key or a dotted path into nested objects (``json:alert.signature`` for Suricata's eve.json).
 
-    content_field: str = "message"
+    Without a field (plain ``json``), the first of :data:`MESSAGE_FIELDS` that a record has is its
+    message: the loggers that write JSON do not agree on one name.
+
+    >>> LogFormat.from_spec("json").parse('{"MESSAGE": "session opened", "_PID": "7"}')["Content"]
+    'session opened'
+    """
+
+    content_field: str = ""
 
     def parse(self, line: str) -> dict[str, Any] | None:
         import json
@@ -131,7 +144,12 @@ class JsonFormat(LogFormat):
             return None
         if not isinstance(record, dict):
             return None
-        if self.content_field in record:
+        if not self.content_field:
+            field = next((f for f in MESSAGE_FIELDS if f in record), None)
+            if field is None:
+                return None
+            content = record[field]
+        elif self.content_field in record:
             content = record[self.content_field]
         else:
             content = record
