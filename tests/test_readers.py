@@ -210,6 +210,11 @@ def test_label_twins_are_never_features_and_benign_spellings_are_found(tmp_path)
     # CIC-IoT-2023 calls benign 'BenignTraffic'; a float label column has 0.0
     iot = write(tmp_path, "iot.csv", "flow_duration,Rate,label\n0.1,3,BenignTraffic\n0.2,9,DDoS-SYN_Flood\n")
     assert "BenignTraffic" in read_flows(iot, ReadOptions(require_labels=True)).benign_labels
+    folder = tmp_path / "per-class"  # one file per class: the benign spelling is in a later file
+    folder.mkdir()
+    write(folder, "a.csv", "flow_duration,Rate,label\n0.2,9,DDoS-SYN_Flood\n")
+    write(folder, "b.csv", "flow_duration,Rate,label\n0.1,3,BenignTraffic\n")
+    assert "BenignTraffic" in read_flows(folder, ReadOptions(require_labels=True)).benign_labels
     floats = tmp_path / "floats.parquet"
     pd.DataFrame({"dur": [0.1, 0.2], "label": [0.0, 1.0]}).to_parquet(floats)
     assert "0.0" in read_flows(floats, ReadOptions(label_column="label")).benign_labels

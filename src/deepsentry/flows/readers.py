@@ -117,7 +117,8 @@ def _concat(parts: list[FlowData], where: str) -> FlowData:
         labels=labels, raw_labels=raw,
         ids=np.concatenate([p.ids.astype(str) for p in parts]) if len({p.ids.dtype for p in parts}) > 1
         else np.concatenate([p.ids for p in parts]),
-        format=parts[0].format, benign_labels=parts[0].benign_labels, report=report,
+        format=parts[0].format, report=report,
+        benign_labels=tuple(dict.fromkeys(b for p in parts for b in p.benign_labels)),
         positions=np.concatenate(positions), total_rows=offset, malformed_positions=malformed,
         label_column=parts[0].label_column,
         identifiers=None if any(p.identifiers is None for p in parts)
@@ -243,15 +244,16 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
             if unknown:
                 raise InputError(f"unknown {fmt.name} label(s): {', '.join(unknown[:5])}", path=path,
                                  column=label_col)
-            labels = np.array([fmt.class_map[n.lower()] for n in names], dtype=object)[codes]
+            distinct_labels = [fmt.class_map[n.lower()] for n in names]
+            labels = np.array(distinct_labels, dtype=object)[codes]
         else:
+            distinct_labels = names.tolist()
             labels = raw
     benign = tuple(options.benign_labels) or fmt.benign_labels
-    if raw is not None and not options.benign_labels:
+    if labels is not None and not options.benign_labels:
         # the benign class under another spelling (CIC-IoT-2023's 'BenignTraffic', a 0.0 from a
         # float column) would otherwise make every record an attack
-        distinct = np.unique(labels.astype(str)) if labels is not None else np.array([], dtype=str)
-        benign = tuple(dict.fromkeys((*benign, *(v for v in distinct.tolist() if is_default_benign(v)))))
+        benign = tuple(dict.fromkeys((*benign, *(v for v in distinct_labels if is_default_benign(v)))))
     features = frame.drop(columns=sorted(label_cols | set(identifiers)))
     features = coerce_numeric(path, features, report, positions=positions, strict=options.strict,
                               header_lines=1 if fmt.header else 0, categorical=CATEGORICAL,
