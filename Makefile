@@ -31,6 +31,7 @@ bench: install
 bench-tuning: install
 	$(BIN)/python benchmarks/operating_point.py
 	$(BIN)/python benchmarks/ae_slope.py
+	$(BIN)/python benchmarks/defaults.py
 	$(BIN)/python benchmarks/tuning.py
 	$(BIN)/python benchmarks/tuning.py --datasets nsl --novel-attacks
 

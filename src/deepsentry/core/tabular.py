@@ -40,7 +40,7 @@ from .thresholds import RULES, ThresholdChoice, choose_threshold
 MODELS = ("hybrid", "mlp", "seed", "autoencoder")
 CLASS_WEIGHTS = ("none", "sqrt", "balanced")
 FEW_ROWS = 8  # up to this many rows are scored in plain Python (see _score_few)
-DEFAULT_EPOCHS = {"seed": 10, "mlp": 10, "hybrid": 10, "autoencoder": 20}
+DEFAULT_EPOCHS = {"seed": 10, "mlp": 10, "hybrid": 20, "autoencoder": 20}
 
 
 @dataclass(frozen=True)
