@@ -32,6 +32,17 @@ def test_train_writes_a_complete_bundle(trained):
     assert "src_ip" in manifest["training_read_report"]["identifier_columns"]
 
 
+def test_train_flows_takes_ple_bins(trained, tmp_path):
+    root, _ = trained
+    model = tmp_path / "ple"
+    assert main(["train", "flows", "--data", str(root / "train.csv"), "--out", str(model), "--label-column", "label",
+                 "--benign-label", "normal", "--epochs", "1", "--ple-bins", "4", "--no-onnx"]) == 0
+    state = json.loads((model / "detector.json").read_text())
+    assert state["config"]["ple_bins"] == 4
+    assert main(["train", "flows", "--data", str(root / "train.csv"), "--out", str(tmp_path / "bad"),
+                 "--label-column", "label", "--ple-bins", "1"]) == 2
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_detect_output_contract(trained, suffix):
     root, model = trained

@@ -74,6 +74,7 @@ def train_flows(
     feature_set: Annotated[str, typer.Option(help="native (every column) or portable (features that packet captures have too).")] = "native",
     augment: AugmentOpt = "none",
     class_weight: Annotated[Optional[str], typer.Option(help="none, sqrt (default) or balanced.")] = None,
+    ple_bins: Annotated[Optional[int], typer.Option(help="Piecewise-linear quantile encoding of numeric features with this many bins (default 0: off; 16 lifts UNSW-NB15 macro-F1, see BENCHMARKS.md).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed for splits, initialisation and shuffling.")] = 0,
     onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Also export model.onnx for fast scoring.")] = True,
     strict: Strict = False,
@@ -87,7 +88,8 @@ def train_flows(
                           keep_columns=tuple(keep_column or ()), strict=strict,
                           require_labels=model != "autoencoder")
     overrides = {k: v for k, v in {"target_fpr": target_fpr, "threshold_rule": threshold_rule,
-                                   "epochs": epochs, "class_weight": class_weight}.items() if v is not None}
+                                   "epochs": epochs, "class_weight": class_weight,
+                                   "ple_bins": ple_bins}.items() if v is not None}
     config = DetectorConfig(model=model, seed=seed, multiclass=not binary, augment=augment, **overrides)
     flows = read_flows(data, options)
     _report_read(flows.report)
