@@ -32,6 +32,7 @@ bench-tuning: install
 	$(BIN)/python benchmarks/operating_point.py
 	$(BIN)/python benchmarks/ae_slope.py
 	$(BIN)/python benchmarks/defaults.py
+	$(BIN)/python benchmarks/malware_defaults.py
 	$(BIN)/python benchmarks/tuning.py
 	$(BIN)/python benchmarks/tuning.py --datasets nsl --novel-attacks
 
