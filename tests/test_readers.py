@@ -1,4 +1,5 @@
 import gzip
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -195,7 +196,7 @@ def test_generic_csv_needs_label_column_and_keep_column_overrides(tmp_path, flow
     assert list(rows.features.columns) == ["dur"]
 
 
-def test_label_twins_are_never_features_and_benign_spellings_are_found(tmp_path):
+def test_label_twins_are_never_features_and_benign_spellings_are_found(tmp_path, caplog):
     # TON_IoT: a binary 'label' and the class in 'type'; neither may become a feature
     ton = write(tmp_path, "ton.csv", "ts,proto,duration,label,type\n1.5,tcp,0.1,0,normal\n"
                                      "2.5,udp,3.0,1,ddos\n3.5,tcp,0.2,1,scanning\n")
@@ -218,6 +219,15 @@ def test_label_twins_are_never_features_and_benign_spellings_are_found(tmp_path)
     floats = tmp_path / "floats.parquet"
     pd.DataFrame({"dur": [0.1, 0.2], "label": [0.0, 1.0]}).to_parquet(floats)
     assert "0.0" in read_flows(floats, ReadOptions(label_column="label")).benign_labels
+    # a directory of generic files: the first file's label is every file's, named in one warning
+    days = tmp_path / "days"
+    days.mkdir()
+    for day in range(3):
+        write(days, f"day{day}.csv", f"dur,bytes,type\n0.{day},10,normal\n0.5,99,scan\n")
+    with caplog.at_level(logging.WARNING, logger="deepsentry.flows.readers"):
+        read = read_flows(days, ReadOptions(require_labels=True))
+    assert read.label_column == "type" and len(read.labels) == 6
+    assert sum("as the label" in r.getMessage() for r in caplog.records) == 1
     # a benign label the user names is taken as named, and only that one
     named = read_flows(iot, ReadOptions(require_labels=True, benign_labels=("quiet",)))
     assert named.benign_labels == ("quiet",)

@@ -11,6 +11,7 @@ counted in a :class:`ReadReport` with their line numbers, or rejected with ``str
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -75,8 +76,19 @@ def read_flows(path: str | os.PathLike[str], options: ReadOptions | None = None)
     if options.format is not None and options.format not in FORMATS:
         raise ConfigError(f"unknown flow format {options.format!r}",
                           hint=f"choose one of {', '.join(FORMATS)}")
-    parts = [_read_one(file, options) for file in list_inputs(path)]
+    files = list_inputs(path)
+    parts = [_read_one(files[0], options)]
+    picked = options.label_column is None and parts[0].format == "csv" and parts[0].label_column is not None
+    if picked:  # every file of a directory takes the label the first one was found to have
+        options = dataclasses.replace(options, label_column=str(parts[0].label_column))
+    parts += [_read_one(file, options) for file in files[1:]]
     data = parts[0] if len(parts) == 1 else _concat(parts, str(path))
+    if picked:
+        log.warning("%s: using column %r as the label (name another with --label-column)", path, data.label_column)
+    others = [c for c in data.report.label_columns if c != data.label_column]
+    if others and data.format == "csv":
+        log.warning("%s: column(s) %s read as labels, not features (label: %r)",
+                    path, ", ".join(map(str, others)), data.label_column)
     if data.report.identifier_columns:
         log.warning("%s: dropped identifier column(s) %s (keep one with --keep-column)",
                     path, ", ".join(data.report.identifier_columns))
@@ -202,8 +214,7 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
         )
     twins = [c for c in frame.columns if normalise_name(c) in LABEL_TWINS]
     if label_col is None and label_name is None and options.require_labels and len(twins) == 1:
-        label_col = twins[0]
-        log.warning("%s: using column %r as the label (name another with --label-column)", path, label_col)
+        label_col = twins[0]  # named in a warning by read_flows
     if label_col is None and options.require_labels:
         raise InputError("no label column" if not twins else
                          f"several label columns ({', '.join(map(str, twins))}); which one is the label?",
@@ -213,10 +224,6 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
     if label_col is not None:
         # A twin of the class column (UNSW 'label', TON_IoT 'type', Bot-IoT 'category' and
         # 'subcategory') is a label too: as a feature it would hand the model the answer.
-        others = [c for c in twins if c not in label_cols]
-        if others and fmt.name == "csv":
-            log.warning("%s: column(s) %s read as labels, not features (label: %r)",
-                        path, ", ".join(map(str, others)), label_col)
         label_cols.update(twins)
     if label_col is not None and options.require_labels and "" not in fmt.class_map:
         frame = _drop_unlabelled(path, frame, label_col, malformed, total, report, options.strict,
