@@ -33,6 +33,16 @@ def test_nsl_kdd_is_detected_and_mapped_to_five_classes(tmp_path):
     assert list(data.is_malicious) == [0, 1, 1, 1, 1, 1]
 
 
+def test_kdd_cup_99_labels_end_in_a_full_stop_and_have_no_difficulty(tmp_path):
+    # kddcup.data / corrected: 41 features and a label such as 'smurf.', no difficulty column
+    labels = ["normal.", "smurf.", "snmpgetattack.", "buffer_overflow."]
+    rows = [NSL_ROW.format(label=l).rsplit(",", 1)[0] for l in labels]
+    data = read_flows(write(tmp_path, "kddcup.data_10_percent", "\n".join(rows) + "\n"))
+    assert data.format == "nsl-kdd"
+    assert list(data.labels) == ["normal", "DoS", "R2L", "U2R"]
+    assert list(data.is_malicious) == [0, 1, 1, 1]
+
+
 def test_unknown_nsl_kdd_label_is_named(tmp_path):
     path = write(tmp_path, "kdd.txt", NSL_ROW.format(label="martian") + "\n")
     with pytest.raises(InputError, match="unknown nsl-kdd label.*martian"):

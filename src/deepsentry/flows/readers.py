@@ -247,11 +247,13 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
         names = np.array([str(v).strip() for v in distinct], dtype=object)
         raw = names[codes]
         if fmt.class_map:
-            unknown = sorted({n for n in names if n.lower() not in fmt.class_map})
+            # KDD Cup '99 ends every label with a full stop ('smurf.'); NSL-KDD does not
+            keys = [n.lower().removesuffix(".") for n in names]
+            unknown = sorted({n for n, k in zip(names, keys) if k not in fmt.class_map})
             if unknown:
                 raise InputError(f"unknown {fmt.name} label(s): {', '.join(unknown[:5])}", path=path,
                                  column=label_col)
-            distinct_labels = [fmt.class_map[n.lower()] for n in names]
+            distinct_labels = [fmt.class_map[k] for k in keys]
             labels = np.array(distinct_labels, dtype=object)[codes]
         else:
             distinct_labels = names.tolist()
