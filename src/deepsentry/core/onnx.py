@@ -29,6 +29,14 @@ def export_onnx(detector: Any, bundle: str | Path) -> Path:
     except ImportError as exc:
         raise DependencyError(f"ONNX export needs the onnx extra ({exc.name} is missing)",
                               hint="pip install 'deepsentry[onnx]'") from None
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        # Keras exports ONNX from JAX through jax2onnx (flax, orbax, ... come with it) and not at
+        # all from torch; the bundle scores the same on Keras without model.onnx
+        raise DependencyError(f"ONNX export runs on the TensorFlow backend (this process uses "
+                              f"{keras.backend.backend()!r})",
+                              hint="export from a TensorFlow process: KERAS_BACKEND=tensorflow deepsentry export ...")
     network = detector.network_
     width = len(detector.preprocessor_.feature_names_)
     network(np.zeros((2, width), dtype=np.float32))  # Keras exports only models that were called
