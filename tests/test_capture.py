@@ -105,6 +105,13 @@ def test_portable_features_from_cicflowmeter_columns():
     assert list(portable.columns) == list(PORTABLE_FEATURES)
     np.testing.assert_allclose(portable["duration"], data["Flow Duration"] / 1e6)
     assert (portable["fwd_packets"] == data["Total Fwd Packet"]).all()
+    # the same flows under other releases' spellings ('Tot Fwd Pkts', 'SYN Flag Cnt', ...)
+    from deepsentry.flows.formats import CIC_SPELLINGS
+
+    for pick in (1, -1):
+        renamed = data.rename(columns={group[0]: group[pick] for group in CIC_SPELLINGS})
+        assert (renamed.columns != data.columns).sum() > 40
+        pd.testing.assert_frame_equal(portable_from_cic(renamed), portable)
 
 
 def test_train_portable_and_detect_a_capture(tmp_path):

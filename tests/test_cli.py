@@ -134,3 +134,39 @@ def test_tampered_bundle_is_refused(trained, tmp_path, capsys):
     (copy / "thresholds.json").write_text(json.dumps(thresholds))
     assert main(["detect", "--model", str(copy), "x.csv"]) == 4
     assert "thresholds.json does not match its checksum" in capsys.readouterr().err
+
+
+def test_a_model_trained_on_one_cicflowmeter_naming_scores_another(tmp_path):
+    # CIC-IDS2017's MachineLearningCVE spelling for training; CICFlowMeter-V4 / CSE-CIC-IDS2018
+    # spelling (what running CICFlowMeter on one's own capture writes) for detection
+    rng = np.random.default_rng(0)
+    n = 400
+    attack = rng.random(n) < 0.4
+    ml_cve = pd.DataFrame({
+        " Destination Port": np.where(attack, rng.integers(1, 1024, n), 443),
+        " Flow Duration": rng.lognormal(10, 2, n),
+        " Total Fwd Packets": np.where(attack, 1, rng.integers(3, 40, n)),
+        " Total Backward Packets": np.where(attack, rng.integers(0, 2, n), rng.integers(3, 40, n)),
+        "Total Length of Fwd Packets": rng.lognormal(6, 1, n),
+        "Flow Bytes/s": rng.lognormal(8, 2, n),
+        " SYN Flag Count": np.where(attack, 1, 0),
+        "Init_Win_bytes_forward": rng.integers(0, 65535, n),
+        " Label": np.where(attack, "PortScan", "BENIGN"),
+    })
+    v4_names = {" Destination Port": "Dst Port", " Flow Duration": "Flow Duration",
+                " Total Fwd Packets": "Tot Fwd Pkts", " Total Backward Packets": "Tot Bwd Pkts",
+                "Total Length of Fwd Packets": "TotLen Fwd Pkts", "Flow Bytes/s": "Flow Byts/s",
+                " SYN Flag Count": "SYN Flag Cnt", "Init_Win_bytes_forward": "Init Fwd Win Byts"}
+    train, same, v4 = tmp_path / "train.csv", tmp_path / "same.csv", tmp_path / "v4.csv"
+    ml_cve.to_csv(train, index=False)
+    ml_cve.drop(columns=[" Label"]).to_csv(same, index=False)
+    ml_cve.drop(columns=[" Label"]).rename(columns=v4_names)[list(v4_names.values())[::-1]].to_csv(v4, index=False)
+    model = tmp_path / "model"
+    assert main(["train", "flows", "--data", str(train), "--epochs", "1", "--no-onnx", "--out", str(model)]) == 0
+    for path in (same, v4):
+        assert main(["detect", "--model", str(model), str(path), "--out", str(path.with_suffix(".out.csv"))]) == 0
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "v4.out.csv")["score"],
+                               pd.read_csv(tmp_path / "same.out.csv")["score"], rtol=1e-6)
+    # a column no spelling accounts for is still a clear error
+    pd.read_csv(v4).drop(columns=["Tot Bwd Pkts"]).to_csv(v4, index=False)
+    assert main(["detect", "--model", str(model), str(v4)]) == 3

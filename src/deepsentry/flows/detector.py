@@ -17,6 +17,7 @@ from ..core.bundle import sha256_file
 from ..core.errors import ConfigError
 from ..core.tabular import DetectorConfig, TabularDetector
 from .capture import IDENTITY
+from .formats import align_columns
 from .portable import PORTABLE_FEATURES, portable_from_cic
 from .readers import FlowData, ReadOptions, list_inputs, read_flows
 
@@ -84,6 +85,8 @@ class FlowDetector(TabularDetector):
         data = read_flows(path, self.read_options(strict=strict, format=format, require_labels=require_labels))
         if portable:
             data.features = to_portable(data.features)
+        else:  # CICFlowMeter's columns under another release's spelling
+            data.features = align_columns(data.features, self.preprocessor_.input_columns_)
         return data
 
     def manifest_extra(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 NSL_KDD_COLUMNS = (
     "duration", "protocol_type", "service", "flag", "src_bytes", "dst_bytes", "land",
@@ -105,6 +106,79 @@ def normalise_name(name: str) -> str:
 def is_identifier(name: str) -> bool:
     """True for columns that identify a record (addresses, flow ids, timestamps, source ports)."""
     return normalise_name(name) in _IDENTIFIER_NAMES
+
+
+# CICFlowMeter's features as its releases spell them: the improved CIC-IDS2017 re-extraction (first,
+# the shared sample's naming), the MachineLearningCVE CSVs, CICFlowMeter-V3/V4's own output and
+# CSE-CIC-IDS2018 ('Tot Fwd Pkts', 'Flow Byts/s'), and the Parquet release of CIC-IDS2017 ('Fwd
+# Packets Length Total'). Compared after normalise_name, so 'tot_fwd_pkts' matches too.
+CIC_SPELLINGS: tuple[tuple[str, ...], ...] = (
+    ("Dst Port", "Destination Port"),
+    ("Total Fwd Packet", "Total Fwd Packets", "Tot Fwd Pkts"),
+    ("Total Bwd packets", "Total Backward Packets", "Tot Bwd Pkts"),
+    ("Total Length of Fwd Packet", "Total Length of Fwd Packets", "TotLen Fwd Pkts", "Fwd Packets Length Total"),
+    ("Total Length of Bwd Packet", "Total Length of Bwd Packets", "TotLen Bwd Pkts", "Bwd Packets Length Total"),
+    *((f"{d} Packet Length {s}", f"{d} Pkt Len {s}") for d in ("Fwd", "Bwd") for s in ("Max", "Min", "Mean", "Std")),
+    ("Flow Bytes/s", "Flow Byts/s"), ("Flow Packets/s", "Flow Pkts/s"),
+    ("Fwd IAT Total", "Fwd IAT Tot"), ("Bwd IAT Total", "Bwd IAT Tot"),
+    ("Fwd Header Length", "Fwd Header Len"), ("Bwd Header Length", "Bwd Header Len"),
+    ("Fwd Packets/s", "Fwd Pkts/s"), ("Bwd Packets/s", "Bwd Pkts/s"),
+    ("Packet Length Min", "Min Packet Length", "Pkt Len Min"),
+    ("Packet Length Max", "Max Packet Length", "Pkt Len Max"),
+    ("Packet Length Mean", "Pkt Len Mean"), ("Packet Length Std", "Pkt Len Std"),
+    ("Packet Length Variance", "Pkt Len Var"),
+    *((f"{f} Flag Count", f"{f} Flag Cnt") for f in ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE")),
+    ("CWR Flag Count", "CWE Flag Count", "CWR Flag Cnt", "CWE Flag Cnt"),
+    ("Average Packet Size", "Pkt Size Avg"),
+    ("Fwd Segment Size Avg", "Avg Fwd Segment Size", "Fwd Seg Size Avg"),
+    ("Bwd Segment Size Avg", "Avg Bwd Segment Size", "Bwd Seg Size Avg"),
+    *((f"{d} Bytes/Bulk Avg", f"{d} Avg Bytes/Bulk", f"{d} Byts/b Avg") for d in ("Fwd", "Bwd")),
+    *((f"{d} Packet/Bulk Avg", f"{d} Avg Packets/Bulk", f"{d} Pkts/b Avg") for d in ("Fwd", "Bwd")),
+    *((f"{d} Bulk Rate Avg", f"{d} Avg Bulk Rate", f"{d} Blk Rate Avg") for d in ("Fwd", "Bwd")),
+    ("Subflow Fwd Packets", "Subflow Fwd Pkts"), ("Subflow Fwd Bytes", "Subflow Fwd Byts"),
+    ("Subflow Bwd Packets", "Subflow Bwd Pkts"), ("Subflow Bwd Bytes", "Subflow Bwd Byts"),
+    ("FWD Init Win Bytes", "Init_Win_bytes_forward", "Init Fwd Win Byts"),
+    ("Bwd Init Win Bytes", "Init_Win_bytes_backward", "Init Bwd Win Byts"),
+    ("Fwd Act Data Pkts", "act_data_pkt_fwd"),
+    ("Fwd Seg Size Min", "min_seg_size_forward"),
+)
+_CIC_KEY = {normalise_name(spelling): group[0] for group in CIC_SPELLINGS for spelling in group}
+
+
+def cic_key(name: str) -> str:
+    """One key for the spellings of a CICFlowMeter feature (else the normalised name).
+
+    >>> cic_key(" Total Fwd Packets") == cic_key("Tot Fwd Pkts") == cic_key("tot_fwd_pkts")
+    True
+    """
+    key = normalise_name(name)
+    return _CIC_KEY.get(key, key)
+
+
+def align_columns(frame: Any, expected: list[str]) -> Any:
+    """``frame`` with columns renamed to the ``expected`` names they spell differently (a model
+    trained on the improved CIC-IDS2017 naming scoring CICFlowMeter-V4 output, or the other way
+    round). Columns already expected under their own name are never renamed.
+
+    >>> import pandas as pd
+    >>> list(align_columns(pd.DataFrame(columns=["Tot Fwd Pkts", "Protocol"]), ["Total Fwd Packet", "Protocol"]))
+    ['Total Fwd Packet', 'Protocol']
+    """
+    present = set(frame.columns)
+    missing = [c for c in expected if c not in present]
+    if not missing:
+        return frame
+    wanted = set(expected)
+    by_key: dict[str, str] = {}
+    for column in frame.columns:
+        if column not in wanted:
+            by_key.setdefault(cic_key(str(column)), column)
+    renames = {}
+    for column in missing:
+        source = by_key.pop(cic_key(column), None)
+        if source is not None:
+            renames[source] = column
+    return frame.rename(columns=renames) if renames else frame
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import InputError
-from .formats import normalise_name
+from .formats import cic_key
 
 PORTABLE_VERSION = 1
 
-# portable name -> (CICFlowMeter column(s) (any spelling), scale to portable units)
+# portable name -> (CICFlowMeter column(s), scale to portable units); every spelling of
+# formats.CIC_SPELLINGS matches
 _CIC: dict[str, tuple[tuple[str, ...], float]] = {
     "duration": (("Flow Duration",), 1e-6),
     "fwd_packets": (("Total Fwd Packet", "Total Fwd Packets"), 1.0),
@@ -88,10 +89,12 @@ def is_portable(columns: list[str]) -> bool:
 
 def portable_from_cic(features: pd.DataFrame) -> pd.DataFrame:
     """The portable features of CICFlowMeter-style columns (either naming)."""
-    by_norm = {normalise_name(c): c for c in features.columns}
+    by_key: dict[str, str] = {}
+    for c in features.columns:
+        by_key.setdefault(cic_key(str(c)), c)
     out = {}
     for name, (candidates, scale) in _CIC.items():
-        column = next((by_norm[normalise_name(c)] for c in candidates if normalise_name(c) in by_norm), None)
+        column = next((by_key[cic_key(c)] for c in candidates if cic_key(c) in by_key), None)
         if column is None:
             raise InputError(f"column {candidates[0]!r} (portable feature {name}) not found",
                              hint="the portable feature set needs CICFlowMeter-style columns")
