@@ -103,6 +103,8 @@ class LabelledTable:
     #: name of the label column as found in the file
     label_column: str | None = None
     malformed_positions: dict[int, str] = field(default_factory=dict)
+    #: record ids of malformed rows, where the reader knows them (else the output names the row)
+    malformed_ids: dict[int, Any] = field(default_factory=dict)
     #: identifier columns (addresses, ports, times) dropped from the features, kept for alerts
     identifiers: pd.DataFrame | None = None
 

@@ -92,13 +92,16 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
         frame = pd.concat([data.identifiers.reset_index(drop=True), frame], axis=1)
     if data.malformed_positions:
         frame.index = data.positions
+        known = getattr(data, "malformed_ids", {})
         filler = pd.DataFrame(
-            {"id": list(data.malformed_positions), "score": np.nan, "alert": np.int8(0),
+            {"id": [known.get(p, p) for p in data.malformed_positions], "score": np.nan, "alert": np.int8(0),
              "error": list(data.malformed_positions.values())},
             index=list(data.malformed_positions))
         if "predicted" in frame:
             filler["predicted"] = ""
         frame = pd.concat([frame, filler[frame.columns]]).sort_index().reset_index(drop=True)
+        if frame["id"].dtype == object and frame["id"].map(type).nunique() > 1:
+            frame["id"] = frame["id"].astype(str)  # row numbers beside string ids: one type for the writers
     summary.rows, summary.scored = len(frame), len(out["score"])
     summary.alerts = int(frame["alert"].sum())
     if "predicted" in frame:
