@@ -2,8 +2,10 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from conftest import synthetic_flows
 from deepsentry.core.errors import InputError, NotFittedError
 from deepsentry.core.preprocessing import PreprocessingReport, TabularPreprocessor
 
@@ -113,3 +115,19 @@ def test_arrow_table_path_equals_the_frame_path():
     with pytest.raises(InputError, match="not a number") as caught:
         prep.transform_table(pa.table({"bytes": ["1", "2", "many"], "rate": [1.0, 2.0, 3.0]}))
     assert caught.value.row == 2 and caught.value.column == "bytes"
+
+
+def test_records_sharing_no_field_with_the_model_are_refused():
+    frame = synthetic_flows(200, seed=1).drop(columns="label")
+    prep = TabularPreprocessor().fit(frame)
+    # a client using other names would otherwise be scored as the training medians
+    with pytest.raises(InputError, match="no record has a field the model was trained on") as caught:
+        prep.transform_records([{"Duration": 1.0, "Bytes": 2}, {"Duration": 3.0}])
+    assert "received: Duration, Bytes" in str(caught.value)
+    with pytest.raises(InputError, match="no column of the body"):
+        prep.transform_table(pa.table({"Duration": [1.0]}))
+    # a field in common is enough: the others are missing values
+    first = frame.columns[0]
+    assert prep.transform_records([{first: frame[first].iloc[0], "Duration": 1.0}]).shape[0] == 1
+    # the explanations' reference row: every field missing
+    np.testing.assert_array_equal(prep.baseline(), prep.transform_records([{c: None for c in frame.columns}])[0])

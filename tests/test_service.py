@@ -192,7 +192,7 @@ def test_integrated_gradients_are_complete(bundle):
     frame = synthetic_flows(30, seed=4).drop(columns="label")
     features = detector.transform(frame)
     score = detector.score_function()
-    baseline = detector.preprocessor_.transform_records([{}])[0]
+    baseline = detector.preprocessor_.baseline()
     for row in features[:5]:
         attributions = integrated_gradients(score, row, baseline, steps=64)
         gap = score(row[None, :])[0] - score(baseline[None, :])[0]

@@ -139,6 +139,9 @@ class TabularPreprocessor:
         time of the frame path on a 10,000-row body), categories through pandas as there.
         A value that is not a number is an :class:`InputError` naming the record and the field."""
         check_is_fitted(self, ("medians_",))
+        if table.num_rows and not set(table.column_names) & set(self.input_columns_):
+            raise InputError("no column of the body is a field the model was trained on",
+                             hint=self._fields_hint(table.column_names))
         report = report if report is not None else PreprocessingReport()
         report.rows += table.num_rows
         values = arrow_numeric_matrix(table, self.numeric_columns_)
@@ -185,6 +188,7 @@ class TabularPreprocessor:
             values = np.fromiter(itertools.chain.from_iterable(map(self._numeric_getter, records)),
                                  dtype=np.float64, count=n * m).reshape(n, m)
         except (KeyError, TypeError, ValueError, AttributeError):
+            self._check_shared_fields(records)
             values = self._record_values(records)  # names the record and field that is wrong
         values[~np.isfinite(values)] = np.nan
         out, k = self._encode_numeric(values)
@@ -201,6 +205,31 @@ class TabularPreprocessor:
                     out[i, k + index.get(str(value), unknown)] = 1.0
             k += unknown + 1
         return out
+
+    def baseline(self) -> np.ndarray:
+        """The feature row of a record whose every field is missing: the training medians, each
+        category as a null value is encoded (the reference point of explanations)."""
+        check_is_fitted(self, ("medians_",))
+        out, k = self._encode_numeric(np.full((1, len(self.numeric_columns_)), np.nan))
+        for _, index, unknown in self._one_hot:
+            out[0, k + index.get("None", unknown)] = 1.0
+            k += unknown + 1
+        return out[0]
+
+    def _check_shared_fields(self, records: list[Any]) -> None:
+        """Missing fields are missing values, but records with *none* of the model's fields (a
+        client using other names) would be scored as the training medians: refuse them."""
+        wanted = set(self.input_columns_)
+        dicts = [r for r in records if isinstance(r, dict)]
+        if dicts and not any(wanted.intersection(r) for r in dicts):
+            received = list(dict.fromkeys(k for r in dicts[:20] for k in r))
+            raise InputError("no record has a field the model was trained on", hint=self._fields_hint(received))
+
+    def _fields_hint(self, received: list[str]) -> str:
+        def some(names: list[str]) -> str:
+            return ", ".join(map(str, names[:6])) + (", ..." if len(names) > 6 else "")
+
+        return f"the model's fields: {some(self.input_columns_)}; received: {some(received) or 'none'}"
 
     def _transform_one(self, record: Any) -> np.ndarray | None:
         """:meth:`transform_records` of one complete, finite record in a few whole-row numpy

@@ -52,7 +52,7 @@ def explain(detector: Any, features: np.ndarray, records: list[dict[str, Any]] |
     order = list(dict.fromkeys(fields))
     position = {f: i for i, f in enumerate(order)}
     group = np.array([position[f] for f in fields])
-    baseline = detector.preprocessor_.transform_records([{}])[0]
+    baseline = detector.preprocessor_.baseline()
     score = detector.score_function()
     out = []
     for i, row in enumerate(features):
