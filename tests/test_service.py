@@ -334,3 +334,24 @@ def test_logs_models_are_refused_by_detect_with_a_clear_error(tmp_path, bundle):
     response = client.post("/v1/models/logs/detect", json=[{"a": 1}])
     assert response.status_code == 400 and response.json()["error"]["type"] == "wrong_model"
     assert client.post("/v1/models/nsl/detect", json=records(2)).status_code == 200
+
+
+def test_records_in_another_cicflowmeter_spelling_score_as_in_the_trained_one(tmp_path):
+    # trained on CIC-IDS2017 improved names; a client sends CICFlowMeter-V4 names (JSON and CSV)
+    from deepsentry.flows import FlowDetector
+    from deepsentry.core.tabular import DetectorConfig
+
+    rng = np.random.default_rng(3)
+    n = 300
+    attack = rng.random(n) < 0.4
+    frame = pd.DataFrame({"Flow Duration": rng.lognormal(10, 2, n), "Total Fwd Packet": np.where(attack, 1, 9),
+                          "Total Length of Fwd Packet": rng.lognormal(6, 1, n), "SYN Flag Count": attack.astype(int)})
+    detector = FlowDetector(DetectorConfig(model="mlp", epochs=2, seed=0)).fit(frame, np.where(attack, "scan", "benign"),
+                                                                              benign_labels=("benign",))
+    v4 = frame.rename(columns={"Total Fwd Packet": "Tot Fwd Pkts", "Total Length of Fwd Packet": "TotLen Fwd Pkts",
+                               "SYN Flag Count": "SYN Flag Cnt"})
+    expected = detector.transform(frame)
+    np.testing.assert_array_equal(detector.transform_records(v4.to_dict("records")), expected)
+    import pyarrow as pa
+
+    np.testing.assert_array_equal(detector.transform_table(pa.Table.from_pandas(v4)), expected)

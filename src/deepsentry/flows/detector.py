@@ -14,10 +14,10 @@ from typing import Any, Self
 import numpy as np
 
 from ..core.bundle import sha256_file
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, check_is_fitted
 from ..core.tabular import DetectorConfig, TabularDetector
 from .capture import IDENTITY
-from .formats import align_columns
+from .formats import align_columns, column_renames
 from .portable import PORTABLE_FEATURES, portable_from_cic
 from .readers import FlowData, ReadOptions, list_inputs, read_flows
 
@@ -56,6 +56,27 @@ class FlowDetector(TabularDetector):
         self.read_report_ = data.report.to_dict()
         self.data_sha256_ = _data_checksum(source) if source is not None else None
         return self
+
+    # The service's paths: record keys and CSV columns under another CICFlowMeter release's spelling
+    # are renamed as files are (see read_input), so they are not scored as missing values.
+    def transform_records(self, records: list[dict[str, Any]]) -> np.ndarray:
+        check_is_fitted(self, ("preprocessor_",))
+        expected = self.preprocessor_.input_columns_
+        first = records[0] if records else None
+        if isinstance(first, dict) and any(c not in first for c in expected):
+            keys = dict.fromkeys(k for r in records[:1000] if isinstance(r, dict) for k in r)
+            renames = column_renames(keys, expected)
+            if renames:
+                records = [{renames.get(k, k): v for k, v in r.items()} if isinstance(r, dict) else r
+                           for r in records]
+        return super().transform_records(records)
+
+    def transform_table(self, table: Any) -> np.ndarray:
+        check_is_fitted(self, ("preprocessor_",))
+        renames = column_renames(table.column_names, self.preprocessor_.input_columns_)
+        if renames:
+            table = table.rename_columns([renames.get(c, c) for c in table.column_names])
+        return super().transform_table(table)
 
     def read_options(self, **overrides: Any) -> ReadOptions:
         """Options to read new data the way the training data was read (labels optional)."""

@@ -155,22 +155,22 @@ def cic_key(name: str) -> str:
     return _CIC_KEY.get(key, key)
 
 
-def align_columns(frame: Any, expected: list[str]) -> Any:
-    """``frame`` with columns renamed to the ``expected`` names they spell differently (a model
-    trained on the improved CIC-IDS2017 naming scoring CICFlowMeter-V4 output, or the other way
-    round). Columns already expected under their own name are never renamed.
+def column_renames(present: Any, expected: list[str]) -> dict[str, str]:
+    """{present name: expected name} for the ``expected`` columns that ``present`` spells
+    differently (a model trained on the improved CIC-IDS2017 naming scoring CICFlowMeter-V4 output,
+    or the other way round). Columns already expected under their own name are never renamed.
 
-    >>> import pandas as pd
-    >>> list(align_columns(pd.DataFrame(columns=["Tot Fwd Pkts", "Protocol"]), ["Total Fwd Packet", "Protocol"]))
-    ['Total Fwd Packet', 'Protocol']
+    >>> column_renames(["Tot Fwd Pkts", "Protocol"], ["Total Fwd Packet", "Protocol"])
+    {'Tot Fwd Pkts': 'Total Fwd Packet'}
     """
-    present = set(frame.columns)
-    missing = [c for c in expected if c not in present]
+    present = list(present)
+    have = set(present)
+    missing = [c for c in expected if c not in have]
     if not missing:
-        return frame
+        return {}
     wanted = set(expected)
     by_key: dict[str, str] = {}
-    for column in frame.columns:
+    for column in present:
         if column not in wanted:
             by_key.setdefault(cic_key(str(column)), column)
     renames = {}
@@ -178,6 +178,12 @@ def align_columns(frame: Any, expected: list[str]) -> Any:
         source = by_key.pop(cic_key(column), None)
         if source is not None:
             renames[source] = column
+    return renames
+
+
+def align_columns(frame: Any, expected: list[str]) -> Any:
+    """``frame`` with its columns renamed by :func:`column_renames`."""
+    renames = column_renames(frame.columns, expected)
     return frame.rename(columns=renames) if renames else frame
 
 
