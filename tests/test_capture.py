@@ -150,7 +150,7 @@ def portable_model(tmp_path_factory):
 def test_watch_flows_on_a_growing_capture(tmp_path, portable_model):
     from deepsentry.detection.batch import load_detector
     from deepsentry.flows.demo_network import write_day
-    from deepsentry.flows.watch import watch_flows
+    from deepsentry.detection.watch_flows import watch_flows
 
     model = portable_model
     detector = load_detector(model)
@@ -197,7 +197,7 @@ def test_watch_interface_scores_flows_and_stops_on_time_when_the_interface_goes_
     from types import SimpleNamespace
 
     from deepsentry.detection.batch import load_detector
-    from deepsentry.flows.watch import flows_until, watch_flows
+    from deepsentry.detection.watch_flows import flows_until, watch_flows
 
     rows = safe_workers(nfstream.NFStreamer(source=str(dataset_path("network", "pcaps", "attack",
                                                                     "chrissanders_portscan.pcap")),

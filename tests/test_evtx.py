@@ -167,7 +167,7 @@ def renamed(events: list[tuple[dict, dict]], prefix: str) -> list[tuple[dict, di
 def test_watch_follows_a_growing_evtx_by_record_id(tmp_path):
     """Windows rewrites an .evtx in place: each change is read again and only events past the last
     EventRecordID handled are fed; a cleared log (ids start again) is read from its first event."""
-    from deepsentry.logs.watch import watch_log
+    from deepsentry.detection.watch_logs import watch_log
 
     model_dir = tmp_path / "model"
     train = write_evtx(tmp_path / "train.evtx", logon_day(300, 0, seed=1))
@@ -202,7 +202,7 @@ def test_watch_follows_a_growing_evtx_by_record_id(tmp_path):
 
 
 def test_watch_on_evtx_needs_a_model_trained_on_evtx(tmp_path):
-    from deepsentry.logs.watch import watch_log
+    from deepsentry.detection.watch_logs import watch_log
 
     path = write_evtx(tmp_path / "Security.evtx", logon_day(3, 0, seed=5))
 

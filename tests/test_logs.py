@@ -369,7 +369,7 @@ def test_watch_logs_survives_kill_9_without_losing_or_repeating_alerts(tmp_path,
 
 def test_watch_follows_rotation_and_truncation(tmp_path, raw_hdfs_model):
     from deepsentry.detection.batch import load_detector
-    from deepsentry.logs.watch import watch_log
+    from deepsentry.detection.watch_logs import watch_log
 
     detector = load_detector(raw_hdfs_model)
     log, alerts, state = tmp_path / "x.log", tmp_path / "al.jsonl", tmp_path / "st"

@@ -202,7 +202,7 @@ def watch_flows_cmd(
     """Alert on flows from a live interface or a growing capture file, as flows expire."""
     from .core.errors import ConfigError
     from .detection.batch import load_detector
-    from .flows.watch import watch_flows
+    from .detection.watch_flows import watch_flows
 
     if (capture is None) == (interface is None):
         raise ConfigError("give a capture file or --interface (one of the two)")
@@ -224,7 +224,7 @@ def watch_logs(
 ) -> None:
     """Follow a log file and alert on anomalous sessions; restart-safe (no alert lost or repeated)."""
     from .detection.batch import load_detector
-    from .logs.watch import watch_log
+    from .detection.watch_logs import watch_log
 
     detector = load_detector(model)
     counts = watch_log(detector, input, alerts=alerts, state_dir=state or alerts.with_suffix(".state"),

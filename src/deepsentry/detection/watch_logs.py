@@ -33,10 +33,10 @@ from typing import Any
 
 from ..core.errors import ConfigError
 from ..core.tables import BadRecord, ReadReport
-from ..detection.alerts import ecs_alert
-from .drain import TemplateMiner
-from .evtx import is_evtx, iter_evtx_events
-from .formats import LogFormat
+from ..logs.drain import TemplateMiner
+from ..logs.evtx import is_evtx, iter_evtx_events
+from ..logs.formats import LogFormat
+from .alerts import ecs_alert
 
 STATE_VERSION = 1
 

@@ -25,14 +25,14 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ConfigError, DependencyError, InputError
-from .capture import ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, flow_streamer, flow_table
-from .meter import FlowMeter
-from .packets import CaptureFormatError, CaptureTail, decode_packets
-from .portable import PORTABLE_FEATURES
+from ..flows.capture import ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, flow_streamer, flow_table
+from ..flows.meter import FlowMeter
+from ..flows.packets import CaptureFormatError, CaptureTail, decode_packets
+from ..flows.portable import PORTABLE_FEATURES
 
 
 def _alerts_for(detector: Any, table: pd.DataFrame, features: pd.DataFrame, model_name: str) -> list[dict]:
-    from ..detection.alerts import ecs_alert
+    from .alerts import ecs_alert
 
     out = detector.score_features(detector.transform(features))
     alerts = []
