@@ -174,9 +174,9 @@ def test_watch_flows_on_a_growing_capture(tmp_path, portable_model):
 
 def test_watch_flows_scores_every_flow_once_when_a_read_meters_at_once(tmp_path, portable_model, monkeypatch):
     """A large read makes the meter hand out final flows from ``add`` itself (here after 5 packets)."""
+    from deepsentry.detection import watch_flows as watch
     from deepsentry.detection.batch import load_detector
-    from deepsentry.flows import meter, watch
-
+    from deepsentry.flows import meter
     from deepsentry.flows.synthetic import syn_flood, write_pcap
 
     monkeypatch.setattr(watch, "FlowMeter", lambda *a: meter.FlowMeter(*a, batch=5))
