@@ -232,3 +232,35 @@ def test_watch_interface_scores_flows_and_stops_on_time_when_the_interface_goes_
 
     with pytest.raises(ValueError, match="went away"):
         list(flows_until(broken(), time.monotonic() + 5))
+
+
+def test_evaluate_captures_labelled_by_folder_or_by_option(tmp_path, portable_model):
+    import json
+    import shutil
+
+    root = tmp_path / "pcaps"
+    attack = dataset_path("network", "pcaps", "attack", "chrissanders_portscan.pcap")
+    benign = dataset_path("network", "pcaps", "benign", "chrissanders_dns_tcp.pcapng")
+    for label, source in (("attack", attack), ("benign", benign)):
+        (root / label).mkdir(parents=True)
+        shutil.copy(source, root / label / source.name)
+    report = tmp_path / "report"
+    assert main(["evaluate", "--model", str(portable_model), str(root), "--report", str(report)]) == 0
+    metrics = json.loads((report / "metrics.json").read_text())
+    flows = {p.name: len(extract_flows([p]).table) for p in (attack, benign)}
+    assert metrics["binary"]["rows"] == sum(flows.values())
+    # one share of alerted flows per capture; labels 'attack'/'benign' are not the model's classes,
+    # so the class metrics (which compare class names) are left out rather than made up
+    assert {k: v["rows"] for k, v in metrics["per_label_detection"].items()} == flows
+    assert "classes" not in metrics
+    # one capture, labelled by option; a capture with no label is an error; the option needs captures
+    assert main(["evaluate", "--model", str(portable_model), str(attack), "--capture-label", "attack",
+                 "--report", str(tmp_path / "one")]) == 0
+    assert json.loads((tmp_path / "one" / "metrics.json").read_text())["binary"]["rows"] == flows[attack.name]
+    assert main(["evaluate", "--model", str(portable_model), str(attack), "--report", str(tmp_path / "x")]) == 3
+    shutil.copy(attack, root / "loose.pcap")
+    assert main(["evaluate", "--model", str(portable_model), str(root), "--report", str(tmp_path / "y")]) == 3
+    flows_csv = tmp_path / "flows.csv"
+    assert main(["extract", "flows", str(attack), "--out", str(flows_csv)]) == 0
+    assert main(["evaluate", "--model", str(portable_model), str(flows_csv), "--capture-label", "attack",
+                 "--report", str(tmp_path / "z")]) == 2

@@ -73,11 +73,15 @@ class DetectSummary:
 
 
 def score_file(detector: Any, path: str | Path, *, strict: bool = False,
-               format: str | None = None, require_labels: bool = False,
+               format: str | None = None, require_labels: bool = False, capture_label: str | None = None,
                ) -> tuple[pd.DataFrame, Any, DetectSummary]:
     """Score every record of a file the detector can read (flows, PE-feature tables);
-    returns (output frame, the data read, summary)."""
-    data = detector.read_input(path, strict=strict, format=format, require_labels=require_labels)
+    returns (output frame, the data read, summary). ``capture_label`` labels packet captures'
+    flows (flow models; see ``FlowDetector.read_input``)."""
+    labelled = {} if capture_label is None else {"capture_label": capture_label}
+    if labelled and getattr(detector, "kind", None) != "flows":
+        raise ConfigError("a capture label applies to flow models scoring packet captures", path=path)
+    data = detector.read_input(path, strict=strict, format=format, require_labels=require_labels, **labelled)
     report = PreprocessingReport()
     out = transform_and_score(detector, data.features, report)
     summary = DetectSummary(input=str(path), output=None, malformed_rows=data.report.malformed_rows,
@@ -224,10 +228,10 @@ def _plain_id(value: Any) -> Any:
 
 
 def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, strict: bool = False,
-                  format: str | None = None) -> dict[str, Any]:
+                  format: str | None = None, capture_label: str | None = None) -> dict[str, Any]:
     """Score labelled data, compute security metrics and write a report directory."""
     frame, data, summary = score_file(detector, path, strict=strict, format=format,
-                                           require_labels=True)
+                                      require_labels=True, capture_label=capture_label)
     if data.labels is None:
         raise InputError("evaluation needs labelled data, and no label column was found", path=path,
                          hint="name it with --label-column")
@@ -244,8 +248,12 @@ def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, st
         "detect_summary": summary.to_dict(),
     }
     groups = np.where(y == 1, "malicious", "benign")
-    if "predicted" in scored:
-        groups = _comparable_classes(detector, data)
+    truth = _comparable_classes(detector, data) if "predicted" in scored else None
+    # class metrics compare names: labels none of which is one of the model's attack classes
+    # (captures labelled 'attack') get the binary metrics and the per-label shares only
+    attack_classes = set(detector.classes_) - {detector.benign_class_}
+    if truth is not None and (not (y == 1).any() or set(truth[y == 1].tolist()) & attack_classes):
+        groups = truth
         metrics["classes"] = class_metrics(groups, scored["predicted"].to_numpy())
     if data.raw_labels is not None:
         metrics["per_label_detection"] = group_detection(data.raw_labels, alert)

@@ -41,8 +41,8 @@ IDLE_TIMEOUT_S, ACTIVE_TIMEOUT_S = 120, 1800
 
 def is_capture(path: str | os.PathLike[str]) -> bool:
     path = Path(path)
-    if path.is_dir():
-        return any(is_capture(p) for p in path.iterdir() if p.is_file())
+    if path.is_dir():  # also in sub-folders (pcaps/attack/, pcaps/benign/), as extraction reads them
+        return any(is_capture(p) for p in path.rglob("*") if p.is_file())
     if not path.is_file():
         return False
     with open(path, "rb") as handle:
@@ -62,6 +62,8 @@ class CaptureFlows:
     report: ReadReport = field(default_factory=ReadReport)
     packets: int = 0  # packet records read
     skipped_packets: int = 0  # records that carry no IP flow (ARP, spanning tree, fragments, ...)
+    #: the path of the capture each flow came from (``table['capture']`` holds its file name)
+    sources: np.ndarray | None = None
 
     @property
     def features(self) -> pd.DataFrame:
@@ -127,7 +129,7 @@ def extract_flows(paths: Iterable[str | os.PathLike[str]], progress: Any = None)
 
 def _extract(paths: Iterable[str | os.PathLike[str]], progress: Any) -> CaptureFlows:
     report = ReadReport()
-    parts = []
+    parts, sources = [], []
     packets = skipped = 0
     for path in _captures(paths):
         if not path.is_file():
@@ -160,11 +162,12 @@ def _extract(paths: Iterable[str | os.PathLike[str]], progress: Any) -> CaptureF
         table = flow_table(flows)
         table["capture"] = path.name
         parts.append(table)
+        sources.append(np.full(len(table), str(path), dtype=object))
     if not parts:
         raise InputError("no flows found in the capture(s)", path=", ".join(report.files) or None)
     table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     report.rows = len(table)
-    return CaptureFlows(table, report, packets, skipped)
+    return CaptureFlows(table, report, packets, skipped, np.concatenate(sources))
 
 
 #: nfstream flow attributes a flow table is built from (identity, then portable features)

@@ -14,10 +14,10 @@ from typing import Any, Self
 import numpy as np
 
 from ..core.bundle import sha256_file
-from ..core.errors import ConfigError, check_is_fitted
+from ..core.errors import ConfigError, InputError, check_is_fitted
 from ..core.tabular import DetectorConfig, TabularDetector
 from .capture import IDENTITY
-from .formats import align_columns, column_renames
+from .formats import align_columns, column_renames, is_default_benign
 from .portable import PORTABLE_FEATURES, portable_from_cic
 from .readers import FlowData, ReadOptions, list_inputs, read_flows
 
@@ -87,9 +87,14 @@ class FlowDetector(TabularDetector):
                            **overrides)
 
     def read_input(self, path: str | Path, *, strict: bool = False, format: str | None = None,
-                   require_labels: bool = False) -> FlowData:
+                   require_labels: bool = False, capture_label: str | None = None) -> FlowData:
         """Read flows from ``path`` the way the training flows were read; a packet capture (or a
-        directory of them) is turned into flows first (portable models only)."""
+        directory of them) is turned into flows first (portable models only).
+
+        Captures carry no labels: where labels are needed, every flow of a capture takes
+        ``capture_label``, or else the name of the sub-folder of ``path`` that holds the capture
+        (``pcaps/attack/x.pcap`` -> ``attack``); the raw label is the capture's file name, so an
+        evaluation reports the share of each capture's flows alerted."""
         from .capture import extract_flows, is_capture
 
         portable = getattr(self, "feature_set_", "native") == "portable"
@@ -99,10 +104,19 @@ class FlowDetector(TabularDetector):
                                   path=path, hint="train with --feature-set portable to score captures")
             flows = extract_flows([path])
             table = flows.table
-            return FlowData(features=flows.features, labels=None, raw_labels=None,
-                            ids=np.arange(len(table)), format="capture", benign_labels=tuple(self.benign_labels_ or ()),
+            labels = raw = None
+            benign = tuple(self.benign_labels_ or ())
+            if require_labels or capture_label is not None:
+                labels = _capture_labels(Path(path), flows.sources, capture_label)
+                raw = table["capture"].to_numpy(dtype=object)
+                benign += tuple(v for v in dict.fromkeys(labels.tolist()) if is_default_benign(v))
+            return FlowData(features=flows.features, labels=labels, raw_labels=raw,
+                            ids=np.arange(len(table)), format="capture", benign_labels=benign,
                             report=flows.report, positions=np.arange(len(table)), total_rows=len(table),
                             identifiers=table[IDENTITY + ["capture"]])
+        if capture_label is not None:
+            raise ConfigError("a capture label applies to packet captures", path=path,
+                              hint="flow tables carry their labels in a column (--label-column)")
         data = read_flows(path, self.read_options(strict=strict, format=format, require_labels=require_labels))
         if portable:
             data.features = to_portable(data.features)
@@ -125,6 +139,24 @@ class FlowDetector(TabularDetector):
         detector.label_column_ = detector.manifest_.get("label_column")
         detector.feature_set_ = detector.manifest_.get("flow_feature_set", "native")
         return detector
+
+
+def _capture_labels(root: Path, sources: np.ndarray, label: str | None) -> np.ndarray:
+    """Each flow's label: ``label``, or the sub-folder of ``root`` its capture sits in."""
+    if label is not None:
+        return np.full(len(sources), label, dtype=object)
+    if not root.is_dir():
+        raise InputError("a capture carries no labels", path=root,
+                         hint="give the label of its flows with --capture-label (e.g. attack or benign)")
+    names = {}
+    for source in dict.fromkeys(sources.tolist()):
+        parts = Path(source).relative_to(root).parts
+        if len(parts) < 2:
+            raise InputError("a capture outside a sub-folder that names its label", path=source,
+                             hint=f"put captures in sub-folders of {root} named after their label "
+                                  "(attack/, benign/, ...), or give one label with --capture-label")
+        names[source] = parts[0]
+    return np.array([names[s] for s in sources.tolist()], dtype=object)
 
 
 def _data_checksum(source: str | Path) -> dict[str, str]:
