@@ -420,3 +420,20 @@ def test_cli_windows_on_bgl(tmp_path):
     assert main(["detect", "--model", str(model), str(head), "--out", str(tmp_path / "w.csv")]) == 0
     windows = pd.read_csv(tmp_path / "w.csv")
     assert len(windows) == 200 and windows["id"].iloc[0] == "lines 2-101" and "label" in windows
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig", "utf-32"])
+def test_logs_with_a_byte_order_mark_read_as_their_encoding(tmp_path, encoding):
+    # Windows tools write text logs as UTF-16 with a byte-order mark
+    from deepsentry.core.tables import ReadReport
+    from deepsentry.logs.sequences import iter_lines
+
+    lines = ["Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; user=root",
+             "Jun 14 15:16:02 combo sshd(pam_unix)[19937]: check pass; user unknown – Zürich"]
+    path = tmp_path / "auth.log"
+    data = "\r\n".join(lines) + "\r\n"
+    path.write_bytes(("\ufeff" + data).encode(encoding.replace("-sig", "")) if encoding in ("utf-16-be", "utf-8-sig")
+                     else data.encode(encoding))
+    report = ReadReport()
+    assert [line for _, line in iter_lines(path, report)] == lines
+    assert report.bad_values == {}

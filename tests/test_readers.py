@@ -371,3 +371,10 @@ def test_zeek_conn_log_tsv_and_json(tmp_path):
     labelled = read_flows(write(tmp_path, "conn.log.labeled", "\n".join(iot) + "\n"))
     assert labelled.format == "zeek" and len(labelled) == len(tsv) and labelled.label_column == "detailed-label"
     assert set(labelled.labels) == {"benign", "PartOfAHorizontalPortScan"} and labelled.is_malicious.sum() >= 1
+
+
+def test_a_utf16_table_is_a_clear_error(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("dur,bytes,label\n1,2,normal\n", encoding="utf-16")
+    with pytest.raises(InputError, match="export.csv: file is UTF-16 text; tables are read as UTF-8.*iconv"):
+        read_flows(path)

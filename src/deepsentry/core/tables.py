@@ -18,6 +18,7 @@ silently.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 from dataclasses import dataclass, field
@@ -148,16 +149,34 @@ def open_bytes(path: str | Path) -> Any:
     return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
 
 
+# byte-order marks -> the codec that reads past them (UTF-32 first: its LE mark starts like UTF-16's)
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def text_encoding(head: bytes) -> str | None:
+    """The encoding a byte-order mark at the start of ``head`` announces (None without one).
+
+    >>> text_encoding("x".encode("utf-16")), text_encoding(b"x,y")
+    ('utf-16', None)
+    """
+    return next((codec for bom, codec in _BOMS if head.startswith(bom)), None)
+
+
 def open_text(path: str | Path) -> Any:
-    """A text stream over a plain or gzip file, or stdin for ``-``; invalid UTF-8 is replaced."""
+    """A text stream over a plain or gzip file, or stdin for ``-``: UTF-8, or UTF-16/32 where a
+    byte-order mark says so (Windows tools write logs that way); invalid bytes are replaced."""
     import io
     import sys
 
     if str(path) == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-    if not Path(path).exists():
+        stream = sys.stdin.buffer
+    elif not Path(path).exists():
         raise InputError("no such file", path=path)
-    return io.TextIOWrapper(open_bytes(path), encoding="utf-8", errors="replace", newline=None)
+    else:
+        stream = open_bytes(path)
+    encoding = text_encoding(stream.peek(4)[:4]) if hasattr(stream, "peek") else None
+    return io.TextIOWrapper(stream, encoding=encoding or "utf-8", errors="replace", newline=None)
 
 
 _ARFF_ATTRIBUTE = re.compile(r"""@attribute\s+('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)""", re.IGNORECASE)
@@ -207,6 +226,9 @@ def sniff_delimited(path: Path) -> tuple[str, list[str]]:
         if not compressed:
             raise
         raise InputError(f"cannot decompress ({exc})", path=path) from None
+    if text_encoding(head) not in (None, "utf-8-sig"):
+        raise InputError(f"file is {text_encoding(head).upper()} text; tables are read as UTF-8", path=path,
+                         hint=f"convert it first, e.g. iconv -f {text_encoding(head).upper()} -t UTF-8")
     if b"\x00" in head:
         raise InputError("file is binary, not delimited text", path=path)
     text = head.decode("utf-8-sig", errors="replace")
