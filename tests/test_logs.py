@@ -384,6 +384,21 @@ def test_watch_follows_rotation_and_truncation(tmp_path, raw_hdfs_model):
     assert watch_log(detector, log, alerts=alerts, state_dir=state, once=True)["lines"] == 300
     log.write_text("\n".join(lines[:50]) + "\n")  # truncated in place and rewritten shorter
     assert watch_log(detector, log, alerts=alerts, state_dir=state, once=True)["lines"] == 50
+    # a byte-order mark: UTF-8's is skipped (the first line scores as without it); UTF-16 cannot be
+    # followed by byte offsets, and says so instead of feeding the model NUL-strewn lines
+    marked, plain = tmp_path / "bom.log", tmp_path / "plain.log"
+    marked.write_bytes(b"\xef\xbb\xbf" + ("\n".join(lines[:400]) + "\n").encode())
+    plain.write_text("\n".join(lines[:400]) + "\n")
+    runs = [watch_log(detector, p, alerts=tmp_path / f"{p.stem}.jsonl", state_dir=tmp_path / f"{p.stem}.st",
+                      once=True) for p in (marked, plain)]
+    assert runs[0] == runs[1]
+    scored = [[(a["deepsentry"]["record_id"], a["deepsentry"]["score"]) for a in
+               map(json.loads, (tmp_path / f"{name}.jsonl").read_text().splitlines())] for name in ("bom", "plain")]
+    assert scored[0] and scored[0] == scored[1]
+    wide = tmp_path / "wide.log"
+    wide.write_text("\n".join(lines[:10]) + "\n", encoding="utf-16")
+    with pytest.raises(InputError, match="watch follows UTF-8 text; this file is UTF-16"):
+        watch_log(detector, wide, alerts=tmp_path / "w.jsonl", state_dir=tmp_path / "w.st", once=True)
 
 
 def test_per_line_events_in_count_windows(tmp_path):

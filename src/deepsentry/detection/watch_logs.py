@@ -22,6 +22,7 @@ when following, or at the end of the input with ``once``.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -31,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import ConfigError
-from ..core.tables import BadRecord, ReadReport
+from ..core.errors import ConfigError, InputError
+from ..core.tables import BadRecord, ReadReport, text_encoding
 from ..logs.drain import TemplateMiner
 from ..logs.evtx import is_evtx, iter_evtx_events
 from ..logs.formats import LogFormat
@@ -152,13 +153,21 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
             state.offset = 0  # rotated (new file) or truncated: start from its beginning
         state.inode = info.st_ino
         with open(path, "rb") as handle:
+            encoding = text_encoding(handle.read(4))
+            if encoding not in (None, "utf-8-sig"):
+                # lines of UTF-16/32 are not byte lines: following them needs other offsets
+                raise InputError(f"watch follows UTF-8 text; this file is {encoding.upper()}", path=path,
+                                 hint="score it with detect (which reads it), or have its writer use UTF-8")
             handle.seek(state.offset)
             batch = 0
             while True:
+                start = state.offset
                 raw = handle.readline()
                 if not raw or not raw.endswith(b"\n"):
                     break  # a half-written last line waits for its newline
                 state.offset += len(raw)
+                if start == 0 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8):]
                 feed(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
                 batch += 1
                 if batch >= batch_lines:
