@@ -373,8 +373,15 @@ def test_zeek_conn_log_tsv_and_json(tmp_path):
     assert set(labelled.labels) == {"benign", "PartOfAHorizontalPortScan"} and labelled.is_malicious.sum() >= 1
 
 
-def test_a_utf16_table_is_a_clear_error(tmp_path):
+def test_a_utf16_table_or_a_workbook_is_a_clear_error(tmp_path):
     path = tmp_path / "export.csv"
     path.write_text("dur,bytes,label\n1,2,normal\n", encoding="utf-16")
     with pytest.raises(InputError, match="export.csv: file is UTF-16 text; tables are read as UTF-8.*iconv"):
         read_flows(path)
+    import zipfile
+
+    workbook = tmp_path / "flows.xlsx"
+    with zipfile.ZipFile(workbook, "w") as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(InputError, match="flows.xlsx: file is a ZIP archive.*save the sheet as CSV"):
+        read_flows(workbook)

@@ -229,6 +229,9 @@ def sniff_delimited(path: Path) -> tuple[str, list[str]]:
     if text_encoding(head) not in (None, "utf-8-sig"):
         raise InputError(f"file is {text_encoding(head).upper()} text; tables are read as UTF-8", path=path,
                          hint=f"convert it first, e.g. iconv -f {text_encoding(head).upper()} -t UTF-8")
+    if head.startswith(b"PK\x03\x04"):
+        raise InputError("file is a ZIP archive (an Excel workbook?), not delimited text", path=path,
+                         hint="save the sheet as CSV, or unpack the archive")
     if b"\x00" in head:
         raise InputError("file is binary, not delimited text", path=path)
     text = head.decode("utf-8-sig", errors="replace")
