@@ -77,3 +77,27 @@ def test_zip_bundles_and_hostile_zips(tmp_path):
         read_bundle(not_zip)
     with pytest.raises(BundleError, match="no such model bundle"):
         read_bundle(tmp_path / "absent")
+
+
+def test_out_that_holds_something_else_is_never_replaced(tmp_path):
+    # a bundle is replaced whole: 'train --out ~/Documents' must not delete the documents
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "todo.txt").write_text("keep me")
+    with pytest.raises(BundleError, match="exists and is not a model bundle; it is not replaced"):
+        write_bundle(folder, kind="test", files={"a.json": {"x": 1}})
+    assert (folder / "todo.txt").read_text() == "keep me"
+    plain = tmp_path / "data.zip"
+    with zipfile.ZipFile(plain, "w") as archive:
+        archive.writestr("data.csv", "a,b\n")
+    with pytest.raises(BundleError, match="not a model bundle"):
+        write_bundle(plain, kind="test", files={"a.json": {"x": 1}})
+    # an empty directory, an earlier bundle (directory or zip) are replaced
+    (tmp_path / "empty").mkdir()
+    for target in (tmp_path / "empty", tmp_path / "b", tmp_path / "b", tmp_path / "c.zip", tmp_path / "c.zip"):
+        write_bundle(target, kind="test", files={"a.json": {"x": 2}})
+        assert read_bundle(target, kind="test").read_json("a.json") == {"x": 2}
+    from deepsentry.cli import main
+
+    assert main(["train", "flows", "--data", str(tmp_path / "missing.csv"), "--out", str(folder)]) == 4
+    assert (folder / "todo.txt").exists()

@@ -80,6 +80,7 @@ def train_flows(
     strict: Strict = False,
 ) -> None:
     """Train a flow intrusion detector (NSL-KDD, UNSW-NB15, CIC-IDS2017, NetFlow or any labelled CSV)."""
+    _check_out(out_dir)
     from .core.progress import RichProgress
     from .core.tabular import DetectorConfig
     from .flows import FlowDetector, ReadOptions, read_flows
@@ -113,6 +114,7 @@ def train_malware(
     strict: Strict = False,
 ) -> None:
     """Train a malware detector on PE features (ClaMP CSV) or on a labelled folder of PE files."""
+    _check_out(out_dir)
     from .core.progress import RichProgress
     from .malware import MalwareDetector, malware_config, read_labelled_files, read_pe_features
 
@@ -148,6 +150,7 @@ def train_logs(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Train a log anomaly detector on event sequences (raw logs are parsed and grouped first)."""
+    _check_out(out_dir)
     from dataclasses import replace
 
     from .logs.detector import LogConfig, LogSequenceDetector
@@ -400,6 +403,7 @@ def tune(
     seed: Annotated[int, typer.Option(help="Seed for folds, trials and training.")] = 0,
 ) -> None:
     """Search hyperparameters by cross-validation on the training data; save the best as a bundle."""
+    _check_out(out_dir)
     from .core.progress import RichProgress
     from .evaluation.experiment import load_experiment, run_tuning
     from .evaluation.tuning import SearchConfig, load_space
@@ -567,6 +571,12 @@ def demo(
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+def _check_out(out_dir: Path) -> None:
+    from .core.bundle import check_bundle_target
+
+    check_bundle_target(out_dir)
+
+
 def _finish_training(detector, out_dir: Path, onnx: bool) -> None:
     """Save the bundle (and model.onnx), then print what training did."""
     config = detector.config

@@ -101,6 +101,7 @@ def write_bundle(
     as_zip = target.suffix == ".zip"
     if target.exists() and not overwrite:
         raise BundleError("already exists", path=target, hint="remove it or choose another --out")
+    check_bundle_target(target)
     work = Path(tempfile.mkdtemp(prefix=".deepsentry-", dir=target.parent if target.parent.exists() else None))
     try:
         for name, obj in files.items():
@@ -135,6 +136,33 @@ def write_bundle(
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def check_bundle_target(path: str | os.PathLike[str]) -> None:
+    """Refuse a ``--out`` that holds something other than a bundle: writing replaces the old
+    bundle whole, so anything else there would be deleted with it. Called before training too,
+    so the refusal comes before the work."""
+    target = Path(path)
+    if target.exists() and not _is_replaceable(target):
+        raise BundleError("exists and is not a model bundle; it is not replaced", path=target,
+                          hint="choose a new or empty directory for --out")
+
+
+def _is_replaceable(target: Path) -> bool:
+    """An empty directory, or a bundle written by deepsentry (directory or zip)."""
+    try:
+        if target.is_dir():
+            if not any(target.iterdir()):
+                return True
+            manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+        elif zipfile.is_zipfile(target):
+            with zipfile.ZipFile(target) as archive:
+                manifest = json.loads(archive.read(MANIFEST))
+        else:
+            return False
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
 
 
 def add_file(path: str | os.PathLike[str], name: str, writer: Any) -> None:
