@@ -452,3 +452,17 @@ def test_logs_with_a_byte_order_mark_read_as_their_encoding(tmp_path, encoding):
     report = ReadReport()
     assert [line for _, line in iter_lines(path, report)] == lines
     assert report.bad_values == {}
+
+
+def test_detect_refuses_input_with_no_event_the_model_knows(tmp_path):
+    rng = np.random.default_rng(0)
+    normal = tmp_path / "normal.txt"
+    normal.write_text("".join(f"s{i}," + " ".join(rng.choice(list("ABCDE"), 8)) + "\n" for i in range(300)))
+    model = tmp_path / "m"
+    assert main(["train", "logs", "--normal", str(normal), "--epochs", "1", "--out", str(model)]) == 0
+    other = tmp_path / "other.txt"  # another system's events: all would be 'unknown', all alerts
+    other.write_text("".join(f"o{i}," + " ".join(rng.choice(["X1", "Y2", "Z3"], 8)) + "\n" for i in range(20)))
+    assert main(["detect", "--model", str(model), str(other)]) == 3
+    mixed = tmp_path / "mixed.txt"  # a novel event among known ones is what detection is for
+    mixed.write_text("".join(f"m{i},A B X1 C D E A B\n" for i in range(20)))
+    assert main(["detect", "--model", str(model), str(mixed), "--out", str(tmp_path / "p.csv")]) == 0

@@ -112,6 +112,26 @@ def read_for_detection(detector: Any, path: str | Path) -> SequenceData:
     return read_log_sessions(path, LogFormat.from_spec(source["format"]), source["session"], miner, learn=False)
 
 
+#: below this many events an input may be all new by chance; above it, none known means wrong input
+KNOWN_EVENTS_MIN = 50
+
+
+def check_known_events(detector: Any, sequences: list[list[str]], path: str | Path) -> None:
+    """Refuse input none of whose events the model has seen (at least :data:`KNOWN_EVENTS_MIN`
+    of them): another system's logs, another format, or flow records given to a log model would
+    otherwise all be scored as unknown events, i.e. all alerts."""
+    vocabulary = getattr(detector, "vocabulary_", None)
+    events = sum(len(s) for s in sequences)
+    if not vocabulary or events < KNOWN_EVENTS_MIN:
+        return
+    if not any(event in vocabulary for sequence in sequences for event in sequence):
+        shown = ", ".join(repr(e[:40] + ("..." if len(e) > 40 else ""))
+                          for e in list(dict.fromkeys(e for s in sequences for e in s))[:3])
+        raise InputError(f"none of the {events} events is one the model was trained on (first: {shown})",
+                         path=path, hint="is this input of the system and format the model was trained on? "
+                                         f"(its events: {', '.join(detector.events_[:3])}, ...)")
+
+
 def detect_groups(detector: Any, path: str | Path) -> tuple[pd.DataFrame, SequenceData]:
     """One row per group (session or sequence): ``id``, ``score``, ``alert``, ``events``, and for
     alerts of deeplog (the event that broke the expectation and the expected ones) and of the
@@ -119,6 +139,7 @@ def detect_groups(detector: Any, path: str | Path) -> tuple[pd.DataFrame, Sequen
     data = read_for_detection(detector, path)
     if not len(data):
         raise InputError("no sessions or sequences found", path=path)
+    check_known_events(detector, data.sequences, path)
     scores, explanations = detector.score_and_explain(data.sequences)
     alert = (scores > detector.threshold_.threshold).astype(np.int8)
     frame = pd.DataFrame({"id": data.ids, "score": scores, "alert": alert,
