@@ -170,3 +170,16 @@ def test_a_model_trained_on_one_cicflowmeter_naming_scores_another(tmp_path):
     # a column no spelling accounts for is still a clear error
     pd.read_csv(v4).drop(columns=["Tot Bwd Pkts"]).to_csv(v4, index=False)
     assert main(["detect", "--model", str(model), str(v4)]) == 3
+
+
+def test_an_output_that_is_the_input_is_refused_before_anything_is_written(tmp_path):
+    data = tmp_path / "flows.csv"
+    synthetic_flows(200).to_csv(data, index=False)
+    before = data.read_bytes()
+    model = tmp_path / "m"
+    assert main(["train", "flows", "--data", str(data), "--label-column", "label", "--benign-label", "normal",
+                 "--epochs", "1", "--no-onnx", "--out", str(model)]) == 0
+    assert main(["detect", "--model", str(model), str(data), "--out", str(data)]) == 3
+    assert main(["extract", "templates", str(data), "--format", "hdfs", "--out", str(data)]) == 3
+    assert main(["extract", "flows", str(data), "--out", str(data)]) == 3
+    assert data.read_bytes() == before

@@ -280,9 +280,11 @@ def extract_flows_cmd(
 ) -> None:
     """Turn packet captures into bidirectional flows (5-tuple, times, packets, bytes, portable features)."""
     from .core.progress import RichProgress
+    from .core.tables import check_output
     from .detection.batch import write_predictions
     from .flows.capture import extract_flows
 
+    check_output(out_file, paths)
     flows = extract_flows(paths, progress=RichProgress())
     _report_read(flows.report)
     write_predictions(flows.table, out_file)

@@ -142,6 +142,18 @@ def is_gzip(path: str | Path) -> bool:
         return handle.read(2) == GZIP_MAGIC
 
 
+def check_output(out: str | Path, inputs: Any) -> None:
+    """Refuse an output path that is one of the inputs: the input would be read, then overwritten.
+
+    >>> check_output("preds.csv", ["flows.csv"])
+    """
+    target = Path(out).resolve()
+    for source in [inputs] if isinstance(inputs, (str, Path)) else inputs:
+        if str(source) != "-" and Path(source).resolve() == target:
+            raise InputError("the output is the input file; writing it would destroy the input", path=out,
+                             hint="choose another --out")
+
+
 def open_bytes(path: str | Path) -> Any:
     """A binary stream over a plain or gzip-compressed file (decompressed as it is read)."""
     import gzip

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from ..core.bundle import read_bundle
 from ..core.errors import ConfigError, InputError
 from ..core.preprocessing import PreprocessingReport
+from ..core.tables import check_output
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
@@ -162,6 +163,8 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     ``explain=K`` adds an ``explanation`` column (the K fields that pushed each alert most);
     ``alerts`` also writes one ECS alert per alerting record to a file, ``-`` or a webhook.
     """
+    if out is not None:
+        check_output(out, path)
     if detector.kind == "logs":
         return _detect_log_groups(detector, path, out)
     frame, data, summary = score_file(detector, path, strict=strict, format=format)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ConfigError, InputError
-from ..core.tables import ReadReport, read_small_csv
+from ..core.tables import ReadReport, check_output, read_small_csv
 from .drain import TemplateMiner
 from .formats import LogFormat
 from .sequences import SequenceData, iter_lines, read_event_lines, read_log_sessions, read_sequences
@@ -27,6 +27,7 @@ def extract_templates(path: str | Path, fmt: str, out: str | Path, *,
     """Write one row per input line (``line``, ``template_id``, ``template``, in order) to ``out``
     and the template table (``template_id``, ``template``, ``count``) beside it
     (``<out>.templates.csv``). Lines that match no format keep a row with an empty template."""
+    check_output(out, path)
     fmt_ = LogFormat.from_spec(fmt)
     miner = miner or TemplateMiner()
     report = ReadReport()
