@@ -254,7 +254,7 @@ def test_evaluate_captures_labelled_by_folder_or_by_option(tmp_path, portable_mo
     assert {k: v["rows"] for k, v in metrics["per_label_detection"].items()} == flows
     assert "classes" not in metrics
     # one capture, labelled by option; a capture with no label is an error; the option needs captures
-    assert main(["evaluate", "--model", str(portable_model), str(attack), "--capture-label", "attack",
+    assert main(["evaluate", "--model", str(portable_model), str(attack), "--label", "attack",
                  "--report", str(tmp_path / "one")]) == 0
     assert json.loads((tmp_path / "one" / "metrics.json").read_text())["binary"]["rows"] == flows[attack.name]
     assert main(["evaluate", "--model", str(portable_model), str(attack), "--report", str(tmp_path / "x")]) == 3
@@ -262,5 +262,5 @@ def test_evaluate_captures_labelled_by_folder_or_by_option(tmp_path, portable_mo
     assert main(["evaluate", "--model", str(portable_model), str(root), "--report", str(tmp_path / "y")]) == 3
     flows_csv = tmp_path / "flows.csv"
     assert main(["extract", "flows", str(attack), "--out", str(flows_csv)]) == 0
-    assert main(["evaluate", "--model", str(portable_model), str(flows_csv), "--capture-label", "attack",
+    assert main(["evaluate", "--model", str(portable_model), str(flows_csv), "--label", "attack",
                  "--report", str(tmp_path / "z")]) == 2

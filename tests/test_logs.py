@@ -466,3 +466,27 @@ def test_detect_refuses_input_with_no_event_the_model_knows(tmp_path):
     mixed = tmp_path / "mixed.txt"  # a novel event among known ones is what detection is for
     mixed.write_text("".join(f"m{i},A B X1 C D E A B\n" for i in range(20)))
     assert main(["detect", "--model", str(model), str(mixed), "--out", str(tmp_path / "p.csv")]) == 0
+
+
+def test_evaluate_log_models_with_labels_from_the_input_a_file_or_the_option(tmp_path):
+    normal = tmp_path / "normal.txt"
+    normal.write_text("".join(f"n{i}," + " ".join(["A", "B", "C", "D"] * 2) + "\n" for i in range(300)))
+    model = tmp_path / "m"
+    assert main(["train", "logs", "--normal", str(normal), "--epochs", "3", "--out", str(model)]) == 0
+    abnormal = tmp_path / "abnormal.txt"
+    abnormal.write_text("".join(f"a{i},A B C D A X B C\n" for i in range(40)))
+    report = tmp_path / "r"
+    assert main(["evaluate", "--model", str(model), str(abnormal), "--label", "anomalous", "--report", str(report)]) == 0
+    metrics = json.loads((report / "metrics.json").read_text())["binary"]
+    assert metrics["rows"] == 40 and metrics["recall"] > 0.9
+    assert (report / "report.html").exists()
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text(normal.read_text()[:2000] + abnormal.read_text())
+    ids = [line.split(",")[0] for line in mixed.read_text().splitlines()]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,Label\n" + "".join(f"{i},{'Anomaly' if i.startswith('a') else 'Normal'}\n" for i in ids))
+    assert main(["evaluate", "--model", str(model), str(mixed), "--labels", str(labels), "--report", str(report)]) == 0
+    metrics = json.loads((report / "metrics.json").read_text())["binary"]
+    assert metrics["rows"] == len(ids) and metrics["roc_auc"] > 0.9
+    assert main(["evaluate", "--model", str(model), str(mixed), "--report", str(report)]) == 3  # no labels
+    assert main(["evaluate", "--model", str(model), str(mixed), "--label", "maybe", "--report", str(report)]) == 2

@@ -494,15 +494,18 @@ def evaluate(
     report: Annotated[Path, typer.Option("--report", help="Directory for metrics.json, plots and report.html.")],
     format: FormatOpt = None,
     strict: Strict = False,
-    capture_label: Annotated[Optional[str], typer.Option(
-        "--capture-label", help="Label of every flow of the capture(s); without it, a folder's captures "
-                                "take the name of their sub-folder (attack/, benign/).")] = None,
+    label: Annotated[Optional[str], typer.Option(
+        "--label", help="Label of every record of an input that has none: packet captures' flows (e.g. attack, "
+                        "benign; without it a folder's captures take their sub-folder's name) or log "
+                        "sequences (normal, anomalous).")] = None,
+    labels: Annotated[Optional[Path], typer.Option(
+        "--labels", help="Log models: session labels (session id, Label), e.g. HDFS's block labels.")] = None,
 ) -> None:
     """Evaluate a model on labelled data: metrics.json, ROC/PR/confusion plots and report.html."""
     from .detection.batch import evaluate_file, load_detector
 
     detector = load_detector(model)
-    metrics = evaluate_file(detector, input, report, strict=strict, format=format, capture_label=capture_label)
+    metrics = evaluate_file(detector, input, report, strict=strict, format=format, label=label, labels_file=labels)
     table = Table(title=f"{input.name}: {metrics['binary']['rows']} rows")
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -81,7 +81,8 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
     flows (flow models; see ``FlowDetector.read_input``)."""
     labelled = {} if capture_label is None else {"capture_label": capture_label}
     if labelled and getattr(detector, "kind", None) != "flows":
-        raise ConfigError("a capture label applies to flow models scoring packet captures", path=path)
+        raise ConfigError("a label for every record applies to packet captures (flow models) and log sequences "
+                          "(log models)", path=path)
     data = detector.read_input(path, strict=strict, format=format, require_labels=require_labels, **labelled)
     report = PreprocessingReport()
     out = transform_and_score(detector, data.features, report)
@@ -231,10 +232,19 @@ def _plain_id(value: Any) -> Any:
 
 
 def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, strict: bool = False,
-                  format: str | None = None, capture_label: str | None = None) -> dict[str, Any]:
-    """Score labelled data, compute security metrics and write a report directory."""
+                  format: str | None = None, label: str | None = None,
+                  labels_file: str | Path | None = None) -> dict[str, Any]:
+    """Score labelled data, compute security metrics and write a report directory.
+
+    ``label`` labels every record of an input that has none: each flow of packet captures (flow
+    models), each sequence of a log input (log models). ``labels_file`` gives log sessions' labels
+    by session id."""
+    if detector.kind == "logs":
+        return _evaluate_log_groups(detector, path, report_dir, label=label, labels_file=labels_file)
+    if labels_file is not None:
+        raise ConfigError("a labels file applies to log models", hint="flow and PE tables carry a label column")
     frame, data, summary = score_file(detector, path, strict=strict, format=format,
-                                      require_labels=True, capture_label=capture_label)
+                                      require_labels=True, capture_label=label)
     if data.labels is None:
         raise InputError("evaluation needs labelled data, and no label column was found", path=path,
                          hint="name it with --label-column")
@@ -271,6 +281,38 @@ def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, st
         notes.append(f"{summary.malformed_rows} malformed row(s) could not be scored and are excluded.")
     write_report(report_dir, title="deepsentry evaluation", metrics=metrics, y=y, scores=scores,
                  threshold=detector.threshold_.threshold, score_groups=np.asarray(groups), notes=notes)
+    return metrics
+
+
+def _evaluate_log_groups(detector: Any, path: str | Path, report_dir: str | Path, *, label: str | None,
+                         labels_file: str | Path | None) -> dict[str, Any]:
+    """:func:`evaluate_file` for a log model: one scored row per session, window or sequence."""
+    from ..logs.pipeline import sequence_label, session_labels
+
+    frame, summary = _detect_log_groups(detector, path, None)
+    if labels_file is not None:
+        y = session_labels(labels_file, [str(i) for i in frame["id"]])
+    elif label is not None:
+        y = np.full(len(frame), sequence_label(label), dtype=np.int8)
+    elif "label" in frame:
+        y = frame["label"].to_numpy(dtype=np.int8)
+    else:
+        raise InputError("evaluation needs labelled sessions, and this input has no labels", path=path,
+                         hint="a sequence CSV with a Label column, --labels FILE (session id, Label), or "
+                              "--label normal|anomalous for every sequence of the input")
+    scores = frame["score"].to_numpy(dtype=np.float64)
+    threshold = detector.threshold_.threshold
+    metrics: dict[str, Any] = {
+        "input": str(path), "model": str(getattr(detector, "bundle_path_", "")),
+        "threshold_rule": detector.threshold_.to_dict(),
+        "binary": binary_metrics(y, scores, threshold),
+        "detect_summary": summary.to_dict(),
+    }
+    notes = [f"Model {metrics['model']} scored {len(frame)} sessions or sequences of {path}.",
+             f"Threshold {threshold:.4g} was chosen in training by rule '{detector.threshold_.rule}' on "
+             "sequences carved from the training data; it was not tuned on this data."]
+    write_report(report_dir, title="deepsentry evaluation", metrics=metrics, y=y, scores=scores,
+                 threshold=threshold, score_groups=np.where(y == 1, "anomalous", "normal"), notes=notes)
     return metrics
 
 

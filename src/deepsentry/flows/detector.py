@@ -147,14 +147,14 @@ def _capture_labels(root: Path, sources: np.ndarray, label: str | None) -> np.nd
         return np.full(len(sources), label, dtype=object)
     if not root.is_dir():
         raise InputError("a capture carries no labels", path=root,
-                         hint="give the label of its flows with --capture-label (e.g. attack or benign)")
+                         hint="give the label of its flows with --label (e.g. attack or benign)")
     names = {}
     for source in dict.fromkeys(sources.tolist()):
         parts = Path(source).relative_to(root).parts
         if len(parts) < 2:
             raise InputError("a capture outside a sub-folder that names its label", path=source,
                              hint=f"put captures in sub-folders of {root} named after their label "
-                                  "(attack/, benign/, ...), or give one label with --capture-label")
+                                  "(attack/, benign/, ...), or give one label with --label")
         names[source] = parts[0]
     return np.array([names[s] for s in sources.tolist()], dtype=object)
 

@@ -92,13 +92,29 @@ def training_data(*, data: str | Path | None = None, normal: str | Path | None =
     miner = TemplateMiner()
     sessions = read_log_sessions(data, LogFormat.from_spec(fmt), session, miner)
     if labels is not None:
-        table = read_small_csv(labels, dtype=str)
-        key, label = table.columns[0], next((c for c in table.columns if c.lower() == "label"), None)
-        if label is None:
-            raise InputError("labels file needs a Label column", path=labels)
-        by_id = dict(zip(table[key], table[label].str.lower().isin(["1", "anomaly", "abnormal", "true"])))
-        sessions.labels = np.asarray([int(by_id.get(i, False)) for i in sessions.ids], dtype=np.int8)
+        sessions.labels = session_labels(labels, sessions.ids)
     return sessions, LogSource(fmt, session), miner
+
+
+def session_labels(labels: str | Path, ids: list[str]) -> np.ndarray:
+    """1 (anomalous) or 0 for each session id, from a labels file: the id first, then a ``Label``
+    column (HDFS's ``BlockId,Label`` with Anomaly/Normal, or 1/0); ids it does not list are normal."""
+    table = read_small_csv(labels, dtype=str)
+    key, label = table.columns[0], next((c for c in table.columns if c.lower() == "label"), None)
+    if label is None:
+        raise InputError("labels file needs a Label column", path=labels)
+    by_id = dict(zip(table[key], table[label].str.lower().isin(["1", "anomaly", "abnormal", "true"])))
+    return np.asarray([int(by_id.get(i, False)) for i in ids], dtype=np.int8)
+
+
+def sequence_label(value: str) -> int:
+    """A label given for every sequence of an input: 1 for anomalous, 0 for normal."""
+    key = str(value).strip().lower()
+    if key in ("0", "normal", "benign"):
+        return 0
+    if key in ("1", "anomalous", "anomaly", "abnormal", "attack", "malicious"):
+        return 1
+    raise ConfigError(f"label {value!r} is neither normal (normal, 0) nor anomalous (anomalous, 1)")
 
 
 def read_for_detection(detector: Any, path: str | Path) -> SequenceData:
