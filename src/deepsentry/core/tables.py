@@ -238,9 +238,10 @@ def sniff_delimited(path: Path) -> tuple[str, list[str]]:
         if not compressed:
             raise
         raise InputError(f"cannot decompress ({exc})", path=path) from None
-    if text_encoding(head) not in (None, "utf-8-sig"):
-        raise InputError(f"file is {text_encoding(head).upper()} text; tables are read as UTF-8", path=path,
-                         hint=f"convert it first, e.g. iconv -f {text_encoding(head).upper()} -t UTF-8")
+    encoding = text_encoding(head)
+    if encoding not in (None, "utf-8-sig"):
+        raise InputError(f"file is {encoding.upper()} text; tables are read as UTF-8", path=path,
+                         hint=f"convert it first, e.g. iconv -f {encoding.upper()} -t UTF-8")
     if head.startswith(b"PK\x03\x04"):
         raise InputError("file is a ZIP archive (an Excel workbook?), not delimited text", path=path,
                          hint="save the sheet as CSV, or unpack the archive")
