@@ -490,3 +490,103 @@ def test_evaluate_log_models_with_labels_from_the_input_a_file_or_the_option(tmp
     assert metrics["rows"] == len(ids) and metrics["roc_auc"] > 0.9
     assert main(["evaluate", "--model", str(model), str(mixed), "--report", str(report)]) == 3  # no labels
     assert main(["evaluate", "--model", str(model), str(mixed), "--label", "maybe", "--report", str(report)]) == 2
+
+
+# -- cross-validation and tuning of log models (issue 3) -------------------------------------------
+def varied_sequences(n: int, seed: int) -> tuple[list[list[str]], list[int]]:
+    """Many distinct sequences: anomalous ones hold an error event or lose their close."""
+    rng = np.random.default_rng(seed)
+    sequences, labels = [], []
+    for k in range(n):
+        body = ["open", *rng.choice(["read", "write", "seek"], size=int(rng.integers(3, 10))).tolist(), "close"]
+        anomalous = k % 4 == 0
+        if anomalous and k % 8 == 0:
+            body.insert(int(rng.integers(1, len(body) - 1)), "error")
+        elif anomalous:
+            body[-1] = "abort"
+        sequences.append(body)
+        labels.append(int(anomalous))
+    return sequences, labels
+
+
+def write_sequence_csv(path, sequences, labels) -> None:
+    path.write_text("BlockId,Label,EventSequence\n" + "".join(
+        f"s{k},{label},{' '.join(s)}\n" for k, (s, label) in enumerate(zip(sequences, labels))))
+
+
+def test_cli_cv_and_tune_take_log_sequences(tmp_path):
+    sequences, labels = varied_sequences(400, seed=0)
+    sequences, labels = sequences + sequences[:30], labels + labels[:30]  # 30 exact repeats
+    data = tmp_path / "seqs.csv"
+    write_sequence_csv(data, sequences, labels)
+    pairs = [(" ".join(s), y) for s, y in zip(sequences, labels)]
+    report = tmp_path / "cv"
+    assert main(["cv", "--domain", "logs", "--data", str(data), "--report", str(report), "--folds", "3",
+                 "--model", "classifier", "--epochs", "6"]) == 0
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["plan"]["duplicates_removed"] == len(pairs) - len(set(pairs)) >= 30
+    assert metrics["plan"]["rows"] == len(set(pairs))
+    summary = metrics["cv_summary"]
+    assert summary["pr_auc"]["mean"] > 0.9 and summary["recall anomalous"]["mean"] > 0.8
+    assert summary["false_positive_rate"]["mean"] < 0.1
+    assert metrics["reproducibility"]["domain"] == "logs"
+    assert metrics["reproducibility"]["config"]["model"] == "classifier"
+    assert len(metrics["reproducibility"]["data_sha256"]) == 64
+    assert (report / "folds.png").exists() and (report / "report.html").exists()
+
+    space = tmp_path / "space.yaml"
+    space.write_text("units: {choice: [16, 32]}\nlearning_rate: {low: 1.0e-3, high: 5.0e-3, log: true}\n")
+    best = tmp_path / "best"
+    assert main(["tune", "--domain", "logs", "--data", str(data), "--space", str(space), "--out", str(best),
+                 "--trials", "2", "--folds", "2", "--model", "classifier", "--epochs", "4"]) == 0
+    detector = LogSequenceDetector.load(best)
+    record = json.loads((best / "search.json").read_text())
+    assert record["trials"] == 2 and record["best"]["params"]["units"] == detector.config.units
+    assert detector.config.learning_rate == pytest.approx(record["best"]["params"]["learning_rate"])
+    assert not (best / "model.onnx").exists()  # sequence models score through Keras
+    preds = tmp_path / "preds.csv"
+    assert main(["detect", "--model", str(best), str(data), "--out", str(preds)]) == 0
+    scored = pd.read_csv(preds)
+    assert len(scored) == len(sequences) and scored["alert"].to_numpy()[np.asarray(labels) == 1].mean() > 0.8
+
+
+def test_log_experiments_split_in_input_order_and_refuse_table_options(tmp_path):
+    from deepsentry.evaluation.experiment import load_experiment
+    from deepsentry.logs.pipeline import LogInput
+
+    sequences, labels = varied_sequences(200, seed=1)
+    normal, abnormal = tmp_path / "normal.txt", tmp_path / "abnormal.txt"
+    normal.write_text("".join(f"n{k},{' '.join(s)}\n" for k, (s, y) in enumerate(zip(sequences, labels)) if not y))
+    abnormal.write_text("".join(f"a{k},{' '.join(s)}\n" for k, (s, y) in enumerate(zip(sequences, labels)) if y))
+    exp = load_experiment(None, domain="logs", log_input=LogInput(normal=normal, abnormal=abnormal))
+    assert exp.source == normal and exp.benign_labels == ("normal",)
+    plan = exp.splits(folds=3, time_column="order")
+    assert plan.config.strategy == "time" and list(plan.X.columns) == ["events"]
+    for train, test in plan.folds:  # forward chaining: every training sequence comes before the test ones
+        assert train.max() < test.min()
+    with pytest.raises(ConfigError, match="in the order of the input"):
+        exp.splits(folds=3, time_column="time")
+    with pytest.raises(ConfigError, match="stratified or in time order"):
+        exp.splits(folds=3, group_column="host")
+    with pytest.raises(ConfigError, match="not augmented"):
+        load_experiment(None, domain="logs", augment="smote", log_input=LogInput(normal=normal, abnormal=abnormal))
+    with pytest.raises(ConfigError, match="normal and anomalous"):
+        load_experiment(None, domain="logs", log_input=LogInput(normal=normal))
+    report = str(tmp_path / "r")
+    assert main(["cv", "--data", str(normal), "--normal", str(normal), "--report", report]) == 2  # not --domain logs
+    space = tmp_path / "space.yaml"
+    space.write_text("dropout: {low: 0.0, high: 0.5}\n")  # a table model's knob
+    assert main(["tune", "--domain", "logs", "--normal", str(normal), "--abnormal", str(abnormal),
+                 "--space", str(space), "--out", str(tmp_path / "b")]) == 2
+
+
+def test_cv_on_raw_hdfs_logs_notes_template_mining(tmp_path):
+    root = dataset_path("logs", "hdfs")
+    report = tmp_path / "cv"
+    assert main(["cv", "--domain", "logs", "--data", str(root / "HDFS_5000.log"), "--format", "hdfs",
+                 "--session", r"blk_-?\d+", "--labels", str(root / "HDFS_5000.block_labels.csv"),
+                 "--folds", "2", "--model", "classifier", "--epochs", "3", "--report", str(report)]) == 0
+    metrics = json.loads((report / "metrics.json").read_text())
+    # 626 blocks, most of them repeats of another block's sequence
+    assert metrics["plan"]["rows"] + metrics["plan"]["duplicates_removed"] == 626
+    assert "mined from all the log lines" in (report / "report.html").read_text()

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -54,8 +54,16 @@ def _root(
                                           help="Print the version and exit.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
 ) -> None:
+    handler = RichHandler(console=err, show_time=False, show_path=False)
+    handler.addFilter(_expected_retracing)
     logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=err, show_time=False, show_path=False)], force=True)
+                        handlers=[handler], force=True)
+
+
+def _expected_retracing(record: logging.LogRecord) -> bool:
+    """Drop TensorFlow's retracing warning: every fold or trial builds a new network, and log models
+    pad small batches to powers of two, so a bounded number of compilations is expected, not a bug."""
+    return not (record.name.startswith("tensorflow") and "retracing" in record.getMessage())
 
 
 @train_app.command("flows")
@@ -154,19 +162,14 @@ def train_logs(
     from dataclasses import replace
 
     from .logs.detector import LogConfig, LogSequenceDetector
-    from .logs.pipeline import training_data
+    from .logs.pipeline import LogInput
 
-    sequences, source, miner = training_data(data=data, normal=normal, abnormal=abnormal, fmt=format,
-                                             session=session, labels=labels, window=window,
-                                             window_seconds=window_seconds)
-    _report_read(sequences.report)
+    training = LogInput(data=data, normal=normal, abnormal=abnormal, fmt=format, session=session, labels=labels,
+                        window=window, window_seconds=window_seconds).read()
+    _report_read(training.sequences.report)
     config = LogConfig(model=model, seed=seed)
     config = replace(config, **{k: v for k, v in {"epochs": epochs, "target_fpr": target_fpr}.items() if v is not None})
-    detector = LogSequenceDetector(config)
-    if source is not None:
-        detector.read_raw_logs_with(source, miner)
-    detector.window_lines_, detector.window_seconds_ = window, window_seconds
-    detector.fit(sequences.sequences, sequences.labels)
+    detector = training.fit(LogSequenceDetector(config))
     path = detector.save(out_dir)
     s = detector.summary_
     err.print(f"trained {detector.model_} on {s.train_sequences} sequences ({s.anomalous} anomalous in all, "
@@ -320,17 +323,53 @@ def extract_pe(
     out.print(f"features written to {out_file}")
 
 
-DomainOpt = Annotated[str, typer.Option(help="flows (default) or malware (PE-feature tables).")]
+DomainOpt = Annotated[str, typer.Option(help="flows (default), malware (PE-feature tables) or logs (event sequences).")]
+ExperimentDataOpt = Annotated[Optional[Path], typer.Option("--data", help="Labelled training data: flows, a PE-feature "
+                              "table, or (--domain logs) a labelled sequence CSV, raw logs or per-line events.")]
+ExperimentFormatOpt = Annotated[Optional[str], typer.Option("--format", help="Input format (default: detected); "
+                                                             "logs: the line format of raw logs.")]
+NormalOpt = Annotated[Optional[Path], typer.Option("--normal", help="Logs: normal sequences, '<id>,<event ids>' per line.")]
+AbnormalOpt = Annotated[Optional[Path], typer.Option("--abnormal", help="Logs: anomalous sequences, same layout.")]
+SessionOpt = Annotated[Optional[str], typer.Option("--session", help="Logs: regular expression of the session id in raw lines.")]
+LabelsOpt = Annotated[Optional[Path], typer.Option("--labels", help="Logs: session labels for raw logs (id first, a Label column).")]
+WindowOpt = Annotated[Optional[int], typer.Option("--window", help="Logs: per-line events cut into windows of this many lines.")]
+WindowSecondsOpt = Annotated[Optional[float], typer.Option("--window-seconds", help="Logs: per-line events cut into time windows.")]
 GroupOpt = Annotated[Optional[str], typer.Option(help="Grouped folds: rows sharing this column's value stay together.")]
-TimeOpt = Annotated[Optional[str], typer.Option(help="Time-ordered (forward-chaining) folds by this column.")]
+TimeOpt = Annotated[Optional[str], typer.Option(help="Time-ordered (forward-chaining) folds by this column "
+                                                "(logs: 'order', the order of the input).")]
+
+
+def _log_input(domain: str, **options: Any) -> Any:
+    """The log-reading options as a LogInput (None when none is given); an error outside logs."""
+    given = {k: v for k, v in options.items() if v is not None}
+    if not given:
+        return None
+    if domain != "logs":
+        from .core.errors import ConfigError
+
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ConfigError(f"{names} read log sequences", hint="add --domain logs")
+    from .logs.pipeline import LogInput
+
+    return LogInput(**given)
+
+
+def _experiment(data: Optional[Path], domain: str, log_options: dict[str, Any], **options: Any) -> Any:
+    """Load the labelled training data of ``cv`` and ``tune`` (reporting what log reading skipped)."""
+    from .evaluation.experiment import load_experiment
+
+    exp = load_experiment(data, domain=domain, log_input=_log_input(domain, **log_options), **options)
+    if exp.log_data is not None:
+        _report_read(exp.log_data.sequences.report)
+    return exp
 NovelOpt = Annotated[bool, typer.Option("--novel-attacks", help="Leave-attack-types-out folds: each test fold's "
                                         "attack types (labels as written) are absent from its training folds.")]
 
 
 @app.command()
 def cv(
-    data: Annotated[Path, typer.Option("--data", help="Labelled training data (flows, or a PE-feature table).")],
     report: Annotated[Path, typer.Option("--report", help="Directory for metrics.json, plots and report.html.")],
+    data: ExperimentDataOpt = None,
     model: Annotated[Optional[str], typer.Option(help="Model architecture (default: the domain's default).")] = None,
     folds: Annotated[int, typer.Option(help="Number of folds.")] = 5,
     domain: DomainOpt = "flows",
@@ -341,17 +380,24 @@ def cv(
     epochs: Annotated[Optional[int], typer.Option(help="Training epochs per fold.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Column holding the class/label.")] = None,
     benign_label: Annotated[Optional[list[str]], typer.Option(help="Label value meaning benign (repeatable).")] = None,
-    format: FormatOpt = None,
+    format: ExperimentFormatOpt = None,
+    normal: NormalOpt = None,
+    abnormal: AbnormalOpt = None,
+    session: SessionOpt = None,
+    labels: LabelsOpt = None,
+    window: WindowOpt = None,
+    window_seconds: WindowSecondsOpt = None,
     seed: Annotated[int, typer.Option(help="Seed for folds, initialisation and shuffling.")] = 0,
 ) -> None:
     """Cross-validate a detector: per-fold metrics, mean and standard deviation, report.html."""
     from .core.progress import RichProgress
     from .evaluation.cv import cross_validate, write_cv_report
-    from .evaluation.experiment import load_experiment
 
-    exp = load_experiment(data, domain=domain, model=model, epochs=epochs, augment=augment, seed=seed,
-                          label_column=label_column, benign_labels=tuple(benign_label or ()), format=format,
-                          keep_columns=tuple(c for c in (group_column, time_column) if c))
+    exp = _experiment(data, domain, dict(normal=normal, abnormal=abnormal, session=session, labels=labels,
+                                         window=window, window_seconds=window_seconds),
+                      model=model, epochs=epochs, augment=augment, seed=seed, label_column=label_column,
+                      benign_labels=tuple(benign_label or ()), format=format,
+                      keep_columns=tuple(c for c in (group_column, time_column) if c))
     plan = exp.splits(folds=folds, group_column=group_column, time_column=time_column, seed=seed,
                       novel=novel_attacks)
     result = cross_validate(plan, exp.make_detector, benign_labels=exp.benign_labels, progress=RichProgress())
@@ -365,7 +411,7 @@ def cv(
         baseline = cross_validate(plan, lambda s: exp.make_detector(s, plain),
                                   benign_labels=exp.benign_labels, progress=RichProgress())
         comparison = compare_summaries(baseline, result)
-    write_cv_report(result, report, record=exp.record(), comparison=comparison)
+    write_cv_report(result, report, record=exp.record(), comparison=comparison, notes=exp.notes)
     table = Table(title=f"{folds}-fold {plan.config.strategy} CV on {len(plan.y)} rows "
                         f"({plan.duplicates_removed} duplicates removed first)")
     table.add_column("metric")
@@ -383,9 +429,10 @@ def cv(
 
 @app.command()
 def tune(
-    data: Annotated[Path, typer.Option("--data", help="Labelled training data (never a test set).")],
     space: Annotated[Path, typer.Option("--space", help="Search space YAML.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Bundle of the best configuration, retrained on all the data.")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="Labelled training data (never a test set); "
+                                                 "for logs also --normal/--abnormal.")] = None,
     strategy: Annotated[str, typer.Option(help="grid, random or tpe (optuna).")] = "random",
     trials: Annotated[int, typer.Option(help="Number of trials (grid: at most the grid size).")] = 20,
     folds: Annotated[int, typer.Option(help="Validation folds per trial.")] = 3,
@@ -401,19 +448,27 @@ def tune(
     novel_attacks: NovelOpt = False,
     label_column: Annotated[Optional[str], typer.Option(help="Column holding the class/label.")] = None,
     benign_label: Annotated[Optional[list[str]], typer.Option(help="Label value meaning benign (repeatable).")] = None,
-    format: FormatOpt = None,
+    format: ExperimentFormatOpt = None,
+    normal: NormalOpt = None,
+    abnormal: AbnormalOpt = None,
+    session: SessionOpt = None,
+    labels: LabelsOpt = None,
+    window: WindowOpt = None,
+    window_seconds: WindowSecondsOpt = None,
     seed: Annotated[int, typer.Option(help="Seed for folds, trials and training.")] = 0,
 ) -> None:
     """Search hyperparameters by cross-validation on the training data; save the best as a bundle."""
     _check_out(out_dir)
     from .core.progress import RichProgress
-    from .evaluation.experiment import load_experiment, run_tuning
+    from .evaluation.experiment import config_class, run_tuning
     from .evaluation.tuning import SearchConfig, load_space
 
-    params = load_space(space)
-    exp = load_experiment(data, domain=domain, model=model, epochs=epochs, seed=seed, label_column=label_column,
-                          benign_labels=tuple(benign_label or ()), format=format,
-                          keep_columns=tuple(c for c in (group_column, time_column) if c))
+    params = load_space(space, config_class(domain))
+    exp = _experiment(data, domain, dict(normal=normal, abnormal=abnormal, session=session, labels=labels,
+                                         window=window, window_seconds=window_seconds),
+                      model=model, epochs=epochs, seed=seed, label_column=label_column,
+                      benign_labels=tuple(benign_label or ()), format=format,
+                      keep_columns=tuple(c for c in (group_column, time_column) if c))
     search = SearchConfig(strategy=strategy, trials=trials, metric=metric, seed=seed, jobs=jobs)
     outcome = run_tuning(exp, params, search, out_dir, folds=folds, outer_folds=outer_folds,
                          group_column=group_column, time_column=time_column, novel=novel_attacks,

@@ -1,4 +1,4 @@
-"""Cross-validation of any tabular detector: per-fold security metrics, mean and standard deviation,
+"""Cross-validation of any detector on table rows (log sequences are rows too, see ``log_folds``): per-fold security metrics, mean and standard deviation,
 a fold-by-fold plot and the same ``report.html`` as ``evaluate``.
 
 Each fold trains a fresh detector on the training folds only (its threshold is chosen on a
@@ -70,7 +70,9 @@ def cross_validate(plan: SplitPlan, make_detector: Callable[[int], Any], *,
         metrics.update(fold=k, train_rows=int(len(train)), test_rows=int(len(test)),
                        seconds=round(time.perf_counter() - started, 2),
                        threshold=detector.threshold_.threshold,
-                       augmented=detector.summary_.augmented)
+                       augmented=getattr(detector.summary_, "augmented", 0))  # log models: none
+        if getattr(detector, "model_", None) is not None:  # log models: the model ``auto`` kept
+            metrics["model"] = detector.model_
         folds.append(metrics)
         margins[test] = margin
         truth[test] = (plan.y[test] != detector.benign_class_).astype(np.int8)

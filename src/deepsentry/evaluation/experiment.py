@@ -19,10 +19,13 @@ from ..core.bundle import package_versions, sha256_file
 from ..core.errors import ConfigError
 from ..core.tables import LabelledTable
 from ..core.tabular import DetectorConfig
-from .splits import SplitConfig, SplitPlan, make_splits
+from .splits import INPUT_ORDER, SplitConfig, SplitPlan, make_splits
 
 DOMAINS = {"flows": "deepsentry.flows.detector:FlowDetector",
-           "malware": "deepsentry.malware.detector:MalwareDetector"}
+           "malware": "deepsentry.malware.detector:MalwareDetector",
+           "logs": "deepsentry.evaluation.log_folds:LogFoldDetector"}
+#: ``--time-column`` for log sequences: the order they appear in the input (windows: time order)
+LOG_ORDER = "order"
 
 
 @dataclass
@@ -34,6 +37,8 @@ class Experiment:
     aux_columns: tuple[str, ...] = ()
     checksum: str = ""
     notes: list[str] = field(default_factory=list)
+    #: logs: the training sequences and how they were read (what the final bundle keeps)
+    log_data: Any = None
 
     @property
     def detector_class(self) -> str:
@@ -54,6 +59,15 @@ class Experiment:
 
     def splits(self, *, folds: int, group_column: str | None = None, time_column: str | None = None,
                seed: int | None = None, novel: bool = False) -> SplitPlan:
+        if self.domain == "logs":
+            if group_column or novel:
+                raise ConfigError("log sequences split stratified or in time order only",
+                                  hint=f"drop --group-column/--novel-attacks; --time-column {LOG_ORDER} "
+                                       "splits them in input order")
+            if time_column not in (None, LOG_ORDER):
+                raise ConfigError(f"log sequences have no column {time_column!r}",
+                                  hint=f"--time-column {LOG_ORDER} splits them in the order of the input")
+            time_column = INPUT_ORDER if time_column else None
         config = SplitConfig.from_columns(folds=folds, group_column=group_column, time_column=time_column,
                                           seed=self.base.seed if seed is None else seed, novel=novel)
         # attack types: the labels as written (NSL-KDD's attack names), finer than the classes
@@ -70,6 +84,10 @@ class Experiment:
         features = self.data.features.drop(columns=[c for c in self.aux_columns
                                                     if c in self.data.features.columns])
         data = dataclasses.replace(self.data, features=features)
+        if self.domain == "logs":
+            from ..logs.detector import LogSequenceDetector
+
+            return self.log_data.fit(LogSequenceDetector(config))
         detector = self._cls()(config)
         if self.domain == "flows":
             return detector.fit_flows(data, progress=progress, source=self.source)
@@ -82,13 +100,32 @@ class Experiment:
                                     "data_sha256": self.checksum, "packages": package_versions()}}
 
 
-def load_experiment(data: str | Path, *, domain: str = "flows", model: str | None = None,
+def config_class(domain: str) -> type:
+    """The configuration dataclass of ``domain``'s models (what a search space may name)."""
+    if domain == "logs":
+        from ..logs.detector import LogConfig
+
+        return LogConfig
+    return DetectorConfig
+
+
+def load_experiment(data: str | Path | None, *, domain: str = "flows", model: str | None = None,
                     epochs: int | None = None, augment: str = "none", seed: int = 0,
                     label_column: str | None = None, benign_labels: tuple[str, ...] = (),
-                    format: str | None = None, keep_columns: tuple[str, ...] = ()) -> Experiment:
-    """Read labelled training data of ``domain`` and the domain's default configuration."""
+                    format: str | None = None, keep_columns: tuple[str, ...] = (),
+                    log_input: Any = None) -> Experiment:
+    """Read labelled training data of ``domain`` and the domain's default configuration.
+
+    For ``logs``, ``log_input`` (a :class:`~deepsentry.logs.pipeline.LogInput`) says how to read
+    the sequences; ``data`` and ``format`` fill its ``data`` and ``fmt`` when it leaves them out.
+    """
     if domain not in DOMAINS:
         raise ConfigError(f"unknown domain {domain!r}", hint=f"choose one of: {', '.join(DOMAINS)}")
+    if domain == "logs":
+        return _load_log_experiment(data, log_input, model=model, epochs=epochs, augment=augment, seed=seed,
+                                    label_column=label_column, benign_labels=benign_labels, format=format)
+    if data is None:
+        raise ConfigError("give the training data with --data")
     source = Path(data)
     overrides = {k: v for k, v in {"model": model, "epochs": epochs}.items() if v is not None}
     if domain == "flows":
@@ -109,6 +146,45 @@ def load_experiment(data: str | Path, *, domain: str = "flows", model: str | Non
     checksum = sha256_file(source) if source.is_file() else ""
     return Experiment(domain=domain, data=table, base=base, source=source, aux_columns=keep_columns,
                       checksum=checksum)
+
+
+def _load_log_experiment(data: str | Path | None, log_input: Any, *, model: str | None, epochs: int | None,
+                         augment: str, seed: int, label_column: str | None, benign_labels: tuple[str, ...],
+                         format: str | None) -> Experiment:
+    import hashlib
+
+    from ..logs.detector import LogConfig
+    from ..logs.pipeline import LogInput
+    from .log_folds import sequence_table
+
+    if augment != "none":
+        raise ConfigError("--augment resamples feature tables; log sequences are not augmented",
+                          hint="the log classifier weights its classes instead")
+    if label_column or benign_labels:
+        raise ConfigError("--label-column and --benign-label are for tables; log sequences take their labels "
+                          "from a Label column, --labels, per-line labels or --normal/--abnormal")
+    log_input = log_input or LogInput()
+    if log_input.data is None and data is not None:
+        log_input = dataclasses.replace(log_input, data=Path(data))
+    if log_input.fmt is None and format is not None:
+        log_input = dataclasses.replace(log_input, fmt=format)
+    training = log_input.read()
+    source = log_input.files[0]
+    table = sequence_table(training.sequences, source)
+    if (table.labels == table.benign_labels[0]).all() or (table.labels != table.benign_labels[0]).all():
+        raise ConfigError("cross-validation and tuning need normal and anomalous sequences", path=source,
+                          hint="give --abnormal sequences, or --labels for raw logs")
+    # one checksum over every file read (data, sequence files, labels), in a fixed order
+    digest = hashlib.sha256()
+    for path in log_input.files:
+        digest.update(sha256_file(path).encode() if path.is_file() else b"-")
+    base = LogConfig(seed=seed, **{k: v for k, v in {"model": model, "epochs": epochs}.items() if v is not None})
+    exp = Experiment(domain="logs", data=table, base=base, source=source, checksum=digest.hexdigest(),
+                     log_data=training)
+    if training.miner is not None:
+        exp.notes.append("Templates were mined from all the log lines before splitting (no labels are used "
+                         "for that), as train logs does; the folds then split the sessions.")
+    return exp
 
 
 def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *, folds: int = 3,
@@ -170,7 +246,7 @@ def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *
     try:
         from ..core.onnx import export_onnx
 
-        if path.is_dir():
+        if path.is_dir() and exp.domain != "logs":  # sequence models score through Keras
             export_onnx(detector, path)
     except Exception as exc:  # ONNX is an accelerator, not a requirement
         exp.notes.append(f"model.onnx not written ({exc})")

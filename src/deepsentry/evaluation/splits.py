@@ -26,6 +26,8 @@ from ..core.tabular import _dedupe
 
 STRATEGIES = ("stratified", "group", "time", "novel")
 ATTACK_TYPE = "__attack_type__"
+#: time column meaning "the records' order in the input" (log sequences and windows)
+INPUT_ORDER = "input order"
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = Non
     aux = None
     if config.strategy in ("group", "time", "novel"):
         column = {"group": config.group_column, "time": config.time_column, "novel": ATTACK_TYPE}[config.strategy]
+        if column == INPUT_ORDER and column not in X.columns:  # after de-duplication: first occurrences
+            X = X.assign(**{INPUT_ORDER: np.arange(len(X))})
         if column not in X.columns:
             raise InputError(f"column {column!r} not found",
                              hint=f"columns are: {', '.join(map(str, X.columns[:12]))}")

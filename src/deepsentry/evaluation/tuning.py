@@ -76,11 +76,12 @@ class Param:
         return int(round(value)) if self.integer else float(value)
 
 
-def parse_space(raw: dict[str, Any]) -> list[Param]:
-    """Validate a search space against :class:`DetectorConfig`'s fields."""
+def parse_space(raw: dict[str, Any], config_class: type = DetectorConfig) -> list[Param]:
+    """Validate a search space against the fields of ``config_class`` (:class:`DetectorConfig`
+    for tables; :class:`~deepsentry.logs.detector.LogConfig` for log models)."""
     if not isinstance(raw, dict) or not raw:
         raise ConfigError("the search space must be a non-empty mapping of parameter: spec")
-    known = {f.name for f in fields(DetectorConfig)} - {"seed"}
+    known = {f.name for f in fields(config_class)} - {"seed"}
     params = []
     for name, spec in raw.items():
         if name not in known:
@@ -110,7 +111,7 @@ def parse_space(raw: dict[str, Any]) -> list[Param]:
     return params
 
 
-def load_space(path: str | Path) -> list[Param]:
+def load_space(path: str | Path, config_class: type = DetectorConfig) -> list[Param]:
     import yaml
 
     path = Path(path)
@@ -121,7 +122,7 @@ def load_space(path: str | Path) -> list[Param]:
     except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML ({exc})", path=path) from None
     try:
-        return parse_space(raw)
+        return parse_space(raw, config_class)
     except ConfigError as exc:
         raise ConfigError(str(exc), path=path) from None
 
@@ -187,7 +188,7 @@ def _decode(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def config_for(base: DetectorConfig, params: dict[str, Any]) -> DetectorConfig:
+def config_for(base: Any, params: dict[str, Any]) -> Any:
     """``base`` with the trial's parameters (lists from JSON become tuples)."""
     values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items()}
     try:
@@ -205,6 +206,11 @@ def training_cost(base: Any, params: dict[str, Any]) -> float:
         sizes = (128, *widths)
         return sum(a * b for a, b in zip(sizes, sizes[1:]))
 
+    if hasattr(config, "units"):  # a log model: event embeddings into a recurrent layer of ``units``
+        from ..logs.detector import EPOCHS
+
+        epochs = config.epochs or max(EPOCHS.values())
+        return float(epochs * 4 * config.units * (config.units + config.embedding))
     model = getattr(config, "model", "mlp")
     epochs = config.resolved_epochs if hasattr(config, "resolved_epochs") else (getattr(config, "epochs", None) or 10)
     total = 0.0

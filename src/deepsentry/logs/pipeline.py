@@ -65,6 +65,54 @@ class LogSource:
         return {"format": self.format, "session": self.session}
 
 
+@dataclass(frozen=True)
+class LogInput:
+    """Where labelled training sequences come from, as ``train logs``, ``cv`` and ``tune`` take them:
+    raw logs (``fmt`` and ``session``, labels from ``labels``), a labelled sequence CSV, per-line
+    events cut into windows, or ``normal`` (and ``abnormal``) sequence files."""
+
+    data: Path | None = None
+    normal: Path | None = None
+    abnormal: Path | None = None
+    fmt: str | None = None
+    session: str | None = None
+    labels: Path | None = None
+    window: int | None = None
+    window_seconds: float | None = None
+
+    @property
+    def files(self) -> list[Path]:
+        """The files read, in a fixed order (their checksums identify the training data)."""
+        return [Path(p) for p in (self.data, self.normal, self.abnormal, self.labels) if p is not None]
+
+    def read(self) -> "LogTrainingData":
+        sequences, source, miner = training_data(data=self.data, normal=self.normal, abnormal=self.abnormal,
+                                                 fmt=self.fmt, session=self.session, labels=self.labels,
+                                                 window=self.window, window_seconds=self.window_seconds)
+        return LogTrainingData(sequences, source, miner, self.window, self.window_seconds)
+
+
+@dataclass
+class LogTrainingData:
+    """Training sequences and how they were read from the files."""
+
+    sequences: SequenceData
+    source: LogSource | None = None
+    miner: TemplateMiner | None = None
+    window: int | None = None
+    window_seconds: float | None = None
+
+    def fit(self, detector: Any, sequences: list[list[str]] | None = None, labels: Any = None) -> Any:
+        """Fit ``detector`` on these sequences (or on ``sequences``/``labels`` read the same way) and
+        keep how they were read in it, so that ``detect`` and ``watch`` read new logs alike."""
+        if self.source is not None:
+            detector.read_raw_logs_with(self.source, self.miner)
+        detector.window_lines_, detector.window_seconds_ = self.window, self.window_seconds
+        if sequences is None:
+            sequences, labels = self.sequences.sequences, self.sequences.labels
+        return detector.fit(sequences, labels)
+
+
 def training_data(*, data: str | Path | None = None, normal: str | Path | None = None,
                   abnormal: str | Path | None = None, fmt: str | None = None, session: str | None = None,
                   labels: str | Path | None = None, window: int | None = None,
