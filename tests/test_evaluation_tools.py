@@ -164,6 +164,18 @@ def test_cli_cv_writes_a_report(tmp_path, flows_csv):
     assert len(metrics["reproducibility"]["data_sha256"]) == 64
 
 
+def test_rates_without_their_class_are_undefined_not_zero():
+    from deepsentry.evaluation.cv import summarise
+    from deepsentry.evaluation.metrics import binary_metrics
+
+    attacks_only = binary_metrics(np.array([1, 1, 1]), np.array([0.9, 0.2, 0.8]), 0.5)
+    assert attacks_only["false_positive_rate"] is None and attacks_only["recall"] == pytest.approx(2 / 3)
+    benign_only = binary_metrics(np.array([0, 0]), np.array([0.9, 0.1]), 0.5)
+    assert benign_only["recall"] is None and benign_only["false_positive_rate"] == 0.5
+    # a fold without benign rows leaves the mean false-positive rate to the folds that have them
+    assert summarise([attacks_only, benign_only])["false_positive_rate"]["mean"] == 0.5
+
+
 # -- search ----------------------------------------------------------------------------------------
 SPACE = {"dropout": {"low": 0.0, "high": 0.5}, "learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
          "hidden": {"choice": [[32], [64, 32]]}, "epochs": {"low": 2, "high": 4}}

@@ -258,6 +258,16 @@ def test_autoencoder_given_labels_takes_its_threshold_from_the_labelled_validati
     assert detector.predict(anomalies).all() and detector.predict(test_normal).mean() <= 0.05
 
 
+def test_the_classifier_scores_the_events_it_knows():
+    normal, anomalous = synthetic_sequences(200, seed=0)
+    detector = LogSequenceDetector(LogConfig(model="classifier", epochs=5, window=4, max_length=16)).fit(
+        normal + anomalous, [0] * len(normal) + [1] * len(anomalous))
+    known = [["open", "read", "close"], ["open", "read", "crash"]]
+    # events no training sequence held leave the score where the known events put it
+    with_new = [["open", "read", "never-seen", "close", "never-seen-either"], ["open", "read", "crash", "new"]]
+    np.testing.assert_allclose(detector.score_samples(with_new), detector.score_samples(known), rtol=1e-5, atol=1e-5)
+
+
 def test_auto_with_labels_keeps_the_model_that_ranks_the_validation_sequences_better(tmp_path):
     normal, anomalous = synthetic_sequences(300, seed=0)  # one anomaly kind is a reordered normal sequence
     detector = LogSequenceDetector(LogConfig(epochs=15, window=4, max_length=16)).fit(

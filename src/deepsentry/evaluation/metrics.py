@@ -19,7 +19,6 @@ from sklearn.metrics import (
     confusion_matrix,
     f1_score,
     precision_score,
-    recall_score,
     roc_auc_score,
     roc_curve,
 )
@@ -52,9 +51,11 @@ def binary_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[
         "threshold": float(threshold),
         "accuracy": float((alert == y).mean()),
         "precision": float(precision_score(y, alert, zero_division=0)),
-        "recall": float(recall_score(y, alert, zero_division=0)),
+        # undefined (None) where the rows hold no attacks, or no benign rows (a time-ordered fold, a
+        # capture of one kind): a 0 there would pull a mean over folds down, or up, for nothing
+        "recall": float(tp / (tp + fn)) if tp + fn else None,
         "f1": float(f1_score(y, alert, zero_division=0)),
-        "false_positive_rate": float(fp / max(fp + tn, 1)),
+        "false_positive_rate": float(fp / (fp + tn)) if fp + tn else None,
         # the mean of detection rate and benign pass rate: not swayed by the attack share of a fold
         "balanced_accuracy": float((tp / max(tp + fn, 1) + tn / max(tn + fp, 1)) / 2) if both else None,
         "roc_auc": float(roc_auc_score(y, scores)) if both else None,

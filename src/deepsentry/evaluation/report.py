@@ -75,7 +75,7 @@ def _table(rows: list[tuple[str, Any]]) -> str:
     def fmt(value: Any) -> str:
         if isinstance(value, float):
             return f"{value:.4f}"
-        return html.escape(str(value))
+        return "n/a" if value is None else html.escape(str(value))
 
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{fmt(v)}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"

@@ -300,9 +300,17 @@ class LogSequenceDetector(Detector):
         self.count_scale_ = np.maximum(log_counts.std(axis=0), COUNT_SCALE_FLOOR)
 
     def _classifier_inputs(self, sequences: Sequence[Sequence[str]]) -> Any:
+        """The classifier's inputs. Events its training sequences never held are left out (masked,
+        and their count zeroed): it learned nothing about them (their embedding and count weights
+        keep their random start), so they would move its score at random; it scores the events it
+        knows. Novel events are the anomaly detectors' evidence (deeplog, the autoencoder)."""
         padded = self._padded(sequences)
-        return [padded, self._count_features(self._event_counts(sequences))] if hasattr(self, "count_mean_") \
-            else padded
+        padded[padded == UNKNOWN] = PAD
+        if not hasattr(self, "count_mean_"):
+            return padded
+        features = self._count_features(self._event_counts(sequences))
+        features[:, 0] = 0.0  # the unknown-event count: always 0 in training
+        return [padded, features]
 
     def _count_features(self, counts: np.ndarray) -> np.ndarray:
         """Standardised ``log1p`` of event counts (:meth:`_event_counts`)."""
