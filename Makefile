@@ -35,6 +35,7 @@ bench-tuning: install
 	$(BIN)/python benchmarks/malware_defaults.py
 	$(BIN)/python benchmarks/tuning.py
 	$(BIN)/python benchmarks/tuning.py --datasets nsl --novel-attacks
+	$(BIN)/python benchmarks/log_cv.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

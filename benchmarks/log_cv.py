@@ -90,7 +90,9 @@ def run(name: str, log_input: LogInput, folds: int, time_order: bool, seed: int,
             search_record = {"trials": len(board), "seconds": round(time.perf_counter() - started, 1),
                              "best": {k: board[0][k] for k in ("trial", "score", "std", "params")},
                              "trial_seconds_median": statistics.median(t["seconds"] for t in board),
-                             "rss_mib": [t.get("rss_mib") for t in board]}
+                             "by_trial": [{"trial": t["trial"], "score": t["score"], "seconds": t["seconds"],
+                                           "rss_mib": t.get("rss_mib"), **t["params"]}
+                                          for t in sorted(board, key=lambda t: t["trial"])]}
     return {"data": name, "plan": plan.describe(), "rows": rows, "models_chosen_by_auto": chosen,
             "search": search_record}
 
