@@ -337,6 +337,8 @@ WindowSecondsOpt = Annotated[Optional[float], typer.Option("--window-seconds", h
 GroupOpt = Annotated[Optional[str], typer.Option(help="Grouped folds: rows sharing this column's value stay together.")]
 TimeOpt = Annotated[Optional[str], typer.Option(help="Time-ordered (forward-chaining) folds by this column "
                                                 "(logs: 'order', the order of the input).")]
+NovelOpt = Annotated[bool, typer.Option("--novel-attacks", help="Leave-attack-types-out folds: each test fold's "
+                                        "attack types (labels as written) are absent from its training folds.")]
 
 
 def _log_input(domain: str, **options: Any) -> Any:
@@ -362,8 +364,6 @@ def _experiment(data: Optional[Path], domain: str, log_options: dict[str, Any], 
     if exp.log_data is not None:
         _report_read(exp.log_data.sequences.report)
     return exp
-NovelOpt = Annotated[bool, typer.Option("--novel-attacks", help="Leave-attack-types-out folds: each test fold's "
-                                        "attack types (labels as written) are absent from its training folds.")]
 
 
 @app.command()

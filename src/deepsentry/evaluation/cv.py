@@ -1,5 +1,6 @@
-"""Cross-validation of any detector on table rows (log sequences are rows too, see ``log_folds``): per-fold security metrics, mean and standard deviation,
-a fold-by-fold plot and the same ``report.html`` as ``evaluate``.
+"""Cross-validation of any detector on table rows (log sequences are rows too, see ``log_folds``):
+per-fold security metrics, mean and standard deviation, a fold-by-fold plot and the same
+``report.html`` as ``evaluate``.
 
 Each fold trains a fresh detector on the training folds only (its threshold is chosen on a
 validation split carved from them, augmentation happens inside them) and scores the held-out fold.

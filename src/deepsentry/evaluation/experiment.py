@@ -81,13 +81,13 @@ class Experiment:
 
     def fit_final(self, config: DetectorConfig, progress: Any = None) -> Any:
         """Fit on all the training data, through the domain's own fit (it records how to read)."""
-        features = self.data.features.drop(columns=[c for c in self.aux_columns
-                                                    if c in self.data.features.columns])
-        data = dataclasses.replace(self.data, features=features)
-        if self.domain == "logs":
+        if self.domain == "logs":  # the sequences as read, with their reader for the bundle
             from ..logs.detector import LogSequenceDetector
 
             return self.log_data.fit(LogSequenceDetector(config))
+        features = self.data.features.drop(columns=[c for c in self.aux_columns
+                                                    if c in self.data.features.columns])
+        data = dataclasses.replace(self.data, features=features)
         detector = self._cls()(config)
         if self.domain == "flows":
             return detector.fit_flows(data, progress=progress, source=self.source)

@@ -102,15 +102,13 @@ class LogTrainingData:
     window: int | None = None
     window_seconds: float | None = None
 
-    def fit(self, detector: Any, sequences: list[list[str]] | None = None, labels: Any = None) -> Any:
-        """Fit ``detector`` on these sequences (or on ``sequences``/``labels`` read the same way) and
-        keep how they were read in it, so that ``detect`` and ``watch`` read new logs alike."""
+    def fit(self, detector: Any) -> Any:
+        """Fit ``detector`` on these sequences and keep how they were read in it, so that
+        ``detect`` and ``watch`` read new logs alike."""
         if self.source is not None:
             detector.read_raw_logs_with(self.source, self.miner)
         detector.window_lines_, detector.window_seconds_ = self.window, self.window_seconds
-        if sequences is None:
-            sequences, labels = self.sequences.sequences, self.sequences.labels
-        return detector.fit(sequences, labels)
+        return detector.fit(self.sequences.sequences, self.sequences.labels)
 
 
 def training_data(*, data: str | Path | None = None, normal: str | Path | None = None,
