@@ -48,6 +48,14 @@ def synthetic_flows(n: int = 600, seed: int = 0, attack_share: float = 0.4) -> p
 
 
 @pytest.fixture
+def nfstream_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """nfstream's ``to_pandas`` writes a temporary CSV into the working directory (and leaves it
+    there when interrupted): tests that call it run from their own temporary directory."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
 def flows_csv(tmp_path: Path) -> Path:
     path = tmp_path / "flows.csv"
     synthetic_flows().to_csv(path, index=False)

@@ -20,6 +20,11 @@ from deepsentry.flows.portable import PORTABLE_FEATURES, portable_from_cic
 nfstream = pytest.importorskip("nfstream")
 
 
+@pytest.fixture(autouse=True)
+def _nfstream_temp_files_stay_out_of_the_checkout(nfstream_cwd):
+    """See conftest.nfstream_cwd."""
+
+
 def captures() -> list:
     root = dataset_path("network", "pcaps")
     return sorted(p for p in root.rglob("*") if p.is_file())

@@ -22,6 +22,11 @@ from deepsentry.flows.synthetic import syn_flood, write_pcap
 KEY = ["bidirectional_first_seen_ms", "src_ip", "src_port", "dst_ip", "dst_port", "protocol"]
 
 
+@pytest.fixture(autouse=True)
+def _nfstream_temp_files_stay_out_of_the_checkout(nfstream_cwd):
+    """See conftest.nfstream_cwd."""
+
+
 # --- frames -------------------------------------------------------------------------------------
 
 def ipv4(src: str, dst: str, proto: int, body: bytes, frag: int = 0) -> bytes:
