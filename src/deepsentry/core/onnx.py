@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,7 +45,11 @@ def export_onnx(detector: Any, bundle: str | Path) -> Path:
     def write(path: Path) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             target = Path(tmp) / "model.onnx"
-            network.export(str(target), format="onnx", verbose=False)
+            with warnings.catch_warnings():
+                # Keras's bundled tf2onnx shim probes np.object; NumPy's FutureWarning about it
+                # reaches the user's terminal on every train and says nothing about their model
+                warnings.filterwarnings("ignore", message=".*np.object.*", category=FutureWarning)
+                network.export(str(target), format="onnx", verbose=False)
             os.replace(target, path)
 
     add_file(bundle, "model.onnx", write)
