@@ -9,11 +9,12 @@
 Each candidate changes one setting of the defaults (the classifier's epochs were 10 when this
 was first run; the hybrid's default became 20 from it). Writes benchmarks/results/defaults.json.
 
-    python benchmarks/defaults.py
+    python benchmarks/defaults.py [--only CANDIDATE ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -42,6 +43,10 @@ CANDIDATES: dict[str, dict] = {
     # the other changes at the 10 epochs that were the default when they were compared
     "16 PLE bins": {"ple_bins": 16, "epochs": 10}, "hidden 512-256": {"hidden": (512, 256), "epochs": 10},
     "balanced class weights": {"class_weight": "balanced", "epochs": 10},
+    # smaller networks, for the scoring throughput (benchmarks/network_sizes.py), at 20 epochs
+    "classifier 64-64": {"hidden": (64, 64)},
+    "classifier 64-64, autoencoder 16-4": {"hidden": (64, 64), "ae_hidden": (16, 4)},
+    "classifier 32-32, autoencoder 16-4": {"hidden": (32, 32), "ae_hidden": (16, 4)},
 }
 
 
@@ -88,15 +93,29 @@ def nsl(results: dict) -> None:
                                             nsl_novel_balanced_accuracy=row["balanced_accuracy"])
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=list(CANDIDATES), metavar="CANDIDATE",
+                        help="run these candidates only; their results replace theirs in defaults.json")
+    args = parser.parse_args(argv)
+    if args.only:
+        for name in [n for n in CANDIDATES if n not in args.only]:
+            del CANDIDATES[name]
     started = time.perf_counter()
     results: dict = {}
     unsw(results)
     nsl(results)
     seconds = time.perf_counter() - started
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "defaults.json").write_text(json.dumps(
-        {"date": date.today().isoformat(), "seconds": round(seconds, 1), "results": results}, indent=2) + "\n")
+    path = RESULTS / "defaults.json"
+    record = {"date": date.today().isoformat(), "seconds": round(seconds, 1), "results": results}
+    if args.only and path.exists():  # keep the other candidates' earlier results, dated per run
+        earlier = json.loads(path.read_text())
+        runs = earlier.pop("runs", None) or [{k: earlier[k] for k in ("date", "seconds") if k in earlier}
+                                             | {"candidates": list(earlier.get("results", {}))}]
+        record = {**earlier, "results": {**earlier.get("results", {}), **results},
+                  "runs": [*runs, {"date": record["date"], "seconds": record["seconds"], "candidates": list(results)}]}
+    path.write_text(json.dumps(record, indent=2) + "\n")
     print("\n| candidate | UNSW-NB15 macro-F1 (3 folds) | mean | NSL-KDD novel ROC-AUC | NSL-KDD novel balanced accuracy |")
     print("|---|---|---|---|---|")
     for name, row in results.items():
