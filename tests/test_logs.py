@@ -447,6 +447,88 @@ def test_cli_windows_on_bgl(tmp_path):
     assert len(windows) == 200 and windows["id"].iloc[0] == "lines 2-101" and "label" in windows
 
 
+def syslog_lines(n: int, *, start_minute: int = 0, odd: range = range(0)) -> list[str]:
+    """Auth-log lines 15 s apart cycling through four messages; the lines in ``odd`` are kernel
+    panics the normal day never has."""
+    normal = ["Accepted publickey for deploy from 10.0.0.{i} port 4{i:04d} ssh2",
+              "pam_unix(sshd:session): session opened for user deploy by (uid=0)",
+              "Received disconnect from 10.0.0.{i} port 4{i:04d}:11: disconnected by user",
+              "pam_unix(sshd:session): session closed for user deploy"]
+    out = []
+    for i in range(n):
+        seconds = start_minute * 60 + i * 15
+        stamp = f"Mar {1 + seconds // 86400:2d} {seconds // 3600 % 24:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if i in odd:
+            out.append(f"{stamp} web1 kernel: Kernel panic - not syncing: Fatal exception in interrupt {i}")
+        else:
+            out.append(f"{stamp} web1 sshd[{100 + i % 7}]: " + normal[i % 4].format(i=i % 250))
+    return out
+
+
+def test_raw_logs_without_session_ids_in_line_and_time_windows(tmp_path):
+    from deepsentry.logs.clock import LineClock
+    from deepsentry.logs.sequences import read_log_windows
+
+    path = tmp_path / "auth.log"
+    lines = syslog_lines(45)
+    lines.insert(10, "garbage that is no syslog line")
+    path.write_text("\n".join(lines) + "\n")
+    fmt = LogFormat.from_spec("syslog")
+    data = read_log_windows(path, fmt, TemplateMiner(), window=20)
+    # every parsed line is in a window, the last one shorter; ids are file line numbers
+    assert [len(s) for s in data.sequences] == [20, 20, 5] and data.ids[0] == "lines 1-21"
+    assert data.ids[-1] == "lines 42-46" and data.labels is None
+    assert data.report.malformed_rows == 1 and data.report.examples[0].row == 11
+    by_minute = read_log_windows(path, fmt, TemplateMiner(), window_seconds=60)
+    assert [len(s) for s in by_minute.sequences] == [4] * 11 + [1] and by_minute.ids[1] == "t=951868860s"
+    with pytest.raises(InputError, match="row 11"):
+        read_log_windows(path, fmt, TemplateMiner(), window=20, strict=True)
+    no_time = LogFormat.from_spec("<Component>: <Content>")
+    (tmp_path / "plain.log").write_text("app: started\napp: stopped\n")
+    untimed = read_log_windows(tmp_path / "plain.log", no_time, TemplateMiner(), window_seconds=60)
+    assert len(untimed) == 0 and untimed.report.malformed_rows == 2
+    assert "no time" in untimed.report.examples[0].reason
+    # BGL's raw lines carry their label: a window is anomalous when one of its lines is
+    bgl = tmp_path / "bgl.log"
+    bgl.write_text("".join(
+        f"{'-' if i != 7 else 'KERNDTLB'} {1117838570 + i} 2005.06.03 R02-M1-N0-C:J12-U11 "
+        f"2005-06-03-15.42.{i:02d}.363779 R02-M1-N0-C:J12-U11 RAS KERNEL INFO instruction cache parity error corrected\n"
+        for i in range(12)))
+    labelled = read_log_windows(bgl, LogFormat.from_spec("bgl"), TemplateMiner(), window=5)
+    assert labelled.labels.tolist() == [0, 1, 0]
+    assert LineClock()({"Date": "081109", "Time": "203615"}) == 1226262975.0
+
+
+def test_cli_trains_detects_and_watches_raw_logs_in_windows(tmp_path, capsys):
+    train, test = tmp_path / "train.log", tmp_path / "test.log"
+    train.write_text("\n".join(syslog_lines(800)) + "\n")
+    test.write_text("\n".join(syslog_lines(200, start_minute=5000, odd=range(130, 136))) + "\n")
+    model = tmp_path / "model"
+    assert main(["train", "logs", "--data", str(train), "--format", "syslog", "--window", "20",
+                 "--session", r"sshd\[\d+\]", "--out", str(model)]) == ConfigError.exit_code
+    assert "not both" in capsys.readouterr().err
+    assert main(["train", "logs", "--data", str(train), "--format", "syslog", "--window", "20", "--epochs", "3",
+                 "--out", str(model)]) == 0
+    assert main(["detect", "--model", str(model), str(test), "--out", str(tmp_path / "w.csv")]) == 0
+    windows = pd.read_csv(tmp_path / "w.csv")
+    assert len(windows) == 10 and windows["id"].iloc[6] == "lines 121-140"
+    assert windows["alert"].tolist() == [0] * 6 + [1] + [0] * 3  # the panics, and nothing else
+    assert main(["watch", "logs", str(test), "--model", str(model), "--alerts", str(tmp_path / "a.jsonl"),
+                 "--once"]) == 0
+    alerts = [json.loads(line)["deepsentry"] for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert [(a["session"], a["events"]) for a in alerts] == [("lines 121-140", 20)]
+    timed = tmp_path / "timed"
+    assert main(["train", "logs", "--data", str(train), "--format", "syslog", "--window-seconds", "600",
+                 "--epochs", "3", "--out", str(timed)]) == 0
+    assert main(["detect", "--model", str(timed), str(test), "--out", str(tmp_path / "t.csv")]) == 0
+    by_time = pd.read_csv(tmp_path / "t.csv")
+    assert main(["watch", "logs", str(test), "--model", str(timed), "--alerts", str(tmp_path / "t.jsonl"),
+                 "--once"]) == 0
+    watched = [json.loads(line)["deepsentry"]["session"] for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    # year-less syslog times are placed in 2000: 1 March + 5000 minutes, the panics 1950 s later
+    assert len(by_time) == 5 and watched == by_time.loc[by_time["alert"] == 1, "id"].tolist() == ["t=952170600s"]
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig", "utf-32"])
 def test_logs_with_a_byte_order_mark_read_as_their_encoding(tmp_path, encoding):
     # Windows tools write text logs as UTF-16 with a byte-order mark

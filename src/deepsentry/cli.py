@@ -144,14 +144,14 @@ def train_malware(
 @train_app.command("logs")
 def train_logs(
     out_dir: Annotated[Path, typer.Option("--out", help="Model bundle directory (or .zip) to write.")],
-    data: Annotated[Optional[Path], typer.Option("--data", help="Raw logs, plain, gzip or Windows .evtx (with --format and --session) or a labelled sequence CSV.")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Raw logs, plain, gzip or Windows .evtx (with --format, and --session or a window) or a labelled sequence CSV.")] = None,
     normal: Annotated[Optional[Path], typer.Option(help="Normal sequences: '<id>,<event ids>' per line.")] = None,
     abnormal: Annotated[Optional[Path], typer.Option(help="Anomalous sequences (supervised training).")] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="Log line format: a preset (hdfs, bgl, openssh, syslog, rfc3164, json, evtx...) or '<Date> <Time> <Content>'.")] = None,
     session: Annotated[Optional[str], typer.Option(help="Regular expression of the session id in raw lines (e.g. 'blk_-?\\d+').")] = None,
     labels: Annotated[Optional[Path], typer.Option(help="Session labels for raw logs: CSV with the session id first and a Label column.")] = None,
-    window: Annotated[Optional[int], typer.Option(help="Per-line event CSV (event_id[, label, time]) cut into windows of this many lines.")] = None,
-    window_seconds: Annotated[Optional[float], typer.Option(help="Per-line event CSV cut into time windows of this many seconds (time column).")] = None,
+    window: Annotated[Optional[int], typer.Option(help="Cut raw logs (with --format, for logs without session ids) or a per-line event CSV (event_id[, label, time]) into windows of this many lines.")] = None,
+    window_seconds: Annotated[Optional[float], typer.Option(help="Cut raw logs (with --format; each line's own time) or a per-line event CSV (time column) into time windows of this many seconds.")] = None,
     model: Annotated[str, typer.Option(help="auto (deeplog for normal-only data; with anomalies, the classifier or the autoencoder, whichever ranks held-out training sequences better), deeplog, classifier, or autoencoder (event-count vectors).")] = "auto",
     epochs: Annotated[Optional[int], typer.Option(help="Training epochs (default 8; 60 for the autoencoder).")] = None,
     target_fpr: Annotated[Optional[float], typer.Option(help="Validation false-positive rate for the threshold (default 0.005).")] = None,
@@ -221,7 +221,7 @@ def watch_flows_cmd(
 @watch_app.command("logs")
 def watch_logs(
     input: Annotated[Path, typer.Argument(help="Log file to follow (rotation and truncation are handled), or a Windows .evtx (followed by EventRecordID).")],
-    model: Annotated[Path, typer.Option("--model", help="Logs model trained on raw logs (--format, --session).")],
+    model: Annotated[Path, typer.Option("--model", help="Logs model trained on raw logs (--format, and --session or a window).")],
     alerts: Annotated[Path, typer.Option("--alerts", help="Alerts as JSON lines (appended).")],
     state: Annotated[Optional[Path], typer.Option(help="Checkpoint directory (default: <alerts>.state).")] = None,
     once: Annotated[bool, typer.Option("--once", help="Stop at the end of the input (closing every session).")] = False,
@@ -332,8 +332,8 @@ NormalOpt = Annotated[Optional[Path], typer.Option("--normal", help="Logs: norma
 AbnormalOpt = Annotated[Optional[Path], typer.Option("--abnormal", help="Logs: anomalous sequences, same layout.")]
 SessionOpt = Annotated[Optional[str], typer.Option("--session", help="Logs: regular expression of the session id in raw lines.")]
 LabelsOpt = Annotated[Optional[Path], typer.Option("--labels", help="Logs: session labels for raw logs (id first, a Label column).")]
-WindowOpt = Annotated[Optional[int], typer.Option("--window", help="Logs: per-line events cut into windows of this many lines.")]
-WindowSecondsOpt = Annotated[Optional[float], typer.Option("--window-seconds", help="Logs: per-line events cut into time windows.")]
+WindowOpt = Annotated[Optional[int], typer.Option("--window", help="Logs: raw lines (with --format) or per-line events cut into windows of this many lines.")]
+WindowSecondsOpt = Annotated[Optional[float], typer.Option("--window-seconds", help="Logs: raw lines (with --format) or per-line events cut into time windows of this many seconds.")]
 GroupOpt = Annotated[Optional[str], typer.Option(help="Grouped folds: rows sharing this column's value stay together.")]
 TimeOpt = Annotated[Optional[str], typer.Option(help="Time-ordered (forward-chaining) folds by this column "
                                                 "(logs: 'order', the order of the input).")]

@@ -16,6 +16,11 @@ A session closes once ``idle_lines`` lines (events) have passed without it (chec
 deterministic, so a replay gives the same sessions), after ``idle_seconds`` of wall-clock silence
 when following, or at the end of the input with ``once``.
 
+A model trained on windows of raw lines (no session pattern) gets the same windows as ``detect``:
+a window of N lines closes at its N-th line, a time window when a line of another window arrives
+(a line out of time order starts a window of its own); when following, an open window also closes
+after ``idle_seconds`` of silence, so a quiet log's last lines are not held back.
+
 >>> watch_log(model, "auth.log", alerts="alerts.jsonl", state_dir="state", once=True)   # doctest: +SKIP
 {'lines': 20000, 'sessions': 1960, 'alerts': 12}
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 import os
 import re
 import time
@@ -34,6 +40,7 @@ from typing import Any
 
 from ..core.errors import ConfigError, InputError
 from ..core.tables import BadRecord, ReadReport, text_encoding
+from ..logs.clock import LineClock
 from ..logs.drain import TemplateMiner
 from ..logs.evtx import is_evtx, iter_evtx_events
 from ..logs.formats import LogFormat
@@ -81,9 +88,15 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
     source = getattr(detector, "log_source_", None)
     if source is None:
         raise ConfigError("this logs model was trained on pre-parsed sequences; watching raw logs needs a model "
-                          "trained with --format and --session")
+                          "trained with --format and --session (or a --window)")
     fmt = LogFormat.from_spec(source["format"])
-    session_re = re.compile(source["session"])
+    session_re = re.compile(source["session"]) if source.get("session") else None
+    window_lines = getattr(detector, "window_lines_", None) if session_re is None else None
+    window_seconds = getattr(detector, "window_seconds_", None) if session_re is None else None
+    if session_re is None and not (window_lines or window_seconds):
+        raise ConfigError("this logs model keeps neither a session pattern nor a window",
+                          path=getattr(detector, "bundle_path_", None))
+    clock = LineClock() if window_seconds else None
     path, alerts_path, state_dir = Path(path), Path(alerts), Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     state_path = state_dir / "watch-state.json"
@@ -103,6 +116,8 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
         scores, explanations = detector.score_and_explain([s["events"] for _, s in closing])
         new_alerts = []
         for (key, session), score, why in zip(closing, scores, explanations):
+            if window_lines:  # named as detect names it, once its last line is known
+                key = f"{key}-{session['last_line']}"
             counts["sessions"] += 1
             if score <= detector.threshold_.threshold:
                 continue
@@ -136,6 +151,8 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
         fields = fmt.parse(line) if line.strip() else None
         if fields is None:
             counts["unmatched"] += 1
+        elif session_re is None:
+            feed_window(fields)
         else:
             template_id, _ = miner.add(fields.get("Content") or "")
             for key in dict.fromkeys(session_re.findall(line)):
@@ -145,8 +162,27 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
                 session["last_line"] = state.line
                 state.sessions[key] = session  # most recently seen last
                 last_seen[key] = time.monotonic()
-        if state.line % 100 == 0:  # close idle sessions in batches (one model call each)
+        if session_re is not None and state.line % 100 == 0:  # close idle sessions in batches (one model call each)
             close([k for k, s in state.sessions.items() if state.line - s["last_line"] >= idle_lines])
+
+    def feed_window(fields: dict[str, Any]) -> None:
+        if clock is not None:
+            stamp = clock(fields)
+            if stamp is None:
+                counts["no_time"] = counts.get("no_time", 0) + 1
+                return
+            key = f"t={math.floor(stamp / window_seconds) * window_seconds:.0f}s"
+            if key not in state.sessions:
+                close(list(state.sessions))  # time has moved on to another window
+        else:
+            key = next(iter(state.sessions), None) or f"lines {state.line}"
+        template_id, _ = miner.add(fields.get("Content") or "")
+        window = state.sessions.setdefault(key, {"events": [], "first_line": state.line})
+        window["events"].append(f"E{template_id}")
+        window["last_line"] = state.line
+        last_seen[key] = time.monotonic()
+        if window_lines and len(window["events"]) >= window_lines:
+            close([key])
 
     def read_text(info: os.stat_result) -> None:
         if state.inode is not None and (info.st_ino != state.inode or info.st_size < state.offset):

@@ -463,6 +463,10 @@ class LogSequenceDetector(Detector):
             if "logs.json" in contents.manifest["files"]:
                 detector.log_source_ = contents.read_json("logs.json")
                 detector.templates_ = contents.read_json("templates.json")
+                if not isinstance(detector.log_source_, dict) or "format" not in detector.log_source_ or not (
+                        detector.log_source_.get("session") or detector.window_lines_ or detector.window_seconds_):
+                    raise BundleError("logs.json names no line format, or neither a session pattern nor a window",
+                                      path=path)
         finally:
             contents.close()
         return detector

@@ -1,8 +1,9 @@
 """From files to verdicts for logs: template extraction, training inputs and per-group detection.
 
-A model trained on raw logs keeps its line format, session pattern and template miner in the bundle
-(``logs.json``, ``templates.json``), so ``detect`` turns new raw logs into the same event ids; a model
-trained on pre-parsed sequences scores sequence files directly.
+A model trained on raw logs keeps its line format, session pattern (or, for logs without session
+ids, its window in lines or seconds) and template miner in the bundle (``logs.json``,
+``templates.json``, ``detector.json``), so ``detect`` turns new raw logs into the same event ids
+and groups; a model trained on pre-parsed sequences scores sequence files directly.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from ..core.errors import ConfigError, InputError
 from ..core.tables import ReadReport, check_output, read_small_csv
 from .drain import TemplateMiner
 from .formats import LogFormat
-from .sequences import SequenceData, iter_lines, read_event_lines, read_log_sessions, read_sequences
+from .sequences import (SequenceData, iter_lines, read_event_lines, read_log_sessions, read_log_windows,
+                        read_sequences)
 
 
 def extract_templates(path: str | Path, fmt: str, out: str | Path, *,
@@ -56,10 +58,11 @@ def extract_templates(path: str | Path, fmt: str, out: str | Path, *,
 
 @dataclass
 class LogSource:
-    """How raw logs become sessions (kept in the bundle as ``logs.json``)."""
+    """How raw logs become sessions (kept in the bundle as ``logs.json``); without a session
+    pattern, lines are cut into the windows the detector keeps (``window_lines_``, ``window_seconds_``)."""
 
     format: str
-    session: str
+    session: str | None
 
     def to_json(self) -> dict[str, str]:
         return {"format": self.format, "session": self.session}
@@ -68,8 +71,8 @@ class LogSource:
 @dataclass(frozen=True)
 class LogInput:
     """Where labelled training sequences come from, as ``train logs``, ``cv`` and ``tune`` take them:
-    raw logs (``fmt`` and ``session``, labels from ``labels``), a labelled sequence CSV, per-line
-    events cut into windows, or ``normal`` (and ``abnormal``) sequence files."""
+    raw logs (``fmt`` and ``session``, labels from ``labels``; or ``fmt`` and a window), a labelled
+    sequence CSV, per-line events cut into windows, or ``normal`` (and ``abnormal``) sequence files."""
 
     data: Path | None = None
     normal: Path | None = None
@@ -127,14 +130,27 @@ def training_data(*, data: str | Path | None = None, normal: str | Path | None =
                             np.concatenate([p.labels for p in parts]), parts[0].report), None, None
     if data is None:
         raise ConfigError("give --data (raw logs or a sequence CSV) or --normal [--abnormal]")
-    if window is not None or window_seconds is not None:
+    windowed = window is not None or window_seconds is not None
+    if windowed and session is not None:
+        raise ConfigError("group raw lines by --session or cut them into windows (--window, --window-seconds), "
+                          "not both")
+    if windowed and fmt is not None:
+        if labels is not None:
+            raise ConfigError("--labels names sessions; windows of raw lines take their labels from the lines "
+                              "(a Label field of the format, as BGL's)")
+        miner = TemplateMiner()
+        windows = read_log_windows(data, LogFormat.from_spec(fmt), miner, window=window,
+                                   window_seconds=window_seconds)
+        return windows, LogSource(fmt, None), miner
+    if windowed:
         return read_event_lines(data, window=window, window_seconds=window_seconds), None, None
     if fmt is None:
         found = read_sequences(data)
         return found, None, None
     if session is None:
-        raise ConfigError("raw logs need --session, a regular expression for the session id",
-                          hint="e.g. --session 'blk_-?\\d+' for HDFS block ids")
+        raise ConfigError("raw logs need --session, a regular expression for the session id, or a window "
+                          "(--window lines, --window-seconds) for logs without one",
+                          hint="e.g. --session 'blk_-?\\d+' for HDFS block ids, or --window 20")
     miner = TemplateMiner()
     sessions = read_log_sessions(data, LogFormat.from_spec(fmt), session, miner)
     if labels is not None:
@@ -172,7 +188,11 @@ def read_for_detection(detector: Any, path: str | Path) -> SequenceData:
             return read_event_lines(path, window=window, window_seconds=seconds)
         return read_sequences(path)
     miner = TemplateMiner.from_json(detector.templates_)
-    return read_log_sessions(path, LogFormat.from_spec(source["format"]), source["session"], miner, learn=False)
+    fmt = LogFormat.from_spec(source["format"])
+    if source.get("session") is None:
+        return read_log_windows(path, fmt, miner, window=getattr(detector, "window_lines_", None),
+                                window_seconds=getattr(detector, "window_seconds_", None), learn=False)
+    return read_log_sessions(path, fmt, source["session"], miner, learn=False)
 
 
 #: below this many events an input may be all new by chance; above it, none known means wrong input

@@ -177,13 +177,7 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
             report.malformed_rows += 1
             report.add(BadRecord(str(path), number, None, f"does not match the {fmt.name} format"))
             continue
-        content = fields.get("Content") or ""
-        if learn:
-            template_id, _ = miner.add(content)
-        else:
-            found = miner.match(content)
-            template_id = found[0] if found is not None else -1
-        event = f"E{template_id}" if template_id >= 0 else "<new>"
+        event = _mined_event(miner, fields, learn)
         keys = dict.fromkeys(pattern.findall(line))  # a line can mention several sessions
         if not keys:
             report.bad_values["no session id"] = report.bad_values.get("no session id", 0) + 1
@@ -196,6 +190,118 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
                         lines=[line_numbers[k] for k in groups])
 
 
+def _mined_event(miner: Any, fields: dict[str, Any], learn: bool) -> str:
+    """The event id of a parsed line: its template, learned (training) or matched (detection,
+    ``<new>`` for a line no training template matches)."""
+    content = fields.get("Content") or ""
+    if learn:
+        template_id, _ = miner.add(content)
+    else:
+        found = miner.match(content)
+        template_id = found[0] if found is not None else -1
+    return f"E{template_id}" if template_id >= 0 else "<new>"
+
+
+def read_log_windows(path: str | os.PathLike[str], fmt: Any, miner: Any, *, window: int | None = None,
+                     window_seconds: float | None = None, learn: bool = True, strict: bool = False) -> SequenceData:
+    """Parse and mine raw log lines, then cut them, in file order, into windows of ``window`` lines
+    or fixed ``window_seconds`` time windows by each line's own time (see
+    :class:`~deepsentry.logs.clock.LineClock`): for logs with no session id to group by.
+
+    Lines that match no format, and for time windows lines whose time cannot be read, are counted
+    (or rejected with ``strict``). Where the format has a ``Label`` field (BGL, Thunderbird: ``-``
+    is normal), a window is anomalous when any of its lines is.
+    """
+    from .clock import LineClock
+
+    _check_window(window, None, window_seconds)
+    report = ReadReport(files=[str(path)])
+    clock = LineClock() if window_seconds is not None else None
+    events: list[str] = []
+    numbers: list[int] = []
+    stamps: list[float] = []
+    line_labels: list[bool] = []
+    has_labels = "Label" in fmt.fields
+    for number, line in iter_lines(path, report):
+        if not line.strip():
+            continue
+        fields = fmt.parse(line)
+        problem = None if fields is not None else f"does not match the {fmt.name} format"
+        stamp = clock(fields) if clock is not None and fields is not None else None
+        if clock is not None and fields is not None and stamp is None:
+            problem = "no time this reader knows in the line (time windows need one)"
+        if problem is not None:
+            if strict:
+                raise InputError(f"line {problem}", path=path, row=number)
+            report.malformed_rows += 1
+            report.add(BadRecord(str(path), number, None, problem))
+            continue
+        events.append(_mined_event(miner, fields, learn))
+        numbers.append(number)
+        if stamp is not None:
+            stamps.append(stamp)
+        if has_labels:
+            line_labels.append(str(fields.get("Label") or "-").strip().lower() not in _NORMAL_LINE)
+    report.rows = len(events)
+    labels = np.asarray(line_labels, dtype=bool) if has_labels else None
+    if window_seconds is not None:
+        return _cut_time_windows(events, numbers, np.asarray(stamps, dtype=np.float64), labels, window_seconds,
+                                 report)
+    return _cut_line_windows(events, numbers, labels, window, None, report)
+
+
+#: per-line labels that mean a normal line (BGL and Thunderbird write ``-``)
+_NORMAL_LINE = frozenset({"-", "0", "normal", ""})
+
+
+def _check_window(window: int | None, step: int | None, window_seconds: float | None) -> None:
+    if (window is None) == (window_seconds is None):
+        raise InputError("give a window in lines or in seconds (one of the two)")
+    if window is not None and (window < 1 or (step is not None and step < 1)):
+        raise InputError("window and step must be at least 1 line")
+    if window_seconds is not None and window_seconds <= 0:
+        raise InputError("window_seconds must be positive")
+
+
+def _cut_line_windows(events: list[str], numbers: list[int], line_labels: np.ndarray | None, window: int,
+                      step: int | None, report: ReadReport) -> SequenceData:
+    """Windows of ``window`` lines every ``step`` (default ``window``: no overlap); the last window
+    ends at the last line, shorter if need be, so that every line is scored."""
+    step = step or window
+    ids, sequences, labels, lines = [], [], [], []
+    for start in range(0, len(events), step):
+        end = min(start + window, len(events))
+        ids.append(f"lines {numbers[start]}-{numbers[end - 1]}")
+        sequences.append(events[start:end])
+        lines.append(numbers[start:end])
+        if line_labels is not None:
+            labels.append(int(line_labels[start:end].any()))
+        if end == len(events):
+            break
+    return SequenceData(ids, sequences, np.asarray(labels, dtype=np.int8) if line_labels is not None else None,
+                        report, lines=lines)
+
+
+def _cut_time_windows(events: list[str], numbers: list[int], stamps: np.ndarray, line_labels: np.ndarray | None,
+                      seconds: float, report: ReadReport) -> SequenceData:
+    """Fixed windows of ``seconds`` by time (lines without a time, NaN, are left out: the caller
+    counted them), in order of each window's first line."""
+    bucket = np.floor(stamps / seconds)
+    groups: OrderedDict[float, list[int]] = OrderedDict()
+    for i in range(len(events)):
+        if not np.isnan(bucket[i]):
+            groups.setdefault(bucket[i], []).append(i)
+    ids, sequences, labels, lines = [], [], [], []
+    for key, members in groups.items():
+        ids.append(f"t={key * seconds:.0f}s")
+        sequences.append([events[i] for i in members])
+        lines.append([numbers[i] for i in members])
+        if line_labels is not None:
+            labels.append(int(line_labels[members].any()))
+    return SequenceData(ids, sequences, np.asarray(labels, dtype=np.int8) if line_labels is not None else None,
+                        report, lines=lines)
+
+
 def read_event_lines(path: str | os.PathLike[str], *, window: int | None = None, step: int | None = None,
                      window_seconds: float | None = None) -> SequenceData:
     """Per-line events (a CSV with an event id column and optionally ``label`` and ``time``, one row
@@ -204,12 +310,7 @@ def read_event_lines(path: str | os.PathLike[str], *, window: int | None = None,
     ``time`` column. A window is anomalous when any of its lines is (a label other than ``-``,
     ``0``, ``normal``)."""
 
-    if (window is None) == (window_seconds is None):
-        raise InputError("give a window in lines or in seconds (one of the two)")
-    if window is not None and (window < 1 or (step is not None and step < 1)):
-        raise InputError("window and step must be at least 1 line")
-    if window_seconds is not None and window_seconds <= 0:
-        raise InputError("window_seconds must be positive")
+    _check_window(window, step, window_seconds)
     frame = read_small_csv(path, dtype=str, keep_default_na=False)
     by_lower = {c.lower(): c for c in frame.columns}
     event_col = by_lower.get("event_id") or by_lower.get("eventid")
@@ -218,25 +319,17 @@ def read_event_lines(path: str | os.PathLike[str], *, window: int | None = None,
     events = frame[event_col].astype(str).tolist()
     label_col = by_lower.get("label")
     line_labels = None if label_col is None else \
-        (~frame[label_col].str.strip().str.lower().isin(["-", "0", "normal", ""])).to_numpy()
-    if window_seconds is not None:
-        return _time_windows(path, frame, by_lower, events, line_labels, window_seconds)
-    step = step or window
-    ids, sequences, labels, lines = [], [], [], []
-    for start in range(0, max(len(events) - window + 1, 1), step):
-        end = min(start + window, len(events))
-        ids.append(f"lines {start + 2}-{end + 1}")  # file line numbers (after the header)
-        sequences.append(events[start:end])
-        lines.append(list(range(start + 2, end + 2)))
-        if line_labels is not None:
-            labels.append(int(line_labels[start:end].any()))
+        (~frame[label_col].str.strip().str.lower().isin(list(_NORMAL_LINE))).to_numpy()
+    numbers = list(range(2, len(events) + 2))  # file line numbers (after the header)
     report = ReadReport(files=[str(path)], rows=len(events))
-    return SequenceData(ids, sequences, np.asarray(labels, dtype=np.int8) if line_labels is not None else None,
-                        report, lines=lines)
+    if window_seconds is not None:
+        stamps = _time_column(path, frame, by_lower, report)
+        return _cut_time_windows(events, numbers, stamps, line_labels, window_seconds, report)
+    return _cut_line_windows(events, numbers, line_labels, window, step, report)
 
 
-def _time_windows(path: Any, frame: Any, by_lower: dict[str, str], events: list[str], line_labels: Any,
-                  seconds: float) -> SequenceData:
+def _time_column(path: Any, frame: Any, by_lower: dict[str, str], report: ReadReport) -> np.ndarray:
+    """Seconds of the ``time`` column (numbers, or date-times; NaN where unreadable, counted)."""
     import pandas as pd
 
     time_col = by_lower.get("time") or by_lower.get("timestamp")
@@ -248,21 +341,7 @@ def _time_windows(path: Any, frame: Any, by_lower: dict[str, str], events: list[
         text = raw.str.replace(r"^(\d{4}-\d\d-\d\d)-(\d\d)\.(\d\d)\.(\d\d)", r"\1 \2:\3:\4", regex=True)
         parsed = pd.to_datetime(text, errors="coerce", utc=True)
         stamps = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-    report = ReadReport(files=[str(path)], rows=len(events))
     bad = int(stamps.isna().sum())
     if bad:
         report.bad_values["unparsable time"] = bad
-    bucket = np.floor(stamps.to_numpy(dtype=np.float64) / seconds)
-    ids, sequences, labels, lines = [], [], [], []
-    order = [i for i in range(len(events)) if not np.isnan(bucket[i])]
-    groups: OrderedDict[float, list[int]] = OrderedDict()
-    for i in order:
-        groups.setdefault(bucket[i], []).append(i)
-    for key, members in groups.items():
-        ids.append(f"t={key * seconds:.0f}s")
-        sequences.append([events[i] for i in members])
-        lines.append([i + 2 for i in members])
-        if line_labels is not None:
-            labels.append(int(line_labels[members].any()))
-    return SequenceData(ids, sequences, np.asarray(labels, dtype=np.int8) if line_labels is not None else None,
-                        report, lines=lines)
+    return stamps.to_numpy(dtype=np.float64)
