@@ -499,6 +499,17 @@ def test_raw_logs_without_session_ids_in_line_and_time_windows(tmp_path):
     assert LineClock()({"Date": "081109", "Time": "203615"}) == 1226262975.0
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["Timestamp", "timestamp", "time", "Date", "Time", "Month", "Day"]),
+                       st.one_of(st.text(max_size=40), st.from_regex(r"\d{1,400}", fullmatch=True),
+                                 st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()))))
+def test_the_line_clock_reads_any_fields_without_raising(fields):
+    from deepsentry.logs.clock import LineClock
+
+    seconds = LineClock()(fields)
+    assert seconds is None or np.isfinite(seconds)
+
+
 def test_cli_trains_detects_and_watches_raw_logs_in_windows(tmp_path, capsys):
     train, test = tmp_path / "train.log", tmp_path / "test.log"
     train.write_text("\n".join(syslog_lines(800)) + "\n")

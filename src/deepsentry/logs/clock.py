@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -53,6 +54,11 @@ def _epoch(value: float) -> float:
     return value
 
 
+def _finite(seconds: float) -> float | None:
+    # a run of digits too long for a float is no time (inf would make no window)
+    return seconds if math.isfinite(seconds) else None
+
+
 def _utc_seconds(moment: datetime) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
@@ -77,7 +83,7 @@ class LineClock:
         if not time:
             return None
         if not date and _NUMBER.match(time):  # HPC: epoch seconds in Time
-            return _epoch(float(time))
+            return _finite(_epoch(float(time)))
         month, day = str(fields.get("Month") or "").strip(), str(fields.get("Day") or "").strip()
         if not month and day and date.isalpha():  # OpenSSH: <Date> is the month, <Day> the day
             month, date = date, ""
@@ -88,10 +94,10 @@ class LineClock:
     @staticmethod
     def _stamp(value: str) -> float | None:
         if _NUMBER.match(value):
-            return _epoch(float(value))
+            return _finite(_epoch(float(value)))
         try:
             return _utc_seconds(datetime.fromisoformat(value))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a date-time, or one at the edge of the calendar
             return None
 
     def _text(self, text: str) -> float | None:
@@ -101,7 +107,11 @@ class LineClock:
                     else datetime.strptime(text, pattern)
             except ValueError:
                 continue
+            try:
+                seconds = _utc_seconds(moment)
+            except OverflowError:  # year 1 with a zone east of UTC
+                return None
             if k:  # the format of this file first from now on
                 self._formats.insert(0, self._formats.pop(k))
-            return _utc_seconds(moment)
+            return seconds
         return None
