@@ -513,7 +513,8 @@ def test_the_line_clock_reads_any_fields_without_raising(fields):
 def test_cli_trains_detects_and_watches_raw_logs_in_windows(tmp_path, capsys):
     train, test = tmp_path / "train.log", tmp_path / "test.log"
     train.write_text("\n".join(syslog_lines(800)) + "\n")
-    test.write_text("\n".join(syslog_lines(200, start_minute=5000, odd=range(130, 136))) + "\n")
+    # no newline after the last line: detect reads it, and so does watch --once (the input is complete)
+    test.write_text("\n".join(syslog_lines(200, start_minute=5000, odd=range(130, 136))))
     model = tmp_path / "model"
     assert main(["train", "logs", "--data", str(train), "--format", "syslog", "--window", "20",
                  "--session", r"sshd\[\d+\]", "--out", str(model)]) == ConfigError.exit_code
@@ -528,6 +529,7 @@ def test_cli_trains_detects_and_watches_raw_logs_in_windows(tmp_path, capsys):
                  "--once"]) == 0
     alerts = [json.loads(line)["deepsentry"] for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     assert [(a["session"], a["events"]) for a in alerts] == [("lines 121-140", 20)]
+    assert "lines 200, sessions 10" in capsys.readouterr().err
     timed = tmp_path / "timed"
     assert main(["train", "logs", "--data", str(train), "--format", "syslog", "--window-seconds", "600",
                  "--epochs", "3", "--out", str(timed)]) == 0

@@ -224,7 +224,7 @@ def watch_logs(
     model: Annotated[Path, typer.Option("--model", help="Logs model trained on raw logs (--format, and --session or a window).")],
     alerts: Annotated[Path, typer.Option("--alerts", help="Alerts as JSON lines (appended).")],
     state: Annotated[Optional[Path], typer.Option(help="Checkpoint directory (default: <alerts>.state).")] = None,
-    once: Annotated[bool, typer.Option("--once", help="Stop at the end of the input (closing every session).")] = False,
+    once: Annotated[bool, typer.Option("--once", help="Stop at the end of the input (closing every session; a last line without newline is read).")] = False,
     idle_lines: Annotated[int, typer.Option(help="Close a session after this many lines without it.")] = 2000,
     idle_seconds: Annotated[float, typer.Option(help="When following: close a session after this much silence.")] = 30.0,
 ) -> None:

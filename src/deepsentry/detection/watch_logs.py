@@ -199,8 +199,8 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
             while True:
                 start = state.offset
                 raw = handle.readline()
-                if not raw or not raw.endswith(b"\n"):
-                    break  # a half-written last line waits for its newline
+                if not raw or not raw.endswith(b"\n") and not once:
+                    break  # a half-written last line waits for its newline (with once, the input is complete)
                 state.offset += len(raw)
                 if start == 0 and raw.startswith(codecs.BOM_UTF8):
                     raw = raw[len(codecs.BOM_UTF8):]
