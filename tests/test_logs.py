@@ -542,6 +542,47 @@ def test_cli_trains_detects_and_watches_raw_logs_in_windows(tmp_path, capsys):
     assert len(by_time) == 5 and watched == by_time.loc[by_time["alert"] == 1, "id"].tolist() == ["t=952170600s"]
 
 
+def test_log_models_alert_alike_from_detect_watch_and_serve(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from deepsentry.service.app import ServiceConfig, create_app
+
+    train, test = tmp_path / "train.log", tmp_path / "test.log"
+    train.write_text("\n".join(syslog_lines(800)) + "\n")
+    test.write_text("\n".join(syslog_lines(200, start_minute=5000, odd=range(130, 136))) + "\n")
+    model = tmp_path / "auth"
+    assert main(["train", "logs", "--data", str(train), "--format", "syslog", "--window", "20", "--epochs", "3",
+                 "--out", str(model)]) == 0
+    assert main(["detect", "--model", str(model), str(test), "--out", str(tmp_path / "w.csv"),
+                 "--alerts", str(tmp_path / "detect.jsonl")]) == 0
+    assert main(["watch", "logs", str(test), "--model", str(model), "--alerts", str(tmp_path / "watch.jsonl"),
+                 "--once"]) == 0
+    found = {}
+    for name in ("detect", "watch"):
+        alerts = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+        found[name] = [(a["deepsentry"]["record_id"], a["deepsentry"]["events"], a["deepsentry"]["explanation"]["event"],
+                        a["event"]["dataset"]) for a in alerts]
+    assert found["detect"] == found["watch"] == [("lines 121-140@121", 20, "<new>", "deepsentry.logs")]
+
+    client = TestClient(create_app(ServiceConfig(models={"auth": str(model)}, token=None)))
+    described = client.get("/v1/models").json()[0]
+    assert described["kind"] == "logs" and described["window_lines"] == 20 and described["log_model"] == "deeplog"
+    answer = client.post("/v1/models/auth/detect?explain=3", content=test.read_bytes(),
+                         headers={"content-type": "text/plain"}).json()
+    windows = pd.read_csv(tmp_path / "w.csv")
+    assert [a["id"] for a in answer] == windows["id"].tolist()
+    np.testing.assert_allclose([a["score"] for a in answer], windows["score"], rtol=1e-5)
+    assert [a["id"] for a in answer if a["alert"]] == ["lines 121-140"] and "explanation" in answer[6]
+    page = client.get("/v1/alerts").json()["alerts"]
+    assert [a["deepsentry"]["record_id"] for a in page] == ["lines 121-140@121"]
+    # sequences as JSON: event ids as the model knows them, or events it never saw
+    known = client.post("/v1/models/auth/detect", json=[{"id": "known", "events": ["E0", "E1", "E2", "E3"] * 5},
+                                                        ["E99"] * 20]).json()
+    assert [(a["id"], a["alert"], a["predicted"]) for a in known] == [("known", False, "normal"), ("1", True, "anomalous")]
+    bad = client.post("/v1/models/auth/detect", json=[["E0"], {"events": [1.5]}])
+    assert bad.status_code == 400 and bad.json()["error"]["record"] == 1
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig", "utf-32"])
 def test_logs_with_a_byte_order_mark_read_as_their_encoding(tmp_path, encoding):
     # Windows tools write text logs as UTF-16 with a byte-order mark

@@ -321,7 +321,7 @@ def test_onnx_outputs_equal_keras_outputs(tmp_path, config):
             np.testing.assert_allclose(answer[name], onnx_out[name][i:i + 1], rtol=1e-6, atol=1e-6)
 
 
-def test_logs_models_are_refused_by_detect_with_a_clear_error(tmp_path, bundle):
+def test_logs_models_answer_sequences_and_refuse_flow_records(tmp_path, bundle):
     from fastapi.testclient import TestClient
 
     from deepsentry.logs.detector import LogConfig, LogSequenceDetector
@@ -332,8 +332,12 @@ def test_logs_models_are_refused_by_detect_with_a_clear_error(tmp_path, bundle):
     app = create_app(ServiceConfig(models={"logs": str(tmp_path / "logs"), "nsl": str(bundle)}, token=None))
     client = TestClient(app)
     response = client.post("/v1/models/logs/detect", json=[{"a": 1}])
-    assert response.status_code == 400 and response.json()["error"]["type"] == "wrong_model"
+    assert response.status_code == 400 and response.json()["error"]["message"] == \
+        "record 0 is not a sequence of event ids"
+    answer = client.post("/v1/models/logs/detect", json=[["open", "read", "close"]]).json()
+    assert [(a["id"], a["events"], a["predicted"] in ("normal", "anomalous")) for a in answer] == [("0", 3, True)]
     assert client.post("/v1/models/nsl/detect", json=records(2)).status_code == 200
+    assert [m["kind"] for m in client.get("/v1/models").json()] == ["logs", "flows"]
 
 
 def test_records_in_another_cicflowmeter_spelling_score_as_in_the_trained_one(tmp_path):

@@ -98,6 +98,21 @@ def ecs_alert(*, model: str, kind: str, score: float, threshold: float, predicte
     return alert
 
 
+def log_alert(*, model: str, group: str, score: float, threshold: float, events: int,
+              explanation: Any = None, first_line: int | None = None, source: str | None = None,
+              timestamp: str | None = None) -> dict[str, Any]:
+    """The alert of an anomalous log session or window (``detect``, ``watch logs`` and ``serve``
+    write the same object); ``record_id`` is the group id, with its first line when known."""
+    alert = ecs_alert(model=model, kind="logs", score=score, threshold=threshold, predicted="anomalous session",
+                      record_id=group if first_line is None else f"{group}@{first_line}", timestamp=timestamp)
+    alert["deepsentry"].update({"session": group, "events": int(events), "explanation": explanation})
+    if first_line is not None:
+        alert["deepsentry"]["first_line"] = first_line
+    if source is not None:
+        alert["log"] = {"file": {"path": source}}
+    return alert
+
+
 class AlertSink:
     """Writes alert objects as JSON lines to a file (appending), stdout (``-``) or a webhook URL
     (one POST per batch; failures are counted, never raised, so detection goes on)."""

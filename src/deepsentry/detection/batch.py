@@ -167,7 +167,7 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     if out is not None:
         check_output(out, path)
     if detector.kind == "logs":
-        return _detect_log_groups(detector, path, out)
+        return _detect_log_groups(detector, path, out, alerts, model_name)
     frame, data, summary = score_file(detector, path, strict=strict, format=format)
     if explain or alerts:
         frame = _add_alerts(detector, data, frame, explain, alerts, model_name)
@@ -177,10 +177,21 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     return frame, summary
 
 
-def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None) -> tuple[pd.DataFrame, DetectSummary]:
+def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None, alerts: str | None = None,
+                       model_name: str = "model") -> tuple[pd.DataFrame, DetectSummary]:
     from ..logs.pipeline import detect_groups
+    from .alerts import AlertSink, log_alert
 
     frame, data = detect_groups(detector, path)
+    if alerts:
+        threshold = detector.threshold_.threshold
+        explained = "explanation" in frame
+        AlertSink(alerts).write([
+            log_alert(model=model_name, group=str(frame["id"].iat[k]), score=float(frame["score"].iat[k]),
+                      threshold=threshold, events=int(frame["events"].iat[k]),
+                      explanation=json.loads(frame["explanation"].iat[k]) if explained else None,
+                      first_line=data.lines[k][0] if data.lines and data.lines[k] else None, source=str(path))
+            for k in np.flatnonzero(frame["alert"].to_numpy())])
     summary = DetectSummary(input=str(path), output=None, rows=len(frame), scored=len(frame),
                             alerts=int(frame["alert"].sum()),
                             malformed_rows=data.report.malformed_rows, bad_values=data.report.bad_values,

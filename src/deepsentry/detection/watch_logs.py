@@ -1,6 +1,10 @@
 """Streaming log detection: tail a log file across rotation and truncation, group lines into
 sessions, score each session when it closes, write alerts as JSON lines, and survive ``kill -9``.
 
+Lines become events as ``detect`` makes them: matched against the training templates, a line that
+matches none is ``<new>`` (the miner does not learn while watching, so a watch and a ``detect`` of
+the same lines give the same events, scores and explanations).
+
 Exactly once: alerts are appended (and fsynced) before the checkpoint that covers them is written;
 each alert carries a deterministic id (session id + line number of its first line). On restart the
 watcher reloads the checkpoint (offset, file identity, open sessions, template miner) and the ids
@@ -44,7 +48,8 @@ from ..logs.clock import LineClock
 from ..logs.drain import TemplateMiner
 from ..logs.evtx import is_evtx, iter_evtx_events
 from ..logs.formats import LogFormat
-from .alerts import ecs_alert
+from ..logs.sequences import mined_event
+from .alerts import log_alert
 
 STATE_VERSION = 1
 
@@ -125,13 +130,9 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
             if alert_id in emitted:
                 counts["repeats_skipped"] += 1
                 continue
-            alert = ecs_alert(model=model_name, kind="logs", score=float(score),
-                              threshold=detector.threshold_.threshold, predicted="anomalous session",
-                              record_id=alert_id)
-            alert["deepsentry"].update({"session": key, "first_line": session["first_line"],
-                                        "events": len(session["events"]), "explanation": why})
-            alert["log"] = {"file": {"path": str(path)}}
-            new_alerts.append(alert)
+            new_alerts.append(log_alert(model=model_name, group=key, score=float(score),
+                                        threshold=detector.threshold_.threshold, events=len(session["events"]),
+                                        explanation=why, first_line=session["first_line"], source=str(path)))
             emitted.add(alert_id)
         if new_alerts:
             with open(alerts_path, "a", encoding="utf-8") as handle:
@@ -154,11 +155,11 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
         elif session_re is None:
             feed_window(fields)
         else:
-            template_id, _ = miner.add(fields.get("Content") or "")
+            event = mined_event(miner, fields, learn=False)
             for key in dict.fromkeys(session_re.findall(line)):
                 key = key if isinstance(key, str) else key[0]
                 session = state.sessions.pop(key, None) or {"events": [], "first_line": state.line}
-                session["events"].append(f"E{template_id}")
+                session["events"].append(event)
                 session["last_line"] = state.line
                 state.sessions[key] = session  # most recently seen last
                 last_seen[key] = time.monotonic()
@@ -176,9 +177,8 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
                 close(list(state.sessions))  # time has moved on to another window
         else:
             key = next(iter(state.sessions), None) or f"lines {state.line}"
-        template_id, _ = miner.add(fields.get("Content") or "")
         window = state.sessions.setdefault(key, {"events": [], "first_line": state.line})
-        window["events"].append(f"E{template_id}")
+        window["events"].append(mined_event(miner, fields, learn=False))
         window["last_line"] = state.line
         last_seen[key] = time.monotonic()
         if window_lines and len(window["events"]) >= window_lines:

@@ -199,7 +199,7 @@ def read_for_detection(detector: Any, path: str | Path) -> SequenceData:
 KNOWN_EVENTS_MIN = 50
 
 
-def check_known_events(detector: Any, sequences: list[list[str]], path: str | Path) -> None:
+def check_known_events(detector: Any, sequences: list[list[str]], path: str | Path | None) -> None:
     """Refuse input none of whose events the model has seen (at least :data:`KNOWN_EVENTS_MIN`
     of them): another system's logs, another format, or flow records given to a log model would
     otherwise all be scored as unknown events, i.e. all alerts."""
@@ -220,6 +220,27 @@ def detect_groups(detector: Any, path: str | Path) -> tuple[pd.DataFrame, Sequen
     alerts of deeplog (the event that broke the expectation and the expected ones) and of the
     autoencoder (the events whose counts did, observed and expected) ``explanation``."""
     data = read_for_detection(detector, path)
+    return score_groups(detector, data, path), data
+
+
+def sequences_from_records(records: list[Any]) -> SequenceData:
+    """Sequences sent as JSON (the detection service): each record a list of event ids, or an
+    object with ``events`` (a list of event ids) and optionally ``id``; a bad record is an error
+    naming its position."""
+    ids, sequences = [], []
+    for position, record in enumerate(records):
+        events = record.get("events") if isinstance(record, dict) else record
+        if not isinstance(events, list) or not all(isinstance(e, (str, int)) and not isinstance(e, bool)
+                                                   for e in events):
+            raise InputError(f"record {position} is not a sequence of event ids", row=position,
+                             hint='send a list of event ids, or {"id": ..., "events": [event ids]}')
+        sequences.append([str(e) for e in events])
+        ids.append(str(record.get("id", position)) if isinstance(record, dict) else str(position))
+    return SequenceData(ids, sequences)
+
+
+def score_groups(detector: Any, data: SequenceData, path: str | Path | None = None) -> pd.DataFrame:
+    """:func:`detect_groups`'s table for sequences already read (``path`` names their source in errors)."""
     if not len(data):
         raise InputError("no sessions or sequences found", path=path)
     check_known_events(detector, data.sequences, path)
@@ -231,4 +252,4 @@ def detect_groups(detector: Any, path: str | Path) -> tuple[pd.DataFrame, Sequen
         frame["explanation"] = [json.dumps(why) if a else "" for why, a in zip(explanations, alert)]
     if data.labels is not None:
         frame["label"] = data.labels
-    return frame, data
+    return frame

@@ -177,7 +177,7 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
             report.malformed_rows += 1
             report.add(BadRecord(str(path), number, None, f"does not match the {fmt.name} format"))
             continue
-        event = _mined_event(miner, fields, learn)
+        event = mined_event(miner, fields, learn)
         keys = dict.fromkeys(pattern.findall(line))  # a line can mention several sessions
         if not keys:
             report.bad_values["no session id"] = report.bad_values.get("no session id", 0) + 1
@@ -190,7 +190,7 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
                         lines=[line_numbers[k] for k in groups])
 
 
-def _mined_event(miner: Any, fields: dict[str, Any], learn: bool) -> str:
+def mined_event(miner: Any, fields: dict[str, Any], learn: bool) -> str:
     """The event id of a parsed line: its template, learned (training) or matched (detection,
     ``<new>`` for a line no training template matches)."""
     content = fields.get("Content") or ""
@@ -236,7 +236,7 @@ def read_log_windows(path: str | os.PathLike[str], fmt: Any, miner: Any, *, wind
             report.malformed_rows += 1
             report.add(BadRecord(str(path), number, None, problem))
             continue
-        events.append(_mined_event(miner, fields, learn))
+        events.append(mined_event(miner, fields, learn))
         numbers.append(number)
         if stamp is not None:
             stamps.append(stamp)

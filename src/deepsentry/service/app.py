@@ -1,7 +1,8 @@
 """The detection service: a FastAPI app over model bundles (``deepsentry serve``).
 
 Endpoints: ``POST /v1/models/{name}/detect`` (JSON array of records or a CSV body; one answer per
-record, in order), ``POST /v1/models/{name}/scan`` (a file upload, malware models), ``GET
+record, in order; for log models a JSON array of event-id sequences, or log lines grouped as the
+model groups them, one answer per sequence, session or window), ``POST /v1/models/{name}/scan`` (a file upload, malware models), ``GET
 /v1/models``, ``GET /v1/alerts`` (the latest alerts, for the live page), ``GET /healthz``, ``GET
 /metrics`` (Prometheus), ``GET /`` (the live alerts page) and the OpenAPI document. Every data
 endpoint needs ``Authorization: Bearer <token>``. Models with a ``model.onnx`` are served by ONNX
@@ -33,7 +34,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from ..core.errors import DeepSentryError, InputError
-from ..detection.alerts import AlertSink, ecs_alert, now_iso
+from ..detection.alerts import AlertSink, ecs_alert, log_alert, now_iso
 
 MAX_EXPLAINED_PER_REQUEST = 100  # explanations cost one batched network call each
 
@@ -216,7 +217,7 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
     sink = AlertSink(config.alert_sink) if config.alert_sink else None
 
     app = FastAPI(title="deepsentry", version=_version(),
-                  description="Attack detection on flow records and PE files with deepsentry model bundles.")
+                  description="Attack detection on flow records, PE files and logs with deepsentry model bundles.")
 
     def error(status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
         return JSONResponse({"error": {"type": kind, "message": message, **extra}}, status_code=status)
@@ -305,9 +306,52 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
             log.add(DeferredAlerts(len(kept), build))
         return [explanations.get(i) for i in range(len(batch))] if explanations else []
 
+    def detect_logs(model: ServedModel, body: bytes, content_type: str, explain: int) -> list[dict[str, Any]]:
+        """Log models: a JSON array of event-id sequences, or any other body read as the model reads
+        files (raw lines grouped by its session pattern or windows, a sequence file, event lines)."""
+        from ..logs.pipeline import read_for_detection, score_groups, sequences_from_records
+
+        if "json" in content_type:
+            batch = parse_body(body, content_type, config.max_records)
+            data = sequences_from_records(batch.records or [])
+        else:
+            if not body.strip():
+                raise InputError("empty request body", hint="send log lines, or a JSON array of event-id sequences")
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "request.log"
+                path.write_bytes(body)
+                data = read_for_detection(model.detector, path)
+            if len(data) > config.max_records:
+                raise _TooLarge(f"more than {config.max_records} sessions or windows in one request")
+        frame = score_groups(model.detector, data, "request body")
+        records_scored[model.name].inc(len(frame))
+        threshold = model.detector.threshold_.threshold
+        answer, alerts = [], []
+        explained = "explanation" in frame
+        stamp = now_iso()
+        for k, (group, score, alert, events) in enumerate(zip(frame["id"].tolist(), frame["score"].tolist(),
+                                                              frame["alert"].tolist(), frame["events"].tolist())):
+            item = {"id": group, "score": score, "alert": bool(alert),
+                    "predicted": "anomalous" if alert else "normal", "events": events}
+            if alert:
+                why = json.loads(frame["explanation"].iat[k]) if explained else None
+                if explain and why is not None:
+                    item["explanation"] = why
+                first = data.lines[k][0] if data.lines and data.lines[k] else None
+                alerts.append(log_alert(model=model.name, group=str(group), score=score, threshold=threshold,
+                                        events=events, explanation=why, first_line=first, timestamp=stamp))
+            answer.append(item)
+        if alerts:
+            alerts_total.labels(model.name, "anomalous").inc(len(alerts))
+            log.add(alerts)
+            if sink is not None:
+                sink.write(alerts)
+        return answer
+
     detect_body = {"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-        "text/csv": {"schema": {"type": "string"}}}}}
+        "text/csv": {"schema": {"type": "string"}},
+        "text/plain": {"schema": {"type": "string"}}}}}
 
     @app.post("/v1/models/{name}/detect", dependencies=[Depends(authorise)], openapi_extra=detect_body,
               summary="Score records: one answer (score, alert, predicted) per record, in order")
@@ -317,10 +361,15 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
         status = "error"
         try:
             model = get_model(name)
+            if model.kind == "logs":
+                body = await read_body(request, config.max_body_bytes)
+                answer = detect_logs(model, body, request.headers.get("content-type", ""), explain or config.explain)
+                status = "200"
+                return Response(_dumps(answer), media_type="application/json")
             if not hasattr(model.detector, "transform_records"):
                 status = "400"
                 return error(400, "wrong_model", f"model {name!r} is a {model.kind} model; /detect takes "
-                                                 "flow or PE-feature records")
+                                                 "flow, PE-feature or log records")
             body = await read_body(request, config.max_body_bytes)
             batch = parse_body(body, request.headers.get("content-type", ""), config.max_records)
             features = batch.features(model.detector)
@@ -375,12 +424,20 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
         latency.labels("scan").observe(time.perf_counter() - started)
         return JSONResponse(record)
 
+    def describe(m: ServedModel) -> dict[str, Any]:
+        about = {"name": m.name, "kind": m.kind, "backend": m.backend, "path": m.path,
+                 "threshold": m.detector.threshold_.threshold, "threshold_rule": m.detector.threshold_.rule}
+        if m.kind == "logs":  # sequences in, one answer per sequence, session or window
+            return {**about, "classes": ["normal", "anomalous"], "input_fields": [], "log_model": m.detector.model_,
+                    "log_source": getattr(m.detector, "log_source_", None),
+                    "window_lines": getattr(m.detector, "window_lines_", None),
+                    "window_seconds": getattr(m.detector, "window_seconds_", None)}
+        return {**about, "classes": list(m.detector.classes_),
+                "input_fields": list(m.detector.preprocessor_.input_columns_)}
+
     @app.get("/v1/models", dependencies=[Depends(authorise)], summary="The models served")
     async def list_models() -> list[dict[str, Any]]:
-        return [{"name": m.name, "kind": m.kind, "backend": m.backend, "path": m.path,
-                 "classes": list(m.detector.classes_), "threshold": m.detector.threshold_.threshold,
-                 "threshold_rule": m.detector.threshold_.rule,
-                 "input_fields": list(m.detector.preprocessor_.input_columns_)} for m in served.values()]
+        return [describe(m) for m in served.values()]
 
     @app.get("/v1/alerts", dependencies=[Depends(authorise)], summary="Alerts after `since` (latest first)")
     async def alerts(since: int = Query(-1, ge=-1)) -> dict[str, Any]:
