@@ -542,7 +542,7 @@ def test_cli_trains_detects_and_watches_raw_logs_in_windows(tmp_path, capsys):
     assert len(by_time) == 5 and watched == by_time.loc[by_time["alert"] == 1, "id"].tolist() == ["t=952170600s"]
 
 
-def test_log_models_alert_alike_from_detect_watch_and_serve(tmp_path):
+def test_log_models_alert_alike_from_detect_watch_and_serve(tmp_path, capsys):
     from fastapi.testclient import TestClient
 
     from deepsentry.service.app import ServiceConfig, create_app
@@ -581,6 +581,9 @@ def test_log_models_alert_alike_from_detect_watch_and_serve(tmp_path):
     assert [(a["id"], a["alert"], a["predicted"]) for a in known] == [("known", False, "normal"), ("1", True, "anomalous")]
     bad = client.post("/v1/models/auth/detect", json=[["E0"], {"events": [1.5]}])
     assert bad.status_code == 400 and bad.json()["error"]["record"] == 1
+    capsys.readouterr()
+    assert main(["export", "--model", str(model)]) == ConfigError.exit_code
+    assert "logs models have no ONNX export" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig", "utf-32"])

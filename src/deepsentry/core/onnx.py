@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .bundle import add_file
-from .errors import DependencyError
+from .errors import ConfigError, DependencyError
 
 ONNX_CHUNK = 16384  # rows per session call: keeps activations in cache
 
@@ -38,6 +38,10 @@ def export_onnx(detector: Any, bundle: str | Path) -> Path:
         raise DependencyError(f"ONNX export runs on the TensorFlow backend (this process uses "
                               f"{keras.backend.backend()!r})",
                               hint="export from a TensorFlow process: KERAS_BACKEND=tensorflow deepsentry export ...")
+    if getattr(detector, "preprocessor_", None) is None:
+        # sequence models (logs) take event ids, not one feature row: they are scored by Keras
+        raise ConfigError(f"{getattr(detector, 'kind', 'this')} models have no ONNX export; they are scored by Keras",
+                          path=bundle)
     network = detector.network_
     width = len(detector.preprocessor_.feature_names_)
     network(np.zeros((2, width), dtype=np.float32))  # Keras exports only models that were called
