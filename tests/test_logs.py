@@ -584,6 +584,15 @@ def test_log_models_alert_alike_from_detect_watch_and_serve(tmp_path, capsys):
     capsys.readouterr()
     assert main(["export", "--model", str(model)]) == ConfigError.exit_code
     assert "logs models have no ONNX export" in capsys.readouterr().err
+    (tmp_path / "flows.csv").write_text("duration,bytes,label\n1,2,normal\n")
+    assert main(["detect", "--model", str(model), str(tmp_path / "flows.csv"), "--out", str(tmp_path / "x.csv")]) \
+        == InputError.exit_code
+    assert "2 line(s) could not be read as the model reads its input" in capsys.readouterr().err
+    from types import SimpleNamespace
+
+    from deepsentry.detection.watch_logs import watch_log
+    with pytest.raises(ConfigError, match="this is a flows model; watch logs needs a logs model"):
+        watch_log(SimpleNamespace(kind="flows"), test, alerts=tmp_path / "f.jsonl", state_dir=tmp_path / "f.state")
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig", "utf-32"])
