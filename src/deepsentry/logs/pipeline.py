@@ -242,11 +242,12 @@ def sequences_from_records(records: list[Any]) -> SequenceData:
 def score_groups(detector: Any, data: SequenceData, path: str | Path | None = None) -> pd.DataFrame:
     """:func:`detect_groups`'s table for sequences already read (``path`` names their source in errors)."""
     if not len(data):
-        unread = data.report.malformed_rows
-        raise InputError("no sessions or sequences found" + (f" ({unread} line(s) could not be read as the model "
-                                                              "reads its input; first: " + str(data.report.examples[0])
-                                                              + ")" if unread and data.report.examples else ""),
-                         path=path, hint="is this input of the system and format the model was trained on?")
+        detail = ""
+        if data.report.malformed_rows and data.report.examples:
+            detail = (f" ({data.report.malformed_rows} line(s) could not be read as the model reads its input; "
+                      f"first: {data.report.examples[0]})")
+        raise InputError("no sessions or sequences found" + detail, path=path,
+                         hint="is this input of the system and format the model was trained on?")
     check_known_events(detector, data.sequences, path)
     scores, explanations = detector.score_and_explain(data.sequences)
     alert = (scores > detector.threshold_.threshold).astype(np.int8)
