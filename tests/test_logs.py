@@ -584,6 +584,13 @@ def test_log_models_alert_alike_from_detect_watch_and_serve(tmp_path, capsys):
     capsys.readouterr()
     assert main(["export", "--model", str(model)]) == ConfigError.exit_code
     assert "logs models have no ONNX export" in capsys.readouterr().err
+    noisy = tmp_path / "noisy.log"
+    noisy.write_text(test.read_text() + "this line is no syslog\n")
+    assert main(["detect", "--model", str(model), str(noisy), "--out", str(tmp_path / "n.csv")]) == 0
+    assert main(["detect", "--model", str(model), str(noisy), "--out", str(tmp_path / "n.csv"), "--strict"]) \
+        == InputError.exit_code
+    assert "1 malformed record(s) (--strict); first: " + f"{noisy}, line 201: does not match the syslog format" \
+        in capsys.readouterr().err.replace("\n", "")
     (tmp_path / "flows.csv").write_text("duration,bytes,label\n1,2,normal\n")
     assert main(["detect", "--model", str(model), str(tmp_path / "flows.csv"), "--out", str(tmp_path / "x.csv")]) \
         == InputError.exit_code

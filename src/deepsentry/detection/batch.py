@@ -167,7 +167,7 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     if out is not None:
         check_output(out, path)
     if detector.kind == "logs":
-        return _detect_log_groups(detector, path, out, alerts, model_name)
+        return _detect_log_groups(detector, path, out, alerts, model_name, strict=strict)
     frame, data, summary = score_file(detector, path, strict=strict, format=format)
     if explain or alerts:
         frame = _add_alerts(detector, data, frame, explain, alerts, model_name)
@@ -178,11 +178,11 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
 
 
 def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None, alerts: str | None = None,
-                       model_name: str = "model") -> tuple[pd.DataFrame, DetectSummary]:
+                       model_name: str = "model", *, strict: bool = False) -> tuple[pd.DataFrame, DetectSummary]:
     from ..logs.pipeline import detect_groups
     from .alerts import AlertSink, log_alert
 
-    frame, data = detect_groups(detector, path)
+    frame, data = detect_groups(detector, path, strict=strict)
     if alerts:
         threshold = detector.threshold_.threshold
         explained = "explanation" in frame
@@ -251,7 +251,7 @@ def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, st
     models), each sequence of a log input (log models). ``labels_file`` gives log sessions' labels
     by session id."""
     if detector.kind == "logs":
-        return _evaluate_log_groups(detector, path, report_dir, label=label, labels_file=labels_file)
+        return _evaluate_log_groups(detector, path, report_dir, label=label, labels_file=labels_file, strict=strict)
     if labels_file is not None:
         raise ConfigError("a labels file applies to log models", hint="flow and PE tables carry a label column")
     frame, data, summary = score_file(detector, path, strict=strict, format=format,
@@ -296,11 +296,11 @@ def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, st
 
 
 def _evaluate_log_groups(detector: Any, path: str | Path, report_dir: str | Path, *, label: str | None,
-                         labels_file: str | Path | None) -> dict[str, Any]:
+                         labels_file: str | Path | None, strict: bool = False) -> dict[str, Any]:
     """:func:`evaluate_file` for a log model: one scored row per session, window or sequence."""
     from ..logs.pipeline import sequence_label, session_labels
 
-    frame, summary = _detect_log_groups(detector, path, None)
+    frame, summary = _detect_log_groups(detector, path, None, strict=strict)
     if labels_file is not None:
         y = session_labels(labels_file, [str(i) for i in frame["id"]])
     elif label is not None:

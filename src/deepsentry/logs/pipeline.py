@@ -179,7 +179,17 @@ def sequence_label(value: str) -> int:
     raise ConfigError(f"label {value!r} is neither normal (normal, 0) nor anomalous (anomalous, 1)")
 
 
-def read_for_detection(detector: Any, path: str | Path) -> SequenceData:
+def read_for_detection(detector: Any, path: str | Path, *, strict: bool = False) -> SequenceData:
+    """New input read the way ``detector``'s training input was; with ``strict``, a malformed
+    record (a line that matches no format, a bad sequence line) is an error naming the first one."""
+    data = _read_like_training(detector, path)
+    if strict and data.report.malformed_rows:
+        first = f"; first: {data.report.examples[0]}" if data.report.examples else ""
+        raise InputError(f"{data.report.malformed_rows} malformed record(s) (--strict){first}", path=path)
+    return data
+
+
+def _read_like_training(detector: Any, path: str | Path) -> SequenceData:
     source = getattr(detector, "log_source_", None)
     if source is None:
         window = getattr(detector, "window_lines_", None)
@@ -215,11 +225,11 @@ def check_known_events(detector: Any, sequences: list[list[str]], path: str | Pa
                                          f"(its events: {', '.join(detector.events_[:3])}, ...)")
 
 
-def detect_groups(detector: Any, path: str | Path) -> tuple[pd.DataFrame, SequenceData]:
+def detect_groups(detector: Any, path: str | Path, *, strict: bool = False) -> tuple[pd.DataFrame, SequenceData]:
     """One row per group (session or sequence): ``id``, ``score``, ``alert``, ``events``, and for
     alerts of deeplog (the event that broke the expectation and the expected ones) and of the
     autoencoder (the events whose counts did, observed and expected) ``explanation``."""
-    data = read_for_detection(detector, path)
+    data = read_for_detection(detector, path, strict=strict)
     return score_groups(detector, data, path), data
 
 
