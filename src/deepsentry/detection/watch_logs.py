@@ -90,8 +90,9 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
               once: bool = False, idle_lines: int = 2000, idle_seconds: float = 30.0, poll_s: float = 0.5,
               batch_lines: int = 1000, model_name: str = "logs", max_seconds: float | None = None) -> dict[str, Any]:
     """Run until the input ends (``once``) or ``max_seconds`` pass; returns counts."""
-    if getattr(detector, "kind", None) != "logs":
-        raise ConfigError(f"this is a {getattr(detector, 'kind', 'non-logs')} model; watch logs needs a logs model",
+    kind = getattr(detector, "kind", "logs")  # a bundle always says; a duck-typed detector may not
+    if kind != "logs":
+        raise ConfigError(f"this is a {kind} model; watch logs needs a logs model",
                           path=getattr(detector, "bundle_path_", None))
     source = getattr(detector, "log_source_", None)
     if source is None:
