@@ -356,11 +356,16 @@ def _log_input(domain: str, **options: Any) -> Any:
     return LogInput(**given)
 
 
-def _experiment(data: Optional[Path], domain: str, log_options: dict[str, Any], **options: Any) -> Any:
-    """Load the labelled training data of ``cv`` and ``tune`` (reporting what log reading skipped)."""
+def _experiment(data: Optional[Path], domain: str, log_options: dict[str, Any], *,
+                benign_label: Optional[list[str]], group_column: Optional[str], time_column: Optional[str],
+                **options: Any) -> Any:
+    """Load the labelled training data of ``cv`` and ``tune`` (reporting what log reading skipped);
+    the group and time columns are read for the splitter even where they look like identifiers."""
     from .evaluation.experiment import load_experiment
 
-    exp = load_experiment(data, domain=domain, log_input=_log_input(domain, **log_options), **options)
+    exp = load_experiment(data, domain=domain, log_input=_log_input(domain, **log_options),
+                          benign_labels=tuple(benign_label or ()),
+                          keep_columns=tuple(c for c in (group_column, time_column) if c), **options)
     if exp.log_data is not None:
         _report_read(exp.log_data.sequences.report)
     return exp
@@ -396,8 +401,7 @@ def cv(
     exp = _experiment(data, domain, dict(normal=normal, abnormal=abnormal, session=session, labels=labels,
                                          window=window, window_seconds=window_seconds),
                       model=model, epochs=epochs, augment=augment, seed=seed, label_column=label_column,
-                      benign_labels=tuple(benign_label or ()), format=format,
-                      keep_columns=tuple(c for c in (group_column, time_column) if c))
+                      benign_label=benign_label, format=format, group_column=group_column, time_column=time_column)
     plan = exp.splits(folds=folds, group_column=group_column, time_column=time_column, seed=seed,
                       novel=novel_attacks)
     result = cross_validate(plan, exp.make_detector, benign_labels=exp.benign_labels, progress=RichProgress())
@@ -467,8 +471,7 @@ def tune(
     exp = _experiment(data, domain, dict(normal=normal, abnormal=abnormal, session=session, labels=labels,
                                          window=window, window_seconds=window_seconds),
                       model=model, epochs=epochs, seed=seed, label_column=label_column,
-                      benign_labels=tuple(benign_label or ()), format=format,
-                      keep_columns=tuple(c for c in (group_column, time_column) if c))
+                      benign_label=benign_label, format=format, group_column=group_column, time_column=time_column)
     search = SearchConfig(strategy=strategy, trials=trials, metric=metric, seed=seed, jobs=jobs)
     outcome = run_tuning(exp, params, search, out_dir, folds=folds, outer_folds=outer_folds,
                          group_column=group_column, time_column=time_column, novel=novel_attacks,

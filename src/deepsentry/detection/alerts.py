@@ -113,6 +113,22 @@ def log_alert(*, model: str, group: str, score: float, threshold: float, events:
     return alert
 
 
+def log_group_alerts(frame: Any, lines: list[list[int]] | None, *, model: str, threshold: float,
+                     source: str | None = None, timestamp: str | None = None) -> dict[int, dict[str, Any]]:
+    """:func:`log_alert` for each alerted row of a log detection table (``id``, ``score``,
+    ``alert``, ``events`` and, for explaining models, ``explanation`` as JSON), by row; ``lines``
+    are the groups' line numbers where the input had lines."""
+    explained = "explanation" in frame
+    alerts = {}
+    for k in (k for k, alert in enumerate(frame["alert"].tolist()) if alert):
+        alerts[k] = log_alert(model=model, group=str(frame["id"].iat[k]), score=float(frame["score"].iat[k]),
+                              threshold=threshold, events=int(frame["events"].iat[k]),
+                              explanation=json.loads(frame["explanation"].iat[k]) if explained else None,
+                              first_line=lines[k][0] if lines and lines[k] else None, source=source,
+                              timestamp=timestamp)
+    return alerts
+
+
 class AlertSink:
     """Writes alert objects as JSON lines to a file (appending), stdout (``-``) or a webhook URL
     (one POST per batch; failures are counted, never raised, so detection goes on)."""

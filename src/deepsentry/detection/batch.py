@@ -180,18 +180,13 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
 def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None, alerts: str | None = None,
                        model_name: str = "model", *, strict: bool = False) -> tuple[pd.DataFrame, DetectSummary]:
     from ..logs.pipeline import detect_groups
-    from .alerts import AlertSink, log_alert
+    from .alerts import AlertSink, log_group_alerts
 
     frame, data = detect_groups(detector, path, strict=strict)
     if alerts:
-        threshold = detector.threshold_.threshold
-        explained = "explanation" in frame
-        AlertSink(alerts).write([
-            log_alert(model=model_name, group=str(frame["id"].iat[k]), score=float(frame["score"].iat[k]),
-                      threshold=threshold, events=int(frame["events"].iat[k]),
-                      explanation=json.loads(frame["explanation"].iat[k]) if explained else None,
-                      first_line=data.lines[k][0] if data.lines and data.lines[k] else None, source=str(path))
-            for k in np.flatnonzero(frame["alert"].to_numpy())])
+        AlertSink(alerts).write(list(log_group_alerts(frame, data.lines, model=model_name,
+                                                      threshold=detector.threshold_.threshold,
+                                                      source=str(path)).values()))
     summary = DetectSummary(input=str(path), output=None, rows=len(frame), scored=len(frame),
                             alerts=int(frame["alert"].sum()),
                             malformed_rows=data.report.malformed_rows, bad_values=data.report.bad_values,

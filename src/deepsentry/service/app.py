@@ -34,7 +34,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from ..core.errors import DeepSentryError, InputError
-from ..detection.alerts import AlertSink, ecs_alert, log_alert, now_iso
+from ..detection.alerts import AlertSink, ecs_alert, log_group_alerts, now_iso
 
 MAX_EXPLAINED_PER_REQUEST = 100  # explanations cost one batched network call each
 
@@ -325,27 +325,22 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
                 raise _TooLarge(f"more than {config.max_records} sessions or windows in one request")
         frame = score_groups(model.detector, data, "request body")
         records_scored[model.name].inc(len(frame))
-        threshold = model.detector.threshold_.threshold
-        answer, alerts = [], []
-        explained = "explanation" in frame
-        stamp = now_iso()
+        alerts = log_group_alerts(frame, data.lines, model=model.name, threshold=model.detector.threshold_.threshold,
+                                  timestamp=now_iso())
+        answer = []
         for k, (group, score, alert, events) in enumerate(zip(frame["id"].tolist(), frame["score"].tolist(),
                                                               frame["alert"].tolist(), frame["events"].tolist())):
             item = {"id": group, "score": score, "alert": bool(alert),
                     "predicted": "anomalous" if alert else "normal", "events": events}
-            if alert:
-                why = json.loads(frame["explanation"].iat[k]) if explained else None
-                if explain and why is not None:
-                    item["explanation"] = why
-                first = data.lines[k][0] if data.lines and data.lines[k] else None
-                alerts.append(log_alert(model=model.name, group=str(group), score=score, threshold=threshold,
-                                        events=events, explanation=why, first_line=first, timestamp=stamp))
+            why = alerts[k]["deepsentry"]["explanation"] if k in alerts else None
+            if explain and why is not None:
+                item["explanation"] = why
             answer.append(item)
         if alerts:
             alerts_total.labels(model.name, "anomalous").inc(len(alerts))
-            log.add(alerts)
+            log.add(list(alerts.values()))
             if sink is not None:
-                sink.write(alerts)
+                sink.write(list(alerts.values()))
         return answer
 
     detect_body = {"requestBody": {"required": True, "content": {
