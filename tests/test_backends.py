@@ -113,3 +113,35 @@ def test_onnx_export_outside_tensorflow_is_a_dependency_error(monkeypatch, tmp_p
     with pytest.raises(DependencyError, match="TensorFlow backend.*'jax'"):
         export_onnx(object(), tmp_path)
 
+
+
+def test_native_start_up_lines_are_filtered_by_the_log_level_and_others_pass():
+    from deepsentry.core.backend import keep_native_line
+
+    info = b"I0000 00:00:1795789843.025478   18286 port.cc:153] oneDNN custom operations are on.\n"
+    error = b"E0000 00:00:1795789843.025478   18286 cuda.cc:12] failed call to cuInit\n"
+    absl = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    assert not keep_native_line(info, 2) and not keep_native_line(absl, 2)
+    assert keep_native_line(error, 2) and not keep_native_line(error, 3)
+    assert keep_native_line(info, 0) and keep_native_line(absl, 0)  # level 0: everything, as TensorFlow
+    assert keep_native_line(b"UserWarning: something Python said\n", 3)
+
+
+def test_native_stderr_is_replayed_in_order_without_the_filtered_lines(monkeypatch, capfd):
+    from deepsentry.core.backend import native_stderr_filtered
+
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    with native_stderr_filtered():
+        os.write(2, b"W0000 00:00:1.5   7 x.cc:1] dropped\nkept line\n")
+        os.write(2, b"E0000 00:00:1.5   7 x.cc:2] kept error\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "kept line\nE0000 00:00:1.5   7 x.cc:2] kept error\nafter\n"
+
+
+def test_importing_the_networks_prints_nothing_on_stderr():
+    # TensorFlow 2.21 prints abseil INFO lines at import whatever TF_CPP_MIN_LOG_LEVEL says
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")}
+    child = subprocess.run([sys.executable, "-c", "import deepsentry.core.networks"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    assert child.stderr == ""

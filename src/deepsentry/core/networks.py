@@ -12,13 +12,12 @@
 
 from __future__ import annotations
 
-import os
+import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from .backend import import_keras
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
+keras = import_keras()
+ops = keras.ops
 
 NETWORKS_VERSION = 1
 # Training steps per call into the backend: the same updates in the same order, with less Python

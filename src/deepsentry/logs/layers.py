@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import keras
-from keras import ops
+from ..core.backend import import_keras
+
+keras = import_keras()
+ops = keras.ops
 
 
 @keras.saving.register_keras_serializable(package="deepsentry")
