@@ -481,7 +481,7 @@ def test_raw_logs_without_session_ids_in_line_and_time_windows(tmp_path):
     assert data.report.malformed_rows == 1 and data.report.examples[0].row == 11
     by_minute = read_log_windows(path, fmt, TemplateMiner(), window_seconds=60)
     assert [len(s) for s in by_minute.sequences] == [4] * 11 + [1] and by_minute.ids[1] == "t=951868860s"
-    with pytest.raises(InputError, match="row 11"):
+    with pytest.raises(InputError, match="line 11"):
         read_log_windows(path, fmt, TemplateMiner(), window=20, strict=True)
     no_time = LogFormat.from_spec("<Component>: <Content>")
     (tmp_path / "plain.log").write_text("app: started\napp: stopped\n")

@@ -154,7 +154,7 @@ def test_rows_without_a_label_are_left_out_where_labels_are_needed(tmp_path):
     assert list(needed.labels) == ["normal", "attack"] and list(needed.positions) == [0, 2]
     assert needed.report.malformed_rows == 2 and [e.row for e in needed.report.examples] == [3, 5]
     assert len(needed) + needed.report.malformed_rows == needed.total_rows
-    with pytest.raises(InputError, match="flows.csv, row 3, column label: the record has no label"):
+    with pytest.raises(InputError, match="flows.csv, line 3, column label: the record has no label"):
         read_flows(path, ReadOptions(label_column="label", require_labels=True, strict=True))
     assert len(read_flows(path, ReadOptions(label_column="label"))) == 4
 
@@ -260,7 +260,7 @@ def test_malformed_rows_are_counted_with_line_numbers(tmp_path):
     assert [e.row for e in data.report.examples] == [3, 5]
     assert data.malformed_positions == {1: "expected 3 fields, found 2", 3: "expected 3 fields, found 4"}
     assert list(data.positions) == [0, 2]
-    with pytest.raises(InputError, match=r"x.csv, row 3: expected 3 fields, found 2"):
+    with pytest.raises(InputError, match=r"x.csv, line 3: expected 3 fields, found 2"):
         read_flows(tmp_path / "x.csv", ReadOptions(label_column="label", strict=True))
 
 
@@ -271,7 +271,7 @@ def test_non_numeric_values_are_counted_or_rejected(tmp_path):
     assert data.report.bad_values == {"bytes": 1}
     assert np.isnan(data.features["bytes"].iloc[1])
     assert "line 3, column bytes: not a number: 'oops'" in str(data.report.examples[0])
-    with pytest.raises(InputError, match=r"row 3, column bytes: not a number"):
+    with pytest.raises(InputError, match=r"line 3, column bytes: not a number"):
         read_flows(path, ReadOptions(label_column="label", strict=True))
 
 
@@ -283,10 +283,10 @@ def test_rows_that_are_not_utf8_are_malformed_records_not_a_rejected_file(tmp_pa
     assert data.report.malformed_rows == 2 and [e.row for e in data.report.examples] == [3, 4]
     assert "field 'proto' is not valid UTF-8" in data.report.examples[1].reason
     assert list(data.features["proto"]) == ["tcp", "tcp"] and list(data.labels) == ["normal", "attack"]
-    with pytest.raises(InputError, match=r"x.csv, row 3: expected 3 fields"):
+    with pytest.raises(InputError, match=r"x.csv, line 3: expected 3 fields"):
         read_flows(path, ReadOptions(label_column="label", strict=True))
     path.write_bytes(b"dur,proto,label\n1,tcp,normal\n3,u\xffdp,attack\n")
-    with pytest.raises(InputError, match=r"x.csv, row 3: field 'proto' is not valid UTF-8"):
+    with pytest.raises(InputError, match=r"x.csv, line 3: field 'proto' is not valid UTF-8"):
         read_flows(path, ReadOptions(label_column="label", strict=True))
     # a short row that is also not UTF-8 stops pyarrow's row handler: read again with the bytes replaced
     path.write_bytes(b"dur,proto,label\n1,tcp,normal\n3,\xfc\xfc\n4,udp,attack\n")

@@ -332,8 +332,9 @@ def test_logs_models_answer_sequences_and_refuse_flow_records(tmp_path, bundle):
     app = create_app(ServiceConfig(models={"logs": str(tmp_path / "logs"), "nsl": str(bundle)}, token=None))
     client = TestClient(app)
     response = client.post("/v1/models/logs/detect", json=[{"a": 1}])
-    assert response.status_code == 400 and response.json()["error"]["message"] == \
-        "record 0 is not a sequence of event ids"
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "not a sequence of event ids"
+    assert response.json()["error"]["record"] == 0
     answer = client.post("/v1/models/logs/detect", json=[["open", "read", "close"]]).json()
     assert [(a["id"], a["events"], a["predicted"] in ("normal", "anomalous")) for a in answer] == [("0", 3, True)]
     assert client.post("/v1/models/nsl/detect", json=records(2)).status_code == 200

@@ -1,11 +1,14 @@
 """One exception hierarchy for deepsentry, each class mapped to a process exit code.
 
 Every message follows one style: ``<where>: <what is wrong>[ (<hint>)]`` where *where* names the
-file and, when known, the record (row or line) and column.
+file and, when known, the record and column. ``row`` is a record's position: in a file, its line
+number (1-based, header included), so an editor finds it; in a request, its index among the records.
 
 >>> err = InputError("wrong number of fields", path="flows.csv", row=12, column="dur")
 >>> str(err)
-'flows.csv, row 12, column dur: wrong number of fields'
+'flows.csv, line 12, column dur: wrong number of fields'
+>>> str(InputError("not a number: 'x'", row=0, column="dur"))
+"record 0, column dur: not a number: 'x'"
 >>> err.exit_code
 3
 """
@@ -39,7 +42,7 @@ class DeepSentryError(Exception):
     def _format(self) -> str:
         where = [part for part in (
             self.path,
-            None if self.row is None else f"row {self.row}",
+            None if self.row is None else f"{'line' if self.path else 'record'} {self.row}",
             None if self.column is None else f"column {self.column}",
         ) if part]
         text = f"{', '.join(where)}: {self.message}" if where else self.message

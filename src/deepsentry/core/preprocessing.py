@@ -267,7 +267,7 @@ class TabularPreprocessor:
         values = np.empty((len(records), len(self.numeric_columns_)), dtype=np.float64)
         for i, record in enumerate(records):
             if not isinstance(record, dict):
-                raise InputError(f"record {i} is a {type(record).__name__}, not an object", row=i)
+                raise InputError(f"a {type(record).__name__}, not an object", row=i)
             for j, column in enumerate(self.numeric_columns_):
                 value = record.get(column)
                 if value is None or value == "":

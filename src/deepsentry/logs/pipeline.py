@@ -242,7 +242,7 @@ def sequences_from_records(records: list[Any]) -> SequenceData:
         events = record.get("events") if isinstance(record, dict) else record
         if not isinstance(events, list) or not all(isinstance(e, (str, int)) and not isinstance(e, bool)
                                                    for e in events):
-            raise InputError(f"record {position} is not a sequence of event ids", row=position,
+            raise InputError("not a sequence of event ids", row=position,
                              hint='send a list of event ids, or {"id": ..., "events": [event ids]}')
         sequences.append([str(e) for e in events])
         ids.append(str(record.get("id", position)) if isinstance(record, dict) else str(position))

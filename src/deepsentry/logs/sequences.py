@@ -173,7 +173,7 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
         fields = fmt.parse(line)
         if fields is None:
             if strict:
-                raise InputError(f"line does not match the {fmt.name} format", path=path, row=number)
+                raise InputError(f"does not match the {fmt.name} format", path=path, row=number)
             report.malformed_rows += 1
             report.add(BadRecord(str(path), number, None, f"does not match the {fmt.name} format"))
             continue
@@ -232,7 +232,7 @@ def read_log_windows(path: str | os.PathLike[str], fmt: Any, miner: Any, *, wind
             problem = "no time this reader knows in the line (time windows need one)"
         if problem is not None:
             if strict:
-                raise InputError(f"line {problem}", path=path, row=number)
+                raise InputError(problem, path=path, row=number)
             report.malformed_rows += 1
             report.add(BadRecord(str(path), number, None, problem))
             continue
