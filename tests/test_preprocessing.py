@@ -131,3 +131,24 @@ def test_records_sharing_no_field_with_the_model_are_refused():
     assert prep.transform_records([{first: frame[first].iloc[0], "Duration": 1.0}]).shape[0] == 1
     # the explanations' reference row: every field missing
     np.testing.assert_array_equal(prep.baseline(), prep.transform_records([{c: None for c in frame.columns}])[0])
+
+
+def test_the_hybrid_autoencoder_reconstructs_the_unbinned_columns_only(tmp_path):
+    from deepsentry.core.tabular import DetectorConfig, TabularDetector
+
+    data = synthetic_flows(400, seed=5)
+    labels = data.pop("label").to_numpy()
+    detector = TabularDetector(DetectorConfig(model="hybrid", ple_bins=4, epochs=1, ae_epochs=1, seed=0)).fit(data, labels)
+    prep = detector.preprocessor_
+    unbinned = prep.unbinned_columns()
+    assert [prep.feature_names_[i] for i in unbinned] == [n for n in prep.feature_names_ if "@bin" not in n]
+    features = detector.transform(data)
+    moved = features.copy()
+    binned = [i for i in range(features.shape[1]) if i not in set(unbinned)]
+    moved[:, binned] = 1.0 - moved[:, binned]
+    for network in (detector.network_, TabularDetector.load(detector.save(tmp_path / "m")).network_):
+        from deepsentry.core.networks import run_model
+
+        before, after = run_model(network, features), run_model(network, moved)
+        np.testing.assert_array_equal(before["reconstruction_error"], after["reconstruction_error"])
+        assert not np.allclose(before["logits"], after["logits"])

@@ -297,6 +297,7 @@ def test_schemathesis_finds_no_server_errors(bundle, tmp_path):
 
 
 @pytest.mark.parametrize("config", [dict(model="hybrid"), dict(model="mlp", ensemble=2, ple_bins=8),
+                                    dict(model="hybrid", ple_bins=8),
                                     dict(model="seed"), dict(model="autoencoder")])
 def test_onnx_outputs_equal_keras_outputs(tmp_path, config):
     from deepsentry.core.onnx import export_onnx, onnx_runner

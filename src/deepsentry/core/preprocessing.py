@@ -306,6 +306,14 @@ class TabularPreprocessor:
             for i in np.flatnonzero(nan.any(axis=0)):
                 report.missing[columns[i]] = report.missing.get(columns[i], 0) + int(nan[:, i].sum())
 
+    def unbinned_columns(self) -> list[int]:
+        """Positions of the output features that are not piecewise-linear bins: the scaled
+        numeric columns, then the one-hot columns (the bins sit between them)."""
+        check_is_fitted(self, ("feature_names_",))
+        n_numeric = len(self.numeric_columns_)
+        n_bins = sum(len(edges) - 1 for edges in self.ple_edges_)
+        return [*range(n_numeric), *range(n_numeric + n_bins, len(self.feature_names_))]
+
     def _encode_numeric(self, values: np.ndarray) -> tuple[np.ndarray, int]:
         """The output matrix with its numeric (and binned) block filled from raw ``values``
         (missing = NaN; changed in place); returns it and the first one-hot column."""

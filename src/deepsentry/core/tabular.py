@@ -194,14 +194,21 @@ class TabularDetector(Detector):
                 _train(network, x_train, y_train, cfg.resolved_epochs, cfg.batch_size, weights, progress,
                        "classifier" if cfg.ensemble == 1 else f"classifier {member + 1}/{cfg.ensemble}")
                 classifier.append(network)
+        ae_columns = None
         if cfg.model in ("autoencoder", "hybrid"):
-            autoencoder = networks.build_autoencoder(n_features, hidden=cfg.ae_hidden,
+            # Binned (PLE) copies help the classifier tell known classes apart but cost the
+            # autoencoder its sense of unusual rows (NSL-KDD leave-attack-types-out folds, BENCHMARKS.md):
+            # it reconstructs the unbinned columns only.
+            ae_columns = self.preprocessor_.unbinned_columns() if cfg.ple_bins else None
+            benign_rows = features[train_idx[~malicious[train_idx]]]
+            if ae_columns is not None:
+                benign_rows = benign_rows[:, ae_columns]
+            autoencoder = networks.build_autoencoder(benign_rows.shape[1], hidden=cfg.ae_hidden,
                                                      learning_rate=cfg.learning_rate)
-            benign_train = train_idx[~malicious[train_idx]]
             epochs = cfg.resolved_epochs if cfg.model == "autoencoder" else cfg.ae_epochs
-            _train(autoencoder, features[benign_train], features[benign_train], epochs,
-                   cfg.batch_size, None, progress, "autoencoder")
-        self.network_ = networks.inference_model(n_features, classifier, autoencoder)
+            _train(autoencoder, benign_rows, benign_rows, epochs, cfg.batch_size, None, progress, "autoencoder")
+        self.network_ = networks.inference_model(n_features, classifier, autoencoder,
+                                                 autoencoder_columns=ae_columns)
 
         raw = networks.run_model(self.network_, features[val_idx])
         self.ae_reference_ = None
