@@ -264,6 +264,20 @@ def test_malformed_rows_are_counted_with_line_numbers(tmp_path):
         read_flows(tmp_path / "x.csv", ReadOptions(label_column="label", strict=True))
 
 
+def test_a_quote_left_open_is_reported_with_the_lines_it_swallowed(tmp_path):
+    # CSV readers (pyarrow, Python's csv) run a quoted field on to the next closing quote, over lines
+    text = 'a,b,label\n1,2,normal\n"3,4,attack\n5,6,attack\n7,8",attack\n9,10,normal\n11,12\n'
+    data = read_flows(write(tmp_path, "x.csv", text), ReadOptions(label_column="label"))
+    assert list(data.labels) == ["normal", "normal"] and data.report.malformed_rows == 2
+    assert [e.row for e in data.report.examples] == [3, 7]  # lines, not pyarrow's record numbers (3, 5)
+    assert "a quote opened on line 3 is not closed there, so lines 3-5 were read as this one record" \
+        in data.report.examples[0].reason
+    (tmp_path / "x.csv").write_text('a,b,label\n1,2,normal\n"3,4,attack\n5,6,attack\n')
+    with pytest.raises(InputError, match=r"x.csv, line 3: expected 3 fields, found 1: a quote opened on line 3 "
+                                         r"is not closed there, so lines 3-4"):
+        read_flows(tmp_path / "x.csv", ReadOptions(label_column="label", strict=True))
+
+
 def test_non_numeric_values_are_counted_or_rejected(tmp_path):
     text = "dur,bytes,label\n1,2,normal\n2,oops,attack\n3,4,normal\n"
     path = write(tmp_path, "x.csv", text)

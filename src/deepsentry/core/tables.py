@@ -277,10 +277,23 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     if skip_lines:
         read_opts["skip_rows"] = skip_lines
     header_lines = (0 if column_names else 1) + skip_lines
-    bad: list[tuple[int | None, str]] = []
+    bad: list[tuple[int | None, str]] = []  # (record number, counting the header, as pyarrow; why)
+    lines: dict[int, int] = {}  # record number -> line in the file, where the two differ
+    spanned = [0]  # extra lines taken by the malformed records so far
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        bad.append((row.number, f"expected {row.expected_columns} fields, found {row.actual_columns}"))
+        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        extra = row.text.count("\n") if isinstance(row.text, str) else 0
+        if row.number is not None and (spanned[0] or extra):
+            # pyarrow counts records: after a quote left open, which runs on over the next
+            # lines, its numbers are no longer lines
+            first = row.number + spanned[0]
+            lines[row.number] = first
+            if extra:
+                reason += (f": a quote opened on line {first} is not closed there, so lines {first}-"
+                           f"{first + extra} were read as this one record")
+        spanned[0] += extra
+        bad.append((row.number, reason))
         # Raising here would be swallowed by pyarrow; "error" makes it stop with ArrowInvalid.
         return "error" if strict else "skip"
 
@@ -288,6 +301,8 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
 
     def read(threads: bool, source: Any = None) -> pa.Table:
         bad.clear()
+        lines.clear()
+        spanned[0] = 0
         return pacsv.read_csv(
             source if source is not None else pa.input_stream(str(path), compression="gzip") if compressed else path,
             read_options=pacsv.ReadOptions(use_threads=threads, block_size=1 << 24, **read_opts),
@@ -304,7 +319,7 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
             table = read(False)
     except (pa.ArrowInvalid, OSError) as exc:  # OSError: a compressed stream that is cut or corrupt
         if strict and bad:
-            raise InputError(bad[-1][1], path=path, row=bad[-1][0]) from None
+            raise InputError(bad[-1][1], path=path, row=lines.get(bad[-1][0], bad[-1][0])) from None
         table = None if strict else _read_replacing_invalid_utf8(path, compressed, read, report)
         if table is None:
             raise InputError(f"cannot parse as delimited text ({str(exc).splitlines()[0]})", path=path) from None
@@ -316,7 +331,7 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     malformed: dict[int, str] = {}
     for number, reason in bad:
         report.malformed_rows += 1
-        report.add(BadRecord(str(path), number, None, reason))
+        report.add(BadRecord(str(path), lines.get(number, number), None, reason))
         if number is not None:
             malformed[number - 1 - header_lines] = reason
     total = table.num_rows + len(bad)
@@ -328,7 +343,7 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     frame.columns = unique_names([str(c).strip().lstrip("\ufeff") for c in frame.columns])
     if bad:
         log.warning("%s: %d malformed row(s) skipped (first: line %s, %s)",
-                    path, len(bad), bad[0][0], bad[0][1])
+                    path, len(bad), lines.get(bad[0][0], bad[0][0]), bad[0][1])
     return frame, malformed, total
 
 
