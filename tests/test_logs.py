@@ -256,6 +256,11 @@ def test_autoencoder_given_labels_takes_its_threshold_from_the_labelled_validati
     test_normal, test_anomalous = synthetic_sequences(60, seed=1)
     anomalies = [test_anomalous[0], test_anomalous[2]]  # [1] is a reordered normal sequence: same counts
     assert detector.predict(anomalies).all() and detector.predict(test_normal).mean() <= 0.05
+    # a few anomalies cannot place an F1-best threshold: the rule falls back to the target rate
+    few = [0] * len(normal) + [1] * 20
+    sparse = LogSequenceDetector(LogConfig(model="autoencoder", epochs=5, target_fpr=0.02)).fit(
+        normal + anomalous[:20], few)
+    assert sparse.summary_.validation_sequences and sparse.threshold_.rule == "target_fpr"
 
 
 def test_the_classifier_scores_the_events_it_knows():
