@@ -183,3 +183,17 @@ def test_an_output_that_is_the_input_is_refused_before_anything_is_written(tmp_p
     assert main(["extract", "templates", str(data), "--format", "hdfs", "--out", str(data)]) == 3
     assert main(["extract", "flows", str(data), "--out", str(data)]) == 3
     assert data.read_bytes() == before
+
+
+def test_a_numeric_column_mostly_not_numbers_is_counted_not_read_as_text(trained, capsys):
+    # a new generic CSV takes such a column for text; the model knows it reads numbers
+    root, model = trained
+    data = synthetic_flows(n=4, seed=9).drop(columns="label").astype({"bytes": object})
+    data.loc[:2, "bytes"] = ["[b]x[/b]", "n/a?", "12kB"]
+    data.to_csv(root / "wordy.csv", index=False)
+    assert main(["detect", "--model", str(model), str(root / "wordy.csv"), "--out", str(root / "wordy.jsonl")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "3 value(s) or line(s) kept with a problem (bytes 3)" in err
+    assert "line 2, column bytes: not a number: '[b]x[/b]'" in err  # brackets printed as given
+    assert main(["detect", "--model", str(model), str(root / "wordy.csv"), "--strict"]) == 3
+    assert "wordy.csv, line 2, column bytes: not a number: '[b]x[/b]'" in " ".join(capsys.readouterr().err.split())

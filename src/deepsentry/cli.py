@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .core.errors import DeepSentryError
@@ -28,8 +29,10 @@ app.add_typer(train_app, name="train")
 extract_app = typer.Typer(no_args_is_help=True, help="Extract features from raw inputs.")
 app.add_typer(extract_app, name="extract")
 
-err = Console(stderr=True)
-out = Console()
+# No console markup: messages carry file names, values and class names from the user's data, whose
+# brackets rich would otherwise take for style tags (a value '[b]x[/b]' printed as 'x')
+err = Console(stderr=True, markup=False)
+out = Console(markup=False)
 
 Strict = Annotated[bool, typer.Option("--strict", help="Reject the input at the first malformed record.")]
 Workers = Annotated[int, typer.Option(help="Parser worker processes (0: one per core).")]
@@ -650,7 +653,7 @@ def _finish_training(detector, out_dir: Path, onnx: bool) -> None:
 
             export_onnx(detector, path)
         except DeepSentryError as exc:
-            err.print(f"[yellow]note:[/] model.onnx not written ({exc})")
+            err.print(Text.assemble(("note:", "yellow"), f" model.onnx not written ({exc})"))
     s = detector.summary_
     v = s.validation_metrics
     err.print(f"trained {config.model} on {s.train_rows} rows ({s.duplicates_removed} duplicates, "
@@ -662,18 +665,27 @@ def _finish_training(detector, out_dir: Path, onnx: bool) -> None:
     out.print(f"model bundle written to {path}")
 
 
+def _other_problems(bad_values: dict[str, int]) -> str:
+    """Table readers count non-numeric values (read as missing) by column; log readers count
+    lines by problem (binary, cut, no session id, ...): both by key."""
+    if not bad_values:
+        return ""
+    counts = ", ".join(f"{key} {count}" for key, count in bad_values.items())
+    return f", {sum(bad_values.values())} value(s) or line(s) kept with a problem ({counts})"
+
+
 def _report_read(report) -> None:
     if report.problems:
-        err.print(f"[yellow]{report.malformed_rows} malformed row(s) skipped, "
-                  f"{sum(report.bad_values.values())} non-numeric value(s) treated as missing[/]")
+        err.print(f"{report.malformed_rows} malformed row(s) skipped{_other_problems(report.bad_values)}",
+                  style="yellow")
         for example in report.examples[:5]:
             err.print(f"  {example}")
 
 
 def _report_problems(summary) -> None:
     if summary.malformed_rows or summary.bad_values:
-        err.print(f"[yellow]{summary.malformed_rows} malformed row(s) not scored (score empty, 'error' set); "
-                  f"{sum(summary.bad_values.values())} non-numeric value(s) treated as missing[/]")
+        err.print(f"{summary.malformed_rows} malformed row(s) not scored (score empty, 'error' set)"
+                  f"{_other_problems(summary.bad_values)}", style="yellow")
         for example in summary.examples[:5]:
             err.print(f"  {example}")
     if summary.unseen_categories:
@@ -689,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # typer/click end every run this way, usage errors included
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except DeepSentryError as exc:
-        err.print(f"[red]deepsentry: error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
+        err.print(Text.assemble(("deepsentry: error:", "red"), f" {exc}"), highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")

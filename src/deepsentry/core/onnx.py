@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .backend import import_keras
 from .bundle import add_file
 from .errors import ConfigError, DependencyError
 
@@ -30,7 +31,7 @@ def export_onnx(detector: Any, bundle: str | Path) -> Path:
     except ImportError as exc:
         raise DependencyError(f"ONNX export needs the onnx extra ({exc.name} is missing)",
                               hint="pip install 'deepsentry[onnx]'") from None
-    import keras
+    keras = import_keras()
 
     if keras.backend.backend() != "tensorflow":
         # Keras exports ONNX from JAX through jax2onnx (flax, orbax, ... come with it) and not at

@@ -564,11 +564,13 @@ def kept_positions(total: int, malformed: dict[int, str]) -> np.ndarray:
 
 def coerce_numeric(path: Path, features: pd.DataFrame, report: ReadReport, *, positions: np.ndarray,
                    strict: bool = False, header_lines: int = 1, categorical: frozenset[str] = frozenset(),
-                   allow_text_columns: bool = True, normalise=lambda name: name) -> pd.DataFrame:
+                   allow_text_columns: bool = True, normalise=lambda name: name,
+                   numeric: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Turn text columns that are meant to be numbers into numbers, counting values that are not.
 
     Columns named in ``categorical`` (after ``normalise``) stay text; with ``allow_text_columns``,
-    a column where most values are not numbers is taken as categorical text too.
+    a column where most values are not numbers is taken as categorical text too, unless it is
+    named in ``numeric`` (a model's numeric inputs: there every non-number is a bad value).
     """
     for column in features.columns:
         series = features[column]
@@ -580,7 +582,7 @@ def coerce_numeric(path: Path, features: pd.DataFrame, report: ReadReport, *, po
         text = series.astype(str).str.strip()
         numbers = pd.to_numeric(text.str.replace(r"^(?i:infinity)$", "inf", regex=True), errors="coerce")
         bad = numbers.isna() & text.notna() & ~text.str.lower().isin(["", "nan", "null", "none", "na"])
-        if allow_text_columns and bad.mean() > 0.5:
+        if allow_text_columns and column not in numeric and bad.mean() > 0.5:
             features[column] = text  # a genuinely categorical column of a generic CSV
             continue
         n_bad = int(bad.sum())

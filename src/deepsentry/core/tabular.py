@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .augment import METHODS as AUGMENT_METHODS, augment
+from .backend import import_keras
 from .base import Detector, config_from_dict, validate_choice, validate_range
 from .bundle import read_bundle, write_bundle
 from .errors import BundleError, ConfigError, InputError, check_is_fitted
@@ -129,7 +130,7 @@ class TabularDetector(Detector):
         ``y`` may be omitted only for ``model="autoencoder"``; then every row is taken as benign.
         """
         from . import networks
-        import keras
+        keras = import_keras()
 
         started = time.perf_counter()
         cfg = self.config
@@ -517,7 +518,7 @@ def _train(model: Any, x: np.ndarray, y: np.ndarray, epochs: int, batch_size: in
 
 def _progress_callback(progress: Any, name: str, epochs: int) -> Any:
     """A Keras callback that reports each epoch to a ``start``/``advance``/``finish`` reporter."""
-    import keras
+    keras = import_keras()
 
     class EpochProgress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):

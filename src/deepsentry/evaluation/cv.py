@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..core.backend import import_keras
 from .metrics import binary_metrics, class_metrics
 from .splits import SplitPlan
 
@@ -45,13 +46,10 @@ def fold_metrics(detector: Any, X_test: Any, y_test: np.ndarray) -> tuple[dict[s
 
 def clear_keras() -> None:
     """Free the previous model's graph and memory before the next one is built."""
+    keras = import_keras()
     try:
-        import keras
-
         keras.backend.clear_session(free_memory=True)
     except TypeError:  # older Keras without free_memory
-        import keras
-
         keras.backend.clear_session()
     gc.collect()
 

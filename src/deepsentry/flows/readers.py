@@ -50,6 +50,9 @@ class ReadOptions:
     keep_columns: tuple[str, ...] = ()
     strict: bool = False
     require_labels: bool = False
+    #: a model's numeric input columns: read as numbers however many values are not (those are
+    #: counted as bad values), never taken for a text column as in a new generic CSV
+    numeric_columns: tuple[str, ...] = ()
 
 
 def list_inputs(path: str | os.PathLike[str]) -> list[Path]:
@@ -266,7 +269,8 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
     features = frame.drop(columns=sorted(label_cols | set(identifiers)))
     features = coerce_numeric(path, features, report, positions=positions, strict=options.strict,
                               header_lines=1 if fmt.header else 0, categorical=CATEGORICAL,
-                              allow_text_columns=fmt.name == "csv", normalise=normalise_name)
+                              allow_text_columns=fmt.name == "csv", normalise=normalise_name,
+                              numeric=frozenset(options.numeric_columns))
     return FlowData(features=features, labels=labels, raw_labels=raw, ids=ids, format=fmt.name,
                     benign_labels=benign, report=report, positions=positions, total_rows=total,
                     label_column=label_col, malformed_positions=malformed,

@@ -43,6 +43,7 @@ from typing import Any, Self, Sequence
 
 import numpy as np
 
+from ..core.backend import import_keras
 from ..core.base import Detector, config_from_dict, validate_choice, validate_range
 from ..core.bundle import read_bundle, write_bundle
 from ..core.errors import BundleError, InputError, check_is_fitted
@@ -118,7 +119,7 @@ class LogSequenceDetector(Detector):
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, X: Sequence[Sequence[str]], y: Any = None, **_: Any) -> Self:
-        import keras
+        keras = import_keras()
 
         started = time.perf_counter()
         cfg = self.config
@@ -217,7 +218,7 @@ class LogSequenceDetector(Detector):
         return self
 
     def _build_deeplog(self, vocab: int) -> Any:
-        import keras
+        keras = import_keras()
 
         cfg = self.config
         inputs = keras.Input((cfg.window,), dtype="int32", name="window")
@@ -231,7 +232,7 @@ class LogSequenceDetector(Detector):
         return model
 
     def _build_classifier(self, vocab: int) -> Any:
-        import keras
+        keras = import_keras()
 
         from .layers import AttentionPooling
 
@@ -251,7 +252,7 @@ class LogSequenceDetector(Detector):
         return model
 
     def _build_autoencoder(self, width: int) -> Any:
-        import keras
+        keras = import_keras()
 
         cfg = self.config
         inputs = keras.Input((width,), dtype="float32", name="counts")
@@ -434,7 +435,7 @@ class LogSequenceDetector(Detector):
 
     @classmethod
     def load(cls, path: str | Path, **_: Any) -> Self:
-        import keras
+        keras = import_keras()
 
         from . import layers  # noqa: F401  registers AttentionPooling for safe_mode loading
 
