@@ -197,3 +197,12 @@ def test_a_numeric_column_mostly_not_numbers_is_counted_not_read_as_text(trained
     assert "line 2, column bytes: not a number: '[b]x[/b]'" in err  # brackets printed as given
     assert main(["detect", "--model", str(model), str(root / "wordy.csv"), "--strict"]) == 3
     assert "wordy.csv, line 2, column bytes: not a number: '[b]x[/b]'" in " ".join(capsys.readouterr().err.split())
+
+
+def test_extract_flows_given_a_zeek_log_says_it_is_read_directly(tmp_path, capsys):
+    from pathlib import Path
+
+    zeek = Path(__file__).parent / "fixtures" / "zeek_conn.log"
+    assert main(["extract", "flows", str(zeek), "--out", str(tmp_path / "flows.csv")]) == 3
+    assert "read Zeek conn.log files as they are" in capsys.readouterr().err
+    assert not (tmp_path / "flows.csv").exists()

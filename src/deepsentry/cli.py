@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
-from .core.errors import DeepSentryError
+from .core.errors import DeepSentryError, InputError
 
 app = typer.Typer(name="deepsentry", no_args_is_help=True, add_completion=False,
                   help="Deep-learning attack detection for network flows, security logs and malware.")
@@ -291,6 +291,12 @@ def extract_flows_cmd(
     from .flows.capture import extract_flows
 
     check_output(out_file, paths)
+    from .flows.zeek import looks_like_zeek
+
+    for path in paths:
+        if path.is_file() and looks_like_zeek(path):
+            raise InputError("a Zeek log holds flows already; extract flows reads packet captures", path=path,
+                             hint="train, detect and evaluate read Zeek conn.log files as they are")
     flows = extract_flows(paths, progress=RichProgress())
     _report_read(flows.report)
     write_predictions(flows.table, out_file)
