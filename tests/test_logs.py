@@ -209,6 +209,22 @@ def synthetic_sequences(n: int, seed: int) -> tuple[list[list[str]], list[list[s
     return normal, anomalous * (n // 10)
 
 
+class EpochRecorder:
+    """A progress reporter that records (description, total, advances) per bar."""
+
+    def __init__(self):
+        self.bars = []
+
+    def start(self, description, total):
+        self.bars.append([description, total, 0])
+
+    def advance(self, **info):
+        self.bars[-1][2] += 1
+
+    def finish(self):
+        self.bars[-1] = tuple(self.bars[-1])
+
+
 @pytest.mark.parametrize("model", ["deeplog", "classifier", "autoencoder"])
 def test_sequence_models_separate_anomalies_and_round_trip(tmp_path, model):
     normal, anomalous = synthetic_sequences(300, seed=0)
@@ -216,7 +232,9 @@ def test_sequence_models_separate_anomalies_and_round_trip(tmp_path, model):
     y = [0] * len(normal) + ([1] * len(anomalous) if model == "classifier" else [])
     epochs = 60 if model == "autoencoder" else 15
     detector = LogSequenceDetector(LogConfig(model=model, epochs=epochs, window=4, max_length=16, target_fpr=0.02))
-    detector.fit(X, y)
+    progress = EpochRecorder()
+    detector.fit(X, y, progress=progress)
+    assert progress.bars == [(f"training {model}", epochs, epochs)]  # one bar, advanced once per epoch
     test_normal, test_anomalous = synthetic_sequences(60, seed=1)
     scores_normal = detector.score_samples(test_normal)
     anomalies = test_anomalous[:3]

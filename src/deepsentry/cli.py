@@ -172,7 +172,9 @@ def train_logs(
     _report_read(training.sequences.report)
     config = LogConfig(model=model, seed=seed)
     config = replace(config, **{k: v for k, v in {"epochs": epochs, "target_fpr": target_fpr}.items() if v is not None})
-    detector = training.fit(LogSequenceDetector(config))
+    from .core.progress import RichProgress
+
+    detector = training.fit(LogSequenceDetector(config), progress=RichProgress())
     path = detector.save(out_dir)
     s = detector.summary_
     err.print(f"trained {detector.model_} on {s.train_sequences} sequences ({s.anomalous} anomalous in all, "

@@ -54,3 +54,22 @@ class RichProgress:
         if self._task is not None:
             self._progress.stop()
             self._task = None
+
+
+def epoch_callback(progress: Any, description: str, epochs: int) -> Any:
+    """A Keras callback that reports each training epoch (and its loss) to a reporter."""
+    from .backend import import_keras
+
+    keras = import_keras()
+
+    class EpochProgress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            progress.start(description, epochs)
+
+        def on_epoch_end(self, epoch, logs=None):
+            progress.advance(loss=(logs or {}).get("loss"))
+
+        def on_train_end(self, logs=None):
+            progress.finish()
+
+    return EpochProgress()

@@ -36,6 +36,7 @@ from .base import Detector, config_from_dict, validate_choice, validate_range
 from .bundle import read_bundle, write_bundle
 from .errors import BundleError, ConfigError, InputError, check_is_fitted
 from .preprocessing import PreprocessingReport, TabularPreprocessor
+from .progress import epoch_callback
 from .thresholds import RULES, ThresholdChoice, choose_threshold
 
 MODELS = ("hybrid", "mlp", "seed", "autoencoder")
@@ -511,26 +512,9 @@ def _class_weights(target: np.ndarray, mode: str) -> dict[int, float] | None:
 
 def _train(model: Any, x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int,
            class_weight: dict[int, float] | None, progress: Any, name: str) -> None:
-    callbacks = [_progress_callback(progress, name, epochs)] if progress is not None else []
+    callbacks = [epoch_callback(progress, f"training {name}", epochs)] if progress is not None else []
     model.fit(x, y, epochs=epochs, batch_size=batch_size, class_weight=class_weight, verbose=0,
               shuffle=True, callbacks=callbacks)
-
-
-def _progress_callback(progress: Any, name: str, epochs: int) -> Any:
-    """A Keras callback that reports each epoch to a ``start``/``advance``/``finish`` reporter."""
-    keras = import_keras()
-
-    class EpochProgress(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            progress.start(f"training {name}", epochs)
-
-        def on_epoch_end(self, epoch, logs=None):
-            progress.advance(loss=(logs or {}).get("loss"))
-
-        def on_train_end(self, logs=None):
-            progress.finish()
-
-    return EpochProgress()
 
 
 def _validation_metrics(scores: np.ndarray, malicious: np.ndarray, threshold: float) -> dict[str, float]:

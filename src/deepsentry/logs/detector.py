@@ -47,6 +47,7 @@ from ..core.backend import import_keras
 from ..core.base import Detector, config_from_dict, validate_choice, validate_range
 from ..core.bundle import read_bundle, write_bundle
 from ..core.errors import BundleError, InputError, check_is_fitted
+from ..core.progress import epoch_callback
 from ..core.thresholds import RULES, ThresholdChoice, choose_threshold
 
 MODELS = ("auto", "deeplog", "classifier", "autoencoder")
@@ -118,7 +119,9 @@ class LogSequenceDetector(Detector):
         return self
 
     # -- fitting -------------------------------------------------------------------------------
-    def fit(self, X: Sequence[Sequence[str]], y: Any = None, **_: Any) -> Self:
+    def fit(self, X: Sequence[Sequence[str]], y: Any = None, *, progress: Any = None, **_: Any) -> Self:
+        """Fit on event sequences; ``y`` (0 normal, 1 anomalous) is optional. ``progress``: a
+        reporter of :mod:`deepsentry.core.progress`, told each training epoch."""
         keras = import_keras()
 
         started = time.perf_counter()
@@ -131,7 +134,7 @@ class LogSequenceDetector(Detector):
             raise InputError(f"{len(labels)} labels for {len(sequences)} sequences")
         model = cfg.model
         if model == "auto" and labels.any() and (labels == 0).any():
-            return self._fit_best_supervised(sequences, labels, started)
+            return self._fit_best_supervised(sequences, labels, started, progress)
         if model == "auto":
             model = "deeplog"
         if model == "classifier" and not (labels.any() and (labels == 0).any()):
@@ -143,6 +146,7 @@ class LogSequenceDetector(Detector):
         for stale in ("count_mean_", "count_scale_"):  # a refit without count features must not see them
             self.__dict__.pop(stale, None)
         epochs = cfg.epochs or EPOCHS[model]
+        callbacks = [epoch_callback(progress, f"training {model}", epochs)] if progress is not None else []
         rng = np.random.default_rng(cfg.seed)
         val_mask = np.zeros(len(sequences), dtype=bool)
         for value in (0, 1):
@@ -160,14 +164,16 @@ class LogSequenceDetector(Detector):
             self.network_ = self._build_deeplog(len(events) + 3)
             normal_train = [sequences[i] for i in train_idx if labels[i] == 0]
             x, t = self._windows(normal_train)
-            self.network_.fit(x, t, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True)
+            self.network_.fit(x, t, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True,
+                              callbacks=callbacks)
         elif model == "autoencoder":
             normal_train = [sequences[i] for i in train_idx if labels[i] == 0]
             counts = self._event_counts(normal_train)
             self._fit_count_scaling(counts)
             z = self._count_features(counts)
             self.network_ = self._build_autoencoder(z.shape[1])
-            self.network_.fit(z, z, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True)
+            self.network_.fit(z, z, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True,
+                              callbacks=callbacks)
         else:
             train = [sequences[i] for i in train_idx]
             if cfg.counts:
@@ -178,7 +184,7 @@ class LogSequenceDetector(Detector):
             share = t.mean()
             weights = {0: float(0.5 / (1 - share)), 1: float(0.5 / share)}
             self.network_.fit(x, t, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True,
-                              class_weight=weights)
+                              class_weight=weights, callbacks=callbacks)
         val_scores = self.score_samples([sequences[i] for i in val_idx])
         val_labels = labels[val_idx].astype(bool)
         rule = cfg.threshold_rule if val_labels.any() else "target_fpr"  # other rules need anomalies
@@ -201,12 +207,13 @@ class LogSequenceDetector(Detector):
         self.summary_ = summary
         return self
 
-    def _fit_best_supervised(self, sequences: list[list[str]], labels: np.ndarray, started: float) -> Self:
+    def _fit_best_supervised(self, sequences: list[list[str]], labels: np.ndarray, started: float,
+                             progress: Any = None) -> Self:
         """``auto`` with labelled anomalies: fit the classifier and the event-count autoencoder on the
         same split and keep the one with the higher average precision on the validation sequences
         (carved from the training data; the classifier on a tie). On HDFS blocks the autoencoder
         wins (its false alarms are rarer than the classifier's); on BGL windows the classifier."""
-        fitted = {name: LogSequenceDetector(replace(self.config, model=name)).fit(sequences, labels)
+        fitted = {name: LogSequenceDetector(replace(self.config, model=name)).fit(sequences, labels, progress=progress)
                   for name in ("classifier", "autoencoder")}
         precision = {name: det.summary_.validation_metrics["average_precision"] for name, det in fitted.items()}
         best = "autoencoder" if precision["autoencoder"] > precision["classifier"] else "classifier"

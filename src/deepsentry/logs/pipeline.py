@@ -105,13 +105,13 @@ class LogTrainingData:
     window: int | None = None
     window_seconds: float | None = None
 
-    def fit(self, detector: Any) -> Any:
+    def fit(self, detector: Any, *, progress: Any = None) -> Any:
         """Fit ``detector`` on these sequences and keep how they were read in it, so that
-        ``detect`` and ``watch`` read new logs alike."""
+        ``detect`` and ``watch`` read new logs alike (``progress``: told each training epoch)."""
         if self.source is not None:
             detector.read_raw_logs_with(self.source, self.miner)
         detector.window_lines_, detector.window_seconds_ = self.window, self.window_seconds
-        return detector.fit(self.sequences.sequences, self.sequences.labels)
+        return detector.fit(self.sequences.sequences, self.sequences.labels, progress=progress)
 
 
 def training_data(*, data: str | Path | None = None, normal: str | Path | None = None,
