@@ -25,6 +25,8 @@ from typing import Iterator
 _ABSL_LINE = re.compile(rb"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^\s\]]+:\d+\] ")
 _ABSL_NOT_INITIALISED = b"All log messages before absl::InitializeLog() is called are written to STDERR"
 _SEVERITY = {b"I": 0, b"W": 1, b"E": 2, b"F": 3}
+# logged as errors, but harmless: TensorFlow says so and carries on
+_HARMLESS = (b"oneDNN supports DT_BOOL only on platforms with AVX-512. Falling back",)
 _lock = threading.Lock()
 
 
@@ -45,10 +47,13 @@ def keep_native_line(line: bytes, level: int) -> bool:
     True
     >>> keep_native_line(b"a Python warning", 3)
     True
+    >>> keep_native_line(b"E0000 00:00:1.5   7 util.cc:131] oneDNN supports DT_BOOL only on platforms "
+    ...                  b"with AVX-512. Falling back to the default Eigen-based implementation", 2)
+    False
     """
     if level <= 0:
         return True
-    if _ABSL_NOT_INITIALISED in line:
+    if _ABSL_NOT_INITIALISED in line or any(text in line for text in _HARMLESS):
         return False
     match = _ABSL_LINE.match(line)
     return match is None or _SEVERITY[match.group(1)] >= level
@@ -94,3 +99,19 @@ def import_keras() -> ModuleType:
     with native_stderr_filtered():
         import keras
     return keras
+
+
+def prime_boolean_ops() -> None:
+    """Run one boolean op on the TensorFlow backend with stderr filtered.
+
+    On CPUs without AVX-512, TensorFlow logs once per process, at error level, that oneDNN falls
+    back to Eigen for boolean tensors (the masks of the log models' LSTMs), then carries on. The
+    first masked training or scoring step printed that line in the middle of the command's output;
+    after this call the process has printed it already, filtered (about 50 ms, once)."""
+    keras = import_keras()
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    with native_stderr_filtered():
+        tf.function(lambda x: tf.transpose(x, [1, 0]))(tf.zeros((2, 1), dtype=tf.bool))

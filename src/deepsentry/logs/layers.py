@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ..core.backend import import_keras
+from ..core.backend import import_keras, prime_boolean_ops
 
 keras = import_keras()
 ops = keras.ops
+prime_boolean_ops()  # the LSTMs' masks are boolean
 
 
 @keras.saving.register_keras_serializable(package="deepsentry")
