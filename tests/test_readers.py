@@ -399,3 +399,14 @@ def test_a_utf16_table_or_a_workbook_is_a_clear_error(tmp_path):
         archive.writestr("xl/workbook.xml", "<workbook/>")
     with pytest.raises(InputError, match="flows.xlsx: file is a ZIP archive.*save the sheet as CSV"):
         read_flows(workbook)
+
+
+def test_address_and_time_columns_are_identifiers_whatever_their_name(tmp_path):
+    rows = [f"10.0.{i}.7,fe80::{i},2024-01-0{i % 9 + 1} 10:00:0{i},aa:bb:cc:dd:ee:0{i},tcp,{i * 10},{'attack' if i % 2 else 'normal'}"
+            for i in range(8)]
+    path = write(tmp_path, "x.csv", "sAddress,peer6,when,mac,proto,bytes,label\n" + "\n".join(rows) + "\n")
+    data = read_flows(path, ReadOptions(label_column="label"))
+    assert data.report.identifier_columns == ["sAddress", "peer6", "when", "mac"]
+    assert list(data.features.columns) == ["proto", "bytes"]
+    kept = read_flows(path, ReadOptions(label_column="label", keep_columns=("saddress",)))
+    assert "sAddress" in kept.features.columns

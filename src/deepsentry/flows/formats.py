@@ -108,6 +108,39 @@ def is_identifier(name: str) -> bool:
     return normalise_name(name) in _IDENTIFIER_NAMES
 
 
+_MAC = re.compile(r"[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([ t]\d{1,2}:\d{2}.*)?|\d{1,2}/\d{1,2}/\d{2,4}( \d{1,2}:\d{2}.*)?")
+
+
+def _address_or_time(text: str) -> bool:
+    import ipaddress
+
+    if _MAC.fullmatch(text) or _DATE_TIME.fullmatch(text):
+        return True
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def holds_identifiers(values: Any, *, sample: int = 200, share: float = 0.9) -> bool:
+    """True for a text column whose values are IP or MAC addresses, or dates and times, whatever its
+    name ('sAddress', 'when'): they identify hosts and moments, not behaviour. Looks at the first
+    ``sample`` non-empty values; ``share`` of them must be such values.
+
+    >>> holds_identifiers(["10.0.0.1", "fe80::1", "192.168.1.20"]), holds_identifiers(["tcp", "udp"])
+    (True, False)
+    >>> holds_identifiers(["2024-01-01 10:00:00", "3/7/2017 8:55"]), holds_identifiers(["1", "2"])
+    (True, False)
+    """
+    texts = [t for t in (str(v).strip().lower() for v in list(values[:sample * 2])) if t and t not in ("nan", "none", "-")]
+    texts = texts[:sample]
+    if not texts or all(t.replace(".", "", 1).lstrip("-").isdigit() for t in texts):
+        return False
+    return sum(_address_or_time(t) for t in texts) >= share * len(texts)
+
+
 # CICFlowMeter's features as its releases spell them: the improved CIC-IDS2017 re-extraction (first,
 # the shared sample's naming), the MachineLearningCVE CSVs, CICFlowMeter-V3/V4's own output and
 # CSE-CIC-IDS2018 ('Tot Fwd Pkts', 'Flow Byts/s'), and the Parquet release of CIC-IDS2017 ('Fwd

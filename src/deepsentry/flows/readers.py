@@ -27,7 +27,7 @@ from ..core.tables import (LabelledTable, ReadReport, arff_header, coerce_numeri
                            read_delimited, sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek
 from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign,
-                      is_identifier, normalise_name)
+                      holds_identifiers, is_identifier, normalise_name)
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,9 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
     id_col = find(fmt.id_column)
     keep = {normalise_name(k) for k in options.keep_columns}
     identifiers = [c for c in frame.columns
-                   if c not in label_cols and is_identifier(c) and normalise_name(c) not in keep]
+                   if c not in label_cols and normalise_name(c) not in keep
+                   and (is_identifier(c) or pd.api.types.is_datetime64_any_dtype(frame[c])
+                        or _is_text(frame[c]) and holds_identifiers(frame[c].to_numpy()))]
     report.identifier_columns = identifiers
     report.label_columns = sorted(label_cols)
     report.rows = len(frame)
@@ -278,3 +280,7 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
 
 
 
+
+
+def _is_text(column: pd.Series) -> bool:
+    return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column))
