@@ -610,6 +610,8 @@ def test_log_models_alert_alike_from_detect_watch_and_serve(tmp_path, capsys):
     noisy = tmp_path / "noisy.log"
     noisy.write_text(test.read_text() + "this line is no syslog\n")
     assert main(["detect", "--model", str(model), str(noisy), "--out", str(tmp_path / "n.csv")]) == 0
+    # a line that joins no window has no output row (unlike a malformed table row): the count says so
+    assert "1 malformed line(s) left out" in " ".join(capsys.readouterr().err.split())
     assert main(["detect", "--model", str(model), str(noisy), "--out", str(tmp_path / "n.csv"), "--strict"]) \
         == InputError.exit_code
     assert "1 malformed record(s) (--strict); first: " + f"{noisy}, line 201: does not match the syslog format" \

@@ -692,8 +692,9 @@ def _report_read(report) -> None:
 
 def _report_problems(summary) -> None:
     if summary.malformed_rows or summary.bad_values:
-        err.print(f"{summary.malformed_rows} malformed row(s) not scored (score empty, 'error' set)"
-                  f"{_other_problems(summary.bad_values)}", style="yellow")
+        where = ("row(s) not scored (score empty, 'error' set)" if summary.malformed_in_output
+                 else "line(s) left out (they join no scored session or window)")
+        err.print(f"{summary.malformed_rows} malformed {where}{_other_problems(summary.bad_values)}", style="yellow")
         for example in summary.examples[:5]:
             err.print(f"  {example}")
     if summary.unseen_categories:

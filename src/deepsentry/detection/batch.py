@@ -63,6 +63,9 @@ class DetectSummary:
     scored: int = 0  # records that got a score (malformed ones kept in place did not)
     alerts: int = 0
     malformed_rows: int = 0
+    #: malformed records keep their place in the output (tables); log lines that cannot be read
+    #: belong to no scored session or window, so they have no row of their own
+    malformed_in_output: bool = True
     bad_values: dict[str, int] = field(default_factory=dict)
     unseen_categories: dict[str, int] = field(default_factory=dict)
     missing_values: dict[str, int] = field(default_factory=dict)
@@ -189,8 +192,8 @@ def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None, 
                                                       source=str(path)).values()))
     summary = DetectSummary(input=str(path), output=None, rows=len(frame), scored=len(frame),
                             alerts=int(frame["alert"].sum()),
-                            malformed_rows=data.report.malformed_rows, bad_values=data.report.bad_values,
-                            examples=[str(e) for e in data.report.examples])
+                            malformed_rows=data.report.malformed_rows, malformed_in_output=False,
+                            bad_values=data.report.bad_values, examples=[str(e) for e in data.report.examples])
     if out is not None:
         write_predictions(frame, out)
         summary.output = str(out)
