@@ -149,15 +149,21 @@ class Batch:
 
 
 def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
-    """A JSON array of objects, or CSV with a header row."""
+    """A JSON array of objects, or CSV with a header row (delimited as files are: the most frequent
+    of , ; tab | in the header)."""
     if not body.strip():
         raise InputError("empty request body", hint="send a JSON array of records or CSV with a header")
     if "csv" in content_type:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
+        from ..core.tables import DELIMITERS
+
+        header = body.split(b"\n", 1)[0]
+        delimiter = max(DELIMITERS, key=lambda d: header.count(d.encode()))  # ties: the comma
         try:
-            table = pacsv.read_csv(io.BytesIO(body), convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+            table = pacsv.read_csv(io.BytesIO(body), parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                                   convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             # pyarrow names the CSV row: "CSV parse error: Expected 3 columns, got 4: ..."
             raise InputError(f"CSV body cannot be parsed ({str(exc).splitlines()[0][:200]})") from None
