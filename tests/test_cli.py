@@ -193,7 +193,7 @@ def test_a_numeric_column_mostly_not_numbers_is_counted_not_read_as_text(trained
     data.to_csv(root / "wordy.csv", index=False)
     assert main(["detect", "--model", str(model), str(root / "wordy.csv"), "--out", str(root / "wordy.jsonl")]) == 0
     err = " ".join(capsys.readouterr().err.split())
-    assert "3 value(s) or line(s) kept with a problem (bytes 3)" in err
+    assert "other problems: bytes 3" in err
     assert "line 2, column bytes: not a number: '[b]x[/b]'" in err  # brackets printed as given
     assert main(["detect", "--model", str(model), str(root / "wordy.csv"), "--strict"]) == 3
     assert "wordy.csv, line 2, column bytes: not a number: '[b]x[/b]'" in " ".join(capsys.readouterr().err.split())

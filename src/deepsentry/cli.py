@@ -674,12 +674,12 @@ def _finish_training(detector, out_dir: Path, onnx: bool) -> None:
 
 
 def _other_problems(bad_values: dict[str, int]) -> str:
-    """Table readers count non-numeric values (read as missing) by column; log readers count
-    lines by problem (binary, cut, no session id, ...): both by key."""
+    """Table readers count non-numeric values (read as missing) by column; log and sample readers
+    count problems by kind (binary lines, no session id, files without a label, ...): by key."""
     if not bad_values:
         return ""
     counts = ", ".join(f"{key} {count}" for key, count in bad_values.items())
-    return f", {sum(bad_values.values())} value(s) or line(s) kept with a problem ({counts})"
+    return f"; other problems: {counts}"
 
 
 def _report_read(report) -> None:
