@@ -27,7 +27,7 @@ _ABSL_NOT_INITIALISED = b"All log messages before absl::InitializeLog() is calle
 _SEVERITY = {b"I": 0, b"W": 1, b"E": 2, b"F": 3}
 # logged as errors, but harmless: TensorFlow says so and carries on
 _HARMLESS = (b"oneDNN supports DT_BOOL only on platforms with AVX-512. Falling back",)
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a filtered block may open another (its lines are filtered twice)
 
 
 def min_log_level() -> int:
