@@ -226,6 +226,15 @@ def arff_header(path: Path) -> tuple[list[str], int] | None:
     raise InputError("an ARFF file without a @data line", path=path)
 
 
+def header_delimiter(header: str) -> str:
+    """The most frequent of ``DELIMITERS`` in a header line (the comma on a tie or when none occurs).
+
+    >>> header_delimiter("dur;bytes;proto"), header_delimiter("dur")
+    (';', ',')
+    """
+    return max(DELIMITERS, key=header.count)
+
+
 def sniff_delimited(path: Path) -> tuple[str, list[str]]:
     """Delimiter and first-record fields, from the first line of a text file (gzip-compressed or not)."""
     import zlib
@@ -251,9 +260,8 @@ def sniff_delimited(path: Path) -> tuple[str, list[str]]:
     if not text.strip():
         raise InputError("file is empty", path=path)
     first = text.lstrip("\r\n").splitlines()[0]
-    counts = {d: first.count(d) for d in DELIMITERS}
-    delimiter = max(counts, key=counts.get)
-    if counts[delimiter] == 0:
+    delimiter = header_delimiter(first)
+    if first.count(delimiter) == 0:
         raise InputError(
             "first line holds a single field",
             path=path, row=1,

@@ -157,10 +157,9 @@ def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        from ..core.tables import DELIMITERS
+        from ..core.tables import header_delimiter
 
-        header = body.split(b"\n", 1)[0]
-        delimiter = max(DELIMITERS, key=lambda d: header.count(d.encode()))  # ties: the comma
+        delimiter = header_delimiter(body.split(b"\n", 1)[0].decode("utf-8", errors="replace"))
         try:
             table = pacsv.read_csv(io.BytesIO(body), parse_options=pacsv.ParseOptions(delimiter=delimiter),
                                    convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
