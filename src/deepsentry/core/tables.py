@@ -570,6 +570,11 @@ def kept_positions(total: int, malformed: dict[int, str]) -> np.ndarray:
     return kept[: total - len(malformed)]
 
 
+def is_text_column(series: pd.Series) -> bool:
+    """Neither numbers nor booleans: a column read as text (strings, or dates pyarrow parsed)."""
+    return not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
+
+
 def coerce_numeric(path: Path, features: pd.DataFrame, report: ReadReport, *, positions: np.ndarray,
                    strict: bool = False, header_lines: int = 1, categorical: frozenset[str] = frozenset(),
                    allow_text_columns: bool = True, normalise=lambda name: name,
@@ -582,7 +587,7 @@ def coerce_numeric(path: Path, features: pd.DataFrame, report: ReadReport, *, po
     """
     for column in features.columns:
         series = features[column]
-        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        if not is_text_column(series):
             continue
         if normalise(column) in categorical:
             features[column] = series.astype(str)

@@ -252,6 +252,12 @@ class TabularDetector(Detector):
         check_is_fitted(self, ("preprocessor_",))
         return self.preprocessor_.transform(X, report, fill_missing=fill_missing)
 
+    def numeric_input_columns(self) -> tuple[str, ...]:
+        """The input columns the model reads as numbers (none before ``fit``): a reader of new data
+        keeps them numeric however many of their values are not numbers."""
+        prep = getattr(self, "preprocessor_", None)
+        return tuple(prep.numeric_columns_) if prep is not None else ()
+
     def transform_table(self, table: Any) -> np.ndarray:
         """Features for an Arrow table (a CSV body): columnar, with :meth:`transform_records`'
         rules (absent column or null = missing value; a non-number = an error naming the record)."""

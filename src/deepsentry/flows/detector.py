@@ -81,11 +81,10 @@ class FlowDetector(TabularDetector):
     def read_options(self, **overrides: Any) -> ReadOptions:
         """Options to read new data the way the training data was read (labels optional)."""
         fmt = overrides.pop("format", None) or getattr(self, "format_", None)
-        prep = getattr(self, "preprocessor_", None)
         return ReadOptions(format=None if fmt == "csv" else fmt,
                            label_column=getattr(self, "label_column_", None) if fmt == "csv" else None,
                            benign_labels=tuple(getattr(self, "benign_labels_", None) or ()),
-                           numeric_columns=tuple(prep.numeric_columns_) if prep is not None else (),
+                           numeric_columns=self.numeric_input_columns(),
                            **overrides)
 
     def read_input(self, path: str | Path, *, strict: bool = False, format: str | None = None,

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from ..core.errors import ConfigError, InputError
 from ..core.tables import (LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
-                           read_delimited, sniff_delimited)
+                           is_text_column, read_delimited, sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek
 from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign,
                       holds_identifiers, is_identifier, normalise_name)
@@ -236,7 +236,7 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
     identifiers = [c for c in frame.columns
                    if c not in label_cols and normalise_name(c) not in keep
                    and (is_identifier(c) or pd.api.types.is_datetime64_any_dtype(frame[c])
-                        or _is_text(frame[c]) and holds_identifiers(frame[c].to_numpy()))]
+                        or is_text_column(frame[c]) and holds_identifiers(frame[c].to_numpy()))]
     report.identifier_columns = identifiers
     report.label_columns = sorted(label_cols)
     report.rows = len(frame)
@@ -277,10 +277,3 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
                     benign_labels=benign, report=report, positions=positions, total_rows=total,
                     label_column=label_col, malformed_positions=malformed,
                     identifiers=frame[identifiers].reset_index(drop=True) if identifiers else None)
-
-
-
-
-
-def _is_text(column: pd.Series) -> bool:
-    return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column))
