@@ -291,10 +291,9 @@ def extract_flows_cmd(
     from .core.tables import check_output
     from .detection.batch import write_predictions
     from .flows.capture import extract_flows
-
-    check_output(out_file, paths)
     from .flows.zeek import looks_like_zeek
 
+    check_output(out_file, paths)
     for path in paths:
         if path.is_file() and looks_like_zeek(path):
             raise InputError("a Zeek log holds flows already; extract flows reads packet captures", path=path,

@@ -147,6 +147,11 @@ class LogSequenceDetector(Detector):
             self.__dict__.pop(stale, None)
         epochs = cfg.epochs or EPOCHS[model]
         callbacks = [epoch_callback(progress, f"training {model}", epochs)] if progress is not None else []
+
+        def fit_network(x: Any, target: Any, **extra: Any) -> None:
+            self.network_.fit(x, target, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True,
+                              callbacks=callbacks, **extra)
+
         rng = np.random.default_rng(cfg.seed)
         val_mask = np.zeros(len(sequences), dtype=bool)
         for value in (0, 1):
@@ -164,16 +169,14 @@ class LogSequenceDetector(Detector):
             self.network_ = self._build_deeplog(len(events) + 3)
             normal_train = [sequences[i] for i in train_idx if labels[i] == 0]
             x, t = self._windows(normal_train)
-            self.network_.fit(x, t, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True,
-                              callbacks=callbacks)
+            fit_network(x, t)
         elif model == "autoencoder":
             normal_train = [sequences[i] for i in train_idx if labels[i] == 0]
             counts = self._event_counts(normal_train)
             self._fit_count_scaling(counts)
             z = self._count_features(counts)
             self.network_ = self._build_autoencoder(z.shape[1])
-            self.network_.fit(z, z, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True,
-                              callbacks=callbacks)
+            fit_network(z, z)
         else:
             train = [sequences[i] for i in train_idx]
             if cfg.counts:
@@ -183,8 +186,7 @@ class LogSequenceDetector(Detector):
             t = labels[train_idx].astype(np.float32)
             share = t.mean()
             weights = {0: float(0.5 / (1 - share)), 1: float(0.5 / share)}
-            self.network_.fit(x, t, epochs=epochs, batch_size=cfg.batch_size, verbose=0, shuffle=True,
-                              class_weight=weights, callbacks=callbacks)
+            fit_network(x, t, class_weight=weights)
         val_scores = self.score_samples([sequences[i] for i in val_idx])
         val_labels = labels[val_idx].astype(bool)
         rule = cfg.threshold_rule if val_labels.any() else "target_fpr"  # other rules need anomalies
