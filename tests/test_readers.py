@@ -1,5 +1,6 @@
 import gzip
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -289,7 +290,7 @@ def test_non_numeric_values_are_counted_or_rejected(tmp_path):
         read_flows(path, ReadOptions(label_column="label", strict=True))
 
 
-def test_rows_that_are_not_utf8_are_malformed_records_not_a_rejected_file(tmp_path):
+def test_rows_that_are_not_utf8_are_malformed_records_not_a_rejected_file(tmp_path, monkeypatch):
     # a short row (skipped while parsing) before the bad bytes: line numbers must count it
     path = write(tmp_path, "x.csv", b"dur,proto,label\n1,tcp,normal\n2,udp\n3,u\xffdp,attack\n4,tcp,attack\n")
     data = read_flows(path, ReadOptions(label_column="label"))
@@ -304,9 +305,14 @@ def test_rows_that_are_not_utf8_are_malformed_records_not_a_rejected_file(tmp_pa
         read_flows(path, ReadOptions(label_column="label", strict=True))
     # a short row that is also not UTF-8 stops pyarrow's row handler: read again with the bytes replaced
     path.write_bytes(b"dur,proto,label\n1,tcp,normal\n3,\xfc\xfc\n4,udp,attack\n")
+    unraisable = []  # pyarrow reports its failed decode as "Exception ignored in ...": not to the user
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
     both = read_flows(path, ReadOptions(label_column="label"))
     assert list(both.labels) == ["normal", "attack"] and both.report.malformed_rows == 1
     assert [e.row for e in both.report.examples if e.row] == [3]
+    with pytest.raises(InputError, match=r"x.csv, line 3: expected 3 fields, found 2"):
+        read_flows(path, ReadOptions(label_column="label", strict=True))
+    assert unraisable == [] and sys.unraisablehook == unraisable.append  # and the hook is put back
 
 
 @pytest.mark.parametrize("content,match", [

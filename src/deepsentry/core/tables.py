@@ -19,8 +19,11 @@ silently.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import logging
 import re
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,6 +273,40 @@ def sniff_delimited(path: Path) -> tuple[str, list[str]]:
     return delimiter, [f.strip().strip('"') for f in first.split(delimiter)]
 
 
+_HOOK_LOCK = threading.Lock()
+_HOOK_USERS = [0, None]  # readers inside quiet_row_handler_errors, the hook they replaced
+
+
+def _row_handler_hook(unraisable: Any) -> None:
+    if unraisable.exc_type is UnicodeDecodeError and getattr(unraisable.object, "__name__", "") == "on_invalid":
+        return  # handled: the file is read again with the bytes replaced
+    _HOOK_USERS[1](unraisable)
+
+
+@contextlib.contextmanager
+def quiet_row_handler_errors() -> Any:
+    """Keep pyarrow from printing a traceback when a malformed row is also not UTF-8.
+
+    pyarrow decodes such a row's text before it calls the row handler, fails, prints the error as
+    "Exception ignored in ..." and stops the read; :func:`read_delimited` then reads the file again
+    with the bytes replaced and reports the row, so the traceback is noise on a user's terminal.
+    Other unraisable errors still reach the previous hook. Nested and threaded use share one
+    installed hook.
+    """
+    with _HOOK_LOCK:
+        if _HOOK_USERS[0] == 0:
+            _HOOK_USERS[1] = sys.unraisablehook
+            sys.unraisablehook = _row_handler_hook
+        _HOOK_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _HOOK_LOCK:
+            _HOOK_USERS[0] -= 1
+            if _HOOK_USERS[0] == 0:
+                sys.unraisablehook = _HOOK_USERS[1]
+
+
 def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool = False,
                    column_names: list[str] | None = None, legacy_text_columns: tuple[str, ...] = (),
                    skip_lines: int = 0) -> tuple[pd.DataFrame, dict[int, str], int]:
@@ -322,14 +359,19 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     try:
         # Single-threaded reading knows each bad row's line number: used in strict mode, and
         # to re-read the (rare) files that have malformed rows.
-        table = read(not strict)
-        if bad and any(number is None for number, _ in bad):
-            table = read(False)
+        with quiet_row_handler_errors():
+            table = read(not strict)
+            if bad and any(number is None for number, _ in bad):
+                table = read(False)
     except (pa.ArrowInvalid, OSError) as exc:  # OSError: a compressed stream that is cut or corrupt
         if strict and bad:
             raise InputError(bad[-1][1], path=path, row=lines.get(bad[-1][0], bad[-1][0])) from None
         table = None if strict else _read_replacing_invalid_utf8(path, compressed, read, report)
         if table is None:
+            short = re.search(r"Row #(\d+): Expected (\d+) columns, got (\d+)", str(exc))
+            if short:  # a short row that is also not UTF-8: pyarrow stops before the row handler
+                raise InputError(f"expected {short[2]} fields, found {short[3]}", path=path,
+                                 row=int(short[1])) from None
             raise InputError(f"cannot parse as delimited text ({str(exc).splitlines()[0]})", path=path) from None
     try:
         table.schema.names  # noqa: B018 - pyarrow decodes the header's names lazily: fail here, clearly
