@@ -228,6 +228,29 @@ def test_parameter_errors_are_clear():
             synthetic_flows(50).drop(columns=["label", "src_ip"]), np.array(["Benign Traffic", "DoS"] * 25))
 
 
+@pytest.mark.parametrize("config_class, field, value, message", [
+    (DetectorConfig, "epochs", 1.5, "epochs must be an integer; got 1.5"),
+    (DetectorConfig, "batch_size", "256", "batch_size must be an integer"),
+    (DetectorConfig, "dedupe", "false", "dedupe must be true or false"),  # a truthy string
+    (DetectorConfig, "learning_rate", True, "learning_rate must be a number"),
+    (DetectorConfig, "hidden", (64, "x"), "hidden must be a list of integers"),
+    (DetectorConfig, "ae_hidden", (), "ae_hidden must list one or more layer widths"),
+    ("deepsentry.logs.detector.LogConfig", "window", 2.5, "window must be an integer"),
+    ("deepsentry.logs.detector.LogConfig", "counts", "yes", "counts must be true or false"),
+    ("deepsentry.evaluation.splits.SplitConfig", "group_column", 3, "group_column must be a string; got 3"),
+    ("deepsentry.evaluation.tuning.SearchConfig", "trials", 2.0, "trials must be an integer"),
+])
+def test_every_config_checks_the_types_of_its_fields(config_class, field, value, message):
+    if isinstance(config_class, str):
+        import importlib
+
+        module, _, name = config_class.rpartition(".")
+        config_class = getattr(importlib.import_module(module), name)
+    with pytest.raises(ConfigError, match=message):
+        config_class(**{field: value})
+    config_class()  # the defaults pass their own check
+
+
 def test_flow_detector_bundle_kind(data, tmp_path):
     X, y, _, _ = data
     from deepsentry.core.errors import BundleError

@@ -68,6 +68,29 @@ def test_grouped_and_time_ordered_folds():
         SplitConfig(strategy="group")
 
 
+def test_records_without_a_group_or_a_readable_time_are_placed_and_reported(caplog):
+    X, y = frame_and_labels()
+    hosts = np.array(["a", "b", "c", None], dtype=object)[np.arange(len(X)) % 4]
+    grouped = make_splits(X.assign(host=hosts), y, SplitConfig.from_columns(
+        folds=4, group_column="host", time_column=None, seed=0))
+    # four groups, the records without a host among them: one fold tests exactly those records
+    missing = set(np.flatnonzero(pd.isna(hosts)))
+    assert any(set(test) == missing for _, test in grouped.folds)
+    assert grouped.notes == [f"{len(missing)} records have no value in group column 'host'; "
+                             "they form one group of their own"]
+    assert grouped.notes[0] in caplog.text and grouped.describe()["notes"] == grouped.notes
+
+    times = pd.Series(pd.date_range("2026-01-01", periods=len(X), freq="min").astype(str))
+    times[::10] = "not a time"
+    timed = make_splits(X.assign(when=times.to_numpy()), y, SplitConfig.from_columns(
+        folds=3, group_column=None, time_column="when", seed=0))
+    unreadable = set(range(0, len(X), 10))
+    assert timed.notes == [f"{len(unreadable)} records have no readable time in 'when'; "
+                           "they count as the oldest (always on the training side)"]
+    for _, test in timed.folds:
+        assert not unreadable & set(test)
+
+
 def test_novel_attack_folds_hold_attack_types_out_of_training():
     X, y = frame_and_labels(900)
     types = np.where(y == "normal", "normal", y + "-" + (np.arange(len(y)) % 3).astype(str))  # 6 attack types
@@ -196,6 +219,30 @@ def test_search_space_is_validated():
         assert p == trial_params(space, "random", trial=k, seed=3, history=[])
     grid = [trial_params(space, "grid", trial=k, seed=0, history=[], grid_points=2) for k in range(16)]
     assert len({json.dumps(g, sort_keys=True) for g in grid}) == 16
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"model": ["mlp", "bogus"]}, "model must be one of"),  # each choice checked before any data is read
+    ({"dropout": [0.1, 1.5]}, r"dropout must be in \[0.0, 1.0\); got 1.5"),
+    ({"hidden": ["a"]}, "hidden must be a list of integers; got 'a'"),
+    ({"hidden": [[64, 0]]}, "hidden must list one or more layer widths of at least 1"),
+    ({"dedupe": ["no"]}, "dedupe must be true or false; got 'no'"),
+    ({"epochs": {"low": 1.5, "high": 2.5}}, "'epochs' takes integers"),
+    ({"epochs": {"low": 1, "high": 5, "step": 0}}, "step must be a number in"),
+    ({"epochs": {"low": 1, "high": 5, "type": "int"}}, "unknown key.*type"),
+    ({"dropout": {"low": 0, "high": 1, "step": 0.25}}, "got 1.0"),  # the grid's last point is checked
+    ({"learning_rate": {"low": 1e-4, "high": 1e-2, "log": "yes"}}, "log must be true or false"),
+])
+def test_bad_search_space_values_fail_at_parse_time(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_space(spec)
+
+
+def test_a_float_knob_with_integer_bounds_samples_floats():
+    # the field's type decides, not how the bounds were written: 0 and 1 must not mean {0, 1}
+    space = parse_space({"l2": {"low": 0, "high": 1}})
+    values = {trial_params(space, "random", trial=k, seed=0, history=[])["l2"] for k in range(10)}
+    assert len(values) == 10 and all(isinstance(v, float) and 0 <= v <= 1 for v in values)
 
 
 def fake_objective(params: dict) -> dict:

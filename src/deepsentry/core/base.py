@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import types
+import typing
 from dataclasses import asdict, fields, is_dataclass
 from typing import Any, Self
 
@@ -58,6 +60,61 @@ def validate_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
     """Raise a :class:`ConfigError` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+
+def validate_types(config: Any) -> None:
+    """Raise a :class:`ConfigError` naming the first field of dataclass ``config`` whose value is not
+    of its annotated type (``int``, ``float``, ``bool``, ``str``, ``None`` unions, ``tuple[int, ...]``).
+
+    Config values come from YAML search spaces, JSON bundles and keyword arguments; without this a
+    wrong type surfaces deep inside training (``epochs=1.5``) or passes as truthy (``dedupe="no"``).
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class C:
+    ...     epochs: int = 1
+    >>> validate_types(C(epochs=1.5))
+    Traceback (most recent call last):
+    deepsentry.core.errors.ConfigError: epochs must be an integer; got 1.5
+    """
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):
+        hint = hints.get(f.name)
+        value = getattr(config, f.name)
+        expected = _type_problem(hint, value)
+        if expected:
+            raise ConfigError(f"{f.name} must be {expected}; got {value!r}")
+
+
+def _type_problem(hint: Any, value: Any) -> str | None:
+    """What ``value`` should have been to match ``hint``, or None when it matches (or the hint is
+    not one this checks)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        problems = [_type_problem(a, value) for a in args if a is not type(None)]
+        return None if any(p is None for p in problems) else " or ".join(p for p in problems if p)
+    if hint is bool:
+        return None if isinstance(value, (bool, np.bool_)) else "true or false"
+    if hint is int:
+        ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+        return None if ok else "an integer"
+    if hint is float:
+        ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+        return None if ok else "a number"
+    if hint is str:
+        return None if isinstance(value, str) else "a string"
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, (tuple, list)):
+            return f"a list of {_type_name(args[0])}"
+        if any(_type_problem(args[0], v) for v in value):
+            return f"a list of {_type_name(args[0])}"
+    return None
+
+
+def _type_name(hint: Any) -> str:
+    return {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}.get(hint, str(hint))
 
 
 def validate_range(name: str, value: float, low: float | None = None, high: float | None = None,

@@ -32,7 +32,7 @@ import pandas as pd
 
 from .augment import METHODS as AUGMENT_METHODS, augment
 from .backend import import_keras
-from .base import Detector, config_from_dict, validate_choice, validate_range
+from .base import Detector, config_from_dict, validate_choice, validate_range, validate_types
 from .bundle import read_bundle, write_bundle
 from .errors import BundleError, ConfigError, InputError, check_is_fitted
 from .preprocessing import PreprocessingReport, TabularPreprocessor
@@ -74,6 +74,7 @@ class DetectorConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        validate_types(self)
         validate_choice("model", self.model, MODELS)
         validate_choice("class_weight", self.class_weight, CLASS_WEIGHTS)
         validate_choice("threshold_rule", self.threshold_rule, RULES)
@@ -91,8 +92,11 @@ class DetectorConfig:
             raise ConfigError("ple_bins must be 0 (off) or at least 2, got 1")
         if self.epochs is not None:
             validate_range("epochs", self.epochs, 1)
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        object.__setattr__(self, "ae_hidden", tuple(int(h) for h in self.ae_hidden))
+        for name in ("hidden", "ae_hidden"):
+            widths = tuple(int(h) for h in getattr(self, name))
+            if not widths or min(widths) < 1:
+                raise ConfigError(f"{name} must list one or more layer widths of at least 1; got {getattr(self, name)!r}")
+            object.__setattr__(self, name, widths)
 
     @property
     def resolved_epochs(self) -> int:

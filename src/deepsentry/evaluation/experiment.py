@@ -77,6 +77,7 @@ class Experiment:
         drop = [c for c in self.aux_columns if c in plan.X.columns]
         if drop:  # an aux column that was not the split column is still not a feature
             plan.X = plan.X.drop(columns=drop)
+        self.notes.extend(plan.notes)
         return plan
 
     def fit_final(self, config: DetectorConfig, progress: Any = None) -> Any:

@@ -15,12 +15,14 @@ saw: how a detector does on the attacks of tomorrow, not on more of today's.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from ..core.base import validate_choice, validate_range
+from ..core.base import validate_choice, validate_range, validate_types
 from ..core.errors import ConfigError, InputError
 from ..core.tabular import _dedupe
 
@@ -28,6 +30,8 @@ STRATEGIES = ("stratified", "group", "time", "novel")
 ATTACK_TYPE = "__attack_type__"
 #: time column meaning "the records' order in the input" (log sequences and windows)
 INPUT_ORDER = "input order"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class SplitConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        validate_types(self)
         validate_range("folds", self.folds, 2, 100)
         validate_choice("strategy", self.strategy, STRATEGIES)
         if self.strategy == "group" and not self.group_column:
@@ -72,6 +77,8 @@ class SplitPlan:
     config: SplitConfig = field(default_factory=SplitConfig)
     #: novel-attack folds: the attack types of each test fold
     test_attack_types: list[list[str]] | None = None
+    #: what the split did with records it could not place as asked (also logged as warnings)
+    notes: list[str] = field(default_factory=list)
 
     def describe(self) -> dict:
         return {"strategy": self.config.strategy, "folds": len(self.folds), "seed": self.config.seed,
@@ -79,7 +86,8 @@ class SplitPlan:
                 "conflicting_duplicates": self.conflicting_duplicates,
                 "group_column": self.config.group_column, "time_column": self.config.time_column,
                 "fold_sizes": [[int(len(a)), int(len(b))] for a, b in self.folds],
-                **({"test_attack_types": self.test_attack_types} if self.test_attack_types else {})}
+                **({"test_attack_types": self.test_attack_types} if self.test_attack_types else {}),
+                **({"notes": self.notes} if self.notes else {})}
 
 
 def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = None, *,
@@ -119,25 +127,39 @@ def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = Non
         X = X.drop(columns=[column])
     index = np.arange(len(y))
     held_out = None  # novel-attack folds: each test fold's attack types
+    notes: list[str] = []
     if config.strategy == "stratified":
         splitter = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
         folds = list(splitter.split(index, y))
     elif config.strategy == "group":
-        n_groups = len(pd.unique(aux))
+        # records without a group value form one group of their own: they must not join some
+        # host's group by accident (factorize's default code -1 would index the last group)
+        codes, uniques = pd.factorize(aux, use_na_sentinel=False)
+        missing = int(pd.isna(aux).sum())
+        if missing:
+            notes.append(f"{missing} records have no value in group column {config.group_column!r}; "
+                         "they form one group of their own")
+        n_groups = len(uniques)
         if n_groups < config.folds:
             raise InputError(f"{n_groups} groups in {config.group_column!r}, fewer than {config.folds} folds")
         # GroupKFold is deterministic; shuffle group identities with the seed for other fold sets
-        codes, uniques = pd.factorize(aux)
         permutation = np.random.default_rng(config.seed).permutation(len(uniques))
         folds = list(GroupKFold(config.folds).split(index, y, permutation[codes]))
     elif config.strategy == "novel":
         folds, held_out = _novel_folds(y, aux, benign_labels, config.folds, config.seed)
     else:
-        order = np.argsort(_time_keys(aux), kind="stable")
+        keys = _time_keys(aux)
+        unreadable = int(np.isneginf(keys).sum())
+        if unreadable:
+            notes.append(f"{unreadable} records have no readable time in {config.time_column!r}; "
+                         "they count as the oldest (always on the training side)")
+        order = np.argsort(keys, kind="stable")
         folds = [(order[a], order[b]) for a, b in TimeSeriesSplit(config.folds).split(order)]
     folds = [(np.sort(a), np.sort(b)) for a, b in folds]
+    for note in notes:
+        log.warning("%s", note)
     return SplitPlan(X=X, y=y, folds=folds, duplicates_removed=removed, conflicting_duplicates=conflicting,
-                     config=config, test_attack_types=held_out)
+                     config=config, test_attack_types=held_out, notes=notes)
 
 
 def _novel_folds(y: np.ndarray, types: np.ndarray, benign_labels: tuple[str, ...], folds: int,
@@ -174,7 +196,9 @@ def _time_keys(values: np.ndarray) -> np.ndarray:
     series = pd.Series(values)
     numeric = pd.to_numeric(series, errors="coerce")
     if numeric.notna().mean() < 0.5:
-        stamps = pd.to_datetime(series, errors="coerce", utc=True)
+        with warnings.catch_warnings():  # "could not infer format": it then parses each value, as wanted
+            warnings.simplefilter("ignore", UserWarning)
+            stamps = pd.to_datetime(series, errors="coerce", utc=True)
         if stamps.notna().mean() < 0.5:
             raise InputError("the time column holds neither numbers nor date-times")
         numeric = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()

@@ -27,13 +27,14 @@ import itertools
 import json
 import math
 import time
+import typing
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..core.base import validate_choice
+from ..core.base import validate_choice, validate_types
 from ..core.errors import ConfigError, InputError
 from ..core.tabular import DetectorConfig
 
@@ -76,12 +77,23 @@ class Param:
         return int(round(value)) if self.integer else float(value)
 
 
+SPEC_KEYS = ("choice", "low", "high", "log", "step")
+
+
 def parse_space(raw: dict[str, Any], config_class: type = DetectorConfig) -> list[Param]:
     """Validate a search space against the fields of ``config_class`` (:class:`DetectorConfig`
-    for tables; :class:`~deepsentry.logs.detector.LogConfig` for log models)."""
+    for tables; :class:`~deepsentry.logs.detector.LogConfig` for log models).
+
+    Every choice and both ends of every range are checked against the config on their own here,
+    so a bad value fails before any data is read, not in the middle of a search.
+
+    >>> [p.name for p in parse_space({"epochs": {"low": 5, "high": 20}, "hidden": [[64], [128, 64]]})]
+    ['epochs', 'hidden']
+    """
     if not isinstance(raw, dict) or not raw:
         raise ConfigError("the search space must be a non-empty mapping of parameter: spec")
     known = {f.name for f in fields(config_class)} - {"seed"}
+    hints = typing.get_type_hints(config_class)
     params = []
     for name, spec in raw.items():
         if name not in known:
@@ -91,24 +103,64 @@ def parse_space(raw: dict[str, Any], config_class: type = DetectorConfig) -> lis
             spec = {"choice": spec}
         if not isinstance(spec, dict):
             raise ConfigError(f"parameter {name!r}: give {{choice: [...]}} or {{low: .., high: ..}}")
+        unknown_keys = sorted(set(map(str, spec)) - set(SPEC_KEYS))
+        if unknown_keys:
+            raise ConfigError(f"parameter {name!r}: unknown key(s) {', '.join(unknown_keys)}",
+                              hint=f"a spec has {', '.join(SPEC_KEYS)}")
         if "choice" in spec:
+            if not isinstance(spec["choice"], list):
+                raise ConfigError(f"parameter {name!r}: choice must be a list")
             choices = tuple(tuple(c) if isinstance(c, list) else c for c in spec["choice"])
             if not choices:
                 raise ConfigError(f"parameter {name!r}: empty choice list")
-            params.append(Param(name, choices=choices))
-            continue
-        try:
-            low, high = spec["low"], spec["high"]
-        except KeyError:
-            raise ConfigError(f"parameter {name!r}: a range needs low and high") from None
-        if not (isinstance(low, (int, float)) and isinstance(high, (int, float))) or low >= high:
-            raise ConfigError(f"parameter {name!r}: need numbers with low < high, got {low!r}, {high!r}")
-        log = bool(spec.get("log", False))
-        if log and low <= 0:
-            raise ConfigError(f"parameter {name!r}: a log range needs low > 0")
-        integer = isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool)
-        params.append(Param(name, low=low, high=high, log=log, integer=integer, step=spec.get("step")))
+            param = Param(name, choices=choices)
+        else:
+            param = _range_param(name, spec, field_kind=_numeric_kind(hints.get(name)))
+        for value in _values_to_check(param):
+            try:
+                config_class(**{name: value})
+            except ConfigError as exc:
+                raise ConfigError(f"parameter {name!r}: {exc}") from None
+        params.append(param)
     return params
+
+
+def _range_param(name: str, spec: dict[str, Any], *, field_kind: type | None) -> Param:
+    try:
+        low, high = spec["low"], spec["high"]
+    except KeyError:
+        raise ConfigError(f"parameter {name!r}: a range needs low and high") from None
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
+    if not numbers or low >= high:
+        raise ConfigError(f"parameter {name!r}: need numbers with low < high, got {low!r}, {high!r}")
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"parameter {name!r}: log must be true or false, got {log!r}")
+    if log and low <= 0:
+        raise ConfigError(f"parameter {name!r}: a log range needs low > 0")
+    step = spec.get("step")
+    if step is not None:
+        if not isinstance(step, (int, float)) or isinstance(step, bool) or not 0 < step <= high - low:
+            raise ConfigError(f"parameter {name!r}: step must be a number in (0, high - low], got {step!r}")
+        if log:
+            raise ConfigError(f"parameter {name!r}: give either step or log, not both")
+    integer = isinstance(low, int) and isinstance(high, int) if field_kind is None else field_kind is int
+    if integer and not all(isinstance(v, int) for v in (low, high, step or 1)):
+        raise ConfigError(f"parameter {name!r} takes integers: give integer low, high and step, "
+                          f"got {low!r}, {high!r}" + (f", step {step!r}" if step is not None else ""))
+    return Param(name, low=low, high=high, log=log, integer=integer, step=step)
+
+
+def _numeric_kind(hint: Any) -> type | None:
+    """``int`` or ``float`` for a field annotated so (``None`` allowed beside it), else None."""
+    kinds = {hint} | set(typing.get_args(hint))
+    return int if int in kinds and float not in kinds else float if float in kinds else None
+
+
+def _values_to_check(param: Param) -> list[Any]:
+    if param.choices is not None:
+        return list(param.choices)
+    return [param.low, param.grid(0)[-1] if param.step is not None else param.high]
 
 
 def load_space(path: str | Path, config_class: type = DetectorConfig) -> list[Param]:
@@ -376,6 +428,7 @@ class SearchConfig:
     jobs: int = 1
 
     def __post_init__(self) -> None:
+        validate_types(self)
         validate_choice("strategy", self.strategy, STRATEGIES)
         validate_choice("metric", self.metric, METRICS)
         if self.trials < 1 or self.jobs < 1:

@@ -44,7 +44,7 @@ from typing import Any, Self, Sequence
 import numpy as np
 
 from ..core.backend import import_keras
-from ..core.base import Detector, config_from_dict, validate_choice, validate_range
+from ..core.base import Detector, config_from_dict, validate_choice, validate_range, validate_types
 from ..core.bundle import read_bundle, write_bundle
 from ..core.errors import BundleError, InputError, check_is_fitted
 from ..core.progress import epoch_callback
@@ -84,6 +84,7 @@ class LogConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        validate_types(self)
         validate_choice("model", self.model, MODELS)
         validate_choice("threshold_rule", self.threshold_rule, ("auto", *RULES))
         validate_range("window", self.window, 1, 1000)
