@@ -8,6 +8,12 @@ Search space (YAML): one entry per parameter, a list of ``choice`` values or a r
     learning_rate: {low: 1.0e-4, high: 3.0e-3, log: true}
     ple_bins: {choice: [0, 16, 32]}
     augment: {choice: [none, smote]}
+    epochs: {low: 10, high: 40, step: 10}
+
+A range has ``low`` and ``high``, and optionally ``log: true`` or a ``step``; a field that takes
+integers (``epochs``, ``ple_bins``) needs integer bounds and samples integers, any other numeric
+field samples floats. Every choice and range end is checked against the config before any data is
+read.
 
 Strategies: ``grid`` (every combination, ranges cut into ``grid_points`` values), ``random`` and
 ``tpe`` (optuna's model-based sampler). Trial *k*'s parameters depend only on the seed, *k* and (for
