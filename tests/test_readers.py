@@ -150,14 +150,17 @@ def test_gzip_compressed_tables_read_like_plain_ones(tmp_path):
 def test_rows_without_a_label_are_left_out_where_labels_are_needed(tmp_path):
     """An empty label is not a class (nor, by not being benign, an attack): training and evaluation
     leave the row out and report it; detection, which needs no labels, keeps every row."""
-    path = write(tmp_path, "flows.csv", "dur,bytes,label\n1,10,normal\n2,20,\n3,30,attack\n4,40, \n")
+    # 'NaN' and 'N/A': what pandas and spreadsheets write for a missing value, not a class
+    path = write(tmp_path, "flows.csv",
+                 "dur,bytes,label\n1,10,normal\n2,20,\n3,30,attack\n4,40, \n5,50,NaN\n6,60,n/a\n")
     needed = read_flows(path, ReadOptions(label_column="label", require_labels=True))
     assert list(needed.labels) == ["normal", "attack"] and list(needed.positions) == [0, 2]
-    assert needed.report.malformed_rows == 2 and [e.row for e in needed.report.examples] == [3, 5]
+    assert needed.report.malformed_rows == 4 and [e.row for e in needed.report.examples] == [3, 5, 6, 7]
+    assert needed.report.examples[2].reason == "the record has no label ('NaN')"
     assert len(needed) + needed.report.malformed_rows == needed.total_rows
     with pytest.raises(InputError, match="flows.csv, line 3, column label: the record has no label"):
         read_flows(path, ReadOptions(label_column="label", require_labels=True, strict=True))
-    assert len(read_flows(path, ReadOptions(label_column="label"))) == 4
+    assert len(read_flows(path, ReadOptions(label_column="label"))) == 6
 
 
 def test_weka_arff_as_nsl_kdd_ships_it(tmp_path):

@@ -186,14 +186,24 @@ def _read_csv(path: Path, delimiter: str, fmt: FlowFormat, first: list[str], rep
     return read_delimited(path, delimiter, report, strict, column_names=names)
 
 
+#: label values that mean "no label" (lower case): empty, and the missing-value spellings of pandas,
+#: R and spreadsheets; no flow data set names a class so
+MISSING_LABELS = frozenset({"", "nan", "null", "none", "na", "n/a", "#n/a", "<na>"})
+
+
 def _drop_unlabelled(path: Path, frame: pd.DataFrame, label_col: str, malformed: dict[int, str], total: int,
                      report: ReadReport, strict: bool, header_lines: int) -> pd.DataFrame:
     """Rows with an empty label, where labels are needed (training, evaluation): malformed records,
-    reported by line and left out (an error with ``strict``), never a class named ''."""
-    missing = (frame[label_col].isna() | (frame[label_col].astype(str).str.strip() == "")).to_numpy()
+    reported by line and left out (an error with ``strict``), never a class named '' or 'NaN'
+    (which tables exported from pandas or spreadsheets write for a missing value)."""
+    text = frame[label_col].astype(str).str.strip()
+    missing = (frame[label_col].isna() | text.str.lower().isin(MISSING_LABELS)).to_numpy()
     if not missing.any():
         return frame
-    keep = leave_out(path, dict.fromkeys(np.flatnonzero(missing).tolist(), "the record has no label"),
+    raw = frame[label_col].to_numpy()
+    reasons = {int(i): "the record has no label" + (f" ({raw[i]!r})" if text.iat[i] and not pd.isna(raw[i]) else "")
+               for i in np.flatnonzero(missing)}
+    keep = leave_out(path, reasons,
                      kept_positions(total, malformed), header_lines, report, malformed, strict,
                      what="row(s) without a label", column=label_col)
     return frame.loc[keep].reset_index(drop=True)
