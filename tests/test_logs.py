@@ -488,6 +488,30 @@ def syslog_lines(n: int, *, start_minute: int = 0, odd: range = range(0)) -> lis
     return out
 
 
+def test_the_service_reads_json_lines_as_log_events_for_a_json_log_model(tmp_path):
+    """A log shipper posts JSON lines (application/x-ndjson): for a model trained on JSON-lines
+    logs they are log events read as the model reads files, not event-id sequences."""
+    from fastapi.testclient import TestClient
+
+    from deepsentry.service.app import ServiceConfig, create_app
+
+    def as_json(lines: list[str]) -> str:
+        return "".join(json.dumps({"msg": line, "host": "web1"}) + "\n" for line in lines)
+
+    train = tmp_path / "train.jsonl"
+    train.write_text(as_json(syslog_lines(400)))
+    model = tmp_path / "jsonlog"
+    assert main(["train", "logs", "--data", str(train), "--format", "json:msg", "--window", "20", "--epochs", "2",
+                 "--out", str(model)]) == 0
+    body = as_json(syslog_lines(100, start_minute=5000, odd=range(45, 50)))
+    client = TestClient(create_app(ServiceConfig(models={"j": str(model)}, token=None)))
+    as_lines = client.post("/v1/models/j/detect", content=body, headers={"content-type": "application/x-ndjson"})
+    as_text = client.post("/v1/models/j/detect", content=body, headers={"content-type": "text/plain"})
+    assert as_lines.status_code == as_text.status_code == 200
+    assert as_lines.json() == as_text.json() and len(as_lines.json()) == 5
+    assert [a["id"] for a in as_lines.json() if a["alert"]] == ["lines 41-60"]
+
+
 def test_raw_logs_without_session_ids_in_line_and_time_windows(tmp_path):
     from deepsentry.logs.clock import LineClock
     from deepsentry.logs.sequences import read_log_windows

@@ -79,6 +79,18 @@ def test_detect_answers_every_record_in_order_like_the_batch_path(client, bundle
         other = client.post("/v1/models/nsl/detect", content=body, headers={**auth(), "Content-Type": "text/csv"})
         assert other.status_code == 200
         np.testing.assert_allclose([a["score"] for a in other.json()], expected, atol=1e-4)
+    # JSON lines, as log shippers' HTTP outputs send them (blank lines between records are no records)
+    lines = "\n".join(json.dumps(r) for r in batch[:10]) + "\n\n" + "\n".join(json.dumps(r) for r in batch[10:])
+    as_lines = client.post("/v1/models/nsl/detect", content=lines,
+                           headers={**auth(), "Content-Type": "application/x-ndjson"})
+    assert as_lines.status_code == 200
+    np.testing.assert_allclose([a["score"] for a in as_lines.json()], expected, atol=1e-4)
+    cut = client.post("/v1/models/nsl/detect", content=lines.replace(json.dumps(batch[11]), '{"dur": '),
+                      headers={**auth(), "Content-Type": "application/x-ndjson"})
+    assert cut.status_code == 400 and cut.json()["error"]["record"] == 11
+    assert cut.json()["error"]["message"].startswith("line 13 is not valid JSON (")
+    sent_as_json = client.post("/v1/models/nsl/detect", content=lines, headers={**auth(), "Content-Type": "application/json"})
+    assert sent_as_json.status_code == 400 and "application/x-ndjson" in sent_as_json.json()["error"]["hint"]
 
 
 def test_without_a_sink_the_page_keeps_the_latest_alerts_numbered_from_the_start(bundle):

@@ -20,6 +20,7 @@ import collections
 import gc
 import io
 import json
+import re
 import secrets
 import tempfile
 import threading
@@ -148,9 +149,13 @@ class Batch:
         return detector.transform_table(self.table)
 
 
+#: content types of one JSON object per line (Fluent Bit's and Vector's HTTP outputs send these)
+JSON_LINES_TYPES = ("ndjson", "jsonl", "json-lines", "jsonlines")
+
+
 def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
-    """A JSON array of objects, or CSV with a header row (delimited as files are: the most frequent
-    of , ; tab | in the header)."""
+    """A JSON array of objects, JSON lines (``application/x-ndjson``), or CSV with a header row
+    (delimited as files are: the most frequent of , ; tab | in the header)."""
     if not body.strip():
         raise InputError("empty request body", hint="send a JSON array of records or CSV with a header")
     if "csv" in content_type:
@@ -169,11 +174,15 @@ def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
         if table.num_rows > max_records:
             raise _TooLarge(f"more than {max_records} records in one request")
         return Batch(table=table)
+    elif any(kind in content_type for kind in JSON_LINES_TYPES):
+        records = _json_lines(body, max_records)
     else:
         try:
             records = _loads(body)
         except ValueError as exc:  # json and orjson decode errors are ValueErrors
-            raise InputError(f"body is not valid JSON ({exc})") from None
+            several = "after document" in str(exc) or "Extra data" in str(exc)
+            raise InputError(f"body is not valid JSON ({exc})",
+                             hint="send JSON lines as Content-Type: application/x-ndjson" if several else None) from None
         if isinstance(records, dict):
             records = [records]
         if not isinstance(records, list):
@@ -189,6 +198,23 @@ try:  # orjson parses and writes JSON several times faster; plain json works too
     _loads, _dumps = orjson.loads, orjson.dumps
 except ImportError:  # pragma: no cover
     _loads, _dumps = json.loads, json.dumps
+
+
+def _json_lines(body: bytes, max_records: int) -> list[Any]:
+    """One JSON object per non-blank line; a line that is not JSON fails the request naming its
+    record (the request is the unit: a client resends it whole)."""
+    records = []
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if len(records) == max_records:
+            raise _TooLarge(f"more than {max_records} records in one request")
+        try:
+            records.append(_loads(line))
+        except ValueError as exc:
+            why = re.sub(r"line 1 column (\d+) \(char \d+\)", r"column \1", str(exc))
+            raise InputError(f"line {number} is not valid JSON ({why})", row=len(records)) from None
+    return records
 
 
 class _TooLarge(Exception):
@@ -313,10 +339,11 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
 
     def detect_logs(model: ServedModel, body: bytes, content_type: str, explain: int) -> list[dict[str, Any]]:
         """Log models: a JSON array of event-id sequences, or any other body read as the model reads
-        files (raw lines grouped by its session pattern or windows, a sequence file, event lines)."""
+        files (raw lines grouped by its session pattern or windows, a sequence file, event lines;
+        JSON lines are log events, as a log shipper sends them)."""
         from ..logs.pipeline import read_for_detection, score_groups, sequences_from_records
 
-        if "json" in content_type:
+        if "json" in content_type and not any(kind in content_type for kind in JSON_LINES_TYPES):
             batch = parse_body(body, content_type, config.max_records)
             data = sequences_from_records(batch.records or [])
         else:
@@ -350,6 +377,7 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
 
     detect_body = {"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        "application/x-ndjson": {"schema": {"type": "string"}},
         "text/csv": {"schema": {"type": "string"}},
         "text/plain": {"schema": {"type": "string"}}}}}
 
