@@ -711,6 +711,14 @@ def main(argv: list[str] | None = None) -> int:
     except DeepSentryError as exc:
         err.print(Text.assemble(("deepsentry: error:", "red"), f" {exc}"), highlight=False, soft_wrap=True)
         return exc.exit_code
+    except UnicodeEncodeError as exc:
+        if "surrogates" not in str(exc):
+            raise
+        # a file name that is not UTF-8 reached a library that needs UTF-8 names (pyarrow)
+        problem = InputError("this file name is not UTF-8 text, and tables are read and written through pyarrow, "
+                             "which needs UTF-8 names", path=str(exc.object), hint="rename the file")
+        err.print(Text.assemble(("deepsentry: error:", "red"), f" {problem}"), highlight=False, soft_wrap=True)
+        return problem.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130

@@ -11,11 +11,35 @@ number (1-based, header included), so an editor finds it; in a request, its inde
 "record 0, column dur: not a number: 'x'"
 >>> err.exit_code
 3
+
+File names that are not UTF-8 (Python holds their bytes as lone surrogates) are written with
+``\\x`` escapes wherever deepsentry prints or records them (:func:`printable`).
 """
 
 from __future__ import annotations
 
 from os import PathLike
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print and to write as UTF-8: the undecodable bytes of a file name (held
+    by Python as lone surrogates) become ``\\xNN`` escapes; other text is unchanged.
+
+    >>> import os
+    >>> printable(os.fsdecode(b"sample\\xff.exe"))
+    'sample\\\\xff.exe'
+    >>> printable("flows.csv")
+    'flows.csv'
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # surrogates that no file name produced
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
 
 
 class DeepSentryError(Exception):
@@ -46,7 +70,7 @@ class DeepSentryError(Exception):
             None if self.column is None else f"column {self.column}",
         ) if part]
         text = f"{', '.join(where)}: {self.message}" if where else self.message
-        return f"{text} ({self.hint})" if self.hint else text
+        return printable(f"{text} ({self.hint})" if self.hint else text)
 
 
 class ConfigError(DeepSentryError, ValueError):
