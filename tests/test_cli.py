@@ -185,6 +185,40 @@ def test_an_output_that_is_the_input_is_refused_before_anything_is_written(tmp_p
     assert data.read_bytes() == before
 
 
+def test_outputs_that_cannot_be_written_are_refused_before_the_work(trained, tmp_path, capsys, monkeypatch):
+    root, model = trained
+    data = str(root / "train.csv")
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_folder.csv").mkdir()
+    cases = [
+        (["evaluate", "--model", str(model), data, "--report", str(tmp_path / "a_file")],
+         "a_file: is a file, and a folder is to be written here"),
+        (["cv", "--data", data, "--label-column", "label", "--report", str(tmp_path / "a_file" / "cv")],
+         "cv: cannot be created: " + str(tmp_path / "a_file") + " is a file, not a folder"),
+        (["train", "flows", "--data", data, "--out", str(tmp_path / "a_file" / "m")],
+         "a_file: is a file, and a folder is to be written here"),  # the bundle's folder
+        (["detect", "--model", str(model), data, "--out", str(tmp_path / "a_folder.csv")],
+         "a_folder.csv: is a folder, and a file is to be written here"),
+        (["demo", "--out", str(tmp_path / "a_file")], "a_file: is a file, and a folder is to be written here"),
+        (["detect", "--model", str(model), data, "--alerts", str(tmp_path / "a_file" / "alerts.jsonl")],
+         "alerts.jsonl: cannot be created: " + str(tmp_path / "a_file") + " is a file, not a folder"),
+    ]
+    import deepsentry.detection.batch as batch
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the work started before the output was checked")
+
+    monkeypatch.setattr(batch, "score_file", no_work)
+    for args, message in cases:
+        assert main(args) == 3, args
+        assert message in " ".join(capsys.readouterr().err.split())
+    # what no check foresees (a full disk) is still one line naming the file, not a traceback
+    monkeypatch.setattr(batch, "score_file", lambda *a, **k: (_ for _ in ()).throw(
+        OSError(28, "No space left on device", str(tmp_path / "p.csv"))))
+    assert main(["detect", "--model", str(model), data, "--out", str(tmp_path / "p.csv")]) == 3
+    assert capsys.readouterr().err.strip() == f"deepsentry: error: {tmp_path / 'p.csv'}: No space left on device"
+
+
 def test_a_numeric_column_mostly_not_numbers_is_counted_not_read_as_text(trained, capsys):
     # a new generic CSV takes such a column for text; the model knows it reads numbers
     root, model = trained

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from . import __version__
 from .core.errors import DeepSentryError, InputError
+from .core.tables import check_writable
 
 app = typer.Typer(name="deepsentry", no_args_is_help=True, add_completion=False,
                   help="Deep-learning attack detection for network flows, security logs and malware.")
@@ -408,6 +409,7 @@ def cv(
     from .core.progress import RichProgress
     from .evaluation.cv import cross_validate, write_cv_report
 
+    check_writable(report, directory=True)
     exp = _experiment(data, domain, dict(normal=normal, abnormal=abnormal, session=session, labels=labels,
                                          window=window, window_seconds=window_seconds),
                       model=model, epochs=epochs, augment=augment, seed=seed, label_column=label_column,
@@ -711,6 +713,10 @@ def main(argv: list[str] | None = None) -> int:
     except DeepSentryError as exc:
         err.print(Text.assemble(("deepsentry: error:", "red"), f" {exc}"), highlight=False, soft_wrap=True)
         return exc.exit_code
+    except OSError as exc:  # what the checks before the work could not foresee (a full disk, a race)
+        problem = InputError(exc.strerror or str(exc), path=exc.filename)
+        err.print(Text.assemble(("deepsentry: error:", "red"), f" {problem}"), highlight=False, soft_wrap=True)
+        return problem.exit_code
     except UnicodeEncodeError as exc:
         if "surrogates" not in str(exc):
             raise

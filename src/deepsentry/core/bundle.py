@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleError
+from .tables import check_writable
 
 FORMAT_NAME = "deepsentry-bundle"
 FORMAT_VERSION = 1
@@ -146,6 +147,7 @@ def check_bundle_target(path: str | os.PathLike[str]) -> None:
     if target.exists() and not _is_replaceable(target):
         raise BundleError("exists and is not a model bundle; it is not replaced", path=target,
                           hint="choose a new or empty directory for --out")
+    check_writable(target.absolute().parent, directory=True)  # the bundle is written beside, then moved in
 
 
 def _is_replaceable(target: Path) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import logging
+import os
 import re
 import sys
 import threading
@@ -145,11 +146,40 @@ def is_gzip(path: str | Path) -> bool:
         return handle.read(2) == GZIP_MAGIC
 
 
+def check_writable(out: str | Path, *, directory: bool = False) -> None:
+    """Refuse, before any work is done, an output that cannot be written: something of the other
+    kind in its place (a file where a ``directory`` goes, or a folder where a file goes), or a
+    nearest existing parent that is not a folder or cannot be written in. Nothing is created.
+
+    >>> check_writable("reports/nsl", directory=True)
+    """
+    target = Path(out)
+    if target.exists() or target.is_symlink():
+        if directory and not target.is_dir():
+            raise InputError("is a file, and a folder is to be written here", path=target,
+                             hint="choose another path, or remove the file")
+        if not directory and target.is_dir():
+            raise InputError("is a folder, and a file is to be written here", path=target,
+                             hint="name a file")
+        if not os.access(target, os.W_OK):
+            raise InputError("cannot be written (permission denied)", path=target)
+        return
+    parent = target.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"cannot be created: {parent} is a file, not a folder", path=target)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot be created: no permission to write in {parent}", path=target)
+
+
 def check_output(out: str | Path, inputs: Any) -> None:
-    """Refuse an output path that is one of the inputs: the input would be read, then overwritten.
+    """Refuse an output path that is one of the inputs (the input would be read, then
+    overwritten), or one that cannot be written (:func:`check_writable`).
 
     >>> check_output("preds.csv", ["flows.csv"])
     """
+    check_writable(out)
     target = Path(out).resolve()
     for source in [inputs] if isinstance(inputs, (str, Path)) else inputs:
         if str(source) != "-" and Path(source).resolve() == target:

@@ -21,6 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from ..core.tables import check_writable
+
 # Record keys (lower-cased, spaces/underscores removed) that map onto ECS fields.
 _ECS_FIELDS = {
     ("source", "ip"): ("srcip", "srcaddr", "ipv4srcaddr", "sourceip", "saddr", "idorigh"),
@@ -135,6 +137,8 @@ class AlertSink:
 
     def __init__(self, destination: str | Path) -> None:
         self.destination = str(destination)
+        if self.destination != "-" and not self.destination.startswith(("http://", "https://")):
+            check_writable(self.destination)  # now, not at the first alert hours into a watch
         self.failures = 0
         self.written = 0
         self._lock = threading.Lock()

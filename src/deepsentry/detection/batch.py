@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from ..core.bundle import read_bundle
 from ..core.errors import ConfigError, InputError
 from ..core.preprocessing import PreprocessingReport
-from ..core.tables import check_output
+from ..core.tables import check_output, check_writable
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
@@ -167,27 +167,30 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     ``explain=K`` adds an ``explanation`` column (the K fields that pushed each alert most);
     ``alerts`` also writes one ECS alert per alerting record to a file, ``-`` or a webhook.
     """
+    from .alerts import AlertSink
+
     if out is not None:
         check_output(out, path)
+    sink = AlertSink(alerts) if alerts else None  # checks a file destination before the work
     if detector.kind == "logs":
-        return _detect_log_groups(detector, path, out, alerts, model_name, strict=strict)
+        return _detect_log_groups(detector, path, out, sink, model_name, strict=strict)
     frame, data, summary = score_file(detector, path, strict=strict, format=format)
-    if explain or alerts:
-        frame = _add_alerts(detector, data, frame, explain, alerts, model_name)
+    if explain or sink:
+        frame = _add_alerts(detector, data, frame, explain, sink, model_name)
     if out is not None:
         write_predictions(frame, out)
         summary.output = str(out)
     return frame, summary
 
 
-def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None, alerts: str | None = None,
+def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None, sink: Any = None,
                        model_name: str = "model", *, strict: bool = False) -> tuple[pd.DataFrame, DetectSummary]:
     from ..logs.pipeline import detect_groups
-    from .alerts import AlertSink, log_group_alerts
+    from .alerts import log_group_alerts
 
     frame, data = detect_groups(detector, path, strict=strict)
-    if alerts:
-        AlertSink(alerts).write(list(log_group_alerts(frame, data.lines, model=model_name,
+    if sink is not None:
+        sink.write(list(log_group_alerts(frame, data.lines, model=model_name,
                                                       threshold=detector.threshold_.threshold,
                                                       source=str(path)).values()))
     summary = DetectSummary(input=str(path), output=None, rows=len(frame), scored=len(frame),
@@ -200,9 +203,9 @@ def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None, 
     return frame, summary
 
 
-def _add_alerts(detector: Any, data: Any, frame: pd.DataFrame, explain: int, destination: str | None,
+def _add_alerts(detector: Any, data: Any, frame: pd.DataFrame, explain: int, sink: Any,
                 model_name: str) -> pd.DataFrame:
-    from .alerts import AlertSink, ecs_alert
+    from .alerts import ecs_alert
     from .explain import explain as explain_rows
 
     scored = np.flatnonzero((frame["error"] == "").to_numpy())  # rows of frame that hold a record
@@ -217,7 +220,7 @@ def _add_alerts(detector: Any, data: Any, frame: pd.DataFrame, explain: int, des
         for row, why in zip(alert_rows, explain_rows(detector, features, records, top=explain)):
             explanations[int(row)] = why
         frame["explanation"] = [json.dumps(explanations[i]) if i in explanations else "" for i in range(len(frame))]
-    if destination:
+    if sink is not None:
         threshold = detector.threshold_.threshold
         alerts = []
         for row in alert_rows:
@@ -226,7 +229,7 @@ def _add_alerts(detector: Any, data: Any, frame: pd.DataFrame, explain: int, des
                                     threshold=threshold, predicted=frame["predicted"].iat[row] if "predicted" in frame else None,
                                     record={**record, **_identifiers(data, record_index[int(row)])},
                                     explanation=explanations.get(int(row)), record_id=_plain_id(frame["id"].iat[row])))
-        AlertSink(destination).write(alerts)
+        sink.write(alerts)
     return frame
 
 
@@ -248,6 +251,7 @@ def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, st
     ``label`` labels every record of an input that has none: each flow of packet captures (flow
     models), each sequence of a log input (log models). ``labels_file`` gives log sessions' labels
     by session id."""
+    check_writable(report_dir, directory=True)  # before the scoring, not after it
     if detector.kind == "logs":
         return _evaluate_log_groups(detector, path, report_dir, label=label, labels_file=labels_file, strict=strict)
     if labels_file is not None:

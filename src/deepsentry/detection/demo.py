@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..core.tables import check_writable
 from ..core.tabular import DetectorConfig
 from ..evaluation.metrics import binary_metrics
 from ..evaluation.report import _pyplot, write_report
@@ -31,6 +32,7 @@ from ..flows.readers import FlowData
 def run_network_demo(out_dir: str | Path, *, seed: int = 0, epochs: int | None = None,
                      progress: Any = None, say: Any = print) -> dict[str, Any]:
     out = Path(out_dir)
+    check_writable(out, directory=True)
     out.mkdir(parents=True, exist_ok=True)
     say("generating the demo network: a clean training day and an attack day (30 min each)")
     write_day(out / "training_day.pcap", seed=seed * 2 + 1, attacks=False)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ConfigError, DependencyError, InputError
+from ..core.tables import check_writable
 from ..flows.capture import ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, flow_streamer, flow_table
 from ..flows.meter import FlowMeter
 from ..flows.packets import CaptureFormatError, CaptureTail, decode_packets
@@ -63,6 +64,7 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
     if getattr(detector, "feature_set_", "native") != "portable":
         raise ConfigError("watching traffic needs a model trained with --feature-set portable")
     alerts_path = Path(alerts)
+    check_writable(alerts_path)  # now, not at the first alert hours into a watch
     counts = {"flows": 0, "alerts": 0}
     if interface:
         return _watch_interface(detector, source, alerts_path, batch, model_name, counts, max_seconds)
