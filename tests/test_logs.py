@@ -566,6 +566,13 @@ def test_cli_trains_detects_and_watches_raw_logs_in_windows(tmp_path, capsys):
     assert main(["train", "logs", "--data", str(train), "--format", "syslog", "--window", "20",
                  "--session", r"sshd\[\d+\]", "--out", str(model)]) == ConfigError.exit_code
     assert "not both" in capsys.readouterr().err
+    # a session pattern that is no regular expression, or that matches nothing, says so before training
+    assert main(["train", "logs", "--data", str(train), "--format", "syslog", "--session", "sshd[(",
+                 "--out", str(model)]) == ConfigError.exit_code
+    assert "the session pattern 'sshd[(' is not a valid regular expression" in capsys.readouterr().err
+    assert main(["train", "logs", "--data", str(train), "--format", "syslog", "--session", r"blk_\d+",
+                 "--out", str(model)]) == InputError.exit_code
+    assert r"the session pattern 'blk_\d+' matched no line (800 lines read)" in " ".join(capsys.readouterr().err.split())
     assert main(["train", "logs", "--data", str(train), "--format", "syslog", "--window", "20", "--epochs", "3",
                  "--out", str(model)]) == 0
     assert main(["detect", "--model", str(model), str(test), "--out", str(tmp_path / "w.csv")]) == 0

@@ -35,7 +35,6 @@ import codecs
 import json
 import math
 import os
-import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -43,12 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError, InputError
-from ..core.tables import BadRecord, ReadReport, text_encoding
+from ..core.tables import BadRecord, ReadReport, check_writable, text_encoding
 from ..logs.clock import LineClock
 from ..logs.drain import TemplateMiner
 from ..logs.evtx import is_evtx, iter_evtx_events
 from ..logs.formats import LogFormat
-from ..logs.sequences import mined_event
+from ..logs.sequences import mined_event, session_pattern
 from .alerts import log_alert
 
 STATE_VERSION = 1
@@ -99,7 +98,7 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
         raise ConfigError("this logs model was trained on pre-parsed sequences; watching raw logs needs a model "
                           "trained with --format and --session (or a --window)")
     fmt = LogFormat.from_spec(source["format"])
-    session_re = re.compile(source["session"]) if source.get("session") else None
+    session_re = session_pattern(source["session"]) if source.get("session") else None
     window_lines = getattr(detector, "window_lines_", None) if session_re is None else None
     window_seconds = getattr(detector, "window_seconds_", None) if session_re is None else None
     if session_re is None and not (window_lines or window_seconds):
@@ -107,6 +106,8 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
                           path=getattr(detector, "bundle_path_", None))
     clock = LineClock() if window_seconds else None
     path, alerts_path, state_dir = Path(path), Path(alerts), Path(state_dir)
+    check_writable(alerts_path)  # now, not at the first alert hours into a watch
+    check_writable(state_dir, directory=True)
     state_dir.mkdir(parents=True, exist_ok=True)
     state_path = state_dir / "watch-state.json"
     state = WatchState.from_json(json.loads(state_path.read_text())) if state_path.exists() else WatchState()

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..core.errors import ConfigError, InputError
 from ..core.tables import BadRecord, ReadReport, open_text, read_small_csv
 from .evtx import is_evtx, iter_evtx_lines
 
@@ -156,6 +156,19 @@ def _read_csv_sequences(path: Any, header: list[str], lines: Iterator[tuple[int,
     return SequenceData(ids, sequences, np.asarray(labels, dtype=np.int8) if label_col is not None else None, report)
 
 
+def session_pattern(session: str) -> re.Pattern[str]:
+    """The compiled session-id pattern, or a :class:`ConfigError` saying what is wrong with it.
+
+    >>> session_pattern(r"blk_-?\d+").findall("Receiving block blk_-160899 src")
+    ['blk_-160899']
+    """
+    try:
+        return re.compile(session)
+    except re.error as exc:
+        raise ConfigError(f"the session pattern '{session}' is not a valid regular expression ({exc})",
+                          hint="e.g. --session 'blk_-?\\d+'") from None
+
+
 def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, miner: Any, *,
                       learn: bool = True, strict: bool = False) -> SequenceData:
     """Parse, mine and group raw log lines into sessions (in order of first appearance).
@@ -163,7 +176,7 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
     Lines that match no format are counted (or rejected with ``strict``); lines with no session
     id are counted and not grouped.
     """
-    pattern = re.compile(session)
+    pattern = session_pattern(session)
     report = ReadReport()
     groups: OrderedDict[str, list[str]] = OrderedDict()
     line_numbers: dict[str, list[int]] = {}
@@ -186,6 +199,10 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
             key = key if isinstance(key, str) else key[0]
             groups.setdefault(key, []).append(event)
             line_numbers.setdefault(key, []).append(number)
+    if not groups and report.bad_values.get("no session id") and learn:
+        raise InputError(f"the session pattern '{session}' matched no line "
+                         f"({report.bad_values['no session id']} lines read)", path=path,
+                         hint="check it against a line of the file, or use a window (--window 20)")
     return SequenceData(list(groups), list(groups.values()), None, report,
                         lines=[line_numbers[k] for k in groups])
 
