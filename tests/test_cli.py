@@ -185,6 +185,13 @@ def test_an_output_that_is_the_input_is_refused_before_anything_is_written(tmp_p
     assert data.read_bytes() == before
 
 
+def test_training_prints_a_rate_of_zero_as_zero():
+    from deepsentry.cli import _rate
+
+    # a detection rate of 0 is the news, not a missing value; n/a where validation had no such rows
+    assert (_rate(0.0), _rate(0.25), _rate(None), _rate(float("nan"))) == ("0.0000", "0.2500", "n/a", "n/a")
+
+
 def test_outputs_that_cannot_be_written_are_refused_before_the_work(trained, tmp_path, capsys, monkeypatch):
     root, model = trained
     data = str(root / "train.csv")

@@ -669,9 +669,14 @@ def _finish_training(detector, out_dir: Path, onnx: bool) -> None:
               f"{s.conflicting_duplicates} conflicting duplicates{' removed' if config.drop_conflicts else ' kept'}) "
               f"in {s.seconds:.1f} s; classes: {', '.join(detector.classes_)}")
     err.print(f"threshold {detector.threshold_.threshold:.4g} ({detector.threshold_.rule}, on {s.validation_rows} "
-              f"validation rows carved from the training data): detection rate {v['detection_rate'] or float('nan'):.4f}, "
-              f"false-positive rate {v['false_positive_rate']:.4f}")
+              f"validation rows carved from the training data): detection rate {_rate(v.get('detection_rate'))}, "
+              f"false-positive rate {_rate(v.get('false_positive_rate'))}")
     out.print(f"model bundle written to {path}")
+
+
+def _rate(value: float | None) -> str:
+    """A rate to four decimals; ``n/a`` where the validation rows had none of its class."""
+    return "n/a" if value is None or value != value else f"{value:.4f}"
 
 
 def _other_problems(bad_values: dict[str, int]) -> str:

@@ -127,10 +127,16 @@ class LabelledTable:
 
 
 def read_small_csv(path: str | Path, **options) -> pd.DataFrame:
-    """A small side table (labels, per-line events) read with pandas; a file that cannot be
+    """A small side table (labels, per-line events) read with pandas, delimited as tables are (the
+    most frequent of , ; tab | in the header) with column names stripped; a file that cannot be
     parsed is an :class:`InputError` naming it and pandas' reason (which names the line)."""
     try:
-        return pd.read_csv(path, **options)
+        if "sep" not in options:
+            with open(path, "rb") as handle:
+                options["sep"] = header_delimiter(handle.readline(65536).decode("utf-8", errors="replace"))
+        frame = pd.read_csv(path, **options)
+        frame.columns = [str(c).strip() for c in frame.columns]
+        return frame
     except FileNotFoundError:
         raise InputError("no such file", path=path) from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError
