@@ -175,6 +175,9 @@ def test_watch_flows_on_a_growing_capture(tmp_path, portable_model):
     assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "b.jsonl"), str(growing),
                  "--once"]) == 0
     assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "c.jsonl")]) == 2
+    # --once on a capture that is not there: a typo to report, not an empty watch
+    assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "d.jsonl"),
+                 str(tmp_path / "no.pcap"), "--once"]) == 3
 
 
 def test_watch_flows_scores_every_flow_once_when_a_read_meters_at_once(tmp_path, portable_model, monkeypatch):

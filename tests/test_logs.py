@@ -584,6 +584,9 @@ def test_cli_trains_detects_and_watches_raw_logs_in_windows(tmp_path, capsys):
     alerts = [json.loads(line)["deepsentry"] for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     assert [(a["session"], a["events"]) for a in alerts] == [("lines 121-140", 20)]
     assert "lines 200, sessions 10" in capsys.readouterr().err
+    assert main(["watch", "logs", str(tmp_path / "typo.log"), "--model", str(model), "--alerts",
+                 str(tmp_path / "t.jsonl"), "--once"]) == InputError.exit_code
+    assert "typo.log: no such file" in capsys.readouterr().err
     timed = tmp_path / "timed"
     assert main(["train", "logs", "--data", str(train), "--format", "syslog", "--window-seconds", "600",
                  "--epochs", "3", "--out", str(timed)]) == 0

@@ -219,6 +219,8 @@ def watch_flows_cmd(
     if (capture is None) == (interface is None):
         raise ConfigError("give a capture file or --interface (one of the two)")
     detector = load_detector(model)
+    if capture is not None and not once and not capture.exists():
+        err.print(f"{capture} does not exist yet; waiting for it to appear")
     counts = watch_flows(detector, interface or str(capture), alerts=alerts, interface=interface is not None,
                          once=once, model_name=model.name, max_seconds=max_seconds)
     err.print(", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -239,6 +241,8 @@ def watch_logs(
     from .detection.watch_logs import watch_log
 
     detector = load_detector(model)
+    if not once and not input.exists():
+        err.print(f"{input} does not exist yet; waiting for it to appear")
     counts = watch_log(detector, input, alerts=alerts, state_dir=state or alerts.with_suffix(".state"),
                        once=once, idle_lines=idle_lines, idle_seconds=idle_seconds, model_name=model.name)
     err.print(", ".join(f"{k} {v}" for k, v in counts.items()))

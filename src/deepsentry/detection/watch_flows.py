@@ -69,6 +69,8 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
     if interface:
         return _watch_interface(detector, source, alerts_path, batch, model_name, counts, max_seconds)
     path = Path(source)
+    if once and not path.exists():
+        raise InputError("no such file", path=path, hint="without --once, watch waits for it to appear")
     tail = CaptureTail(path)
     meter = FlowMeter(IDLE_TIMEOUT_S * 1000, ACTIVE_TIMEOUT_S * 1000)
     started = time.monotonic()

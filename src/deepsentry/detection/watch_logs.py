@@ -251,6 +251,8 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
 
     while True:
         if not path.exists():
+            if once and state.inode is None:  # never seen: a typo, not a file rotated away
+                raise InputError("no such file", path=path, hint="without --once, watch waits for it to appear")
             if once:
                 break
             time.sleep(poll_s)
