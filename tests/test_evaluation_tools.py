@@ -20,7 +20,7 @@ from deepsentry.core.errors import ConfigError, InputError
 from deepsentry.core.tabular import DetectorConfig, TabularDetector
 from deepsentry.evaluation.cv import cross_validate, write_cv_report
 from deepsentry.evaluation.splits import SplitConfig, make_splits
-from deepsentry.evaluation.tuning import (SearchConfig, leaderboard, parse_space, read_journal, run_search,
+from deepsentry.evaluation.tuning import (SearchConfig, grid_size, leaderboard, parse_space, read_journal, run_search,
                                           trial_params)
 
 
@@ -236,6 +236,14 @@ def test_search_space_is_validated():
 def test_bad_search_space_values_fail_at_parse_time(spec, message):
     with pytest.raises(ConfigError, match=message):
         parse_space(spec)
+
+
+def test_an_integer_grid_holds_each_value_once():
+    # three points over [1, 2] round to 1, 2, 2: the grid must not train epochs=2 twice
+    space = parse_space({"epochs": {"low": 1, "high": 2}, "dropout": [0.0, 0.1]})
+    assert grid_size(space, 3) == 4
+    grid = [trial_params(space, "grid", trial=k, seed=0, history=[], grid_points=3) for k in range(4)]
+    assert sorted((g["epochs"], g["dropout"]) for g in grid) == [(1, 0.0), (1, 0.1), (2, 0.0), (2, 0.1)]
 
 
 def test_a_float_knob_with_integer_bounds_samples_floats():

@@ -69,7 +69,9 @@ class Param:
             values = np.geomspace(self.low, self.high, points).tolist()
         else:
             values = np.linspace(self.low, self.high, points).tolist()
-        return [int(round(v)) for v in values] if self.integer else [float(v) for v in values]
+        if self.integer:  # points closer than 1 apart round to the same integer: keep each once
+            return list(dict.fromkeys(int(round(v)) for v in values))
+        return [float(v) for v in values]
 
     def sample(self, rng: np.random.Generator) -> Any:
         if self.choices is not None:
