@@ -142,6 +142,7 @@ def test_gzip_compressed_tables_read_like_plain_ones(tmp_path):
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder" / "a.csv.gz").write_bytes(gzip.compress(text.encode()))
     (tmp_path / "folder" / "b.csv").write_text(text)
+    (tmp_path / "folder" / "README.txt").write_text("Day one of the capture, by the lab.\n")  # not flows
     assert len(read_flows(tmp_path / "folder")) == 2 * len(plain)
     with pytest.raises(InputError, match="cut.csv.gz: cannot decompress"):
         read_flows(write(tmp_path, "cut.csv.gz", gzip.compress(text.encode())[:200]))

@@ -64,7 +64,8 @@ def list_inputs(path: str | os.PathLike[str]) -> list[Path]:
         files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith(".") and (
             p.suffix.lower() in _SUFFIXES or p.suffix.lower() == ".gz" and Path(p.stem).suffix.lower() in _SUFFIXES))
         # Reference/description files that ship beside some datasets are not flows.
-        files = [p for p in files if "header_reference" not in p.name]
+        files = [p for p in files if "header_reference" not in p.name
+                 and not p.name.lower().startswith(("readme", "license", "licence", "notice"))]
         if not files:
             raise InputError("directory holds no .csv, .txt or .parquet files (or .csv.gz)", path=source)
         return files
