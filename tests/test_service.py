@@ -131,6 +131,13 @@ def test_requests_without_a_valid_token_never_reach_a_model(client):
     assert client.get("/healthz").status_code == 200  # liveness stays open
 
 
+def test_invalid_parameters_answer_in_the_service_error_shape(client):
+    response = client.post("/v1/models/nsl/detect?explain=-1", json=records(1), headers=auth())
+    assert response.status_code == 422
+    assert response.json() == {"error": {"type": "InputError", "field": "explain",
+                                         "message": "explain: Input should be greater than or equal to 0"}}
+
+
 def test_bad_records_too_large_bodies_and_unknown_models(client):
     bad = records(3)
     bad[2]["bytes"] = "lots"

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from fastapi import Depends, FastAPI, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -158,6 +159,9 @@ def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
     (delimited as files are: the most frequent of , ; tab | in the header)."""
     if not body.strip():
         raise InputError("empty request body", hint="send a JSON array of records or CSV with a header")
+    if "multipart/form-data" in content_type:
+        raise InputError("a file upload is not a body of records",
+                         hint="scan a file with POST /v1/models/NAME/scan; send records as JSON, JSON lines or CSV")
     if "csv" in content_type:
         import pyarrow as pa
         import pyarrow.csv as pacsv
@@ -217,6 +221,10 @@ def _json_lines(body: bytes, max_records: int) -> list[Any]:
     return records
 
 
+#: room for a multipart body's boundaries and part headers beyond the file's own bytes
+MULTIPART_OVERHEAD = 64 * 1024
+
+
 class _TooLarge(Exception):
     pass
 
@@ -270,6 +278,14 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
     @app.exception_handler(_TooLarge)
     async def _too_large(request: Request, exc: _TooLarge) -> JSONResponse:
         return error(413, "too_large", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own {"detail": [...]} in the service's one error shape
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "body", "path"))
+        return error(422, "InputError", f"{where}: {first.get('msg', 'invalid request')}" if where
+                     else first.get("msg", "invalid request"), field=where or None)
 
     @app.exception_handler(DeepSentryError)
     async def _bad_input(request: Request, exc: DeepSentryError) -> JSONResponse:
@@ -422,16 +438,46 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
             requests.labels(name if name in served else "-", "detect", status).inc()
             detect_latency.observe(time.perf_counter() - started)
 
-    @app.post("/v1/models/{name}/scan", dependencies=[Depends(authorise)],
+    scan_body = {"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                           "properties": {"file": {"type": "string", "format": "binary"}}}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+
+    async def read_upload(request: Request) -> tuple[bytes, str | None]:
+        """The sample's bytes and name: one multipart field ``file``, or the raw body. The body is
+        read here, after the token was checked and its declared size against the limit: a form
+        parameter would make FastAPI take the whole upload first."""
+        limit = config.max_upload_bytes
+        if "multipart/form-data" not in request.headers.get("content-type", ""):
+            data = await read_body(request, limit)
+            if not data:
+                raise InputError("empty upload", hint="send the file as multipart field 'file', or its bytes "
+                                                      "as application/octet-stream")
+            return data, request.query_params.get("filename")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+            raise _TooLarge(f"upload of {declared} bytes is over the {limit}-byte limit")
+        form = await request.form(max_files=2, max_fields=8)
+        try:
+            files = [f for f in form.getlist("file") if not isinstance(f, str)]
+            if len(files) != 1:
+                raise InputError(f"{'no' if not files else len(files)} files in the multipart field 'file'; "
+                                 "send one file per request")
+            data = await files[0].read(limit + 1)
+            if len(data) > limit:
+                raise _TooLarge(f"upload is over the {limit}-byte limit")
+            return data, files[0].filename
+        finally:
+            await form.close()
+
+    @app.post("/v1/models/{name}/scan", dependencies=[Depends(authorise)], openapi_extra=scan_body,
               summary="Scan one uploaded file with a malware model")
-    async def scan(name: str, file: UploadFile) -> JSONResponse:
+    async def scan(name: str, request: Request) -> JSONResponse:
         started = time.perf_counter()
         model = get_model(name)
         if not hasattr(model.detector, "scan"):
             return error(400, "wrong_model", f"model {name!r} is a {model.kind} model; scan needs a malware model")
-        data = await file.read(config.max_upload_bytes + 1)
-        if len(data) > config.max_upload_bytes:
-            raise _TooLarge(f"upload is over the {config.max_upload_bytes}-byte limit")
+        data, filename = await read_upload(request)
         from ..malware.scan import ScanLimits
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -439,7 +485,7 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
             path.write_bytes(data)
             limits = ScanLimits(timeout_s=config.scan_timeout_s, max_bytes=config.max_upload_bytes, workers=1)
             record = next(iter(model.detector.scan([path], limits=limits)))
-        record["path"] = file.filename or "upload"
+        record["path"] = filename or "upload"
         if record["verdict"] == "malicious":
             cls = "malicious"
             alert = ecs_alert(model=name, kind="malware", score=record["score"],
