@@ -105,6 +105,7 @@ def test_without_a_sink_the_page_keeps_the_latest_alerts_numbered_from_the_start
     alerts = client.get("/v1/alerts?since=-1", headers=auth()).json()
     assert len(alerts["alerts"]) == 5 and alerts["last_id"] == flagged - 1
     assert [a["id"] for a in alerts["alerts"]] == list(range(flagged - 5, flagged))
+    assert alerts["evicted"] == flagged - 5 and not alerts["more"]  # the gap is said, not hidden
     assert alerts["counts"]["nsl"] == flagged  # the metrics count every alert, kept or not
     # the kept alerts are built when asked for, from the request's records and scores
     rows = [i for i, a in enumerate(answer) if a["alert"]][-5:]
@@ -131,11 +132,37 @@ def test_requests_without_a_valid_token_never_reach_a_model(client):
     assert client.get("/healthz").status_code == 200  # liveness stays open
 
 
+def test_a_poller_pages_through_a_burst_of_alerts_without_a_gap(bundle):
+    from fastapi.testclient import TestClient
+
+    from deepsentry.service.app import ServiceConfig, create_app
+
+    client = TestClient(create_app(ServiceConfig(models={"nsl": str(bundle)}, token=TOKEN)))
+    answer = client.post("/v1/models/nsl/detect", json=records(200, seed=21), headers=auth()).json()
+    flagged = sum(a["alert"] for a in answer)
+    assert flagged > 7
+    seen, since, pages = [], -1, 0
+    while True:  # what a SIEM connector does: ask from the last id until nothing more waits
+        page = client.get(f"/v1/alerts?since={since}&limit=3", headers=auth()).json()
+        seen += [a["id"] for a in page["alerts"]]
+        since, pages = page["last_id"], pages + 1
+        if not page["more"]:
+            break
+    assert seen == list(range(flagged)) and pages == -(-flagged // 3) and page["evicted"] == 0
+    latest = client.get("/v1/alerts?since=-1&limit=3&tail=true", headers=auth()).json()  # the live page
+    assert [a["id"] for a in latest["alerts"]] == list(range(flagged - 3, flagged)) and latest["last_id"] == flagged - 1
+
+
 def test_invalid_parameters_answer_in_the_service_error_shape(client):
     response = client.post("/v1/models/nsl/detect?explain=-1", json=records(1), headers=auth())
     assert response.status_code == 422
     assert response.json() == {"error": {"type": "InputError", "field": "explain",
                                          "message": "explain: Input should be greater than or equal to 0"}}
+    unknown = client.get("/v1/nothing", headers=auth())
+    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found"
+    wrong = client.get("/v1/models/nsl/detect", headers=auth())
+    assert wrong.status_code == 405 and wrong.json()["error"]["message"] == "GET /v1/models/nsl/detect: Method Not Allowed"
+    assert "POST" in wrong.headers["allow"]
 
 
 def test_bad_records_too_large_bodies_and_unknown_models(client):

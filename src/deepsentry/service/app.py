@@ -3,7 +3,7 @@
 Endpoints: ``POST /v1/models/{name}/detect`` (JSON array of records or a CSV body; one answer per
 record, in order; for log models a JSON array of event-id sequences, or log lines grouped as the
 model groups them, one answer per sequence, session or window), ``POST /v1/models/{name}/scan`` (a file upload, malware models), ``GET
-/v1/models``, ``GET /v1/alerts`` (the latest alerts, for the live page), ``GET /healthz``, ``GET
+/v1/models``, ``GET /v1/alerts`` (alerts after an id, paged; the live page asks for the latest), ``GET /healthz``, ``GET
 /metrics`` (Prometheus), ``GET /`` (the live alerts page) and the OpenAPI document. Every data
 endpoint needs ``Authorization: Bearer <token>``. Models with a ``model.onnx`` are served by ONNX
 Runtime without importing TensorFlow.
@@ -32,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -279,6 +280,15 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
     async def _too_large(request: Request, exc: _TooLarge) -> JSONResponse:
         return error(413, "too_large", str(exc))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # unknown paths and methods, in the one error shape
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        response = error(exc.status_code, kind, f"{request.method} {request.url.path}: {exc.detail}")
+        for key, value in (exc.headers or {}).items():
+            response.headers[key] = value
+        return response
+
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's own {"detail": [...]} in the service's one error shape
@@ -513,14 +523,24 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
     async def list_models() -> list[dict[str, Any]]:
         return [describe(m) for m in served.values()]
 
-    @app.get("/v1/alerts", dependencies=[Depends(authorise)], summary="Alerts after `since` (latest first)")
-    async def alerts(since: int = Query(-1, ge=-1)) -> dict[str, Any]:
+    @app.get("/v1/alerts", dependencies=[Depends(authorise)],
+             summary="Alerts after `since`, oldest first, `limit` at a time (`more`: ask again from `last_id`)")
+    async def alerts(since: int = Query(-1, ge=-1, description="The last alert id already seen."),
+                     limit: int = Query(200, ge=1, le=1000),
+                     tail: bool = Query(False, description="Only the latest `limit` (a live view that may skip).")
+                     ) -> dict[str, Any]:
         items = log.since(since)
+        # a poller must not lose alerts in a burst: it pages forward from last_id until more is false
+        page = items[-limit:] if tail else items[:limit]
+        more = not tail and len(items) > limit
+        last_id = page[-1]["id"] if more else log.next_id - 1
+        # alerts after since that the kept window (alerts_kept, 500) no longer holds: a gap, said
+        evicted = max(0, items[0]["id"] - since - 1) if items else 0
         counts: dict[str, int] = {}
         for child in alerts_total.collect()[0].samples:
             if child.name.endswith("_total"):
                 counts[child.labels["model"]] = counts.get(child.labels["model"], 0) + int(child.value)
-        return {"alerts": items[-200:], "last_id": log.next_id - 1, "counts": counts}
+        return {"alerts": page, "last_id": last_id, "more": more, "evicted": evicted, "counts": counts}
 
     @app.get("/healthz", summary="Liveness and the models loaded")
     async def healthz() -> dict[str, Any]:

@@ -50,7 +50,7 @@ function render(counts){
 async function poll(){
   if (!token) { token = prompt("deepsentry bearer token"); if (token) sessionStorage.setItem("deepsentry-token", token); }
   try {
-    const r = await fetch("/v1/alerts?since=" + lastId, {headers: {"Authorization": "Bearer " + token}});
+    const r = await fetch("/v1/alerts?tail=true&since=" + lastId, {headers: {"Authorization": "Bearer " + token}});
     if (r.status === 401) { document.getElementById("status").textContent = "token refused"; sessionStorage.removeItem("deepsentry-token"); token = null; return; }
     const body = await r.json();
     for (const a of body.alerts) { rows.push(a); const s = Math.floor(Date.parse(a["@timestamp"])/1000); perSecond.set(s, (perSecond.get(s) || 0) + 1); }
