@@ -185,6 +185,45 @@ def test_an_output_that_is_the_input_is_refused_before_anything_is_written(tmp_p
     assert data.read_bytes() == before
 
 
+def test_alerts_go_to_a_webhook_and_failed_deliveries_are_reported(trained, tmp_path, capsys):
+    import http.server
+    import socket
+    import threading
+
+    from deepsentry.detection.alerts import AlertSink
+
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the name http.server calls
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    sink = AlertSink(url)
+    sink.write([{"n": 1}, {"n": 2}])
+    assert [json.loads(line) for line in received[0].decode().splitlines()] == [{"n": 1}, {"n": 2}]
+    assert sink.written == 2 and sink.problem() is None
+    server.shutdown()
+    server.server_close()
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{closed.getsockname()[1]}/hook"
+    root, model = trained
+    capsys.readouterr()
+    assert main(["detect", "--model", str(model), str(root / "train.csv"), "--out", str(tmp_path / "p.csv"),
+                 "--alerts", refused]) == 0  # detection itself went through
+    err = " ".join(capsys.readouterr().err.split())
+    alerts = int(pd.read_csv(tmp_path / "p.csv")["alert"].sum())
+    assert alerts > 0 and f"warning: {alerts} alert(s) not delivered to {refused} (1 failed post(s); last:" in err
+
+
 def test_training_prints_a_rate_of_zero_as_zero():
     from deepsentry.cli import _rate
 

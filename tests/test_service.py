@@ -200,6 +200,8 @@ def test_alerts_metrics_models_and_openapi(client):
     assert latest["event"]["kind"] == "alert" and latest["rule"]["name"].startswith("deepsentry/nsl")
     written = [json.loads(line) for line in client.sink.read_text().splitlines()]
     assert len(written) >= len(flagged) and written[-1]["@timestamp"]
+    health = client.get("/healthz").json()["alert_sink"]
+    assert health["written"] == len(written) and health["undelivered"] == 0 and health["last_error"] is None
     metrics = client.get("/metrics").text
     assert 'deepsentry_requests_total{endpoint="detect",model="nsl",status="200"}' in metrics
     assert "deepsentry_request_seconds_bucket" in metrics and "deepsentry_alerts_total" in metrics

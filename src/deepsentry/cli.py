@@ -522,6 +522,8 @@ def detect(
     err.print(f"{summary.scored} records scored, {summary.alerts} alerts"
               + (f" ({', '.join(f'{k}: {v}' for k, v in summary.predicted_counts.items())})"
                  if summary.predicted_counts else ""))
+    if summary.alert_delivery_problem:
+        err.print(Text.assemble(("warning:", "yellow"), f" {summary.alert_delivery_problem}"))
     if out_file is None:
         sys.stdout.write(frame.to_csv(index=False))
     else:

@@ -133,13 +133,16 @@ def log_group_alerts(frame: Any, lines: list[list[int]] | None, *, model: str, t
 
 class AlertSink:
     """Writes alert objects as JSON lines to a file (appending), stdout (``-``) or a webhook URL
-    (one POST per batch; failures are counted, never raised, so detection goes on)."""
+    (one POST per batch; failures are counted, with the alerts they carried and the last reason,
+    never raised, so detection goes on; callers report them)."""
 
     def __init__(self, destination: str | Path) -> None:
         self.destination = str(destination)
         if self.destination != "-" and not self.destination.startswith(("http://", "https://")):
             check_writable(self.destination)  # now, not at the first alert hours into a watch
-        self.failures = 0
+        self.failures = 0  # failed webhook posts
+        self.undelivered = 0  # the alerts those posts carried
+        self.last_error = ""
         self.written = 0
         self._lock = threading.Lock()
 
@@ -157,8 +160,10 @@ class AlertSink:
                 try:
                     with urllib.request.urlopen(request, timeout=2):
                         pass
-                except OSError:
+                except OSError as exc:  # urllib's HTTPError (a 4xx/5xx answer) is an OSError too
                     self.failures += 1
+                    self.undelivered += len(alerts)
+                    self.last_error = str(getattr(exc, "reason", None) or exc)
                     return
             else:
                 path = Path(self.destination)
@@ -166,3 +171,10 @@ class AlertSink:
                 with open(path, "a", encoding="utf-8") as handle:
                     handle.write(lines)
             self.written += len(alerts)
+
+    def problem(self) -> str | None:
+        """One line on alerts that did not reach the destination, or None when all did."""
+        if not self.undelivered:
+            return None
+        return (f"{self.undelivered} alert(s) not delivered to {self.destination} "
+                f"({self.failures} failed post(s); last: {self.last_error})")

@@ -71,6 +71,8 @@ class DetectSummary:
     missing_values: dict[str, int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
     predicted_counts: dict[str, int] = field(default_factory=dict)
+    #: alerts that did not reach ``--alerts`` (a webhook that failed), said in one line
+    alert_delivery_problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -173,13 +175,15 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
         check_output(out, path)
     sink = AlertSink(alerts) if alerts else None  # checks a file destination before the work
     if detector.kind == "logs":
-        return _detect_log_groups(detector, path, out, sink, model_name, strict=strict)
-    frame, data, summary = score_file(detector, path, strict=strict, format=format)
-    if explain or sink:
-        frame = _add_alerts(detector, data, frame, explain, sink, model_name)
-    if out is not None:
-        write_predictions(frame, out)
-        summary.output = str(out)
+        frame, summary = _detect_log_groups(detector, path, out, sink, model_name, strict=strict)
+    else:
+        frame, data, summary = score_file(detector, path, strict=strict, format=format)
+        if explain or sink:
+            frame = _add_alerts(detector, data, frame, explain, sink, model_name)
+        if out is not None:
+            write_predictions(frame, out)
+            summary.output = str(out)
+    summary.alert_delivery_problem = sink.problem() if sink is not None else None
     return frame, summary
 
 

@@ -544,7 +544,11 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
 
     @app.get("/healthz", summary="Liveness and the models loaded")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "models": sorted(served)}
+        health: dict[str, Any] = {"status": "ok", "models": sorted(served)}
+        if sink is not None:  # alive, but an alert destination that fails is worth a look
+            health["alert_sink"] = {"destination": sink.destination, "written": sink.written,
+                                    "undelivered": sink.undelivered, "last_error": sink.last_error or None}
+        return health
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
