@@ -152,7 +152,7 @@ def portable_model(tmp_path_factory):
     return model
 
 
-def test_watch_flows_on_a_growing_capture(tmp_path, portable_model):
+def test_watch_flows_on_a_growing_capture(tmp_path, portable_model, capsys):
     from deepsentry.detection.batch import load_detector
     from deepsentry.flows.demo_network import write_day
     from deepsentry.detection.watch_flows import watch_flows
@@ -174,6 +174,10 @@ def test_watch_flows_on_a_growing_capture(tmp_path, portable_model):
     assert len(lines) == first["alerts"] + rest["alerts"] and lines[0]["event"]["kind"] == "alert"
     assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "b.jsonl"), str(growing),
                  "--once"]) == 0
+    capsys.readouterr()
+    assert main(["watch", "flows", "--model", str(model), "--alerts", "-", str(growing), "--once"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(printed) == len((tmp_path / "b.jsonl").read_text().splitlines()) > 0  # the same alerts, on stdout
     assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "c.jsonl")]) == 2
     # --once on a capture that is not there: a typo to report, not an empty watch
     assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "d.jsonl"),

@@ -205,7 +205,7 @@ app.add_typer(watch_app, name="watch")
 @watch_app.command("flows")
 def watch_flows_cmd(
     model: Annotated[Path, typer.Option("--model", help="Flows model trained with --feature-set portable.")],
-    alerts: Annotated[Path, typer.Option("--alerts", help="Alerts as JSON lines (appended).")],
+    alerts: Annotated[str, typer.Option("--alerts", help="Alerts as JSON lines: a file (appended), - (stdout) or an http(s) webhook.")],
     capture: Annotated[Optional[Path], typer.Argument(help="A capture file that keeps growing.")] = None,
     interface: Annotated[Optional[str], typer.Option(help="A live network interface (needs capture rights).")] = None,
     once: Annotated[bool, typer.Option("--once", help="Read the capture once and stop (every flow final).")] = False,
@@ -230,7 +230,7 @@ def watch_flows_cmd(
 def watch_logs(
     input: Annotated[Path, typer.Argument(help="Log file to follow (rotation and truncation are handled), or a Windows .evtx (followed by EventRecordID).")],
     model: Annotated[Path, typer.Option("--model", help="Logs model trained on raw logs (--format, and --session or a window).")],
-    alerts: Annotated[Path, typer.Option("--alerts", help="Alerts as JSON lines (appended).")],
+    alerts: Annotated[Path, typer.Option("--alerts", help="Alerts as JSON lines, appended to this file (written with the checkpoints, so none is lost or repeated on restart).")],
     state: Annotated[Optional[Path], typer.Option(help="Checkpoint directory (default: <alerts>.state).")] = None,
     once: Annotated[bool, typer.Option("--once", help="Stop at the end of the input (closing every session; a last line without newline is read).")] = False,
     idle_lines: Annotated[int, typer.Option(help="Close a session after this many lines without it.")] = 2000,

@@ -14,7 +14,6 @@ holds the packets of open flows only.
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
@@ -25,16 +24,14 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ConfigError, DependencyError, InputError
-from ..core.tables import check_writable
 from ..flows.capture import ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, flow_streamer, flow_table
 from ..flows.meter import FlowMeter
 from ..flows.packets import CaptureFormatError, CaptureTail, decode_packets
 from ..flows.portable import PORTABLE_FEATURES
+from .alerts import AlertSink, ecs_alert
 
 
 def _alerts_for(detector: Any, table: pd.DataFrame, features: pd.DataFrame, model_name: str) -> list[dict]:
-    from .alerts import ecs_alert
-
     out = detector.score_features(detector.transform(features))
     alerts = []
     for row in np.flatnonzero(out["alert"]):
@@ -46,28 +43,22 @@ def _alerts_for(detector: Any, table: pd.DataFrame, features: pd.DataFrame, mode
     return alerts
 
 
-def _append(path: Path, alerts: list[dict]) -> None:
-    if alerts:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write("".join(json.dumps(a, default=str) + "\n" for a in alerts))
-
-
 def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bool = False, once: bool = False,
                 poll_s: float = 2.0, batch: int = 64, model_name: str = "flows",
                 max_seconds: float | None = None) -> dict[str, int]:
-    """Alerts (JSON lines appended to ``alerts``) on flows as they end, from a growing capture file
-    (read from where the last read stopped) or, with ``interface=True``, a live interface.
+    """Alerts (JSON lines appended to the file ``alerts``, or to ``-`` or an http(s) webhook) on
+    flows as they end, from a growing capture file (read from where the last read stopped) or, with
+    ``interface=True``, a live interface.
     ``max_seconds`` stops it after that long (on a file at the next poll; on an interface at once,
     quiet or not: flows still in nfstream's cache are not scored). Returns the counts of flows
     scored and alerts written, and for a file the records it could not read (a corrupt record ends
     the reading of a file)."""
     if getattr(detector, "feature_set_", "native") != "portable":
         raise ConfigError("watching traffic needs a model trained with --feature-set portable")
-    alerts_path = Path(alerts)
-    check_writable(alerts_path)  # now, not at the first alert hours into a watch
+    sink = AlertSink(alerts)  # a file (checked now, not at the first alert hours in), - or a webhook
     counts = {"flows": 0, "alerts": 0}
     if interface:
-        return _watch_interface(detector, source, alerts_path, batch, model_name, counts, max_seconds)
+        return _watch_interface(detector, source, sink, batch, model_name, counts, max_seconds)
     path = Path(source)
     if once and not path.exists():
         raise InputError("no such file", path=path, hint="without --once, watch waits for it to appear")
@@ -92,16 +83,16 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
                 table = flow_table(flows)
                 features = table[list(PORTABLE_FEATURES)]
                 alerts_batch = _alerts_for(detector, table, features, model_name)
-                _append(alerts_path, alerts_batch)
+                sink.write(alerts_batch)
                 counts["flows"] += len(table)
                 counts["alerts"] += len(alerts_batch)
         if stop:
             counts["unreadable"] = len(tail.problems)
-            return counts
+            return _with_delivery(counts, sink)
         time.sleep(poll_s)
 
 
-def _watch_interface(detector: Any, interface: str, alerts_path: Path, batch: int, model_name: str,
+def _watch_interface(detector: Any, interface: str, sink: AlertSink, batch: int, model_name: str,
                      counts: dict[str, int], max_seconds: float | None) -> dict[str, int]:
     try:
         import nfstream  # noqa: F401  (flow_streamer needs it; say so plainly)
@@ -116,9 +107,9 @@ def _watch_interface(detector: Any, interface: str, alerts_path: Path, batch: in
     for flow in flows_until(streamer, deadline):
         pending.append({name: getattr(flow, name) for name in NFSTREAM_COLUMNS})
         if len(pending) >= batch:
-            _flush(detector, pending, alerts_path, model_name, counts)
-    _flush(detector, pending, alerts_path, model_name, counts)
-    return counts
+            _flush(detector, pending, sink, model_name, counts)
+    _flush(detector, pending, sink, model_name, counts)
+    return _with_delivery(counts, sink)
 
 
 def flows_until(streamer: Iterable[Any], deadline: float | None) -> Iterator[Any]:
@@ -162,13 +153,20 @@ def flows_until(streamer: Iterable[Any], deadline: float | None) -> Iterator[Any
             meter.terminate()
 
 
-def _flush(detector: Any, pending: list[dict[str, Any]], alerts_path: Path, model_name: str,
+def _with_delivery(counts: dict[str, int], sink: AlertSink) -> dict[str, int]:
+    """The counts, with the alerts a webhook did not take (only when some were lost)."""
+    if sink.undelivered:
+        counts["undelivered"] = sink.undelivered
+    return counts
+
+
+def _flush(detector: Any, pending: list[dict[str, Any]], sink: AlertSink, model_name: str,
            counts: dict[str, int]) -> None:
     if not pending:
         return
     table = flow_table(pd.DataFrame(pending))
     alerts = _alerts_for(detector, table, table[list(PORTABLE_FEATURES)], model_name)
-    _append(alerts_path, alerts)
+    sink.write(alerts)
     counts["flows"] += len(pending)
     counts["alerts"] += len(alerts)
     pending.clear()
