@@ -281,6 +281,17 @@ def test_autoencoder_given_labels_takes_its_threshold_from_the_labelled_validati
     assert sparse.summary_.validation_sequences and sparse.threshold_.rule == "target_fpr"
 
 
+def test_auto_with_too_few_anomalies_to_validate_on_keeps_the_autoencoder():
+    # two anomalous sequences: the 20% validation carve takes none of them, so average precision
+    # cannot pick the model (this crashed cross-validation folds with KeyError)
+    rng = np.random.default_rng(0)
+    normal = [["E1", "E2", "E3"] * int(rng.integers(2, 5)) for _ in range(40)]
+    anomalous = [["E1", "E9", "E9", "E9"], ["E9", "E9", "E2"]]
+    detector = LogSequenceDetector(LogConfig(model="auto", epochs=1)).fit(normal + anomalous, [0] * 40 + [1, 1])
+    assert detector.model_ == "autoencoder" and detector.config.model == "auto"
+    assert detector.summary_.validation_metrics["auto_average_precision"] == {"classifier": None, "autoencoder": None}
+
+
 def test_the_classifier_scores_the_events_it_knows():
     normal, anomalous = synthetic_sequences(200, seed=0)
     detector = LogSequenceDetector(LogConfig(model="classifier", epochs=5, window=4, max_length=16)).fit(

@@ -214,12 +214,18 @@ class LogSequenceDetector(Detector):
                              progress: Any = None) -> Self:
         """``auto`` with labelled anomalies: fit the classifier and the event-count autoencoder on the
         same split and keep the one with the higher average precision on the validation sequences
-        (carved from the training data; the classifier on a tie). On HDFS blocks the autoencoder
-        wins (its false alarms are rarer than the classifier's); on BGL windows the classifier."""
+        (carved from the training data; the classifier on a tie; the autoencoder when the carve holds
+        no anomalous sequence). On HDFS blocks the autoencoder wins (its false alarms are rarer than
+        the classifier's); on BGL windows the classifier."""
         fitted = {name: LogSequenceDetector(replace(self.config, model=name)).fit(sequences, labels, progress=progress)
                   for name in ("classifier", "autoencoder")}
-        precision = {name: det.summary_.validation_metrics["average_precision"] for name, det in fitted.items()}
-        best = "autoencoder" if precision["autoencoder"] > precision["classifier"] else "classifier"
+        precision = {name: det.summary_.validation_metrics.get("average_precision") for name, det in fitted.items()}
+        if precision["classifier"] is None:
+            # the validation carve holds no anomalous sequence (a handful of them in all): nothing to
+            # compare on, and the autoencoder is the one that does not learn from those few labels
+            best = "autoencoder"
+        else:
+            best = "autoencoder" if precision["autoencoder"] > precision["classifier"] else "classifier"
         config = self.config
         self.__dict__.update(fitted[best].__dict__)
         self.config = config
