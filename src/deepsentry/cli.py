@@ -346,7 +346,7 @@ ExperimentFormatOpt = Annotated[Optional[str], typer.Option("--format", help="In
 NormalOpt = Annotated[Optional[Path], typer.Option("--normal", help="Logs: normal sequences, '<id>,<event ids>' per line.")]
 AbnormalOpt = Annotated[Optional[Path], typer.Option("--abnormal", help="Logs: anomalous sequences, same layout.")]
 SessionOpt = Annotated[Optional[str], typer.Option("--session", help="Logs: regular expression of the session id in raw lines.")]
-LabelsOpt = Annotated[Optional[Path], typer.Option("--labels", help="Logs: session labels for raw logs (id first, a Label column).")]
+LabelsOpt = Annotated[Optional[Path], typer.Option("--labels", help="Logs: session labels for raw logs (id first, a Label column); malware: the labels file of a folder of samples (sha256 or file name, label).")]
 WindowOpt = Annotated[Optional[int], typer.Option("--window", help="Logs: raw lines (with --format) or per-line events cut into windows of this many lines.")]
 WindowSecondsOpt = Annotated[Optional[float], typer.Option("--window-seconds", help="Logs: raw lines (with --format) or per-line events cut into time windows of this many seconds.")]
 GroupOpt = Annotated[Optional[str], typer.Option(help="Grouped folds: rows sharing this column's value stay together.")]
@@ -374,15 +374,17 @@ def _log_input(domain: str, **options: Any) -> Any:
 def _experiment(data: Optional[Path], domain: str, log_options: dict[str, Any], *,
                 benign_label: Optional[list[str]], group_column: Optional[str], time_column: Optional[str],
                 **options: Any) -> Any:
-    """Load the labelled training data of ``cv`` and ``tune`` (reporting what log reading skipped);
+    """Load the labelled training data of ``cv`` and ``tune`` (reporting what reading skipped);
     the group and time columns are read for the splitter even where they look like identifiers."""
     from .evaluation.experiment import load_experiment
 
+    if domain == "malware":  # --labels labels a folder of samples there, as in train malware
+        options["labels_file"] = log_options.pop("labels", None)
     exp = load_experiment(data, domain=domain, log_input=_log_input(domain, **log_options),
                           benign_labels=tuple(benign_label or ()),
                           keep_columns=tuple(c for c in (group_column, time_column) if c), **options)
-    if exp.log_data is not None:
-        _report_read(exp.log_data.sequences.report)
+    # what reading skipped, as train says it (malformed rows, files without a label, ...)
+    _report_read(exp.log_data.sequences.report if exp.log_data is not None else exp.data.report)
     return exp
 
 

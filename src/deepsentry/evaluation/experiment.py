@@ -114,11 +114,13 @@ def load_experiment(data: str | Path | None, *, domain: str = "flows", model: st
                     epochs: int | None = None, augment: str = "none", seed: int = 0,
                     label_column: str | None = None, benign_labels: tuple[str, ...] = (),
                     format: str | None = None, keep_columns: tuple[str, ...] = (),
-                    log_input: Any = None) -> Experiment:
+                    log_input: Any = None, labels_file: str | Path | None = None) -> Experiment:
     """Read labelled training data of ``domain`` and the domain's default configuration.
 
     For ``logs``, ``log_input`` (a :class:`~deepsentry.logs.pipeline.LogInput`) says how to read
     the sequences; ``data`` and ``format`` fill its ``data`` and ``fmt`` when it leaves them out.
+    For ``malware``, ``data`` may be a folder of samples labelled by ``labels_file`` (features
+    extracted with the ``clamp`` set, as ``train malware`` does by default).
     """
     if domain not in DOMAINS:
         raise ConfigError(f"unknown domain {domain!r}", hint=f"choose one of: {', '.join(DOMAINS)}")
@@ -137,9 +139,17 @@ def load_experiment(data: str | Path | None, *, domain: str = "flows", model: st
                                                require_labels=True))
         base = DetectorConfig(seed=seed, augment=augment, **overrides)
     else:
-        from ..malware import malware_config, read_pe_features
+        from ..malware import malware_config, read_labelled_files, read_pe_features
 
-        table = read_pe_features(source, label_column=label_column, require_labels=True)
+        if source.is_dir():
+            if labels_file is None:
+                raise ConfigError("a folder of samples needs --labels (sha256 or file name, label)", path=source)
+            table = read_labelled_files(source, labels_file)
+        elif labels_file is not None:
+            raise ConfigError("--labels labels a folder of samples; a feature table carries a label column",
+                              path=source, hint="name it with --label-column")
+        else:
+            table = read_pe_features(source, label_column=label_column, require_labels=True)
         base = malware_config(seed=seed, augment=augment, **overrides)
     if table.labels is None:
         raise ConfigError("cross-validation and tuning need labelled data", path=source,
