@@ -119,8 +119,9 @@ def _type_name(hint: Any) -> str:
 
 def validate_range(name: str, value: float, low: float | None = None, high: float | None = None,
                    *, low_open: bool = False, high_open: bool = False) -> None:
-    """Raise a :class:`ConfigError` unless ``low <= value <= high`` (open ends as asked)."""
-    bad = (
+    """Raise a :class:`ConfigError` unless ``low <= value <= high`` (open ends as asked); NaN,
+    which every comparison lets through, is never in range."""
+    bad = value != value or (
         (low is not None and (value <= low if low_open else value < low))
         or (high is not None and (value >= high if high_open else value > high))
     )
