@@ -153,6 +153,20 @@ def test_a_poller_pages_through_a_burst_of_alerts_without_a_gap(bundle):
     assert [a["id"] for a in latest["alerts"]] == list(range(flagged - 3, flagged)) and latest["last_id"] == flagged - 1
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("max_body_bytes", -1, r"max_body_bytes must be in \[1, inf\); got -1"),
+    ("explain", 60, r"explain must be in \[0, 50\]; got 60"),
+    ("scan_timeout_s", 0.0, r"scan_timeout_s must be in \(0.0, inf\)"),
+    ("alerts_kept", "500", "alerts_kept must be an integer"),
+])
+def test_service_limits_are_checked_before_serving(field, value, message):
+    from deepsentry.core.errors import ConfigError
+    from deepsentry.service.app import ServiceConfig
+
+    with pytest.raises(ConfigError, match=message):
+        ServiceConfig(models={}, token=None, **{field: value})
+
+
 def test_invalid_parameters_answer_in_the_service_error_shape(client):
     response = client.post("/v1/models/nsl/detect?explain=-1", json=records(1), headers=auth())
     assert response.status_code == 422

@@ -36,6 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from ..core.base import validate_range, validate_types
 from ..core.errors import DeepSentryError, InputError
 from ..detection.alerts import AlertSink, ecs_alert, log_group_alerts, now_iso
 
@@ -55,6 +56,13 @@ class ServiceConfig:
     alert_sink: str | None = None
     explain: int = 0
     scan_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        validate_types(self)
+        for name in ("max_body_bytes", "max_records", "max_upload_bytes", "alerts_kept"):
+            validate_range(name, getattr(self, name), 1)
+        validate_range("explain", self.explain, 0, 50)  # the most ?explain= accepts
+        validate_range("scan_timeout_s", self.scan_timeout_s, 0.0, low_open=True)
 
 
 @dataclass
@@ -575,6 +583,7 @@ def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8000) -
 
     from .auth import check_listen
 
+    validate_range("port", port, 0, 65535)
     check_listen(host, config.token)
     app = create_app(config)
     # Everything loaded so far (models, libraries) lives as long as the process: keep it out of
