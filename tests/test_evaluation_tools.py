@@ -274,9 +274,13 @@ def test_resumed_search_equals_an_uninterrupted_one(tmp_path, strategy):
     strip = lambda h: [(t["trial"], json.dumps(t["params"], sort_keys=True), t["score"]) for t in h]  # noqa: E731
     assert strip(leaderboard(full)) == strip(leaderboard(resumed))
     assert len(read_journal(tmp_path / "resumed")) == 10
-    with pytest.raises(ConfigError, match="different space"):
+    with pytest.raises(ConfigError, match=r"other settings than the journal's \(changed: seed\)"):
         run_search(space, SearchConfig(strategy=strategy, trials=10, seed=6, grid_points=2), fake_objective,
                    tmp_path / "resumed", resume=True)
+    # trials scored on other folds or other data would not be comparable: the context must match too
+    with pytest.raises(ConfigError, match=r"\(changed: data_sha256, folds\)"):
+        run_search(space, search, fake_objective, tmp_path / "resumed", resume=True,
+                   context={"data_sha256": "other", "folds": 3})
 
 
 @pytest.mark.parametrize("strategy", ["random", "tpe"])

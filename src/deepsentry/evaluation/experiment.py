@@ -216,8 +216,11 @@ def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *
         init_objective(plan, exp.base, exp.detector_class, search.metric, exp.benign_labels)
         parallel = parallel_evaluator(search.jobs)  # also for one job: a process per trial
         try:
+            context = {"domain": exp.domain, "data_sha256": exp.checksum, "base_config": dataclasses.asdict(exp.base),
+                       "folds": {k: v for k, v in plan.describe().items() if k != "notes"}}
             return run_search(space, search, evaluate_params, directory, resume=resume, progress=bar,
-                              parallel_evaluate=parallel, cost=functools.partial(training_cost, exp.base))
+                              parallel_evaluate=parallel, cost=functools.partial(training_cost, exp.base),
+                              context=context)
         finally:
             if parallel is not None:
                 parallel.shutdown()

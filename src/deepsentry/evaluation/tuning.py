@@ -417,6 +417,25 @@ def _append(directory: Path, record: dict[str, Any]) -> None:
         handle.flush()
 
 
+def _changed_settings(previous: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The settings that differ, the context's by their own names (``data_sha256``, ``folds``).
+
+    >>> _changed_settings({"seed": 0, "context": {"folds": 3, "data_sha256": "a"}},
+    ...                   {"seed": 0, "context": {"folds": 2, "data_sha256": "a"}})
+    ['folds']
+    """
+    changed = []
+    for key in sorted(set(previous) | set(now)):
+        old, new = previous.get(key), now.get(key)
+        if old == new:
+            continue
+        if key == "context" and isinstance(old, dict) and isinstance(new, dict):
+            changed += sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        else:
+            changed.append(key)
+    return changed
+
+
 def jsonable(value: Any) -> Any:
     """``json.dumps`` default for search records: numpy scalars, sets, anything else as text."""
     if isinstance(value, np.generic):
@@ -447,7 +466,7 @@ def run_search(space: list[Param], search: SearchConfig, evaluate: Callable[[dic
                directory: str | Path, *, resume: bool = False, progress: Any = None,
                parallel_evaluate: Callable[[dict[int, dict[str, Any]]], Iterable[tuple[int, dict[str, Any]]]]
                | None = None, cost: Callable[[dict[str, Any]], float] | None = None,
-               ) -> list[dict[str, Any]]:
+               context: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Run (or continue) a search; ``evaluate(params)`` returns ``{"score", ...}`` for one trial.
 
     Finished trials are appended to ``directory/trials.jsonl`` as they end (in any order when they
@@ -455,6 +474,9 @@ def run_search(space: list[Param], search: SearchConfig, evaluate: Callable[[dic
     existing journal is an error. ``parallel_evaluate({trial: params})`` yields ``(trial, outcome)``
     as trials finish (see :func:`parallel_evaluator`); ``cost(params)``, a relative training cost,
     orders queued trials longest first (it changes when trials run, never what they find).
+    ``context`` (the data's checksum, the folds, the base configuration) joins the search settings
+    that a resumed search must share with the journal: trials scored on other folds or other data
+    would not be comparable.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -465,13 +487,14 @@ def run_search(space: list[Param], search: SearchConfig, evaluate: Callable[[dic
         raise ConfigError(f"a search journal already exists in {directory}",
                           hint="pass --resume to continue it, or choose another --out")
     settings = {"strategy": search.strategy, "metric": search.metric, "seed": search.seed,
-                "grid_points": search.grid_points, "space": [p.__dict__ for p in space]}
+                "grid_points": search.grid_points, "space": [p.__dict__ for p in space], "context": context or {}}
     settings_path = directory / "search.json"
     if settings_path.exists() and resume:
         previous = json.loads(settings_path.read_text(encoding="utf-8"))
-        if json.loads(json.dumps(previous, default=jsonable)) != json.loads(json.dumps(settings, default=jsonable)):
-            raise ConfigError("--resume with a different space, strategy, metric or seed than the journal's",
-                              path=settings_path)
+        changed = _changed_settings(previous, json.loads(json.dumps(settings, default=jsonable)))
+        if changed:
+            raise ConfigError(f"--resume with other settings than the journal's (changed: {', '.join(changed)})",
+                              path=settings_path, hint="resume with the same data and options, or start a new --out")
     settings_path.write_text(json.dumps(settings, indent=2, default=jsonable), encoding="utf-8")
     total = search.trials
     if search.strategy == "grid":
