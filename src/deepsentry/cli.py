@@ -724,24 +724,25 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # typer/click end every run this way, usage errors included
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except DeepSentryError as exc:
-        err.print(Text.assemble(("deepsentry: error:", "red"), f" {exc}"), highlight=False, soft_wrap=True)
-        return exc.exit_code
+        return _print_error(exc)
     except OSError as exc:  # what the checks before the work could not foresee (a full disk, a race)
-        problem = InputError(exc.strerror or str(exc), path=exc.filename)
-        err.print(Text.assemble(("deepsentry: error:", "red"), f" {problem}"), highlight=False, soft_wrap=True)
-        return problem.exit_code
+        return _print_error(InputError(exc.strerror or str(exc), path=exc.filename))
     except UnicodeEncodeError as exc:
         if "surrogates" not in str(exc):
             raise
         # a file name that is not UTF-8 reached a library that needs UTF-8 names (pyarrow)
-        problem = InputError("this file name is not UTF-8 text, and tables are read and written through pyarrow, "
-                             "which needs UTF-8 names", path=str(exc.object), hint="rename the file")
-        err.print(Text.assemble(("deepsentry: error:", "red"), f" {problem}"), highlight=False, soft_wrap=True)
-        return problem.exit_code
+        return _print_error(InputError("this file name is not UTF-8 text, and tables are read and written through "
+                                       "pyarrow, which needs UTF-8 names", path=str(exc.object), hint="rename the file"))
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
     return 0
+
+
+def _print_error(problem: DeepSentryError) -> int:
+    """Print ``deepsentry: error: <problem>`` on stderr; returns its exit code."""
+    err.print(Text.assemble(("deepsentry: error:", "red"), f" {problem}"), highlight=False, soft_wrap=True)
+    return problem.exit_code
 
 
 def run() -> None:
