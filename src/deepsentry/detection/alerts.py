@@ -138,7 +138,9 @@ class AlertSink:
 
     def __init__(self, destination: str | Path) -> None:
         self.destination = str(destination)
-        if self.destination != "-" and not self.destination.startswith(("http://", "https://")):
+        self.kind = ("stdout" if self.destination == "-" else
+                     "webhook" if self.destination.startswith(("http://", "https://")) else "file")
+        if self.kind == "file":
             check_writable(self.destination)  # now, not at the first alert hours into a watch
         self.failures = 0  # failed webhook posts
         self.undelivered = 0  # the alerts those posts carried
@@ -151,10 +153,10 @@ class AlertSink:
             return
         lines = "".join(json.dumps(a, default=str) + "\n" for a in alerts)
         with self._lock:
-            if self.destination == "-":
+            if self.kind == "stdout":
                 sys.stdout.write(lines)
                 sys.stdout.flush()
-            elif self.destination.startswith(("http://", "https://")):
+            elif self.kind == "webhook":
                 request = urllib.request.Request(self.destination, data=lines.encode(), method="POST",
                                                  headers={"Content-Type": "application/x-ndjson"})
                 try:
