@@ -163,6 +163,11 @@ class Batch:
 JSON_LINES_TYPES = ("ndjson", "jsonl", "json-lines", "jsonlines")
 
 
+def is_json_lines(content_type: str) -> bool:
+    """Whether a Content-Type announces JSON lines rather than one JSON document."""
+    return any(kind in content_type for kind in JSON_LINES_TYPES)
+
+
 def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
     """A JSON array of objects, JSON lines (``application/x-ndjson``), or CSV with a header row
     (delimited as files are: the most frequent of , ; tab | in the header)."""
@@ -187,7 +192,7 @@ def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
         if table.num_rows > max_records:
             raise _TooLarge(f"more than {max_records} records in one request")
         return Batch(table=table)
-    elif any(kind in content_type for kind in JSON_LINES_TYPES):
+    elif is_json_lines(content_type):
         records = _json_lines(body, max_records)
     else:
         try:
@@ -318,10 +323,15 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
     async def _not_found(request: Request, exc: _NotFound) -> JSONResponse:
         return error(404, "not_found", f"no model named {exc.args[0]!r}", models=sorted(served))
 
-    async def read_body(request: Request, limit: int) -> bytes:
+    def refuse_declared_size(request: Request, limit: int, what: str, allowance: int = 0) -> None:
+        """413 before reading, when the Content-Length a client declared is over ``limit``
+        (plus ``allowance`` for framing, such as a multipart body's boundaries)."""
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise _TooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
+        if declared and declared.isdigit() and int(declared) > limit + allowance:
+            raise _TooLarge(f"{what} of {declared} bytes is over the {limit}-byte limit")
+
+    async def read_body(request: Request, limit: int) -> bytes:
+        refuse_declared_size(request, limit, "body")
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
@@ -377,7 +387,7 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
         JSON lines are log events, as a log shipper sends them)."""
         from ..logs.pipeline import read_for_detection, score_groups, sequences_from_records
 
-        if "json" in content_type and not any(kind in content_type for kind in JSON_LINES_TYPES):
+        if "json" in content_type and not is_json_lines(content_type):
             batch = parse_body(body, content_type, config.max_records)
             data = sequences_from_records(batch.records or [])
         else:
@@ -472,9 +482,7 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
                 raise InputError("empty upload", hint="send the file as multipart field 'file', or its bytes "
                                                       "as application/octet-stream")
             return data, request.query_params.get("filename")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-            raise _TooLarge(f"upload of {declared} bytes is over the {limit}-byte limit")
+        refuse_declared_size(request, limit, "upload", allowance=MULTIPART_OVERHEAD)
         form = await request.form(max_files=2, max_fields=8)
         try:
             files = [f for f in form.getlist("file") if not isinstance(f, str)]
