@@ -76,6 +76,42 @@ def test_detect_keeps_malformed_rows_in_place(trained, capsys):
     assert main(["detect", "--model", str(model), str(bad), "--out", str(out), "--strict"]) == 3
 
 
+def _stdin(monkeypatch, data: bytes) -> None:
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_detect_and_evaluate_read_tables_from_stdin(trained, tmp_path, monkeypatch, kind, capsys):
+    root, model = trained
+    data = synthetic_flows(n=120, seed=5)
+    source = tmp_path / f"new.{kind}"
+    data.to_csv(source, index=False) if kind == "csv" else data.to_parquet(source)
+    assert main(["detect", "--model", str(model), str(source), "--out", str(tmp_path / "file.csv")]) == 0
+    _stdin(monkeypatch, source.read_bytes())
+    assert main(["detect", "--model", str(model), "-", "--out", str(tmp_path / "piped.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "piped.csv"), pd.read_csv(tmp_path / "file.csv"))
+    _stdin(monkeypatch, source.read_bytes())
+    assert main(["evaluate", "--model", str(model), "-", "--report", str(tmp_path / "report")]) == 0
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["binary"]["rows"] == 120 and metrics["detect_summary"]["input"] == "-"
+    assert "deepsentry-stdin" not in capsys.readouterr().err  # the temporary copy is never named
+
+
+def test_detect_names_stdin_in_errors(trained, monkeypatch, capsys):
+    root, model = trained
+    lines = (root / "train.csv").read_text().splitlines()[:4]
+    lines[2] = "1,2,3"
+    _stdin(monkeypatch, ("\n".join(lines) + "\n").encode())
+    assert main(["detect", "--model", str(model), "-", "--strict"]) == 3
+    assert "<stdin>, line 3: expected 8 fields, found 3" in capsys.readouterr().err
+    _stdin(monkeypatch, b"")
+    assert main(["detect", "--model", str(model), "-"]) == 3
+    assert "<stdin>: file is empty" in capsys.readouterr().err
+
+
 def test_unseen_category_and_label_columns_ignored(trained):
     root, model = trained
     data = synthetic_flows(n=50, seed=5)

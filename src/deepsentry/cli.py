@@ -505,7 +505,7 @@ def tune(
 
 @app.command()
 def detect(
-    input: Annotated[Path, typer.Argument(help="Flows to score: a CSV/Parquet file or a directory.")],
+    input: Annotated[Path, typer.Argument(help="Records to score: a CSV/Parquet file, a capture, logs, a directory, or - for stdin.")],
     model: Annotated[Path, typer.Option("--model", help="Model bundle directory or zip.")],
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Predictions: .csv, .jsonl or .parquet.")] = None,
     format: FormatOpt = None,
@@ -567,7 +567,7 @@ def serve(
 
 @app.command()
 def evaluate(
-    input: Annotated[Path, typer.Argument(help="Labelled flows to evaluate on.")],
+    input: Annotated[Path, typer.Argument(help="Labelled records to evaluate on (a file, a directory, or - for stdin).")],
     model: Annotated[Path, typer.Option("--model", help="Model bundle directory or zip.")],
     report: Annotated[Path, typer.Option("--report", help="Directory for metrics.json, plots and report.html.")],
     format: FormatOpt = None,

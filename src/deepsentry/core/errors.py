@@ -63,6 +63,13 @@ class DeepSentryError(Exception):
         self.hint = hint
         super().__init__(self._format())
 
+    def relocated(self, old: str | PathLike[str], new: str) -> "DeepSentryError":
+        """This error, naming ``new`` where it named the file ``old`` (a temporary copy)."""
+        if self.path == str(old):
+            self.path = new
+            self.args = (self._format(),)
+        return self
+
     def _format(self) -> str:
         where = [part for part in (
             self.path,

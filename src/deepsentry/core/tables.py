@@ -193,6 +193,68 @@ def check_output(out: str | Path, inputs: Any) -> None:
                              hint="choose another --out")
 
 
+STDIN_NAME = "<stdin>"
+
+
+@contextlib.contextmanager
+def stdin_as_file(stream: Any = None) -> Any:
+    """Copy standard input (or ``stream``) into a temporary file and yield its path; the file is
+    removed on exit. Table and capture readers read their input several times (sniffing the
+    format, the header, then the records), which a pipe does not allow.
+
+    The file is named ``stdin`` (``stdin.parquet`` for Parquet bytes, which readers recognise by
+    name). Warnings logged meanwhile name it ``<stdin>``; :func:`relabel_stdin` does the same for
+    what the readers return about it.
+
+    >>> import io
+    >>> with stdin_as_file(io.BytesIO(b"a,b\\n1,2\\n")) as path:
+    ...     path.name, path.read_bytes()
+    ('stdin', b'a,b\\n1,2\\n')
+    """
+    import shutil
+    import tempfile
+
+    source = sys.stdin.buffer if stream is None else stream
+    with tempfile.TemporaryDirectory(prefix="deepsentry-stdin-") as folder:
+        head = source.read(4)
+        path = Path(folder) / ("stdin.parquet" if head == b"PAR1" else "stdin")
+        with open(path, "wb") as copy:
+            copy.write(head)
+            shutil.copyfileobj(source, copy, 1 << 20)
+        relabel = _RelabelFilter(path)
+        handlers = list(logging.getLogger().handlers)
+        for handler in handlers:
+            handler.addFilter(relabel)
+        try:
+            yield path
+        finally:
+            for handler in handlers:
+                handler.removeFilter(relabel)
+
+
+class _RelabelFilter(logging.Filter):
+    """Names the temporary copy of stdin ``<stdin>`` in log records (see :func:`stdin_as_file`)."""
+
+    def __init__(self, copy: Path) -> None:
+        super().__init__()
+        self.copy = copy
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if str(self.copy) in message:
+            record.msg, record.args = relabel_stdin(message, self.copy), ()
+        return True
+
+
+def relabel_stdin(text: str, copy: Path) -> str:
+    """``text`` with the temporary copy of stdin (:func:`stdin_as_file`) named ``<stdin>``.
+
+    >>> relabel_stdin("/tmp/x/stdin, line 3: bad", Path("/tmp/x/stdin"))
+    '<stdin>, line 3: bad'
+    """
+    return text.replace(str(copy), STDIN_NAME)
+
+
 def open_bytes(path: str | Path) -> Any:
     """A binary stream over a plain or gzip-compressed file (decompressed as it is read)."""
     import gzip

@@ -20,9 +20,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..core.bundle import read_bundle
-from ..core.errors import ConfigError, InputError
+from ..core.errors import ConfigError, DeepSentryError, InputError
 from ..core.preprocessing import PreprocessingReport
-from ..core.tables import check_output, check_writable
+from ..core.tables import STDIN_NAME, check_output, check_writable, relabel_stdin, stdin_as_file
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
@@ -84,6 +84,17 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
     """Score every record of a file the detector can read (flows, PE-feature tables);
     returns (output frame, the data read, summary). ``capture_label`` labels packet captures'
     flows (flow models; see ``FlowDetector.read_input``)."""
+    if str(path) == "-":  # the readers need a file they can read more than once
+        with stdin_as_file() as copy:
+            try:
+                frame, data, summary = score_file(detector, copy, strict=strict, format=format,
+                                                  require_labels=require_labels, capture_label=capture_label)
+            except DeepSentryError as exc:
+                raise exc.relocated(copy, STDIN_NAME) from None
+        summary.input = "-"
+        summary.examples = [relabel_stdin(e, copy) for e in summary.examples]
+        data.report.files = [relabel_stdin(f, copy) for f in data.report.files]
+        return frame, data, summary
     labelled = {} if capture_label is None else {"capture_label": capture_label}
     if labelled and getattr(detector, "kind", None) != "flows":
         raise ConfigError("a label for every record applies to packet captures (flow models) and log sequences "
