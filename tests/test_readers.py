@@ -420,3 +420,11 @@ def test_address_and_time_columns_are_identifiers_whatever_their_name(tmp_path):
     assert list(data.features.columns) == ["proto", "bytes"]
     kept = read_flows(path, ReadOptions(label_column="label", keep_columns=("saddress",)))
     assert "sAddress" in kept.features.columns
+
+
+def test_repeated_and_empty_header_names_are_renamed_and_said(tmp_path, caplog):
+    path = write(tmp_path, "hd.csv", "a,a,,label\n" + "1,2,3,x\n4,5,6,normal\n" * 5)
+    with caplog.at_level(logging.WARNING, logger="deepsentry.core.tables"):
+        data = read_flows(path, ReadOptions(label_column="label", benign_labels=("normal",)))
+    assert list(data.features.columns) == ["a", "a.1", "column_3"]
+    assert any("renamed: a -> a.1, (empty) -> column_3" in r.getMessage() for r in caplog.records)

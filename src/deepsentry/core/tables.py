@@ -488,7 +488,12 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     if header_lines:
         table = _drop_repeated_headers(table, path, report, malformed, total, header_lines, strict)
     frame = table.to_pandas()
-    frame.columns = unique_names([str(c).strip().lstrip("\ufeff") for c in frame.columns])
+    names = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    frame.columns = unique_names(names)
+    renamed = [f"{old or '(empty)'} -> {new}" for old, new in zip(names, frame.columns) if old != new]
+    if renamed:  # a feature under a name the user did not write: say which
+        log.warning("%s: header names repeated or empty, renamed: %s", path, ", ".join(renamed[:5])
+                    + (f" and {len(renamed) - 5} more" if len(renamed) > 5 else ""))
     if bad:
         log.warning("%s: %d malformed row(s) skipped (first: line %s, %s)",
                     path, len(bad), lines.get(bad[0][0], bad[0][0]), bad[0][1])
