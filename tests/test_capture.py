@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import dataset_path
 from deepsentry.cli import main
-from deepsentry.core.errors import InputError
+from deepsentry.core.errors import ConfigError, InputError
 from deepsentry.flows.capture import IDENTITY, extract_flows, is_capture, safe_workers
 from deepsentry.flows.portable import PORTABLE_FEATURES, portable_from_cic
 
@@ -182,6 +182,11 @@ def test_watch_flows_on_a_growing_capture(tmp_path, portable_model, capsys):
     # --once on a capture that is not there: a typo to report, not an empty watch
     assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "d.jsonl"),
                  str(tmp_path / "no.pcap"), "--once"]) == 3
+    # settings that would spin (no pause between polls) or stop at once are refused
+    assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "d.jsonl"),
+                 str(growing), "--max-seconds", "-1"]) == 2
+    with pytest.raises(ConfigError, match="poll_s must be in"):
+        watch_flows(detector, str(growing), alerts=alerts, poll_s=0)
 
 
 def test_watch_flows_scores_every_flow_once_when_a_read_meters_at_once(tmp_path, portable_model, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import re
 
@@ -443,6 +444,23 @@ def test_watch_follows_rotation_and_truncation(tmp_path, raw_hdfs_model):
     wide.write_text("\n".join(lines[:10]) + "\n", encoding="utf-16")
     with pytest.raises(InputError, match="watch follows UTF-8 text; this file is UTF-16"):
         watch_log(detector, wide, alerts=tmp_path / "w.jsonl", state_dir=tmp_path / "w.st", once=True)
+
+
+def test_watch_logs_refuses_bad_settings_and_says_when_no_line_matches(tmp_path, raw_hdfs_model, caplog):
+    from deepsentry.detection.batch import load_detector
+    from deepsentry.detection.watch_logs import watch_log
+
+    detector = load_detector(raw_hdfs_model)
+    log = tmp_path / "other.log"
+    log.write_text("".join(f"GET /index.html 200 {i}\n" for i in range(1200)))  # an access log
+    for bad in ({"idle_lines": 0}, {"idle_seconds": -1.0}, {"poll_s": 0.0}, {"max_seconds": float("nan")}):
+        with pytest.raises(ConfigError, match=f"{next(iter(bad))} must be in"):
+            watch_log(detector, log, alerts=tmp_path / "a.jsonl", state_dir=tmp_path / "st", once=True, **bad)
+    with caplog.at_level(logging.WARNING, logger="deepsentry.detection.watch_logs"):
+        counts = watch_log(detector, log, alerts=tmp_path / "a.jsonl", state_dir=tmp_path / "st", once=True)
+    assert counts["unmatched"] == 1200
+    assert sum("none of the first 1000 lines matches the model's log format 'hdfs'" in r.getMessage()
+               for r in caplog.records) == 1
 
 
 def test_per_line_events_in_count_windows(tmp_path):

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
+from ..core.base import validate_range
 from ..core.errors import ConfigError, DependencyError, InputError
 from ..flows.capture import ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, flow_streamer, flow_table
 from ..flows.meter import FlowMeter
@@ -53,6 +54,10 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
     quiet or not: flows still in nfstream's cache are not scored). Returns the counts of flows
     scored and alerts written, and for a file the records it could not read (a corrupt record ends
     the reading of a file)."""
+    validate_range("poll_s", poll_s, 0, low_open=True)
+    validate_range("batch", batch, 1)
+    if max_seconds is not None:
+        validate_range("max_seconds", max_seconds, 0)
     if getattr(detector, "feature_set_", "native") != "portable":
         raise ConfigError("watching traffic needs a model trained with --feature-set portable")
     sink = AlertSink(alerts)  # a file (checked now, not at the first alert hours in), - or a webhook

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import math
 import os
 import time
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.base import validate_range
 from ..core.errors import ConfigError, InputError
 from ..core.tables import BadRecord, ReadReport, check_writable, text_encoding
 from ..logs.clock import LineClock
@@ -49,6 +51,8 @@ from ..logs.evtx import is_evtx, iter_evtx_events
 from ..logs.formats import LogFormat
 from ..logs.sequences import mined_event, session_pattern
 from .alerts import log_alert
+
+log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
 
@@ -85,10 +89,19 @@ def _save_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+_UNMATCHED_WARNING = 1000  # lines read, none matching the format, before watch says so
+
+
 def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir: str | Path,
               once: bool = False, idle_lines: int = 2000, idle_seconds: float = 30.0, poll_s: float = 0.5,
               batch_lines: int = 1000, model_name: str = "logs", max_seconds: float | None = None) -> dict[str, Any]:
     """Run until the input ends (``once``) or ``max_seconds`` pass; returns counts."""
+    validate_range("idle_lines", idle_lines, 1)
+    validate_range("idle_seconds", idle_seconds, 0, low_open=True)
+    validate_range("poll_s", poll_s, 0, low_open=True)
+    validate_range("batch_lines", batch_lines, 1)
+    if max_seconds is not None:
+        validate_range("max_seconds", max_seconds, 0)
     kind = getattr(detector, "kind", "logs")  # a bundle always says; a duck-typed detector may not
     if kind != "logs":
         raise ConfigError(f"this is a {kind} model; watch logs needs a logs model",
@@ -157,6 +170,11 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
         fields = fmt.parse(line) if line.strip() else None
         if fields is None:
             counts["unmatched"] += 1
+            if counts["unmatched"] == _UNMATCHED_WARNING == counts["lines"]:
+                # every line so far is ignored: most likely the wrong file or model, which a
+                # watch that never ends would otherwise only show in its counts
+                log.warning("%s: none of the first %d lines matches the model's log format %r (is this the "
+                            "system the model was trained on?)", path, _UNMATCHED_WARNING, fmt.name)
         elif session_re is None:
             feed_window(fields)
         else:
