@@ -375,3 +375,15 @@ def test_tune_nested_and_parallel(tmp_path, flows_csv, jobs, outer_folds):
     assert record["best"]["params"]["hidden"] == list(best.config.hidden)
     assert record["reproducibility"]["seed"] == 0 and record["trials"] == 2
     assert (tmp_path / "best.search" / "leaderboard.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("options", [["--folds", "1"], ["--folds", "101"], ["--outer-folds", "1"], ["--jobs", "0"],
+                                     ["--group-column", "host", "--time-column", "t"]])
+def test_fold_and_search_settings_are_refused_before_the_data_is_read(tmp_path, capsys, options):
+    space = tmp_path / "space.yaml"
+    space.write_text("epochs: [1, 2]\n")
+    missing = str(tmp_path / "no-such-data.csv")  # were it read first, the error would be a missing file (3)
+    command = ["tune", "--data", missing, "--space", str(space), "--out", str(tmp_path / "best"), *options]
+    assert main(command) == 2, capsys.readouterr().err
+    if "--outer-folds" not in options and "--jobs" not in options:
+        assert main(["cv", "--data", missing, "--report", str(tmp_path / "cv"), *options]) == 2

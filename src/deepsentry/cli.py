@@ -414,8 +414,10 @@ def cv(
     """Cross-validate a detector: per-fold metrics, mean and standard deviation, report.html."""
     from .core.progress import RichProgress
     from .evaluation.cv import cross_validate, write_cv_report
+    from .evaluation.experiment import check_split_options
 
     check_writable(report, directory=True)
+    check_split_options(folds=folds, group_column=group_column, time_column=time_column, novel=novel_attacks)
     exp = _experiment(data, domain, dict(normal=normal, abnormal=abnormal, session=session, labels=labels,
                                          window=window, window_seconds=window_seconds),
                       model=model, epochs=epochs, augment=augment, seed=seed, label_column=label_column,
@@ -482,15 +484,17 @@ def tune(
     """Search hyperparameters by cross-validation on the training data; save the best as a bundle."""
     _check_out(out_dir)
     from .core.progress import RichProgress
-    from .evaluation.experiment import config_class, run_tuning
+    from .evaluation.experiment import check_split_options, config_class, run_tuning
     from .evaluation.tuning import SearchConfig, load_space
 
     params = load_space(space, config_class(domain))
+    search = SearchConfig(strategy=strategy, trials=trials, metric=metric, seed=seed, jobs=jobs)
+    check_split_options(folds=folds, outer_folds=outer_folds, group_column=group_column, time_column=time_column,
+                        novel=novel_attacks)
     exp = _experiment(data, domain, dict(normal=normal, abnormal=abnormal, session=session, labels=labels,
                                          window=window, window_seconds=window_seconds),
                       model=model, epochs=epochs, seed=seed, label_column=label_column,
                       benign_label=benign_label, format=format, group_column=group_column, time_column=time_column)
-    search = SearchConfig(strategy=strategy, trials=trials, metric=metric, seed=seed, jobs=jobs)
     outcome = run_tuning(exp, params, search, out_dir, folds=folds, outer_folds=outer_folds,
                          group_column=group_column, time_column=time_column, novel=novel_attacks,
                          resume=resume, progress=RichProgress())

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 
+from ..core.base import validate_range
 from ..core.bundle import package_versions, sha256_file
 from ..core.errors import ConfigError
 from ..core.tables import LabelledTable
@@ -198,6 +199,20 @@ def _load_log_experiment(data: str | Path | None, log_input: Any, *, model: str 
     return exp
 
 
+def check_split_options(*, folds: int, outer_folds: int = 0, group_column: str | None = None,
+                        time_column: str | None = None, novel: bool = False) -> None:
+    """Refuse fold settings before any data is read (``cv`` and ``tune`` read it next).
+
+    >>> check_split_options(folds=3, outer_folds=1)
+    Traceback (most recent call last):
+    ...
+    deepsentry.core.errors.ConfigError: outer_folds must be in [2, 100]; got 1
+    """
+    SplitConfig.from_columns(folds=folds, group_column=group_column, time_column=time_column, seed=0, novel=novel)
+    if outer_folds:
+        validate_range("outer_folds", outer_folds, 2, 100)
+
+
 def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *, folds: int = 3,
                outer_folds: int = 0, group_column: str | None = None, time_column: str | None = None,
                novel: bool = False, resume: bool = False, progress: Any = None) -> dict[str, Any]:
@@ -209,6 +224,7 @@ def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *
     from .tuning import (config_for, evaluate_params, init_objective, jsonable, leaderboard, parallel_evaluator,
                          run_search, training_cost, write_leaderboard)
 
+    check_split_options(folds=folds, outer_folds=outer_folds)
     out_dir = Path(out_dir)
     journal = out_dir.parent / (out_dir.name + ".search")
 
