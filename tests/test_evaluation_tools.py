@@ -387,3 +387,16 @@ def test_fold_and_search_settings_are_refused_before_the_data_is_read(tmp_path, 
     assert main(command) == 2, capsys.readouterr().err
     if "--outer-folds" not in options and "--jobs" not in options:
         assert main(["cv", "--data", missing, "--report", str(tmp_path / "cv"), *options]) == 2
+
+
+@pytest.mark.parametrize("domain", ["flows", "malware", "logs"])
+def test_model_settings_are_refused_before_the_data_is_read(tmp_path, capsys, domain):
+    missing = str(tmp_path / "no-such-data.csv")
+    assert main(["cv", "--domain", domain, "--data", missing, "--report", str(tmp_path / "cv"), "--epochs", "0"]) == 2
+    assert "epochs must be in" in capsys.readouterr().err
+    if domain == "logs":
+        assert main(["train", "logs", "--data", missing, "--format", "hdfs", "--window", "10", "--epochs", "0",
+                     "--out", str(tmp_path / "m")]) == 2
+    else:
+        assert main(["cv", "--domain", domain, "--data", missing, "--report", str(tmp_path / "cv"),
+                     "--augment", "sideways"]) == 2

@@ -168,11 +168,11 @@ def train_logs(
     from .logs.detector import LogConfig, LogSequenceDetector
     from .logs.pipeline import LogInput
 
+    config = LogConfig(model=model, seed=seed)  # checked before the logs are read
+    config = replace(config, **{k: v for k, v in {"epochs": epochs, "target_fpr": target_fpr}.items() if v is not None})
     training = LogInput(data=data, normal=normal, abnormal=abnormal, fmt=format, session=session, labels=labels,
                         window=window, window_seconds=window_seconds).read()
     _report_read(training.sequences.report)
-    config = LogConfig(model=model, seed=seed)
-    config = replace(config, **{k: v for k, v in {"epochs": epochs, "target_fpr": target_fpr}.items() if v is not None})
     from .core.progress import RichProgress
 
     detector = training.fit(LogSequenceDetector(config), progress=RichProgress())

@@ -132,16 +132,18 @@ def load_experiment(data: str | Path | None, *, domain: str = "flows", model: st
         raise ConfigError("give the training data with --data")
     source = Path(data)
     overrides = {k: v for k, v in {"model": model, "epochs": epochs}.items() if v is not None}
+    # the configuration first: a bad setting is refused before minutes of reading
     if domain == "flows":
         from ..flows import ReadOptions, read_flows
 
+        base = DetectorConfig(seed=seed, augment=augment, **overrides)
         table = read_flows(source, ReadOptions(format=format, label_column=label_column,
                                                benign_labels=benign_labels, keep_columns=keep_columns,
                                                require_labels=True))
-        base = DetectorConfig(seed=seed, augment=augment, **overrides)
     else:
         from ..malware import malware_config, read_labelled_files, read_pe_features
 
+        base = malware_config(seed=seed, augment=augment, **overrides)
         if source.is_dir():
             if labels_file is None:
                 raise ConfigError("a folder of samples needs --labels (sha256 or file name, label)", path=source)
@@ -151,7 +153,6 @@ def load_experiment(data: str | Path | None, *, domain: str = "flows", model: st
                               path=source, hint="name it with --label-column")
         else:
             table = read_pe_features(source, label_column=label_column, require_labels=True)
-        base = malware_config(seed=seed, augment=augment, **overrides)
     if table.labels is None:
         raise ConfigError("cross-validation and tuning need labelled data", path=source,
                           hint="name the label column with --label-column")
@@ -175,6 +176,7 @@ def _load_log_experiment(data: str | Path | None, log_input: Any, *, model: str 
     if label_column or benign_labels:
         raise ConfigError("--label-column and --benign-label are for tables; log sequences take their labels "
                           "from a Label column, --labels, per-line labels or --normal/--abnormal")
+    base = LogConfig(seed=seed, **{k: v for k, v in {"model": model, "epochs": epochs}.items() if v is not None})
     log_input = log_input or LogInput()
     if log_input.data is None and data is not None:
         log_input = dataclasses.replace(log_input, data=Path(data))
@@ -190,7 +192,6 @@ def _load_log_experiment(data: str | Path | None, log_input: Any, *, model: str 
     digest = hashlib.sha256()
     for path in log_input.files:
         digest.update(sha256_file(path).encode() if path.is_file() else b"-")
-    base = LogConfig(seed=seed, **{k: v for k, v in {"model": model, "epochs": epochs}.items() if v is not None})
     exp = Experiment(domain="logs", data=table, base=base, source=source, checksum=digest.hexdigest(),
                      log_data=training)
     if training.miner is not None:
