@@ -607,6 +607,10 @@ def test_cli_trains_detects_and_watches_raw_logs_in_windows(tmp_path, capsys):
     assert main(["detect", "--model", str(model), str(test), "--out", str(tmp_path / "w.csv")]) == 0
     windows = pd.read_csv(tmp_path / "w.csv")
     assert len(windows) == 10 and windows["id"].iloc[6] == "lines 121-140"
+    # a flow format given to a logs model is refused, not ignored
+    assert main(["detect", "--model", str(model), str(test), "--format", "nsl-kdd"]) == ConfigError.exit_code
+    assert main(["evaluate", "--model", str(model), str(test), "--format", "nsl-kdd", "--label", "normal",
+                 "--report", str(tmp_path / "r")]) == ConfigError.exit_code
     assert windows["alert"].tolist() == [0] * 6 + [1] + [0] * 3  # the panics, and nothing else
     assert main(["watch", "logs", str(test), "--model", str(model), "--alerts", str(tmp_path / "a.jsonl"),
                  "--once"]) == 0

@@ -63,10 +63,14 @@ class DeepSentryError(Exception):
         self.hint = hint
         super().__init__(self._format())
 
-    def relocated(self, old: str | PathLike[str], new: str) -> "DeepSentryError":
-        """This error, naming ``new`` where it named the file ``old`` (a temporary copy)."""
-        if self.path == str(old):
-            self.path = new
+    def relocated(self, old: str | PathLike[str] | None, new: str | PathLike[str]) -> "DeepSentryError":
+        """This error, naming ``new`` where it named the file ``old`` (a temporary copy; None: no file).
+
+        >>> str(InputError("missing column(s) x").relocated(None, "flows.csv"))
+        'flows.csv: missing column(s) x'
+        """
+        if self.path == (None if old is None else str(old)):
+            self.path = str(new)
             self.args = (self._format(),)
         return self
 

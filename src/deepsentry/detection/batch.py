@@ -101,7 +101,10 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
                           "(log models)", path=path)
     data = detector.read_input(path, strict=strict, format=format, require_labels=require_labels, **labelled)
     report = PreprocessingReport()
-    out = transform_and_score(detector, data.features, report)
+    try:
+        out = transform_and_score(detector, data.features, report)
+    except DeepSentryError as exc:  # the model's view of the records (missing columns): name the file
+        raise exc.relocated(None, path) from None
     summary = DetectSummary(input=str(path), output=None, malformed_rows=data.report.malformed_rows,
                             bad_values=data.report.bad_values, unseen_categories=report.unseen_categories,
                             missing_values=report.missing,
@@ -186,7 +189,7 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
         check_output(out, path)
     sink = AlertSink(alerts) if alerts else None  # checks a file destination before the work
     if detector.kind == "logs":
-        frame, summary = _detect_log_groups(detector, path, out, sink, model_name, strict=strict)
+        frame, summary = _detect_log_groups(detector, path, out, sink, model_name, strict=strict, format=format)
     else:
         frame, data, summary = score_file(detector, path, strict=strict, format=format)
         if explain or sink:
@@ -199,10 +202,14 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
 
 
 def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None, sink: Any = None,
-                       model_name: str = "model", *, strict: bool = False) -> tuple[pd.DataFrame, DetectSummary]:
+                       model_name: str = "model", *, strict: bool = False,
+                       format: str | None = None) -> tuple[pd.DataFrame, DetectSummary]:
     from ..logs.pipeline import detect_groups
     from .alerts import log_group_alerts
 
+    if format is not None:
+        raise ConfigError(f"--format {format} names a flow format; a logs model reads its input in the "
+                          "format it was trained on", path=path)
     frame, data = detect_groups(detector, path, strict=strict)
     if sink is not None:
         sink.write(list(log_group_alerts(frame, data.lines, model=model_name,
@@ -268,7 +275,8 @@ def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, st
     by session id."""
     check_writable(report_dir, directory=True)  # before the scoring, not after it
     if detector.kind == "logs":
-        return _evaluate_log_groups(detector, path, report_dir, label=label, labels_file=labels_file, strict=strict)
+        return _evaluate_log_groups(detector, path, report_dir, label=label, labels_file=labels_file, strict=strict,
+                                    format=format)
     if labels_file is not None:
         raise ConfigError("a labels file applies to log models", hint="flow and PE tables carry a label column")
     frame, data, summary = score_file(detector, path, strict=strict, format=format,
@@ -313,11 +321,12 @@ def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, st
 
 
 def _evaluate_log_groups(detector: Any, path: str | Path, report_dir: str | Path, *, label: str | None,
-                         labels_file: str | Path | None, strict: bool = False) -> dict[str, Any]:
+                         labels_file: str | Path | None, strict: bool = False,
+                         format: str | None = None) -> dict[str, Any]:
     """:func:`evaluate_file` for a log model: one scored row per session, window or sequence."""
     from ..logs.pipeline import sequence_label, session_labels
 
-    frame, summary = _detect_log_groups(detector, path, None, strict=strict)
+    frame, summary = _detect_log_groups(detector, path, None, strict=strict, format=format)
     if labels_file is not None:
         y = session_labels(labels_file, [str(i) for i in frame["id"]])
     elif label is not None:
