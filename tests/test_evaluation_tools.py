@@ -400,3 +400,17 @@ def test_model_settings_are_refused_before_the_data_is_read(tmp_path, capsys, do
     else:
         assert main(["cv", "--domain", domain, "--data", missing, "--report", str(tmp_path / "cv"),
                      "--augment", "sideways"]) == 2
+
+
+def test_a_fold_that_cannot_be_trained_is_named_with_why(tmp_path, capsys):
+    # every attack sits in one site: the grouped fold that tests that site trains on benign rows only
+    frame = synthetic_flows(n=300, seed=2)
+    frame["site"] = np.where(frame["label"] == "normal", np.arange(len(frame)) % 2, 2)
+    frame.to_csv(tmp_path / "sites.csv", index=False)
+    assert main(["cv", "--data", str(tmp_path / "sites.csv"), "--report", str(tmp_path / "cv"), "--folds", "3",
+                 "--group-column", "site", "--epochs", "1", "--label-column", "label",
+                 "--benign-label", "normal"]) == InputError.exit_code
+    said = " ".join(capsys.readouterr().err.split())
+    assert "fold 1 of 3" in said and "none is malicious" in said and "grouped by 'site'" in said
+    assert main(["cv", "--domain", "malware", "--data", str(tmp_path / "sites.csv"), "--report",
+                 str(tmp_path / "cv"), "--format", "nsl-kdd"]) == ConfigError.exit_code

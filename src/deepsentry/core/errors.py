@@ -74,6 +74,17 @@ class DeepSentryError(Exception):
             self.args = (self._format(),)
         return self
 
+    def within(self, context: str, hint: str | None = None) -> "DeepSentryError":
+        """This error, its message prefixed with ``context`` (and ``hint``, when given, for its own).
+
+        >>> str(InputError("too few rows").within("fold 2 of 5"))
+        'fold 2 of 5: too few rows'
+        """
+        self.message = f"{context}: {self.message}"
+        self.hint = hint or self.hint
+        self.args = (self._format(),)
+        return self
+
     def _format(self) -> str:
         where = [part for part in (
             self.path,

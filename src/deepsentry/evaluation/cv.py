@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core.backend import import_keras
+from ..core.errors import DeepSentryError
 from .metrics import binary_metrics, class_metrics
 from .splits import SplitPlan
 
@@ -54,6 +55,15 @@ def clear_keras() -> None:
     gc.collect()
 
 
+def _fold_hint(config: Any) -> str | None:
+    if config.strategy == "stratified":
+        return None
+    how = {"group": f"grouped by {config.group_column!r}", "time": f"in order of {config.time_column!r}",
+           "novel": "by attack type"}.get(config.strategy, config.strategy)
+    return (f"folds split {how} can leave a fold's training rows without a class that the whole data has; "
+            "try fewer --folds" + (" or another --group-column" if config.strategy == "group" else ""))
+
+
 def cross_validate(plan: SplitPlan, make_detector: Callable[[int], Any], *,
                    benign_labels: tuple[str, ...] = ("normal", "benign", "0"),
                    progress: Any = None) -> dict[str, Any]:
@@ -64,7 +74,11 @@ def cross_validate(plan: SplitPlan, make_detector: Callable[[int], Any], *,
     for k, (train, test) in enumerate(plan.folds):
         started = time.perf_counter()
         detector = make_detector(plan.config.seed + k)
-        detector.fit(plan.X.iloc[train], plan.y[train], benign_labels=benign_labels)
+        try:
+            detector.fit(plan.X.iloc[train], plan.y[train], benign_labels=benign_labels)
+        except DeepSentryError as exc:  # which fold, and why a fold may lack what the whole data has
+            raise exc.within(f"fold {k + 1} of {len(plan.folds)} ({len(train)} training rows)",
+                             _fold_hint(plan.config)) from None
         metrics, margin = fold_metrics(detector, plan.X.iloc[test], plan.y[test])
         metrics.update(fold=k, train_rows=int(len(train)), test_rows=int(len(test)),
                        seconds=round(time.perf_counter() - started, 2),

@@ -144,6 +144,9 @@ def load_experiment(data: str | Path | None, *, domain: str = "flows", model: st
         from ..malware import malware_config, read_labelled_files, read_pe_features
 
         base = malware_config(seed=seed, augment=augment, **overrides)
+        if format is not None:
+            raise ConfigError(f"--format {format} names a flow or log format; PE-feature tables are recognised "
+                              "by their content", path=source)
         if source.is_dir():
             if labels_file is None:
                 raise ConfigError("a folder of samples needs --labels (sha256 or file name, label)", path=source)
