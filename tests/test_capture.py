@@ -69,6 +69,28 @@ def test_bad_and_truncated_captures(tmp_path):
     assert is_capture(tmp_path / "cut.pcap") and not is_capture(tmp_path / "notes.txt")
 
 
+def test_a_capture_piped_in_and_a_folder_without_captures(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    source = dataset_path("network", "pcaps", "attack", "chrissanders_dosattack.pcap")
+    good = source.read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(good[: len(good) // 2 + 7])))
+    piped = extract_flows(["-"])
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(good[: len(good) // 2 + 7])
+    from_file = extract_flows([cut])
+    pd.testing.assert_frame_equal(piped.features, from_file.features)
+    assert piped.report.files == ["<stdin>"] and str(piped.report.examples[0]).startswith("<stdin>: packet")
+    assert set(piped.table["capture"]) == {"stdin"}
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"not a capture")))
+    with pytest.raises(InputError, match="^<stdin>: not a pcap"):
+        extract_flows(["-"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="empty: folder holds no pcap or pcapng capture"):
+        extract_flows([tmp_path / "empty"])
+
+
 def test_gzip_compressed_captures(tmp_path):
     """A .pcap.gz reads as its capture; a cut compressed stream keeps the flows before the cut and
     says where the stream broke; compressed text is still not a capture."""

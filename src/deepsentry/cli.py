@@ -288,7 +288,7 @@ def scan(
 
 @extract_app.command("flows")
 def extract_flows_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="pcap/pcapng captures or folders of them.")],
+    paths: Annotated[list[Path], typer.Argument(help="pcap/pcapng captures, folders of them, or - for stdin (tcpdump -w -).")],
     out_file: Annotated[Path, typer.Option("--out", help="Flows: .csv, .parquet or .jsonl.")],
 ) -> None:
     """Turn packet captures into bidirectional flows (5-tuple, times, packets, bytes, portable features)."""

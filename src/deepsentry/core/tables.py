@@ -74,6 +74,12 @@ class ReadReport:
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(record)
 
+    def relabel_stdin(self, copy: Path) -> None:
+        """Name the temporary copy of stdin (:func:`stdin_as_file`) ``<stdin>`` in this report."""
+        self.files = [relabel_stdin(f, copy) for f in self.files]
+        for example in self.examples:
+            example.path = relabel_stdin(example.path, copy)
+
     @property
     def problems(self) -> int:
         return self.malformed_rows + sum(self.bad_values.values())

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from ..core.bundle import read_bundle
 from ..core.errors import ConfigError, DeepSentryError, InputError
 from ..core.preprocessing import PreprocessingReport
-from ..core.tables import STDIN_NAME, check_output, check_writable, relabel_stdin, stdin_as_file
+from ..core.tables import STDIN_NAME, check_output, check_writable, stdin_as_file
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
@@ -91,9 +91,8 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
                                                   require_labels=require_labels, capture_label=capture_label)
             except DeepSentryError as exc:
                 raise exc.relocated(copy, STDIN_NAME) from None
-        summary.input = "-"
-        summary.examples = [relabel_stdin(e, copy) for e in summary.examples]
-        data.report.files = [relabel_stdin(f, copy) for f in data.report.files]
+        data.report.relabel_stdin(copy)
+        summary.input, summary.examples = "-", [str(e) for e in data.report.examples]
         return frame, data, summary
     labelled = {} if capture_label is None else {"capture_label": capture_label}
     if labelled and getattr(detector, "kind", None) != "flows":
