@@ -37,3 +37,9 @@ def test_demo_detects_every_injected_attack(tmp_path):
     for name in ("report.html", "alerts_over_time.png", "per_attack_detection.png", "score_histogram.png"):
         assert (out / "report" / name).exists()
     assert json.loads((out / "injected_attacks.json").read_text())[0]["attack"] == "port scan"
+
+
+@pytest.mark.parametrize("option", [["--seed", "-1"], ["--epochs", "0"]])
+def test_demo_refuses_bad_settings_before_generating_anything(tmp_path, option):
+    assert main(["demo", "--out", str(tmp_path / "demo"), *option]) == 2
+    assert not (tmp_path / "demo").exists()  # no half-written demo folder

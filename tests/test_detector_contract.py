@@ -241,6 +241,11 @@ def test_parameter_errors_are_clear():
     ("deepsentry.logs.detector.LogConfig", "counts", "yes", "counts must be true or false"),
     ("deepsentry.evaluation.splits.SplitConfig", "group_column", 3, "group_column must be a string; got 3"),
     ("deepsentry.evaluation.tuning.SearchConfig", "trials", 2.0, "trials must be an integer"),
+    # seeds numpy's legacy seeding refuses (Keras and scikit-learn use it) fail here, not mid-run
+    (DetectorConfig, "seed", -1, r"seed must be in \[0, 2147483647\]; got -1"),
+    ("deepsentry.logs.detector.LogConfig", "seed", 2**32, "seed must be in"),
+    ("deepsentry.evaluation.splits.SplitConfig", "seed", -5, "seed must be in"),
+    ("deepsentry.evaluation.tuning.SearchConfig", "seed", 2**31, "seed must be in"),
 ])
 def test_every_config_checks_the_types_of_its_fields(config_class, field, value, message):
     if isinstance(config_class, str):

@@ -639,7 +639,7 @@ def demo(
                       f"<dir>/network/nsl-kdd/ and set {ENV_DATA}=<dir>.")
             return
         model_dir = out_dir / "model"
-        train_flows(data=train, out_dir=model_dir, epochs=epochs)
+        train_flows(data=train, out_dir=model_dir, epochs=epochs, seed=seed)
         evaluate(input=test, model=model_dir, report=out_dir / "report")
         return
     from .core.progress import RichProgress

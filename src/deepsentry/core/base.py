@@ -131,6 +131,22 @@ def validate_range(name: str, value: float, low: float | None = None, high: floa
         raise ConfigError(f"{name} must be in {lo or '(-inf'}, {hi or 'inf)'}; got {value!r}")
 
 
+#: the largest seed a setting may take: numpy's legacy seeding (which Keras and scikit-learn use)
+#: takes 0 to 2**32 - 1, and folds and trials add their index to the seed
+MAX_SEED = 2**31 - 1
+
+
+def validate_seed(seed: int) -> None:
+    """Raise a :class:`ConfigError` for a seed numpy's legacy seeding would refuse mid-run.
+
+    >>> validate_seed(-1)
+    Traceback (most recent call last):
+    ...
+    deepsentry.core.errors.ConfigError: seed must be in [0, 2147483647]; got -1
+    """
+    validate_range("seed", seed, 0, MAX_SEED)
+
+
 def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Build config dataclass ``cls`` from ``data``, rejecting unknown keys with a clear error."""
     known = {f.name for f in fields(cls)}

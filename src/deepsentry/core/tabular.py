@@ -32,7 +32,7 @@ import pandas as pd
 
 from .augment import METHODS as AUGMENT_METHODS, augment
 from .backend import import_keras
-from .base import Detector, config_from_dict, validate_choice, validate_range, validate_types
+from .base import Detector, config_from_dict, validate_choice, validate_range, validate_seed, validate_types
 from .bundle import read_bundle, write_bundle
 from .errors import BundleError, ConfigError, InputError, check_is_fitted
 from .preprocessing import PreprocessingReport, TabularPreprocessor
@@ -77,6 +77,7 @@ class DetectorConfig:
         validate_types(self)
         validate_choice("model", self.model, MODELS)
         validate_choice("class_weight", self.class_weight, CLASS_WEIGHTS)
+        validate_seed(self.seed)
         validate_choice("threshold_rule", self.threshold_rule, RULES)
         validate_range("validation_fraction", self.validation_fraction, 0.0, 0.9, low_open=True)
         validate_range("target_fpr", self.target_fpr, 0.0, 1.0, high_open=True)

@@ -32,6 +32,7 @@ from ..flows.readers import FlowData
 def run_network_demo(out_dir: str | Path, *, seed: int = 0, epochs: int | None = None,
                      progress: Any = None, say: Any = print) -> dict[str, Any]:
     out = Path(out_dir)
+    config = DetectorConfig(model="autoencoder", epochs=epochs, target_fpr=0.01, seed=seed)  # checked first
     check_writable(out, directory=True)
     out.mkdir(parents=True, exist_ok=True)
     say("generating the demo network: a clean training day and an attack day (30 min each)")
@@ -43,7 +44,6 @@ def run_network_demo(out_dir: str | Path, *, seed: int = 0, epochs: int | None =
     data = FlowData(features=train.features, labels=None, raw_labels=None, ids=np.arange(len(train.table)),
                     format="capture", benign_labels=("benign",), report=train.report,
                     positions=np.arange(len(train.table)), total_rows=len(train.table))
-    config = DetectorConfig(model="autoencoder", epochs=epochs, target_fpr=0.01, seed=seed)
     detector = FlowDetector(config).fit_flows(data, progress=progress, feature_set="portable")
     detector.save(out / "model")
     attack_day = extract_flows([out / "attack_day.pcap"])

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..core.base import validate_choice, validate_range, validate_types
+from ..core.base import validate_choice, validate_range, validate_seed, validate_types
 from ..core.errors import ConfigError, InputError
 from ..core.tabular import _dedupe
 
@@ -49,6 +49,7 @@ class SplitConfig:
     def __post_init__(self) -> None:
         validate_types(self)
         validate_range("folds", self.folds, 2, 100)
+        validate_seed(self.seed)
         validate_choice("strategy", self.strategy, STRATEGIES)
         if self.strategy == "group" and not self.group_column:
             raise ConfigError("grouped splits need a group column", hint="pass --group-column")

@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..core.base import validate_choice, validate_types
+from ..core.base import validate_choice, validate_seed, validate_types
 from ..core.errors import ConfigError, InputError
 from ..core.tabular import DetectorConfig
 
@@ -458,6 +458,7 @@ class SearchConfig:
         validate_types(self)
         validate_choice("strategy", self.strategy, STRATEGIES)
         validate_choice("metric", self.metric, METRICS)
+        validate_seed(self.seed)
         if self.trials < 1 or self.jobs < 1:
             raise ConfigError("--trials and --jobs must be at least 1")
 

@@ -44,7 +44,7 @@ from typing import Any, Self, Sequence
 import numpy as np
 
 from ..core.backend import import_keras
-from ..core.base import Detector, config_from_dict, validate_choice, validate_range, validate_types
+from ..core.base import Detector, config_from_dict, validate_choice, validate_range, validate_seed, validate_types
 from ..core.bundle import read_bundle, write_bundle
 from ..core.errors import BundleError, InputError, check_is_fitted
 from ..core.progress import epoch_callback
@@ -87,6 +87,7 @@ class LogConfig:
         validate_types(self)
         validate_choice("model", self.model, MODELS)
         validate_choice("threshold_rule", self.threshold_rule, ("auto", *RULES))
+        validate_seed(self.seed)
         validate_range("window", self.window, 1, 1000)
         if self.epochs is not None:
             validate_range("epochs", self.epochs, 1)
