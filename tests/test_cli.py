@@ -100,6 +100,12 @@ def test_detect_and_evaluate_read_tables_from_stdin(trained, tmp_path, monkeypat
     assert "deepsentry-stdin" not in capsys.readouterr().err  # the temporary copy is never named
 
 
+def test_detect_refuses_a_negative_explain(trained, capsys):
+    root, model = trained
+    assert main(["detect", "--model", str(model), str(root / "train.csv"), "--explain", "-3"]) == 2
+    assert "explain must be in [0, inf); got -3" in capsys.readouterr().err
+
+
 def test_detect_names_stdin_in_errors(trained, monkeypatch, capsys):
     root, model = trained
     lines = (root / "train.csv").read_text().splitlines()[:4]

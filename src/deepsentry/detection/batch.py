@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ..core.base import validate_range
 from ..core.bundle import read_bundle
 from ..core.errors import ConfigError, DeepSentryError, InputError
 from ..core.preprocessing import PreprocessingReport
@@ -184,6 +185,7 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     """
     from .alerts import AlertSink
 
+    validate_range("explain", explain, 0)
     if out is not None:
         check_output(out, path)
     sink = AlertSink(alerts) if alerts else None  # checks a file destination before the work
