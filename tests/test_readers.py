@@ -395,6 +395,9 @@ def test_zeek_conn_log_tsv_and_json(tmp_path):
     labelled = read_flows(write(tmp_path, "conn.log.labeled", "\n".join(iot) + "\n"))
     assert labelled.format == "zeek" and len(labelled) == len(tsv) and labelled.label_column == "detailed-label"
     assert set(labelled.labels) == {"benign", "PartOfAHorizontalPortScan"} and labelled.is_malicious.sum() >= 1
+    # a model trained on another format (its format is passed on) is told what this file is
+    with pytest.raises(InputError, match="a Zeek conn.log, which has other flow features than format 'cic-ids2017'"):
+        read_flows(fixture, ReadOptions(format="cic-ids2017"))
 
 
 def test_a_utf16_table_or_a_workbook_is_a_clear_error(tmp_path):

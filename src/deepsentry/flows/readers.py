@@ -75,8 +75,13 @@ def list_inputs(path: str | os.PathLike[str]) -> list[Path]:
 def read_flows(path: str | os.PathLike[str], options: ReadOptions | None = None) -> FlowData:
     """Read a flow file (or a directory of them, as one set) into features, labels and ids."""
     options = options or ReadOptions()
-    if options.format == "zeek" or (options.format is None and Path(path).is_file() and looks_like_zeek(Path(path))):
+    zeek = Path(path).is_file() and looks_like_zeek(Path(path))
+    if options.format == "zeek" or (options.format is None and zeek):
         return read_zeek(path, strict=options.strict)
+    if zeek:  # a model's own format (or --format) asks for a table that this log is not
+        raise InputError(f"a Zeek conn.log, which has other flow features than format {options.format!r}",
+                         path=path, hint="a model scores flows of the format it was trained on; train one on "
+                                         "conn.log records (--format zeek) to score them")
     if options.format is not None and options.format not in FORMATS:
         raise ConfigError(f"unknown flow format {options.format!r}",
                           hint=f"choose one of {', '.join(FORMATS)}")
