@@ -204,6 +204,8 @@ def test_generic_csv_needs_label_column_and_keep_column_overrides(tmp_path, flow
     assert "src_ip" not in data.features.columns and data.report.identifier_columns == ["src_ip"]
     kept = read_flows(flows_csv, ReadOptions(label_column="label", keep_columns=("src_ip",)))
     assert "src_ip" in kept.features.columns
+    with pytest.raises(InputError, match=r"column\(s\) 'src_adr' not found"):  # a typo is not passed over
+        read_flows(flows_csv, ReadOptions(label_column="label", keep_columns=("src_adr",)))
     # row numbers under other names: a saved pandas index (CIC-DDoS2019), Bot-IoT's pkSeqID
     text = "Unnamed: 0,pkSeqID,stime,dur,category\n0,1,1528089,0.5,Normal\n1,2,1528090,0.1,DDoS\n"
     rows = read_flows(write(tmp_path, "bot.csv", text), ReadOptions(label_column="category"))

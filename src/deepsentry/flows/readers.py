@@ -222,15 +222,15 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
     def find(name: str | None) -> str | None:
         return None if name is None else by_norm.get(normalise_name(name))
 
+    columns_are = f"columns are: {', '.join(map(str, list(frame.columns)[:12]))}{'...' if frame.shape[1] > 12 else ''}"
     label_name = options.label_column or fmt.label_column
     label_col = find(label_name)
     if label_name is not None and label_col is None and options.require_labels:
-        raise InputError(
-            f"label column {label_name!r} not found",
-            path=path,
-            hint=f"columns are: {', '.join(list(frame.columns)[:12])}{'...' if frame.shape[1] > 12 else ''}; "
-                 "name the label with --label-column",
-        )
+        raise InputError(f"label column {label_name!r} not found", path=path,
+                         hint=f"{columns_are}; name the label with --label-column")
+    absent = [k for k in options.keep_columns if find(k) is None]
+    if absent:  # a typo in --keep-column (or a group/time column) would otherwise pass unnoticed
+        raise InputError(f"column(s) {', '.join(map(repr, absent))} not found", path=path, hint=columns_are)
     twins = [c for c in frame.columns if normalise_name(c) in LABEL_TWINS]
     if label_col is None and label_name is None and options.require_labels and len(twins) == 1:
         label_col = twins[0]  # named in a warning by read_flows
