@@ -50,6 +50,19 @@ def test_json_round_trip_is_exact_even_with_sorted_keys():
     np.testing.assert_array_equal(again.transform(frame()), prep.transform(frame()))
 
 
+@pytest.mark.parametrize("ple_bins", [0, 4])
+def test_every_feature_knows_its_input_field_whatever_the_column_names(ple_bins):
+    # names that hold the encoders' own separators ('=' of one-hot columns, '@bin' of bins)
+    odd = frame().rename(columns={"bytes": "bytes=sent", "flag": "flag@bin", "rate": "a@bin2=b"})
+    prep = TabularPreprocessor(ple_bins=ple_bins).fit(odd)
+    fields = prep.feature_fields()
+    assert len(fields) == len(prep.feature_names_)
+    assert set(fields) == {"proto", "bytes=sent", "flag@bin", "a@bin2=b"}
+    assert fields.count("flag@bin") == 4  # SF, S0, REJ and the unknown bucket
+    again = TabularPreprocessor.from_json(json.loads(json.dumps(prep.to_json())))
+    assert again.feature_fields() == fields
+
+
 def test_missing_column_is_a_clear_error_and_extra_columns_are_ignored():
     prep = TabularPreprocessor().fit(frame())
     with pytest.raises(InputError, match="missing column.*bytes"):

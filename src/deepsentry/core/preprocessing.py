@@ -206,6 +206,14 @@ class TabularPreprocessor:
             k += unknown + 1
         return out
 
+    def feature_fields(self) -> list[str]:
+        """The input column each encoded feature comes from, in feature order (from the encoding
+        itself, not parsed out of ``feature_names_``: a column name may hold ``=`` or ``@bin``)."""
+        check_is_fitted(self, ("feature_names_",))
+        return [*self.numeric_columns_,
+                *(c for c, edges in zip(self.numeric_columns_, self.ple_edges_) for _ in range(len(edges) - 1)),
+                *(c for c, cats in self.categories_.items() for _ in range(len(cats) + 1))]  # + the unknown bucket
+
     def baseline(self) -> np.ndarray:
         """The feature row of a record whose every field is missing: the training medians, each
         category as a null value is encoded (the reference point of explanations)."""

@@ -36,19 +36,10 @@ def integrated_gradients(score: Any, x: np.ndarray, baseline: np.ndarray, *, ste
     return (x - baseline) * grads.mean(axis=0)
 
 
-def field_of(feature_name: str) -> str:
-    """Input field of an encoded feature: ``proto=tcp`` -> ``proto``, ``bytes@bin3`` -> ``bytes``."""
-    for separator in ("=", "@bin"):
-        if separator in feature_name:
-            return feature_name.split(separator)[0]
-    return feature_name
-
-
 def explain(detector: Any, features: np.ndarray, records: list[dict[str, Any]] | None, *, top: int = 5,
             steps: int = 24) -> list[list[dict[str, Any]]]:
     """The ``top`` input fields that pushed each row's score most (largest |attribution|)."""
-    names = detector.preprocessor_.feature_names_
-    fields = [field_of(n) for n in names]
+    fields = detector.preprocessor_.feature_fields()
     order = list(dict.fromkeys(fields))
     position = {f: i for i, f in enumerate(order)}
     group = np.array([position[f] for f in fields])
