@@ -89,6 +89,10 @@ class LogFormat:
         match = self.regex.match(line)
         return None if match is None else match.groupdict()
 
+    def mismatch(self, line: str) -> str:
+        """Why ``parse`` returned None for ``line``, as a malformed-record reason."""
+        return f"does not match the {self.name} format"
+
 
 def _compile(spec: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
     """Loghub's rule: each ``<Field>`` matches lazily up to what follows; the text between fields is
@@ -160,3 +164,21 @@ class JsonFormat(LogFormat):
         fields = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in record.items()}
         fields["Content"] = str(content)
         return fields
+
+    def mismatch(self, line: str) -> str:
+        """Which of JSON, an object or the message field the line lacks.
+
+        >>> LogFormat.from_spec("json:msg").mismatch('{"message": "x"}')
+        "JSON record without the field 'msg'"
+        """
+        import json
+
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return "not JSON (the json format reads one JSON object a line)"
+        if not isinstance(record, dict):
+            return f"a JSON {type(record).__name__}, not an object"
+        if not self.content_field:
+            return f"JSON record without a message field ({', '.join(MESSAGE_FIELDS)}; name one with json:FIELD)"
+        return f"JSON record without the field {self.content_field!r}"

@@ -186,9 +186,9 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
         fields = fmt.parse(line)
         if fields is None:
             if strict:
-                raise InputError(f"does not match the {fmt.name} format", path=path, row=number)
+                raise InputError(fmt.mismatch(line), path=path, row=number)
             report.malformed_rows += 1
-            report.add(BadRecord(str(path), number, None, f"does not match the {fmt.name} format"))
+            report.add(BadRecord(str(path), number, None, fmt.mismatch(line)))
             continue
         event = mined_event(miner, fields, learn)
         keys = dict.fromkeys(pattern.findall(line))  # a line can mention several sessions
@@ -243,7 +243,7 @@ def read_log_windows(path: str | os.PathLike[str], fmt: Any, miner: Any, *, wind
         if not line.strip():
             continue
         fields = fmt.parse(line)
-        problem = None if fields is not None else f"does not match the {fmt.name} format"
+        problem = None if fields is not None else fmt.mismatch(line)
         stamp = clock(fields) if clock is not None and fields is not None else None
         if clock is not None and fields is not None and stamp is None:
             problem = "no time this reader knows in the line (time windows need one)"
