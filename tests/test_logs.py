@@ -86,6 +86,17 @@ def test_custom_and_syslog_formats():
         LogFormat.from_spec("nonsense")
 
 
+def test_training_on_lines_none_of_which_parses_says_why(tmp_path):
+    from deepsentry.logs.pipeline import LogInput
+
+    log = tmp_path / "app.jsonl"
+    log.write_text("".join(f'{{"message": "user u{i} logged in"}}\n' for i in range(50)))
+    with pytest.raises(InputError, match=r"app.jsonl: none of the 50 record\(s\) read could be used; first: "
+                                         r".*line 1: JSON record without the field 'msg'"):
+        LogInput(data=log, fmt="json:msg", window=10).read()
+    assert len(LogInput(data=log, fmt="json", window=10).read().sequences.sequences) == 5
+
+
 # -- template mining -------------------------------------------------------------------------------
 def test_miner_is_incremental_and_persistent():
     miner = TemplateMiner()

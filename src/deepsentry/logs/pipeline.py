@@ -92,6 +92,12 @@ class LogInput:
         sequences, source, miner = training_data(data=self.data, normal=self.normal, abnormal=self.abnormal,
                                                  fmt=self.fmt, session=self.session, labels=self.labels,
                                                  window=self.window, window_seconds=self.window_seconds)
+        report = sequences.report
+        if not len(sequences.sequences) and report.malformed_rows:  # say why, not "too few sequences (0)"
+            raise InputError(f"none of the {report.malformed_rows} record(s) read could be used; first: "
+                             f"{report.examples[0] if report.examples else 'not recorded'}",
+                             path=self.data or self.normal,
+                             hint="check --format (and --session) against the lines")
         return LogTrainingData(sequences, source, miner, self.window, self.window_seconds)
 
 
