@@ -254,6 +254,21 @@ def test_token_file_is_private_and_stable(tmp_path):
     assert main(["serve", "--model", str(tmp_path), "--host", "0.0.0.0", "--no-auth"]) == 2
 
 
+def test_served_model_names_are_url_path_segments(tmp_path):
+    from deepsentry.service.app import ServiceConfig, model_paths
+
+    assert model_paths(["a=x/m", "x/pe"]) == {"a": "x/m", "pe": "x/pe"}
+    odd = tmp_path / "runs=3" / "nsl"
+    odd.mkdir(parents=True)
+    assert model_paths([str(odd)]) == {"nsl": str(odd)}  # an existing path is taken whole, '=' or not
+    with pytest.raises(ConfigError, match="two models are named 'm'"):
+        model_paths(["m=a", "m=b"])
+    for name in ("", "a b", "../x", "é"):
+        with pytest.raises(ConfigError, match="cannot name a URL path"):
+            ServiceConfig(models={name: "x"}, token=None)
+    assert main(["serve", "--model", "=x", "--no-auth"]) == 2
+
+
 # -- explanations and alerts from detect -----------------------------------------------------------
 def test_integrated_gradients_are_complete(bundle):
     detector = load_detector(bundle)

@@ -548,18 +548,10 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body (413 above).")] = 32 * 1024 * 1024,
 ) -> None:
     """Serve models over HTTP: detect, scan, metrics and a live alerts page at /."""
-    from .core.errors import ConfigError
-    from .service.app import ServiceConfig, serve as run_service
+    from .service.app import ServiceConfig, model_paths, serve as run_service
     from .service.auth import check_listen, load_or_create_token
 
-    paths: dict[str, str] = {}
-    for spec in model:
-        name, sep, path = spec.partition("=")
-        if not sep:
-            path, name = spec, Path(spec).name
-        if name in paths:
-            raise ConfigError(f"two models are named {name!r}", hint="name them with --model NAME=PATH")
-        paths[name] = path
+    paths = model_paths(model)
     token = None if no_auth else load_or_create_token(token_file)
     check_listen(host, token)
     config = ServiceConfig(models=paths, token=token, alert_sink=alerts, explain=explain,

@@ -37,10 +37,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from ..core.base import validate_range, validate_types
-from ..core.errors import DeepSentryError, InputError
+from ..core.errors import ConfigError, DeepSentryError, InputError
 from ..detection.alerts import AlertSink, ecs_alert, log_group_alerts, now_iso
 
 MAX_EXPLAINED_PER_REQUEST = 100  # explanations cost one batched network call each
+
+
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # one URL path segment
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,32 @@ class ServiceConfig:
 
     def __post_init__(self) -> None:
         validate_types(self)
+        for name in self.models:
+            if not _MODEL_NAME.fullmatch(name):
+                raise ConfigError(f"model name {name!r} cannot name a URL path",
+                                  hint="use letters, digits, '.', '_' or '-' (--model NAME=PATH)")
         for name in ("max_body_bytes", "max_records", "max_upload_bytes", "alerts_kept"):
             validate_range(name, getattr(self, name), 1)
         validate_range("explain", self.explain, 0, 50)  # the most ?explain= accepts
         validate_range("scan_timeout_s", self.scan_timeout_s, 0.0, low_open=True)
+
+
+def model_paths(specs: list[str]) -> dict[str, str]:
+    """``serve --model`` values (``PATH`` or ``NAME=PATH``) as {name: path}. A name is a URL path
+    segment (letters, digits, ``.``, ``_``, ``-``); a PATH that exists is taken whole, ``=`` or not.
+
+    >>> model_paths(["models/nsl", "pe=models/pe.zip"])
+    {'nsl': 'models/nsl', 'pe': 'models/pe.zip'}
+    """
+    paths: dict[str, str] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or Path(spec).exists():
+            path, name = spec, Path(spec).name
+        if name in paths:
+            raise ConfigError(f"two models are named {name!r}", hint="name them with --model NAME=PATH")
+        paths[name] = path
+    return paths
 
 
 @dataclass
