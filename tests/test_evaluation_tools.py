@@ -389,6 +389,19 @@ def test_fold_and_search_settings_are_refused_before_the_data_is_read(tmp_path, 
         assert main(["cv", "--data", missing, "--report", str(tmp_path / "cv"), *options]) == 2
 
 
+def test_a_new_search_over_an_old_journal_is_refused_before_the_data_is_read(tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text("epochs: [1, 2]\n")
+    nested = tmp_path / "best.search" / "outer-0"  # a nested search's journal counts too
+    nested.mkdir(parents=True)
+    (nested / "trials.jsonl").write_text('{"trial": 0, "params": {"epochs": 1}, "score": 0.5}\n')
+    command = ["tune", "--data", str(tmp_path / "no-such-data.csv"), "--space", str(space),
+               "--out", str(tmp_path / "best")]
+    assert main(command) == 2
+    assert "a search journal already exists" in capsys.readouterr().err
+    assert main([*command, "--resume"]) == 3  # resuming goes on to read the data (missing here)
+
+
 @pytest.mark.parametrize("domain", ["flows", "malware", "logs"])
 def test_model_settings_are_refused_before_the_data_is_read(tmp_path, capsys, domain):
     missing = str(tmp_path / "no-such-data.csv")

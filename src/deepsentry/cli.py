@@ -484,13 +484,15 @@ def tune(
     """Search hyperparameters by cross-validation on the training data; save the best as a bundle."""
     _check_out(out_dir)
     from .core.progress import RichProgress
-    from .evaluation.experiment import check_split_options, config_class, run_tuning
-    from .evaluation.tuning import SearchConfig, load_space
+    from .evaluation.experiment import check_split_options, config_class, run_tuning, search_journal
+    from .evaluation.tuning import SearchConfig, load_space, refuse_existing_journal
 
     params = load_space(space, config_class(domain))
     search = SearchConfig(strategy=strategy, trials=trials, metric=metric, seed=seed, jobs=jobs)
     check_split_options(folds=folds, outer_folds=outer_folds, group_column=group_column, time_column=time_column,
                         novel=novel_attacks)
+    if not resume:  # before minutes of reading, not after
+        refuse_existing_journal(search_journal(out_dir))
     exp = _experiment(data, domain, dict(normal=normal, abnormal=abnormal, session=session, labels=labels,
                                          window=window, window_seconds=window_seconds),
                       model=model, epochs=epochs, seed=seed, label_column=label_column,

@@ -217,6 +217,12 @@ def check_split_options(*, folds: int, outer_folds: int = 0, group_column: str |
         validate_range("outer_folds", outer_folds, 2, 100)
 
 
+def search_journal(out_dir: str | Path) -> Path:
+    """Where ``tune --out DIR`` keeps its search journal and leaderboard: ``DIR.search``."""
+    out_dir = Path(out_dir)
+    return out_dir.parent / (out_dir.name + ".search")
+
+
 def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *, folds: int = 3,
                outer_folds: int = 0, group_column: str | None = None, time_column: str | None = None,
                novel: bool = False, resume: bool = False, progress: Any = None) -> dict[str, Any]:
@@ -226,11 +232,13 @@ def run_tuning(exp: Experiment, space: list, search: Any, out_dir: str | Path, *
     import functools
 
     from .tuning import (config_for, evaluate_params, init_objective, jsonable, leaderboard, parallel_evaluator,
-                         run_search, training_cost, write_leaderboard)
+                         refuse_existing_journal, run_search, training_cost, write_leaderboard)
 
     check_split_options(folds=folds, outer_folds=outer_folds)
     out_dir = Path(out_dir)
-    journal = out_dir.parent / (out_dir.name + ".search")
+    journal = search_journal(out_dir)
+    if not resume:  # nested searches first write outer-K journals inside it
+        refuse_existing_journal(journal)
 
     def search_on(plan: SplitPlan, directory: Path, bar: Any) -> list[dict[str, Any]]:
         init_objective(plan, exp.base, exp.detector_class, search.metric, exp.benign_labels)

@@ -387,6 +387,18 @@ def parallel_evaluator(jobs: int) -> Callable[[dict[int, dict[str, Any]]], Itera
 
 
 # -- the search loop -------------------------------------------------------------------------------
+def refuse_existing_journal(directory: Path) -> None:
+    """A new search must not write over a journal of finished trials (nested searches keep theirs
+    in ``outer-K`` sub-folders); ``tune`` checks this before it reads the data, too."""
+    if any(read_journal(path.parent) for path in sorted(Path(directory).rglob(JOURNAL))):
+        raise _journal_exists(directory)
+
+
+def _journal_exists(directory: Path) -> ConfigError:
+    return ConfigError(f"a search journal already exists in {directory}",
+                       hint="pass --resume to continue it, or choose another --out")
+
+
 def read_journal(directory: Path) -> list[dict[str, Any]]:
     """Finished trials, in trial order; a half-written last line (a kill mid-write) is ignored."""
     path = directory / JOURNAL
@@ -485,8 +497,7 @@ def run_search(space: list[Param], search: SearchConfig, evaluate: Callable[[dic
     if resume:
         _drop_partial_line(directory / JOURNAL)
     if history and not resume:
-        raise ConfigError(f"a search journal already exists in {directory}",
-                          hint="pass --resume to continue it, or choose another --out")
+        raise _journal_exists(directory)
     settings = {"strategy": search.strategy, "metric": search.metric, "seed": search.seed,
                 "grid_points": search.grid_points, "space": [p.__dict__ for p in space], "context": context or {}}
     settings_path = directory / "search.json"
