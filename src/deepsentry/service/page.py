@@ -42,7 +42,7 @@ function draw(){
 }
 function render(counts){
   document.getElementById("counts").innerHTML = Object.entries(counts).map(([m,n]) => "<span>" + esc(m) + ": <b>" + n + "</b></span>").join("");
-  document.getElementById("alerts").innerHTML = rows.slice(-100).reverse().map(a => "<tr data-alert-id='" + a.id + "'><td>" + esc(a["@timestamp"]) + "</td><td>" + esc(a.deepsentry.model) +
+  document.getElementById("alerts").innerHTML = rows.slice(-100).reverse().map(a => "<tr data-alert-id='" + esc(a.id) + "'><td>" + esc(a["@timestamp"]) + "</td><td>" + esc(a.deepsentry.model) +
     "</td><td>" + esc(a.rule.name) + "</td><td>" + esc(a.event.risk_score) + "</td><td>" + endpoint(a.source) + "</td><td>" + endpoint(a.destination) +
     "</td><td class='why'>" + (a.deepsentry.explanation || []).map(e => esc(e.field) + "=" + esc(e.value) + " (" + esc(e.attribution) + ")").join(", ") + "</td></tr>").join("");
   draw();
