@@ -281,9 +281,22 @@ def test_integrated_gradients_are_complete(bundle):
         gap = score(row[None, :])[0] - score(baseline[None, :])[0]
         # completeness: attributions sum to the score difference (up to path discretisation)
         assert attributions.sum() == pytest.approx(gap, abs=0.05 * abs(gap) + 0.05)
-    why = explain(detector, features[:2], frame.iloc[:2].to_dict("records"), top=3)
+    told = []
+
+    class Recorder:  # explanations take ~10 ms each: a long detect --explain shows its progress
+        def start(self, description, total):
+            told.append((description, total))
+
+        def advance(self, **info):
+            told.append("row")
+
+        def finish(self):
+            told.append("done")
+
+    why = explain(detector, features[:2], frame.iloc[:2].to_dict("records"), top=3, progress=Recorder())
     assert len(why) == 2 and len(why[0]) == 3
     assert {w["field"] for w in why[0]} <= set(frame.columns)
+    assert told == [("explaining alerts", 2), "row", "row", "done"]
 
 
 def test_detect_explain_and_ecs_alerts(bundle, tmp_path):

@@ -521,11 +521,12 @@ def detect(
     alerts: Annotated[Optional[str], typer.Option("--alerts", help="Also write ECS alerts (JSON lines) to a file, - (stdout) or an http(s) webhook.")] = None,
 ) -> None:
     """Score records with a trained model: one output row per input record, in input order."""
+    from .core.progress import RichProgress
     from .detection.batch import detect_file, load_detector
 
     detector = load_detector(model, onnx=not keras_only)
     frame, summary = detect_file(detector, input, out_file, strict=strict, format=format, explain=explain,
-                                 alerts=alerts, model_name=model.name)
+                                 alerts=alerts, model_name=model.name, progress=RichProgress())
     _report_problems(summary)
     err.print(f"{summary.scored} records scored, {summary.alerts} alerts"
               + (f" ({', '.join(f'{k}: {v}' for k, v in summary.predicted_counts.items())})"
