@@ -100,6 +100,18 @@ def test_detect_and_evaluate_read_tables_from_stdin(trained, tmp_path, monkeypat
     assert "deepsentry-stdin" not in capsys.readouterr().err  # the temporary copy is never named
 
 
+def test_ctrl_c_exits_130_and_says_so(trained, monkeypatch, capsys):
+    import deepsentry.detection.batch as batch
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "load_detector", interrupted)
+    root, model = trained
+    assert main(["detect", "--model", str(model), str(root / "train.csv")]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted"  # typer alone exits 130 without a word
+
+
 def test_detect_refuses_a_negative_explain(trained, capsys):
     root, model = trained
     assert main(["detect", "--model", str(model), str(root / "train.csv"), "--explain", "-3"]) == 2

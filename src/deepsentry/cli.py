@@ -715,13 +715,19 @@ def _report_problems(summary) -> None:
                   + json.dumps(summary.unseen_categories))
 
 
+INTERRUPTED = 130  # the exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it in-process."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     try:
         app(args=argv, prog_name="deepsentry", standalone_mode=True)
     except SystemExit as exc:  # typer/click end every run this way, usage errors included
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130
+            err.print("interrupted")
+        return code
     except DeepSentryError as exc:
         return _print_error(exc)
     except OSError as exc:  # what the checks before the work could not foresee (a full disk, a race)
@@ -732,9 +738,9 @@ def main(argv: list[str] | None = None) -> int:
         # a file name that is not UTF-8 reached a library that needs UTF-8 names (pyarrow)
         return _print_error(InputError("this file name is not UTF-8 text, and tables are read and written through "
                                        "pyarrow, which needs UTF-8 names", path=str(exc.object), hint="rename the file"))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside typer's own handling (between commands)
         err.print("interrupted")
-        return 130
+        return INTERRUPTED
     return 0
 
 
