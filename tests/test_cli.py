@@ -237,6 +237,13 @@ def test_an_output_that_is_the_input_is_refused_before_anything_is_written(tmp_p
     assert main(["extract", "templates", str(data), "--format", "hdfs", "--out", str(data)]) == 3
     assert main(["extract", "flows", str(data), "--out", str(data)]) == 3
     assert data.read_bytes() == before
+    # an output format no writer has is refused before the work as well
+    for command in (["detect", "--model", str(model), str(data)], ["extract", "templates", str(data), "--format", "hdfs"],
+                    ["extract", "flows", str(data)], ["extract", "pe", str(data)]):
+        assert main([*command, "--out", str(tmp_path / "out.txt")]) == 2
+    assert not (tmp_path / "out.txt").exists()
+    assert main(["extract", "templates", str(data), "--format", "hdfs", "--out", str(tmp_path / "t.parquet")]) == 0
+    assert list(pd.read_parquet(tmp_path / "t.parquet").columns) == ["line", "template_id", "template"]
 
 
 def test_alerts_go_to_a_webhook_and_failed_deliveries_are_reported(trained, tmp_path, capsys):

@@ -293,19 +293,18 @@ def extract_flows_cmd(
 ) -> None:
     """Turn packet captures into bidirectional flows (5-tuple, times, packets, bytes, portable features)."""
     from .core.progress import RichProgress
-    from .core.tables import check_output
-    from .detection.batch import write_predictions
+    from .core.tables import check_output, write_table
     from .flows.capture import extract_flows
     from .flows.zeek import looks_like_zeek
 
-    check_output(out_file, paths)
+    check_output(out_file, paths, table=True)
     for path in paths:
         if path.is_file() and looks_like_zeek(path):
             raise InputError("a Zeek log holds flows already; extract flows reads packet captures", path=path,
                              hint="train, detect and evaluate read Zeek conn.log files as they are")
     flows = extract_flows(paths, progress=RichProgress())
     _report_read(flows.report)
-    write_predictions(flows.table, out_file)
+    write_table(flows.table, out_file)
     err.print(f"{len(flows.table)} flows from {len(flows.report.files)} capture(s); {flows.packets} packets, "
               f"{flows.skipped_packets} of them without an IP flow (ARP, fragments, ...) skipped")
     out.print(f"flows written to {out_file}")

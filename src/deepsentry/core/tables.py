@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .errors import InputError
+from .errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -185,12 +185,18 @@ def check_writable(out: str | Path, *, directory: bool = False) -> None:
         raise InputError(f"cannot be created: no permission to write in {parent}", path=target)
 
 
-def check_output(out: str | Path, inputs: Any) -> None:
-    """Refuse an output path that is one of the inputs (the input would be read, then
-    overwritten), or one that cannot be written (:func:`check_writable`).
+TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")  # what :func:`write_table` writes
 
-    >>> check_output("preds.csv", ["flows.csv"])
+
+def check_output(out: str | Path, inputs: Any, *, table: bool = False) -> None:
+    """Refuse an output path that is one of the inputs (the input would be read, then
+    overwritten), or one that cannot be written (:func:`check_writable`); with ``table``, one
+    whose suffix :func:`write_table` does not write. Called before the work, not after it.
+
+    >>> check_output("preds.csv", ["flows.csv"], table=True)
     """
+    if table and Path(out).suffix.lower() not in TABLE_SUFFIXES:
+        raise ConfigError(f"output must end in {', '.join(TABLE_SUFFIXES)}; got {Path(out).name!r}")
     check_writable(out)
     target = Path(out).resolve()
     for source in [inputs] if isinstance(inputs, (str, Path)) else inputs:
@@ -259,6 +265,26 @@ def relabel_stdin(text: str, copy: Path) -> str:
     '<stdin>, line 3: bad'
     """
     return text.replace(str(copy), STDIN_NAME)
+
+
+def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
+    """Write ``frame`` as CSV, JSON lines or Parquet, chosen by the suffix of ``out``."""
+    import pyarrow.parquet as pq
+
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ConfigError(f"output must end in {', '.join(TABLE_SUFFIXES)}; got {out.name!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".jsonl":
+        frame.to_json(out, orient="records", lines=True)
+        return out
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if suffix == ".parquet":
+        pq.write_table(table, out)
+    else:
+        pacsv.write_csv(table, out)
+    return out
 
 
 def open_bytes(path: str | Path) -> Any:

@@ -15,22 +15,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from ..core.base import validate_range
 from ..core.bundle import read_bundle
 from ..core.errors import ConfigError, DeepSentryError, InputError
 from ..core.preprocessing import PreprocessingReport
-from ..core.tables import STDIN_NAME, check_output, check_writable, stdin_as_file
+from ..core.tables import STDIN_NAME, check_output, check_writable, stdin_as_file, write_table
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
 from ..logs.detector import LogSequenceDetector
 from ..malware import MalwareDetector
 
-OUTPUT_SUFFIXES = (".csv", ".jsonl", ".parquet")
 PIPELINE_ROWS = 65_536  # rows per block when preprocessing overlaps scoring
 _DETECTORS = {"flows": FlowDetector, "malware": MalwareDetector, "logs": LogSequenceDetector}
 
@@ -157,24 +153,6 @@ def transform_and_score(detector: Any, frame: pd.DataFrame, report: Preprocessin
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
-def write_predictions(frame: pd.DataFrame, out: str | Path) -> Path:
-    """Write detection output as CSV, JSON lines or Parquet, chosen by the suffix of ``out``."""
-    out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise ConfigError(f"output must end in {', '.join(OUTPUT_SUFFIXES)}; got {out.name!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".jsonl":
-        frame.to_json(out, orient="records", lines=True)
-        return out
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    if suffix == ".parquet":
-        pq.write_table(table, out)
-    else:
-        pacsv.write_csv(table, out)
-    return out
-
-
 def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, strict: bool = False,
                 format: str | None = None, explain: int = 0, alerts: str | None = None,
                 model_name: str = "model", progress: Any = None) -> tuple[pd.DataFrame, DetectSummary]:
@@ -188,7 +166,7 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
 
     validate_range("explain", explain, 0)
     if out is not None:
-        check_output(out, path)
+        check_output(out, path, table=True)
     sink = AlertSink(alerts) if alerts else None  # checks a file destination before the work
     if detector.kind == "logs":
         frame, summary = _detect_log_groups(detector, path, out, sink, model_name, strict=strict, format=format)
@@ -197,7 +175,7 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
         if explain or sink:
             frame = _add_alerts(detector, data, frame, explain, sink, model_name, progress)
         if out is not None:
-            write_predictions(frame, out)
+            write_table(frame, out)
             summary.output = str(out)
     summary.alert_delivery_problem = sink.problem() if sink is not None else None
     return frame, summary
@@ -222,7 +200,7 @@ def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None, 
                             malformed_rows=data.report.malformed_rows, malformed_in_output=False,
                             bad_values=data.report.bad_values, examples=[str(e) for e in data.report.examples])
     if out is not None:
-        write_predictions(frame, out)
+        write_table(frame, out)
         summary.output = str(out)
     return frame, summary
 

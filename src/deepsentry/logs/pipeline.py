@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ConfigError, InputError
-from ..core.tables import ReadReport, check_output, read_small_csv
+from ..core.tables import ReadReport, check_output, read_small_csv, write_table
 from .drain import TemplateMiner
 from .formats import LogFormat
 from .sequences import (SequenceData, iter_lines, read_event_lines, read_log_sessions, read_log_windows,
@@ -29,7 +29,7 @@ def extract_templates(path: str | Path, fmt: str, out: str | Path, *,
     """Write one row per input line (``line``, ``template_id``, ``template``, in order) to ``out``
     and the template table (``template_id``, ``template``, ``count``) beside it
     (``<out>.templates.csv``). Lines that match no format keep a row with an empty template."""
-    check_output(out, path)
+    check_output(out, path, table=True)
     fmt_ = LogFormat.from_spec(fmt)
     miner = miner or TemplateMiner()
     report = ReadReport()
@@ -44,10 +44,8 @@ def extract_templates(path: str | Path, fmt: str, out: str | Path, *,
         numbers.append(number)
         ids.append(miner.add(fields.get("Content") or "")[0])
     templates = {c.id: c.template for c in miner.clusters}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"line": numbers, "template_id": [f"E{i}" if i >= 0 else "" for i in ids],
-                  "template": [templates.get(i, "") for i in ids]}).to_csv(out, index=False)
+    out = write_table(pd.DataFrame({"line": numbers, "template_id": [f"E{i}" if i >= 0 else "" for i in ids],
+                                    "template": [templates.get(i, "") for i in ids]}), out)
     table = out.with_name(out.stem + ".templates.csv")
     pd.DataFrame({"template_id": [f"E{c.id}" for c in miner.clusters],
                   "template": [c.template for c in miner.clusters],
