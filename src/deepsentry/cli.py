@@ -187,7 +187,7 @@ def train_logs(
 @extract_app.command("templates")
 def extract_templates_cmd(
     input: Annotated[Path, typer.Argument(help="Raw log file (plain, gzip or .evtx), directory, or - for stdin.")],
-    out_file: Annotated[Path, typer.Option("--out", help="CSV: line, template_id, template (one row per line).")],
+    out_file: Annotated[Path, typer.Option("--out", help="One row per line (line, template_id, template): .csv, .jsonl or .parquet.")],
     format: Annotated[str, typer.Option("--format", help="Line format preset (evtx for Windows event logs) or format string.")],
 ) -> None:
     """Mine log templates (Drain-style): one row per line, and the template table beside it."""
