@@ -575,7 +575,8 @@ def evaluate(
                         "benign; without it a folder's captures take their sub-folder's name) or log "
                         "sequences (normal, anomalous).")] = None,
     labels: Annotated[Optional[Path], typer.Option(
-        "--labels", help="Log models: session labels (session id, Label), e.g. HDFS's block labels.")] = None,
+        "--labels", help="Log models: session labels (session id, Label), e.g. HDFS's block labels; malware "
+                          "models: labels of a folder of samples (sha256 or file name, label).")] = None,
 ) -> None:
     """Evaluate a model on labelled data: metrics.json, ROC/PR/confusion plots and report.html."""
     from .detection.batch import evaluate_file, load_detector

@@ -77,24 +77,33 @@ class DetectSummary:
 
 def score_file(detector: Any, path: str | Path, *, strict: bool = False,
                format: str | None = None, require_labels: bool = False, capture_label: str | None = None,
-               ) -> tuple[pd.DataFrame, Any, DetectSummary]:
+               labels_file: str | Path | None = None) -> tuple[pd.DataFrame, Any, DetectSummary]:
     """Score every record of a file the detector can read (flows, PE-feature tables);
     returns (output frame, the data read, summary). ``capture_label`` labels packet captures'
-    flows (flow models; see ``FlowDetector.read_input``)."""
+    flows (flow models; see ``FlowDetector.read_input``); ``labels_file`` labels a folder of PE
+    samples (malware models; see ``MalwareDetector.read_input``)."""
     if str(path) == "-":  # the readers need a file they can read more than once
         with stdin_as_file() as copy:
             try:
                 frame, data, summary = score_file(detector, copy, strict=strict, format=format,
-                                                  require_labels=require_labels, capture_label=capture_label)
+                                                  require_labels=require_labels, capture_label=capture_label,
+                                                  labels_file=labels_file)
             except DeepSentryError as exc:
                 raise exc.relocated(copy, STDIN_NAME) from None
         data.report.relabel_stdin(copy)
         summary.input, summary.examples = "-", [str(e) for e in data.report.examples]
         return frame, data, summary
-    labelled = {} if capture_label is None else {"capture_label": capture_label}
-    if labelled and getattr(detector, "kind", None) != "flows":
-        raise ConfigError("a label for every record applies to packet captures (flow models) and log sequences "
-                          "(log models)", path=path)
+    labelled: dict[str, Any] = {}
+    if capture_label is not None:
+        if getattr(detector, "kind", None) != "flows":
+            raise ConfigError("a label for every record applies to packet captures (flow models) and log "
+                              "sequences (log models)", path=path)
+        labelled["capture_label"] = capture_label
+    if labels_file is not None:
+        if getattr(detector, "kind", None) != "malware":
+            raise ConfigError("a labels file applies to folders of PE samples (malware models) and log sessions "
+                              "(log models)", path=path, hint="flow tables carry a label column")
+        labelled["labels_file"] = labels_file
     data = detector.read_input(path, strict=strict, format=format, require_labels=require_labels, **labelled)
     report = PreprocessingReport()
     try:
@@ -252,15 +261,13 @@ def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, st
 
     ``label`` labels every record of an input that has none: each flow of packet captures (flow
     models), each sequence of a log input (log models). ``labels_file`` gives log sessions' labels
-    by session id."""
+    by session id, or the labels of a folder of PE samples by sha256 or file name (malware models)."""
     check_writable(report_dir, directory=True)  # before the scoring, not after it
     if detector.kind == "logs":
         return _evaluate_log_groups(detector, path, report_dir, label=label, labels_file=labels_file, strict=strict,
                                     format=format)
-    if labels_file is not None:
-        raise ConfigError("a labels file applies to log models", hint="flow and PE tables carry a label column")
     frame, data, summary = score_file(detector, path, strict=strict, format=format,
-                                      require_labels=True, capture_label=label)
+                                      require_labels=True, capture_label=label, labels_file=labels_file)
     if data.labels is None:
         raise InputError("evaluation needs labelled data, and no label column was found", path=path,
                          hint="name it with --label-column")
