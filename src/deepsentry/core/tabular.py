@@ -124,6 +124,8 @@ class TabularDetector(Detector):
     """Preprocessing + Keras network(s) + an operating threshold, saved as one bundle."""
 
     kind = "tabular"
+    #: how a user says which labels are benign, for errors about the classes in training
+    benign_label_hint = "name the benign label with --benign-label"
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         self.config = config or DetectorConfig()
@@ -157,10 +159,10 @@ class TabularDetector(Detector):
             side = "benign" if malicious.all() else "malicious"
             raise InputError(f"model {cfg.model!r} needs both benign and malicious training rows; "
                              f"none is {side} (labels: {shown})",
-                             hint="name the benign label with --benign-label, or use --model autoencoder "
+                             hint=f"{self.benign_label_hint}, or use --model autoencoder "
                                   "for benign-only data")
         if not (~malicious).any():
-            raise InputError("no benign training rows", hint="check --benign-label")
+            raise InputError("no benign training rows", hint=self.benign_label_hint)
         train_idx, val_idx = _split(labels, cfg.validation_fraction, cfg.seed)
         summary.train_rows, summary.validation_rows = len(train_idx), len(val_idx)
         summary.class_counts = {str(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))}
