@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError, DeepSentryError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,14 @@ def check_writable(out: str | Path, *, directory: bool = False) -> None:
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")  # what :func:`write_table` writes
 
 
+def table_suffix(out: str | Path) -> str:
+    """The suffix of a table output, one of :data:`TABLE_SUFFIXES` (any other is refused)."""
+    suffix = Path(out).suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ConfigError(f"output must end in {', '.join(TABLE_SUFFIXES)}; got {Path(out).name!r}")
+    return suffix
+
+
 def check_output(out: str | Path, inputs: Any, *, table: bool = False) -> None:
     """Refuse an output path that is one of the inputs (the input would be read, then
     overwritten), or one that cannot be written (:func:`check_writable`); with ``table``, one
@@ -195,8 +203,8 @@ def check_output(out: str | Path, inputs: Any, *, table: bool = False) -> None:
 
     >>> check_output("preds.csv", ["flows.csv"], table=True)
     """
-    if table and Path(out).suffix.lower() not in TABLE_SUFFIXES:
-        raise ConfigError(f"output must end in {', '.join(TABLE_SUFFIXES)}; got {Path(out).name!r}")
+    if table:
+        table_suffix(out)
     check_writable(out)
     target = Path(out).resolve()
     for source in [inputs] if isinstance(inputs, (str, Path)) else inputs:
@@ -215,8 +223,8 @@ def stdin_as_file(stream: Any = None) -> Any:
     format, the header, then the records), which a pipe does not allow.
 
     The file is named ``stdin`` (``stdin.parquet`` for Parquet bytes, which readers recognise by
-    name). Warnings logged meanwhile name it ``<stdin>``; :func:`relabel_stdin` does the same for
-    what the readers return about it.
+    name). Errors raised and warnings logged meanwhile name it ``<stdin>``; :func:`relabel_stdin`
+    does the same for what the readers return about it.
 
     >>> import io
     >>> with stdin_as_file(io.BytesIO(b"a,b\\n1,2\\n")) as path:
@@ -239,6 +247,8 @@ def stdin_as_file(stream: Any = None) -> Any:
             handler.addFilter(relabel)
         try:
             yield path
+        except DeepSentryError as exc:
+            raise exc.relocated(path, STDIN_NAME) from None
         finally:
             for handler in handlers:
                 handler.removeFilter(relabel)
@@ -272,9 +282,7 @@ def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
     import pyarrow.parquet as pq
 
     out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise ConfigError(f"output must end in {', '.join(TABLE_SUFFIXES)}; got {out.name!r}")
+    suffix = table_suffix(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".jsonl":
         frame.to_json(out, orient="records", lines=True)

@@ -20,7 +20,7 @@ from ..core.base import validate_range
 from ..core.bundle import read_bundle
 from ..core.errors import ConfigError, DeepSentryError, InputError
 from ..core.preprocessing import PreprocessingReport
-from ..core.tables import STDIN_NAME, check_output, check_writable, stdin_as_file, write_table
+from ..core.tables import check_output, check_writable, stdin_as_file, write_table
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
@@ -84,12 +84,9 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
     samples (malware models; see ``MalwareDetector.read_input``)."""
     if str(path) == "-":  # the readers need a file they can read more than once
         with stdin_as_file() as copy:
-            try:
-                frame, data, summary = score_file(detector, copy, strict=strict, format=format,
-                                                  require_labels=require_labels, capture_label=capture_label,
-                                                  labels_file=labels_file)
-            except DeepSentryError as exc:
-                raise exc.relocated(copy, STDIN_NAME) from None
+            frame, data, summary = score_file(detector, copy, strict=strict, format=format,
+                                              require_labels=require_labels, capture_label=capture_label,
+                                              labels_file=labels_file)
         data.report.relabel_stdin(copy)
         summary.input, summary.examples = "-", [str(e) for e in data.report.examples]
         return frame, data, summary

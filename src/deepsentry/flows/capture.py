@@ -29,8 +29,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from ..core.errors import DeepSentryError, InputError
-from ..core.tables import GZIP_MAGIC, STDIN_NAME, BadRecord, ReadReport, relabel_stdin, stdin_as_file
+from ..core.errors import InputError
+from ..core.tables import GZIP_MAGIC, BadRecord, ReadReport, relabel_stdin, stdin_as_file
 from .meter import FlowMeter
 from .packets import PCAP_MAGICS, PCAPNG_MAGIC, CaptureFormatError, capture_chunks, decode_chunks
 from .portable import NFSTREAM_SOURCES, portable_from_nfstream
@@ -125,10 +125,7 @@ def extract_flows(paths: Iterable[str | os.PathLike[str]], progress: Any = None)
     paths = list(paths)
     if any(str(p) == "-" for p in paths):  # a capture piped in (tcpdump -w -): read from a copy
         with stdin_as_file() as copy:
-            try:
-                flows = extract_flows([copy if str(p) == "-" else p for p in paths], progress)
-            except DeepSentryError as exc:
-                raise exc.relocated(copy, STDIN_NAME) from None
+            flows = extract_flows([copy if str(p) == "-" else p for p in paths], progress)
         flows.report.relabel_stdin(copy)
         flows.sources = np.array([relabel_stdin(s, copy) for s in flows.sources], dtype=object)
         return flows
