@@ -209,6 +209,7 @@ def test_watch_flows_on_a_growing_capture(tmp_path, portable_model, capsys):
                  str(growing), "--max-seconds", "-1"]) == 2
     with pytest.raises(ConfigError, match="poll_s must be in"):
         watch_flows(detector, str(growing), alerts=alerts, poll_s=0)
+    assert main(["watch", "flows", "--model", str(model), "--alerts", str(growing), str(growing), "--once"]) == 3
 
 
 def test_watch_flows_scores_every_flow_once_when_a_read_meters_at_once(tmp_path, portable_model, monkeypatch):

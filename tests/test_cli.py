@@ -242,6 +242,9 @@ def test_an_output_that_is_the_input_is_refused_before_anything_is_written(tmp_p
                     ["extract", "flows", str(data)], ["extract", "pe", str(data)]):
         assert main([*command, "--out", str(tmp_path / "out.txt")]) == 2
     assert not (tmp_path / "out.txt").exists()
+    # alerts appended to the input would corrupt it
+    assert main(["detect", "--model", str(model), str(data), "--alerts", str(data)]) == 3
+    assert data.read_bytes() == before
     assert main(["extract", "templates", str(data), "--format", "hdfs", "--out", str(tmp_path / "t.parquet")]) == 0
     assert list(pd.read_parquet(tmp_path / "t.parquet").columns) == ["line", "template_id", "template"]
 

@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ..core.tables import check_writable
+from ..core.tables import check_output
 
 # Record keys (lower-cased, spaces/underscores removed) that map onto ECS fields.
 _ECS_FIELDS = {
@@ -136,12 +136,12 @@ class AlertSink:
     (one POST per batch; failures are counted, with the alerts they carried and the last reason,
     never raised, so detection goes on; callers report them)."""
 
-    def __init__(self, destination: str | Path) -> None:
+    def __init__(self, destination: str | Path, *, inputs: Any = ()) -> None:
         self.destination = str(destination)
         self.kind = ("stdout" if self.destination == "-" else
                      "webhook" if self.destination.startswith(("http://", "https://")) else "file")
-        if self.kind == "file":
-            check_writable(self.destination)  # now, not at the first alert hours into a watch
+        if self.kind == "file":  # now, not at the first alert hours into a watch; never into an input
+            check_output(self.destination, inputs)
         self.failures = 0  # failed webhook posts
         self.undelivered = 0  # the alerts those posts carried
         self.last_error = ""

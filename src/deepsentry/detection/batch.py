@@ -173,7 +173,7 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     validate_range("explain", explain, 0)
     if out is not None:
         check_output(out, path, table=True)
-    sink = AlertSink(alerts) if alerts else None  # checks a file destination before the work
+    sink = AlertSink(alerts, inputs=[path]) if alerts else None  # checks a file destination before the work
     if detector.kind == "logs":
         frame, summary = _detect_log_groups(detector, path, out, sink, model_name, strict=strict, format=format)
     else:

@@ -60,7 +60,7 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
         validate_range("max_seconds", max_seconds, 0)
     if getattr(detector, "feature_set_", "native") != "portable":
         raise ConfigError("watching traffic needs a model trained with --feature-set portable")
-    sink = AlertSink(alerts)  # a file (checked now, not at the first alert hours in), - or a webhook
+    sink = AlertSink(alerts, inputs=[] if interface else [source])  # a file (checked now), - or a webhook
     counts = {"flows": 0, "alerts": 0}
     if interface:
         return _watch_interface(detector, source, sink, batch, model_name, counts, max_seconds)

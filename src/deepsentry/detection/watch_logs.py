@@ -44,7 +44,7 @@ from typing import Any
 
 from ..core.base import validate_range
 from ..core.errors import ConfigError, InputError
-from ..core.tables import BadRecord, ReadReport, check_writable, text_encoding
+from ..core.tables import BadRecord, ReadReport, check_output, check_writable, text_encoding
 from ..logs.clock import LineClock
 from ..logs.drain import TemplateMiner
 from ..logs.evtx import is_evtx, iter_evtx_events
@@ -119,7 +119,7 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
                           path=getattr(detector, "bundle_path_", None))
     clock = LineClock() if window_seconds else None
     path, alerts_path, state_dir = Path(path), Path(alerts), Path(state_dir)
-    check_writable(alerts_path)  # now, not at the first alert hours into a watch
+    check_output(alerts_path, [path])  # now, not at the first alert hours into a watch; never the log
     check_writable(state_dir, directory=True)
     state_dir.mkdir(parents=True, exist_ok=True)
     state_path = state_dir / "watch-state.json"
