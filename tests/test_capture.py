@@ -256,12 +256,12 @@ def test_watch_interface_scores_flows_and_stops_on_time_when_the_interface_goes_
     monkeypatch.setattr(nfstream, "NFStreamer", QuietInterface)
     alerts = tmp_path / "alerts.jsonl"
     started = time.monotonic()
-    counts = watch_flows(load_detector(portable_model), "eth9", alerts=alerts, interface=True, max_seconds=2,
+    counts = watch_flows(load_detector(portable_model), "lo", alerts=alerts, interface=True, max_seconds=2,
                          batch=4)
     assert 2 <= time.monotonic() - started < 10
     assert counts["flows"] == len(rows) and counts["alerts"] == len(alerts.read_text().splitlines()) > 0
     by_cli = tmp_path / "cli.jsonl"
-    assert main(["watch", "flows", "--model", str(portable_model), "--alerts", str(by_cli), "--interface", "eth9",
+    assert main(["watch", "flows", "--model", str(portable_model), "--alerts", str(by_cli), "--interface", "lo",
                  "--max-seconds", "1"]) == 0
     quiet.set()
     assert len(by_cli.read_text().splitlines()) == counts["alerts"]
@@ -304,3 +304,12 @@ def test_evaluate_captures_labelled_by_folder_or_by_option(tmp_path, portable_mo
     assert main(["extract", "flows", str(attack), "--out", str(flows_csv)]) == 0
     assert main(["evaluate", "--model", str(portable_model), str(flows_csv), "--label", "attack",
                  "--report", str(tmp_path / "z")]) == 2
+
+
+def test_an_interface_this_machine_lacks_is_named_plainly(portable_model, tmp_path):
+    from deepsentry.flows.capture import flow_streamer
+
+    with pytest.raises(ConfigError, match="no network interface named 'nosuchif0'.*this machine has: .*lo"):
+        flow_streamer("nosuchif0")
+    assert main(["watch", "flows", "--model", str(portable_model), "--alerts", str(tmp_path / "a.jsonl"),
+                 "--interface", "nosuchif0", "--max-seconds", "1"]) == ConfigError.exit_code

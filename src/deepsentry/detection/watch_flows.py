@@ -105,7 +105,9 @@ def _watch_interface(detector: Any, interface: str, sink: AlertSink, batch: int,
         raise DependencyError(f"live capture needs nfstream ({exc})") from None
     try:
         streamer = flow_streamer(interface)
-    except ValueError as exc:  # unknown interface, no capture rights
+    except ConfigError:  # said plainly already (an interface this machine does not have)
+        raise
+    except ValueError as exc:  # no capture rights
         raise ConfigError(f"cannot capture on {interface!r} ({exc})", hint="capturing needs root or CAP_NET_RAW") from None
     pending: list[dict[str, Any]] = []
     deadline = None if max_seconds is None else time.monotonic() + max_seconds

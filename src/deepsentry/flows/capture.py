@@ -29,7 +29,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from ..core.errors import InputError
+from ..core.errors import ConfigError, InputError
 from ..core.tables import GZIP_MAGIC, BadRecord, ReadReport, relabel_stdin, stdin_as_file
 from .meter import FlowMeter
 from .packets import PCAP_MAGICS, PCAPNG_MAGIC, CaptureFormatError, capture_chunks, decode_chunks
@@ -108,8 +108,16 @@ def safe_workers(streamer: object) -> object:
 def flow_streamer(source: str) -> Any:
     """nfstream over a capture file or interface with deepsentry's settings (statistics, IP-layer
     byte accounting, no dissection, the idle/active timeouts, tunnels decoded), meters started
-    safely (:func:`safe_workers`). Raises nfstream's ``ValueError`` for a source it cannot open."""
+    safely (:func:`safe_workers`). Raises nfstream's ``ValueError`` for a source it cannot open,
+    and a :class:`ConfigError` for an interface this machine does not have (nfstream's message
+    for that blames the path)."""
+    import socket
+
     import nfstream
+
+    known = [name for _, name in socket.if_nameindex()]
+    if not Path(source).is_file() and source not in known:
+        raise ConfigError(f"no network interface named {source!r}", hint=f"this machine has: {', '.join(known)}")
 
     return safe_workers(nfstream.NFStreamer(
         source=source, statistical_analysis=True, accounting_mode=3, n_dissections=0,
