@@ -86,6 +86,17 @@ def test_custom_and_syslog_formats():
         LogFormat.from_spec("nonsense")
 
 
+def test_a_labels_file_whose_ids_name_no_session_is_refused(tmp_path):
+    from deepsentry.logs.pipeline import session_labels
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("BlockId,Label\n123,Anomaly\n456,Normal\n")  # the ids lack the blk_ the sessions keep
+    with pytest.raises(InputError, match=r"none of its 2 session ids names a session.*look like 'blk_123'"):
+        session_labels(labels, ["blk_123", "blk_456"])
+    labels.write_text("BlockId,Label\nblk_123,Anomaly\nblk_789,Normal\n")  # a file covering more sessions
+    assert session_labels(labels, ["blk_123", "blk_456"]).tolist() == [1, 0]
+
+
 def test_training_on_lines_none_of_which_parses_says_why(tmp_path):
     from deepsentry.logs.pipeline import LogInput
 

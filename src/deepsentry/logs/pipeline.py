@@ -170,6 +170,12 @@ def session_labels(labels: str | Path, ids: list[str]) -> np.ndarray:
     if label is None:
         raise InputError("labels file needs a Label column", path=labels)
     by_id = dict(zip(table[key], table[label].str.lower().isin(["1", "anomaly", "abnormal", "true"])))
+    # a labels file often covers more sessions than one log holds (a test half); none at all is a
+    # mismatch, e.g. ids written without the prefix the session pattern keeps
+    if by_id and ids and not set(by_id) & set(ids):
+        raise InputError(f"none of its {len(by_id)} session ids names a session of the logs (first: "
+                         f"{next(iter(by_id))!r}; the sessions found look like {ids[0]!r})",
+                         path=labels, hint="the ids must be what --session matches in the lines")
     return np.asarray([int(by_id.get(i, False)) for i in ids], dtype=np.int8)
 
 
