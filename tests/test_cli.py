@@ -337,10 +337,14 @@ def test_a_numeric_column_mostly_not_numbers_is_counted_not_read_as_text(trained
     data.to_csv(root / "wordy.csv", index=False)
     assert main(["detect", "--model", str(model), str(root / "wordy.csv"), "--out", str(root / "wordy.jsonl")]) == 0
     err = " ".join(capsys.readouterr().err.split())
-    assert "other problems: bytes 3" in err
+    assert "problems: bytes 3" in err and "malformed" not in err  # no record was malformed
     assert "line 2, column bytes: not a number: '[b]x[/b]'" in err  # brackets printed as given
     assert main(["detect", "--model", str(model), str(root / "wordy.csv"), "--strict"]) == 3
     assert "wordy.csv, line 2, column bytes: not a number: '[b]x[/b]'" in " ".join(capsys.readouterr().err.split())
+    data.loc[:2, "bytes"] = ["1,5", "2,25", "3"]  # a decimal-comma export
+    data.to_csv(root / "comma.csv", index=False, sep=";")
+    assert main(["detect", "--model", str(model), str(root / "comma.csv"), "--strict"]) == 3
+    assert "not a number: '1,5' (a decimal comma?" in " ".join(capsys.readouterr().err.split())
 
 
 def test_extract_flows_given_a_zeek_log_says_it_is_read_directly(tmp_path, capsys):

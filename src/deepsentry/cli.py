@@ -692,19 +692,20 @@ def _rate(value: float | None) -> str:
     return "n/a" if value is None or value != value else f"{value:.4f}"
 
 
-def _other_problems(bad_values: dict[str, int]) -> str:
-    """Table readers count non-numeric values (read as missing) by column; log and sample readers
-    count problems by kind (binary lines, no session id, files without a label, ...): by key."""
-    if not bad_values:
-        return ""
-    counts = ", ".join(f"{key} {count}" for key, count in bad_values.items())
-    return f"; other problems: {counts}"
+def _problems(malformed: int, what: str, bad_values: dict[str, int]) -> str:
+    """One line: the malformed records, then the other problems by key. Table readers count
+    non-numeric values (read as missing) by column; log and sample readers count problems by kind
+    (binary lines, no session id, files without a label, ...)."""
+    parts = [f"{malformed} malformed {what}"] if malformed else []
+    if bad_values:
+        counts = ", ".join(f"{key} {count}" for key, count in bad_values.items())
+        parts.append(f"{'other problems' if malformed else 'problems'}: {counts}")
+    return "; ".join(parts)
 
 
 def _report_read(report) -> None:
     if report.problems:
-        err.print(f"{report.malformed_rows} malformed row(s) skipped{_other_problems(report.bad_values)}",
-                  style="yellow")
+        err.print(_problems(report.malformed_rows, "row(s) skipped", report.bad_values), style="yellow")
         for example in report.examples[:5]:
             err.print(f"  {example}")
 
@@ -713,7 +714,7 @@ def _report_problems(summary) -> None:
     if summary.malformed_rows or summary.bad_values:
         where = ("row(s) not scored (score empty, 'error' set)" if summary.malformed_in_output
                  else "line(s) left out (they join no scored session or window)")
-        err.print(f"{summary.malformed_rows} malformed {where}{_other_problems(summary.bad_values)}", style="yellow")
+        err.print(_problems(summary.malformed_rows, where, summary.bad_values), style="yellow")
         for example in summary.examples[:5]:
             err.print(f"  {example}")
     if summary.unseen_categories:

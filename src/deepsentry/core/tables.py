@@ -760,6 +760,9 @@ def is_text_column(series: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
 
 
+_DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
+
+
 def coerce_numeric(path: Path, features: pd.DataFrame, report: ReadReport, *, positions: np.ndarray,
                    strict: bool = False, header_lines: int = 1, categorical: frozenset[str] = frozenset(),
                    allow_text_columns: bool = True, normalise=lambda name: name,
@@ -788,10 +791,13 @@ def coerce_numeric(path: Path, features: pd.DataFrame, report: ReadReport, *, po
             first = int(np.flatnonzero(bad.to_numpy())[0])
             line = int(positions[first]) + 1 + header_lines if first < len(positions) else None
             value = text.iloc[first]
+            # a spreadsheet's export in a decimal-comma locale: say so, the fix is in the export
+            comma = " (a decimal comma? deepsentry reads numbers written with '.')" \
+                if _DECIMAL_COMMA.fullmatch(value) else ""
             if strict:
-                raise InputError(f"not a number: {value[:40]!r}", path=path, row=line, column=column)
+                raise InputError(f"not a number: {value[:40]!r}{comma}", path=path, row=line, column=column)
             report.bad_values[column] = report.bad_values.get(column, 0) + n_bad
-            report.add(BadRecord(str(path), line, column, f"not a number: {value[:40]!r} "
+            report.add(BadRecord(str(path), line, column, f"not a number: {value[:40]!r}{comma} "
                                  f"({n_bad} such value(s) in this column, treated as missing)"))
             log.warning("%s: column %s has %d non-numeric value(s), treated as missing (first: line %s)",
                         path, column, n_bad, line)
