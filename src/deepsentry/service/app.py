@@ -73,8 +73,8 @@ class ServiceConfig:
 
 
 def model_paths(specs: list[str]) -> dict[str, str]:
-    """``serve --model`` values (``PATH`` or ``NAME=PATH``) as {name: path}. A name is a URL path
-    segment (letters, digits, ``.``, ``_``, ``-``); a PATH that exists is taken whole, ``=`` or not.
+    """``serve --model`` values (``PATH`` or ``NAME=PATH``) as {name: path}; a PATH that exists is
+    taken whole, ``=`` or not. :class:`ServiceConfig` checks that each name is one URL path segment.
 
     >>> model_paths(["models/nsl", "pe=models/pe.zip"])
     {'nsl': 'models/nsl', 'pe': 'models/pe.zip'}
