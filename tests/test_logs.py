@@ -77,7 +77,7 @@ def test_custom_and_syslog_formats():
     assert eve.parse('{"event_type": "flow", "alert": "x"}') is None and eve.parse('{"event_type": "dns"}') is None
     # a line that does not parse is reported with what it lacks
     assert jsonl.mismatch('{"other": 1}') == "JSON record without the field 'msg'"
-    assert jsonl.mismatch("not json").startswith("not JSON") and plain.mismatch("[1]") == "a JSON list, not an object"
+    assert jsonl.mismatch("not json").startswith("not JSON") and plain.mismatch("[1]") == "an array, not an object"
     assert plain.mismatch('{"level": 30}').startswith("JSON record without a message field (message, msg,")
     assert rfc5424.mismatch("hello") == "does not match the rfc5424 format"
     with pytest.raises(ConfigError, match="no <Content>"):

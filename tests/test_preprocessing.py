@@ -103,6 +103,13 @@ def test_one_record_path_equals_the_frame_path(ple_bins):
     np.testing.assert_array_equal(together[:4], prep.transform(as_frame))
     with pytest.raises(InputError, match="not a number"):
         prep.transform_records([{**rows[0], "bytes": "lots"}])
+    # a nested value is no category; it used to be scored as an unseen one, by its Python text
+    for batch in ([{**rows[0], "proto": {"name": "tcp"}}], [rows[0], {**rows[1], "proto": ["tcp"]}]):
+        with pytest.raises(InputError, match="not a category") as caught:
+            prep.transform_records(batch)
+        assert caught.value.column == "proto" and caught.value.row == len(batch) - 1
+    with pytest.raises(InputError, match="^record 1: a number, not an object$"):
+        prep.transform_records([rows[0], 7])
 
 
 def test_arrow_table_path_equals_the_frame_path():

@@ -42,6 +42,27 @@ def printable(text: str) -> str:
         return raw.decode("utf-8", "backslashreplace")
 
 
+def json_kind(value: object) -> str:
+    """What a parsed JSON value is, in JSON's own words, for messages about a wrong value.
+
+    >>> json_kind(3), json_kind([1]), json_kind({}), json_kind(None)
+    ('a number', 'an array', 'an object', 'null')
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
 class DeepSentryError(Exception):
     """Base class of every error deepsentry raises on purpose."""
 

@@ -28,7 +28,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, check_is_fitted
+from .errors import InputError, check_is_fitted, json_kind
 from .tables import arrow_numeric_matrix
 
 PREPROCESSING_VERSION = 1
@@ -200,8 +200,11 @@ class TabularPreprocessor:
                 codes, distinct = pd.factorize(np.array(found, dtype=object))
                 lookup = np.array([index.get(value, unknown) for value in distinct], dtype=np.int64)
                 out[rows, k + lookup[codes]] = 1.0
-            else:  # numbers, nulls, anything else: by its text, as the frame path does
+            else:  # numbers and nulls: by their text, as the frame path does
                 for i, value in enumerate(found):
+                    if isinstance(value, (dict, list)):
+                        raise InputError(f"{json_kind(value)}, not a category (a string or number)",
+                                         row=i, column=column)
                     out[i, k + index.get(str(value), unknown)] = 1.0
             k += unknown + 1
         return out
@@ -265,7 +268,10 @@ class TabularPreprocessor:
         out[0, :n] = values
         k = n
         for column, index, unknown in self._one_hot:
-            out[0, k + index.get(str(record.get(column)), unknown)] = 1.0
+            value = record.get(column)
+            if isinstance(value, (dict, list)):
+                return None  # the general path names it
+            out[0, k + index.get(str(value), unknown)] = 1.0
             k += unknown + 1
         return out
 
@@ -275,7 +281,7 @@ class TabularPreprocessor:
         values = np.empty((len(records), len(self.numeric_columns_)), dtype=np.float64)
         for i, record in enumerate(records):
             if not isinstance(record, dict):
-                raise InputError(f"a {type(record).__name__}, not an object", row=i)
+                raise InputError(f"{json_kind(record)}, not an object", row=i)
             for j, column in enumerate(self.numeric_columns_):
                 value = record.get(column)
                 if value is None or value == "":

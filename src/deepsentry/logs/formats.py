@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, json_kind
 
 # The format strings of the Loghub benchmark (Zhu et al.), one per system.
 PRESETS: dict[str, str] = {
@@ -178,7 +178,7 @@ class JsonFormat(LogFormat):
         except ValueError:
             return "not JSON (the json format reads one JSON object a line)"
         if not isinstance(record, dict):
-            return f"a JSON {type(record).__name__}, not an object"
+            return f"{json_kind(record)}, not an object"
         if not self.content_field:
             return f"JSON record without a message field ({', '.join(MESSAGE_FIELDS)}; name one with json:FIELD)"
         return f"JSON record without the field {self.content_field!r}"
