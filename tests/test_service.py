@@ -197,6 +197,10 @@ def test_bad_records_too_large_bodies_and_unknown_models(client):
     np.testing.assert_allclose([a["score"] for a in as_csv.json()], [a["score"] for a in as_json.json()], atol=1e-6)
     assert client.post("/v1/models/nsl/detect", content=b"{not json", headers=auth()).status_code == 400
     assert client.post("/v1/models/nsl/detect", json=[1, 2], headers=auth()).status_code == 400
+    enveloped = client.post("/v1/models/nsl/detect", json={"records": records(2)}, headers=auth())
+    assert enveloped.status_code == 400 and "holding an array under 'records'" in enveloped.json()["error"]["message"]
+    one = client.post("/v1/models/nsl/detect", json=records(1)[0], headers=auth())
+    assert one.status_code == 200 and len(one.json()) == 1  # a single object is one record
     big = client.post("/v1/models/nsl/detect", json=records(3000), headers=auth())
     assert big.status_code == 413 and big.json()["error"]["type"] == "too_large"
     missing = client.post("/v1/models/nope/detect", json=records(1), headers=auth())
