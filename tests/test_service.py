@@ -438,6 +438,10 @@ def test_logs_models_answer_sequences_and_refuse_flow_records(tmp_path, bundle):
     assert response.json()["error"]["record"] == 0
     answer = client.post("/v1/models/logs/detect", json=[["open", "read", "close"]]).json()
     assert [(a["id"], a["events"], a["predicted"] in ("normal", "anomalous")) for a in answer] == [("0", 3, True)]
+    alone = client.post("/v1/models/logs/detect", json={"events": ["open", "read", "close"]})
+    assert alone.status_code == 200 and alone.json()[0]["events"] == 3  # one object is one sequence
+    enveloped = client.post("/v1/models/logs/detect", json={"sequences": [["open", "read"]]})
+    assert enveloped.status_code == 400 and "send the array itself" in enveloped.json()["error"]["hint"]
     assert client.post("/v1/models/nsl/detect", json=records(2)).status_code == 200
     assert [m["kind"] for m in client.get("/v1/models").json()] == ["logs", "flows"]
 

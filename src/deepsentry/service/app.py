@@ -227,8 +227,10 @@ def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
             raise InputError(f"body is not valid JSON ({exc})",
                              hint="send JSON lines as Content-Type: application/x-ndjson" if several else None) from None
         if isinstance(records, dict):
-            wrapped = [key for key, value in records.items() if isinstance(value, list)]
-            if len(records) == 1 and wrapped:  # {"records": [...]}: an envelope, not a record
+            # {"records": [{...}, ...]}: an envelope, not a record ({"events": [ids]} is a sequence)
+            wrapped = [key for key, value in records.items() if isinstance(value, list) and value
+                       and all(isinstance(item, (dict, list)) for item in value)]
+            if len(records) == 1 and wrapped:
                 raise InputError(f"the body is an object holding an array under {wrapped[0]!r}, not a record",
                                  hint="send the array itself as the body (a single object is one record)")
             records = [records]
