@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from conftest import dataset_path
 from deepsentry.cli import main
 from deepsentry.core.errors import ConfigError, InputError
-from deepsentry.logs.detector import LogConfig, LogSequenceDetector
+from deepsentry.logs.detector import NEVER_SEEN, LogConfig, LogSequenceDetector
 from deepsentry.logs.drain import DRAIN_VERSION, TemplateMiner, grouping_accuracy
 from deepsentry.logs.formats import PRESETS, LogFormat
 from deepsentry.logs.sequences import read_log_sessions, read_sequences
@@ -287,6 +287,17 @@ def test_sequence_models_separate_anomalies_and_round_trip(tmp_path, model):
         # a count no normal sequence has (and, again, no close)
         why = {e["event"]: e for e in detector.explain(["open", "write", "write", "write", "write", "write"])["events"]}
         assert why["write"]["count"] == 5 and why["write"]["expected"] < 5 and why["close"]["count"] == 0
+
+
+def test_deeplog_says_when_never_seen_events_cannot_alert():
+    normal, _ = synthetic_sequences(100, seed=0)
+    config = LogConfig(model="deeplog", epochs=1, window=4, max_length=16)
+    assert LogSequenceDetector(config).fit(normal).summary_.notes == []
+    # every sequence holds an event of its own: each validation sequence scores the never-seen cap
+    rare = [s + [f"once-{i}"] for i, s in enumerate(normal)]
+    detector = LogSequenceDetector(config).fit(rare)
+    assert detector.threshold_.threshold == NEVER_SEEN and not detector.predict([["open", "crash"]]).any()
+    assert detector.summary_.notes and detector.summary_.notes[0].startswith("20 of 20 normal validation sequences")
 
 
 def test_autoencoder_given_labels_takes_its_threshold_from_the_labelled_validation_sequences():

@@ -181,6 +181,8 @@ def train_logs(
     err.print(f"trained {detector.model_} on {s.train_sequences} sequences ({s.anomalous} anomalous in all, "
               f"{s.vocabulary} event types) in {s.seconds:.1f} s; threshold {detector.threshold_.threshold:.4g} at "
               f"validation FPR {s.validation_metrics['false_positive_rate']:.4f}")
+    for note in s.notes:
+        err.print(Text.assemble(("note:", "yellow"), f" {note}"))
     out.print(f"model bundle written to {path}")
 
 

@@ -52,6 +52,8 @@ from ..core.thresholds import RULES, ThresholdChoice, choose_threshold
 
 MODELS = ("auto", "deeplog", "classifier", "autoencoder")
 PAD, UNKNOWN, END = 0, 1, 2  # reserved event indexes
+#: deeplog's score of an event its training never had (at least: a known event may surprise more)
+NEVER_SEEN = 50.0
 # the autoencoder sees one vector per sequence (not one window per event), so a few hundred normal
 # sequences make few gradient steps per epoch; it needs more epochs, and they are cheap
 EPOCHS = {"deeplog": 8, "classifier": 8, "autoencoder": 60}
@@ -104,6 +106,7 @@ class LogTrainingSummary:
     vocabulary: int = 0
     seconds: float = 0.0
     validation_metrics: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 class LogSequenceDetector(Detector):
@@ -200,6 +203,13 @@ class LogSequenceDetector(Detector):
                                      train_sequences=len(train_idx), validation_sequences=len(val_idx),
                                      vocabulary=len(events))
         alert = val_scores > self.threshold_.threshold
+        if model == "deeplog" and self.threshold_.threshold >= NEVER_SEEN:
+            unseen = int(np.count_nonzero(val_scores[~val_labels] >= NEVER_SEEN))
+            summary.notes.append(
+                f"{unseen} of {int((~val_labels).sum())} normal validation sequences hold events the training part "
+                f"never had, more than the target false-positive rate allows: the threshold sits at the score "
+                f"of a never-seen event, so a never-seen event alone raises no alert (train on more logs, or "
+                f"raise the target false-positive rate)")
         summary.validation_metrics = {
             "false_positive_rate": float(alert[~val_labels].mean()),
             "detection_rate": float(alert[val_labels].mean()) if val_labels.any() else None}
@@ -379,7 +389,7 @@ class LogSequenceDetector(Detector):
         top = logits.max(axis=1, keepdims=True)
         log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
         surprise = log_norm - logits[np.arange(len(t)), t]
-        surprise[t == UNKNOWN] = np.maximum(surprise[t == UNKNOWN], 50.0)  # never-seen events
+        surprise[t == UNKNOWN] = np.maximum(surprise[t == UNKNOWN], NEVER_SEEN)
         cuts = np.cumsum([len(s) + 1 for s in sequences])[:-1]
         return np.split(surprise, cuts), np.split(logits, cuts)
 
