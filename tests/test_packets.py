@@ -392,6 +392,18 @@ def test_a_growing_capture_read_piece_by_piece_gives_every_flow_once(tmp_path, k
     growing.write_bytes(data[:2600])  # replaced by a new, shorter capture: read from its start
     raw = tail.read()
     assert raw is not None and tail.records == len(raw) and not tail.problems
+    while tail.read() is not None:
+        pass
+    # a rotating writer moves the capture away and starts another under the name, which has grown
+    # past the old one's end by the next poll: the new file is read from its start, not from there
+    growing.rename(tmp_path / f"rotated.{kind}")
+    assert tail.read() is None
+    growing.write_bytes(data)
+    assert sum(len(raw) for raw in iter(tail.read, None)) == len(frames)
+    moved = tmp_path / f"moved.{kind}"
+    growing.rename(moved)
+    growing.write_bytes(data)  # replaced between two polls, never missing
+    assert sum(len(raw) for raw in iter(tail.read, None)) == len(frames)
 
 
 def test_extraction_reports_progress_per_chunk(tmp_path):

@@ -736,8 +736,8 @@ def read_capture(path: str | os.PathLike[str]) -> RawPackets:
 class CaptureTail:
     """The records appended to a capture file since the last :meth:`read`, for a file another
     program is still writing. A record the writer has not finished yet is read next time; a
-    corrupt one ends the reading (listed in ``problems``, once); a file that shrinks (truncated, or
-    replaced by a rotating writer) is read again from its start.
+    corrupt one ends the reading (listed in ``problems``, once); a file that shrinks (truncated) or
+    is replaced by another under its name (a rotating writer) is read from its start.
 
     >>> tail = CaptureTail("growing.pcap")                 # doctest: +SKIP
     >>> new = tail.read()                                  # doctest: +SKIP
@@ -745,6 +745,7 @@ class CaptureTail:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file being read
         self._reset()
 
     def _reset(self) -> None:
@@ -757,9 +758,14 @@ class CaptureTail:
 
     def read(self, limit: int = _CHUNK_RECORDS) -> RawPackets | None:
         """At most ``limit`` new whole records, or None when there are none (yet)."""
-        size = self.path.stat().st_size if self.path.exists() else 0
-        if size < self.offset:  # truncated or replaced (a rotating writer): read the new file from its start
+        try:
+            info = self.path.stat()
+            size, identity = info.st_size, (info.st_dev, info.st_ino)
+        except FileNotFoundError:  # moved away by a rotating writer; its successor is read from its start
+            size, identity = 0, None
+        if size < self.offset or identity != self._identity:  # truncated, or another file under the name
             self._reset()
+            self._identity = identity
         if self._kind is None:
             if size < 28:
                 return None
