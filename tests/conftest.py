@@ -60,3 +60,29 @@ def flows_csv(tmp_path: Path) -> Path:
     path = tmp_path / "flows.csv"
     synthetic_flows().to_csv(path, index=False)
     return path
+
+
+def named_pipe(path: Path, data: bytes) -> Path:
+    """A named pipe at ``path`` that a background thread fills with ``data`` once a reader opens
+    it (what a shell's ``<(command)`` hands a program: a stream readable once)."""
+    import threading
+
+    os.mkfifo(path)
+
+    def feed() -> None:
+        import time
+
+        with open(path, "wb") as pipe:  # blocks until the reader opens the other end
+            pipe.write(data)
+        # a reader that opens the pipe again would wait for a writer for ever: meet it with an
+        # empty stream, so that a test of such a reader fails instead of hanging
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:  # no reader has it open
+                pass
+            time.sleep(0.05)
+
+    threading.Thread(target=feed, daemon=True).start()
+    return path

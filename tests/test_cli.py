@@ -1,12 +1,13 @@
 """The command line, driven in-process (httpie-style): train, detect, evaluate, export, errors."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import synthetic_flows
+from conftest import named_pipe, synthetic_flows
 from deepsentry.cli import main
 
 
@@ -98,6 +99,10 @@ def test_detect_and_evaluate_read_tables_from_stdin(trained, tmp_path, monkeypat
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["binary"]["rows"] == 120 and metrics["detect_summary"]["input"] == "-"
     assert "deepsentry-stdin" not in capsys.readouterr().err  # the temporary copy is never named
+    # a named pipe, or a shell's <(...), is a stream too: it was sniffed, then read from past its start
+    pipe = named_pipe(tmp_path / "fifo", source.read_bytes())
+    assert main(["detect", "--model", str(model), str(pipe), "--out", str(tmp_path / "fifo.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "fifo.csv"), pd.read_csv(tmp_path / "file.csv"))
 
 
 def test_ctrl_c_exits_130_and_says_so(trained, monkeypatch, capsys):
@@ -118,7 +123,7 @@ def test_detect_refuses_a_negative_explain(trained, capsys):
     assert "explain must be in [0, inf); got -3" in capsys.readouterr().err
 
 
-def test_detect_names_stdin_in_errors(trained, monkeypatch, capsys):
+def test_detect_names_stdin_in_errors(trained, tmp_path, monkeypatch, capsys):
     root, model = trained
     lines = (root / "train.csv").read_text().splitlines()[:4]
     lines[2] = "1,2,3"
@@ -128,6 +133,15 @@ def test_detect_names_stdin_in_errors(trained, monkeypatch, capsys):
     _stdin(monkeypatch, b"")
     assert main(["detect", "--model", str(model), "-"]) == 3
     assert "<stdin>: file is empty" in capsys.readouterr().err
+    # training reads its data several times: a stream is refused as one (it read as empty, or as
+    # 'no such file'), and the pipe is never opened (no writer waits for a reader that never comes)
+    for command in (["train", "flows", "--data"], ["train", "malware", "--data"], ["cv", "--data"]):
+        out = ["--out", str(tmp_path / "m")] if command[0] == "train" else ["--report", str(tmp_path / "r")]
+        assert main([*command, "-", *out]) == 3
+        assert "<stdin>: is a stream (stdin or a pipe)" in capsys.readouterr().err
+    os.mkfifo(tmp_path / "fifo")
+    assert main(["train", "flows", "--data", str(tmp_path / "fifo"), "--out", str(tmp_path / "m")]) == 3
+    assert f"{tmp_path / 'fifo'}: is a stream" in capsys.readouterr().err
 
 
 def test_unseen_category_and_label_columns_ignored(trained):

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import dataset_path
+from conftest import dataset_path, named_pipe
 from deepsentry.cli import main
 from deepsentry.core.errors import ConfigError, InputError
 from deepsentry.logs.detector import NEVER_SEEN, LogConfig, LogSequenceDetector
@@ -647,6 +647,11 @@ def test_cli_trains_detects_and_watches_raw_logs_in_windows(tmp_path, capsys):
     assert main(["detect", "--model", str(model), str(test), "--out", str(tmp_path / "w.csv")]) == 0
     windows = pd.read_csv(tmp_path / "w.csv")
     assert len(windows) == 10 and windows["id"].iloc[6] == "lines 121-140"
+    # a named pipe (or a shell's <(zcat ...)), compressed or not, is read once and from its first byte
+    for name, data in (("plain", test.read_bytes()), ("gzip", gzip.compress(test.read_bytes()))):
+        pipe = named_pipe(tmp_path / name, data)
+        assert main(["detect", "--model", str(model), str(pipe), "--out", str(tmp_path / f"{name}.csv")]) == 0
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / f"{name}.csv"), windows)
     # a flow format given to a logs model is refused, not ignored
     assert main(["detect", "--model", str(model), str(test), "--format", "nsl-kdd"]) == ConfigError.exit_code
     assert main(["evaluate", "--model", str(model), str(test), "--format", "nsl-kdd", "--label", "normal",

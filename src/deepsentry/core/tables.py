@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import re
+import stat
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -74,11 +75,11 @@ class ReadReport:
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(record)
 
-    def relabel_stdin(self, copy: Path) -> None:
-        """Name the temporary copy of stdin (:func:`stdin_as_file`) ``<stdin>`` in this report."""
-        self.files = [relabel_stdin(f, copy) for f in self.files]
+    def relabel_copy(self, copy: Path, name: str) -> None:
+        """Name the temporary copy of a stream (:func:`pipe_as_file`) ``name`` in this report."""
+        self.files = [relabel_copy(f, copy, name) for f in self.files]
         for example in self.examples:
-            example.path = relabel_stdin(example.path, copy)
+            example.path = relabel_copy(example.path, copy, name)
 
     @property
     def problems(self) -> int:
@@ -216,65 +217,98 @@ def check_output(out: str | Path, inputs: Any, *, table: bool = False) -> None:
 STDIN_NAME = "<stdin>"
 
 
+def is_pipe(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a stream rather than a file: ``-`` (stdin), a named pipe, or what a
+    shell's process substitution passes (``/dev/fd/63``). A stream can be read once only.
+
+    >>> is_pipe("-"), is_pipe("/")
+    (True, False)
+    """
+    if str(path) == "-":
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+
+
+def refuse_pipe(path: str | os.PathLike[str]) -> None:
+    """Refuse a stream (:func:`is_pipe`) where the data is read several times (training, cv and
+    tune read tables that way); a stream would have been read empty, or from past its start."""
+    if is_pipe(path):
+        raise InputError("is a stream (stdin or a pipe), read only once; this data is read several times",
+                         path=input_name(path), hint="write it to a file first; detect, evaluate and extract "
+                                                     "copy a stream themselves")
+
+
+def input_name(path: str | os.PathLike[str]) -> str:
+    """How messages name an input: ``<stdin>`` for ``-``, else the path as given."""
+    return STDIN_NAME if str(path) == "-" else str(path)
+
+
 @contextlib.contextmanager
-def stdin_as_file(stream: Any = None) -> Any:
-    """Copy standard input (or ``stream``) into a temporary file and yield its path; the file is
-    removed on exit. Table and capture readers read their input several times (sniffing the
-    format, the header, then the records), which a pipe does not allow.
+def pipe_as_file(path: str | os.PathLike[str] = "-", stream: Any = None) -> Any:
+    """Copy a stream (stdin for ``-``, a named pipe, ``/dev/fd/N``; or ``stream``) into a temporary
+    file and yield its path; the file is removed on exit. Table and capture readers read their input
+    several times (sniffing the format, the header, then the records), which a pipe does not allow.
 
     The file is named ``stdin`` (``stdin.parquet`` for Parquet bytes, which readers recognise by
-    name). Errors raised and warnings logged meanwhile name it ``<stdin>``; :func:`relabel_stdin`
-    does the same for what the readers return about it.
+    name). Errors raised and warnings logged meanwhile name the stream as given (``<stdin>`` for
+    ``-``, see :func:`input_name`); :func:`relabel_copy` does the same for what the readers return.
 
     >>> import io
-    >>> with stdin_as_file(io.BytesIO(b"a,b\\n1,2\\n")) as path:
+    >>> with pipe_as_file(stream=io.BytesIO(b"a,b\\n1,2\\n")) as path:
     ...     path.name, path.read_bytes()
     ('stdin', b'a,b\\n1,2\\n')
     """
     import shutil
     import tempfile
 
-    source = sys.stdin.buffer if stream is None else stream
-    with tempfile.TemporaryDirectory(prefix="deepsentry-stdin-") as folder:
-        head = source.read(4)
-        path = Path(folder) / ("stdin.parquet" if head == b"PAR1" else "stdin")
-        with open(path, "wb") as copy:
-            copy.write(head)
-            shutil.copyfileobj(source, copy, 1 << 20)
-        relabel = _RelabelFilter(path)
+    name = input_name(path)
+    with contextlib.ExitStack() as stack:
+        if stream is None:
+            stream = sys.stdin.buffer if str(path) == "-" else stack.enter_context(open(path, "rb"))
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="deepsentry-stdin-"))
+        head = stream.read(4)
+        copy = Path(folder) / ("stdin.parquet" if head == b"PAR1" else "stdin")
+        with open(copy, "wb") as out:
+            out.write(head)
+            shutil.copyfileobj(stream, out, 1 << 20)
+        relabel = _RelabelFilter(copy, name)
         handlers = list(logging.getLogger().handlers)
         for handler in handlers:
             handler.addFilter(relabel)
         try:
-            yield path
+            yield copy
         except DeepSentryError as exc:
-            raise exc.relocated(path, STDIN_NAME) from None
+            raise exc.relocated(copy, name) from None
         finally:
             for handler in handlers:
                 handler.removeFilter(relabel)
 
 
 class _RelabelFilter(logging.Filter):
-    """Names the temporary copy of stdin ``<stdin>`` in log records (see :func:`stdin_as_file`)."""
+    """Names the temporary copy of a stream as the stream in log records (see :func:`pipe_as_file`)."""
 
-    def __init__(self, copy: Path) -> None:
+    def __init__(self, copy: Path, name: str) -> None:
         super().__init__()
-        self.copy = copy
+        self.copy, self.name = copy, name
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if str(self.copy) in message:
-            record.msg, record.args = relabel_stdin(message, self.copy), ()
+            record.msg, record.args = relabel_copy(message, self.copy, self.name), ()
         return True
 
 
-def relabel_stdin(text: str, copy: Path) -> str:
-    """``text`` with the temporary copy of stdin (:func:`stdin_as_file`) named ``<stdin>``.
+def relabel_copy(text: str, copy: Path, name: str = STDIN_NAME) -> str:
+    """``text`` with the temporary copy of a stream (:func:`pipe_as_file`) named ``name``.
 
-    >>> relabel_stdin("/tmp/x/stdin, line 3: bad", Path("/tmp/x/stdin"))
+    >>> relabel_copy("/tmp/x/stdin, line 3: bad", Path("/tmp/x/stdin"))
     '<stdin>, line 3: bad'
     """
-    return text.replace(str(copy), STDIN_NAME)
+    return text.replace(str(copy), name)
 
 
 def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
@@ -317,13 +351,16 @@ def text_encoding(head: bytes) -> str | None:
 
 
 def open_text(path: str | Path) -> Any:
-    """A text stream over a plain or gzip file, or stdin for ``-``: UTF-8, or UTF-16/32 where a
-    byte-order mark says so (Windows tools write logs that way); invalid bytes are replaced."""
+    """A text stream over a plain or gzip file, or a stream (stdin for ``-``, a named pipe; gzip
+    or not, told by its first bytes): UTF-8, or UTF-16/32 where a byte-order mark says so (Windows
+    tools write logs that way); invalid bytes are replaced."""
+    import gzip
     import io
-    import sys
 
-    if str(path) == "-":
-        stream = sys.stdin.buffer
+    if is_pipe(path):  # read once, in order: its first bytes are peeked at, never read twice
+        stream = sys.stdin.buffer if str(path) == "-" else open(path, "rb")
+        if hasattr(stream, "peek") and stream.peek(2)[:2] == GZIP_MAGIC:
+            stream = io.BufferedReader(gzip.GzipFile(fileobj=stream))
     elif not Path(path).exists():
         raise InputError("no such file", path=path)
     else:

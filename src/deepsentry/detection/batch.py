@@ -20,7 +20,7 @@ from ..core.base import validate_range
 from ..core.bundle import read_bundle
 from ..core.errors import ConfigError, DeepSentryError, InputError
 from ..core.preprocessing import PreprocessingReport
-from ..core.tables import check_output, check_writable, stdin_as_file, write_table
+from ..core.tables import check_output, check_writable, input_name, is_pipe, pipe_as_file, write_table
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
@@ -82,13 +82,13 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
     returns (output frame, the data read, summary). ``capture_label`` labels packet captures'
     flows (flow models; see ``FlowDetector.read_input``); ``labels_file`` labels a folder of PE
     samples (malware models; see ``MalwareDetector.read_input``)."""
-    if str(path) == "-":  # the readers need a file they can read more than once
-        with stdin_as_file() as copy:
+    if is_pipe(path):  # the readers need a file they can read more than once
+        with pipe_as_file(path) as copy:
             frame, data, summary = score_file(detector, copy, strict=strict, format=format,
                                               require_labels=require_labels, capture_label=capture_label,
                                               labels_file=labels_file)
-        data.report.relabel_stdin(copy)
-        summary.input, summary.examples = "-", [str(e) for e in data.report.examples]
+        data.report.relabel_copy(copy, input_name(path))
+        summary.input, summary.examples = str(path), [str(e) for e in data.report.examples]
         return frame, data, summary
     labelled: dict[str, Any] = {}
     if capture_label is not None:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ConfigError, InputError
-from ..core.tables import GZIP_MAGIC, BadRecord, ReadReport, relabel_stdin, stdin_as_file
+from ..core.tables import GZIP_MAGIC, BadRecord, ReadReport, input_name, is_pipe, pipe_as_file, relabel_copy
 from .meter import FlowMeter
 from .packets import PCAP_MAGICS, PCAPNG_MAGIC, CaptureFormatError, capture_chunks, decode_chunks
 from .portable import NFSTREAM_SOURCES, portable_from_nfstream
@@ -131,11 +131,13 @@ def extract_flows(paths: Iterable[str | os.PathLike[str]], progress: Any = None)
     from ..core.progress import NullProgress
 
     paths = list(paths)
-    if any(str(p) == "-" for p in paths):  # a capture piped in (tcpdump -w -): read from a copy
-        with stdin_as_file() as copy:
-            flows = extract_flows([copy if str(p) == "-" else p for p in paths], progress)
-        flows.report.relabel_stdin(copy)
-        flows.sources = np.array([relabel_stdin(s, copy) for s in flows.sources], dtype=object)
+    piped = next((p for p in paths if is_pipe(p)), None)
+    if piped is not None:  # a capture piped in (tcpdump -w -, a named pipe): read from a copy
+        name = input_name(piped)
+        with pipe_as_file(piped) as copy:
+            flows = extract_flows([copy if p is piped else p for p in paths], progress)
+        flows.report.relabel_copy(copy, name)
+        flows.sources = np.array([relabel_copy(s, copy, name) for s in flows.sources], dtype=object)
         return flows
     progress = progress or NullProgress()
     progress.start("reading captures", None)

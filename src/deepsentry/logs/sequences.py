@@ -28,7 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..core.errors import ConfigError, InputError
-from ..core.tables import BadRecord, ReadReport, open_text, read_small_csv
+from ..core.tables import BadRecord, ReadReport, is_pipe, open_text, read_small_csv
 from .evtx import is_evtx, iter_evtx_lines
 
 MAX_LINE_BYTES = 1 << 20  # longer lines are cut (counted): a megabyte of one line is not a log line
@@ -61,7 +61,7 @@ def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tup
 
 
 def _lines_of(one: Any, report: ReadReport) -> Iterator[tuple[int, str]]:
-    if str(one) != "-" and is_evtx(one):  # binary Windows event log: one JSON line per event
+    if not is_pipe(one) and is_evtx(one):  # binary Windows event log: one JSON line per event
         yield from iter_evtx_lines(one, report)
         return
     number = 0
