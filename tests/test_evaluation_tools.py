@@ -20,8 +20,8 @@ from deepsentry.core.errors import ConfigError, InputError
 from deepsentry.core.tabular import DetectorConfig, TabularDetector
 from deepsentry.evaluation.cv import cross_validate, write_cv_report
 from deepsentry.evaluation.splits import SplitConfig, make_splits
-from deepsentry.evaluation.tuning import (SearchConfig, grid_size, leaderboard, parse_space, read_journal, run_search,
-                                          trial_params)
+from deepsentry.evaluation.tuning import (SearchConfig, grid_size, leaderboard, load_space, parse_space, read_journal,
+                                          run_search, trial_params)
 
 
 def frame_and_labels(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -236,6 +236,19 @@ def test_search_space_is_validated():
 def test_bad_search_space_values_fail_at_parse_time(spec, message):
     with pytest.raises(ConfigError, match=message):
         parse_space(spec)
+
+
+def test_a_yaml_space_reads_exponents_without_a_dot_as_numbers(tmp_path):
+    # PyYAML (YAML 1.1) reads 1e-4 as the text '1e-4': the range was refused as "need numbers"
+    path = tmp_path / "space.yaml"
+    path.write_text("learning_rate: {low: 1e-4, high: 1E-2, log: true}\nl2: [0, 1e-5, 2.5e-3]\n"
+                    "dropout: ['1e-1']\n")
+    with pytest.raises(ConfigError, match="dropout must be a number; got '1e-1'"):  # quoted: text
+        load_space(path)
+    path.write_text(path.read_text().replace("dropout: ['1e-1']", "dropout: [1e-1]"))
+    space = {p.name: p for p in load_space(path)}
+    assert (space["learning_rate"].low, space["learning_rate"].high) == (1e-4, 1e-2)
+    assert space["l2"].choices == (0, 1e-5, 2.5e-3) and space["dropout"].choices == (0.1,)
 
 
 def test_an_integer_grid_holds_each_value_once():

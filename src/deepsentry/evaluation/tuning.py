@@ -171,12 +171,25 @@ def _values_to_check(param: Param) -> list[Any]:
     return [param.low, param.grid(0)[-1] if param.step is not None else param.high]
 
 
+#: exponent notation without a dot (1e-4), which YAML 1.1 (PyYAML) reads as text and YAML 1.2 as a number
+_EXPONENT_FLOAT = r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"
+
+
 def load_space(path: str | Path, config_class: type = DetectorConfig) -> list[Param]:
+    """The search space of a YAML file (see :func:`parse_space`). Numbers such as ``1e-4`` are
+    numbers, as in YAML 1.2: PyYAML alone reads them as text, and a learning-rate range failed."""
+    import re
+
     import yaml
 
+    class SpaceLoader(yaml.SafeLoader):
+        pass
+
+    # the class method copies the resolver table into SpaceLoader: yaml.SafeLoader is unchanged
+    SpaceLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(_EXPONENT_FLOAT), list("-+0123456789"))
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SpaceLoader)  # a SafeLoader: no objects
     except OSError as exc:
         raise InputError(f"cannot read the search space ({exc.strerror})", path=path) from None
     except yaml.YAMLError as exc:
