@@ -42,6 +42,20 @@ def test_unseen_category_goes_to_unknown_bucket():
     assert report.unseen_categories == {"proto": 1}
 
 
+def test_blanks_around_a_category_do_not_make_it_unseen():
+    # a CSV written with ", " between fields pads every text value, in training or later
+    padded = frame().assign(proto=lambda f: " " + f["proto"] + " ")
+    for train, new in ((frame(), padded), (padded, frame())):
+        prep = TabularPreprocessor().fit(train)
+        assert prep.categories_["proto"] == ["icmp", "tcp", "udp"]
+        report = PreprocessingReport()
+        np.testing.assert_array_equal(prep.transform(new, report), prep.transform(train))
+        assert report.unseen_categories == {}
+        records = new.head(3).to_dict("records")
+        np.testing.assert_array_equal(prep.transform_records(records), prep.transform(train.head(3)))
+        np.testing.assert_array_equal(prep.transform_records(records[:1]), prep.transform(train.head(1)))
+
+
 def test_json_round_trip_is_exact_even_with_sorted_keys():
     prep = TabularPreprocessor().fit(frame())
     text = json.dumps(prep.to_json(), sort_keys=True)  # bundles are written with sorted keys

@@ -50,6 +50,17 @@ class PreprocessingReport:
                 "unseen_categories": self.unseen_categories}
 
 
+def category_code(index: dict[str, int], value: str, unknown: int) -> int:
+    """The one-hot position of a category's text: as trained, else as trained once the blanks
+    around it are gone (``" tcp"`` from a CSV written with ", " between fields), else ``unknown``.
+
+    >>> category_code({"tcp": 0, "udp": 1}, " udp ", 2), category_code({"tcp": 0}, "icmp", 1)
+    (1, 1)
+    """
+    code = index.get(value)
+    return code if code is not None else index.get(value.strip(), unknown)
+
+
 class TabularPreprocessor:
     """Numeric scaling and one-hot encoding fitted on training data; ``to_json``/``from_json``."""
 
@@ -90,7 +101,7 @@ class TabularPreprocessor:
         self.scales_ = np.where(std > 0, std, 1.0).tolist()
         self.categories_: dict[str, list[str]] = {}
         for column in categorical:
-            counts = frame[column].astype(str).value_counts()
+            counts = frame[column].astype(str).str.strip().value_counts()  # as category_code reads them
             self.categories_[column] = sorted(counts.index[: self.max_categories].tolist())
         self.feature_names_ = list(self.numeric_columns_) + [
             f"{c}@bin{b}" for c, edges in zip(self.numeric_columns_, self.ple_edges_)
@@ -162,7 +173,7 @@ class TabularPreprocessor:
             # factorize first: the distinct values are few, so only they are turned into text
             found, distinct = pd.factorize(frame[column], use_na_sentinel=False)
             index = self._category_index[column]
-            lookup = np.array([index.get(str(value), width - 1) for value in distinct], dtype=np.int64)
+            lookup = np.array([category_code(index, str(value), width - 1) for value in distinct], dtype=np.int64)
             codes = lookup[found]
             unseen = int(np.count_nonzero(codes == width - 1))
             if unseen:
@@ -198,14 +209,14 @@ class TabularPreprocessor:
             if all(type(value) is str for value in found):
                 # text categories (the usual case): look up each distinct value once
                 codes, distinct = pd.factorize(np.array(found, dtype=object))
-                lookup = np.array([index.get(value, unknown) for value in distinct], dtype=np.int64)
+                lookup = np.array([category_code(index, value, unknown) for value in distinct], dtype=np.int64)
                 out[rows, k + lookup[codes]] = 1.0
             else:  # numbers and nulls: by their text, as the frame path does
                 for i, value in enumerate(found):
                     if isinstance(value, (dict, list)):
                         raise InputError(f"{json_kind(value)}, not a category (a string or number)",
                                          row=i, column=column)
-                    out[i, k + index.get(str(value), unknown)] = 1.0
+                    out[i, k + category_code(index, str(value), unknown)] = 1.0
             k += unknown + 1
         return out
 
@@ -271,7 +282,7 @@ class TabularPreprocessor:
             value = record.get(column)
             if isinstance(value, (dict, list)):
                 return None  # the general path names it
-            out[0, k + index.get(str(value), unknown)] = 1.0
+            out[0, k + category_code(index, str(value), unknown)] = 1.0
             k += unknown + 1
         return out
 
