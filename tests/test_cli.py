@@ -240,7 +240,7 @@ def test_a_model_trained_on_one_cicflowmeter_naming_scores_another(tmp_path):
     assert main(["detect", "--model", str(model), str(v4)]) == 3
 
 
-def test_an_output_that_is_the_input_is_refused_before_anything_is_written(tmp_path):
+def test_an_output_that_is_the_input_is_refused_before_anything_is_written(tmp_path, capsys):
     data = tmp_path / "flows.csv"
     synthetic_flows(200).to_csv(data, index=False)
     before = data.read_bytes()
@@ -259,6 +259,10 @@ def test_an_output_that_is_the_input_is_refused_before_anything_is_written(tmp_p
     # alerts appended to the input would corrupt it
     assert main(["detect", "--model", str(model), str(data), "--alerts", str(data)]) == 3
     assert data.read_bytes() == before
+    # and the predictions written over the alerts would lose them without a word
+    both = tmp_path / "both.jsonl"
+    assert main(["detect", "--model", str(model), str(data), "--out", str(both), "--alerts", str(both)]) == 2
+    assert "the alerts file is the predictions file" in capsys.readouterr().err and not both.exists()
     assert main(["extract", "templates", str(data), "--format", "hdfs", "--out", str(tmp_path / "t.parquet")]) == 0
     assert list(pd.read_parquet(tmp_path / "t.parquet").columns) == ["line", "template_id", "template"]
 

@@ -174,6 +174,9 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     if out is not None:
         check_output(out, path, table=True)
     sink = AlertSink(alerts, inputs=[path]) if alerts else None  # checks a file destination before the work
+    if sink is not None and sink.kind == "file" and out is not None and Path(alerts).resolve() == Path(out).resolve():
+        raise ConfigError("the alerts file is the predictions file: the predictions would overwrite the alerts",
+                          path=out, hint="give --alerts and --out a file each")
     if detector.kind == "logs":
         frame, summary = _detect_log_groups(detector, path, out, sink, model_name, strict=strict, format=format)
     else:
