@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 
 import numpy as np
@@ -210,6 +211,13 @@ def test_watch_flows_on_a_growing_capture(tmp_path, portable_model, capsys):
     with pytest.raises(ConfigError, match="poll_s must be in"):
         watch_flows(detector, str(growing), alerts=alerts, poll_s=0)
     assert main(["watch", "flows", "--model", str(model), "--alerts", str(growing), str(growing), "--once"]) == 3
+    # a stream has no offset to follow (it used to be waited on for ever, its size always 0)
+    os.mkfifo(tmp_path / "fifo")
+    for stream in ("-", str(tmp_path / "fifo")):
+        assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "e.jsonl"), stream,
+                     "--max-seconds", "0"]) == 3
+        err = capsys.readouterr().err
+        assert "is a stream (stdin or a pipe); watch follows a growing file" in err and "waiting" not in err
 
 
 def test_watch_flows_scores_every_flow_once_when_a_read_meters_at_once(tmp_path, portable_model, monkeypatch):

@@ -496,6 +496,8 @@ def test_watch_logs_refuses_bad_settings_and_says_when_no_line_matches(tmp_path,
             watch_log(detector, log, alerts=tmp_path / "a.jsonl", state_dir=tmp_path / "st", once=True, **bad)
     with pytest.raises(InputError, match="the output is the input file"):  # it would read its own alerts
         watch_log(detector, log, alerts=log, state_dir=tmp_path / "st", once=True)
+    with pytest.raises(InputError, match="^<stdin>: is a stream"):  # it used to fail: "not seekable"
+        watch_log(detector, "-", alerts=tmp_path / "a.jsonl", state_dir=tmp_path / "st", once=True)
     with caplog.at_level(logging.WARNING, logger="deepsentry.detection.watch_logs"):
         counts = watch_log(detector, log, alerts=tmp_path / "a.jsonl", state_dir=tmp_path / "st", once=True)
     assert counts["unmatched"] == 1200

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from . import __version__
 from .core.errors import DeepSentryError, InputError
-from .core.tables import check_writable
+from .core.tables import check_writable, is_pipe
 
 app = typer.Typer(name="deepsentry", no_args_is_help=True, add_completion=False,
                   help="Deep-learning attack detection for network flows, security logs and malware.")
@@ -221,7 +221,7 @@ def watch_flows_cmd(
     if (capture is None) == (interface is None):
         raise ConfigError("give a capture file or --interface (one of the two)")
     detector = load_detector(model)
-    if capture is not None and not once and not capture.exists():
+    if capture is not None and not once and not capture.exists() and not is_pipe(capture):  # - is refused next
         err.print(f"{capture} does not exist yet; waiting for it to appear")
     counts = watch_flows(detector, interface or str(capture), alerts=alerts, interface=interface is not None,
                          once=once, model_name=model.name, max_seconds=max_seconds)
@@ -243,7 +243,7 @@ def watch_logs(
     from .detection.watch_logs import watch_log
 
     detector = load_detector(model)
-    if not once and not input.exists():
+    if not once and not input.exists() and not is_pipe(input):
         err.print(f"{input} does not exist yet; waiting for it to appear")
     counts = watch_log(detector, input, alerts=alerts, state_dir=state or alerts.with_suffix(".state"),
                        once=once, idle_lines=idle_lines, idle_seconds=idle_seconds, model_name=model.name)

@@ -242,6 +242,15 @@ def refuse_pipe(path: str | os.PathLike[str]) -> None:
                                                      "copy a stream themselves")
 
 
+def refuse_stream_to_follow(path: str | os.PathLike[str]) -> None:
+    """``watch`` follows a file by its size and offset (and resumes from there after a restart);
+    a stream has neither: refuse it with the ways that work."""
+    if is_pipe(path):
+        raise InputError("is a stream (stdin or a pipe); watch follows a growing file, by its offset",
+                         path=input_name(path), hint="append the stream to a file and watch that file, "
+                                                     "or score a finished stream with detect")
+
+
 def input_name(path: str | os.PathLike[str]) -> str:
     """How messages name an input: ``<stdin>`` for ``-``, else the path as given."""
     return STDIN_NAME if str(path) == "-" else str(path)
