@@ -17,7 +17,7 @@ import pytest
 
 from conftest import synthetic_flows
 from deepsentry.cli import main
-from deepsentry.core.errors import ConfigError
+from deepsentry.core.errors import ConfigError, InputError
 from deepsentry.detection.batch import load_detector
 from deepsentry.detection.explain import explain, integrated_gradients
 from deepsentry.service.auth import check_listen, load_or_create_token
@@ -317,6 +317,15 @@ def test_detect_explain_and_ecs_alerts(bundle, tmp_path):
     first = lines[0]
     assert first["event"]["kind"] == "alert" and first["source"]["ip"].startswith("10.0.")
     assert 0 <= first["event"]["risk_score"] <= 100 and first["deepsentry"]["explanation"]
+
+
+def test_alerts_are_never_appended_to_a_served_bundle(bundle):
+    from deepsentry.service.app import ServiceConfig, create_app
+
+    before = (bundle / "manifest.json").read_bytes()
+    with pytest.raises(InputError, match="the output is the input file"):
+        create_app(ServiceConfig(models={"nsl": str(bundle)}, token=None, alert_sink=str(bundle / "manifest.json")))
+    assert (bundle / "manifest.json").read_bytes() == before
 
 
 # -- the live page in a real browser ---------------------------------------------------------------

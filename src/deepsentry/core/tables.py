@@ -211,7 +211,7 @@ def check_output(out: str | Path, inputs: Any, *, table: bool = False) -> None:
     for source in [inputs] if isinstance(inputs, (str, Path)) else inputs:
         if str(source) != "-" and Path(source).resolve() == target:
             raise InputError("the output is the input file; writing it would destroy the input", path=out,
-                             hint="choose another --out")
+                             hint="write to another file")
 
 
 STDIN_NAME = "<stdin>"

@@ -298,7 +298,10 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
     records_scored = {name: records_total.labels(name) for name in served}
     detect_latency = latency.labels("detect")
     log = AlertLog(config.alerts_kept)
-    sink = AlertSink(config.alert_sink) if config.alert_sink else None
+    # never appended to a served bundle (a zip, or a file of a bundle directory): it would break it
+    bundles = [Path(m.path) for m in served.values()]
+    sink = AlertSink(config.alert_sink, inputs=[*bundles, *(f for b in bundles if b.is_dir() for f in b.iterdir())]) \
+        if config.alert_sink else None
 
     app = FastAPI(title="deepsentry", version=_version(),
                   description="Attack detection on flow records, PE files and logs with deepsentry model bundles.")
