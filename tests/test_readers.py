@@ -91,6 +91,18 @@ def test_rows_repeating_the_header_are_malformed_records_not_a_class(tmp_path):
     assert list(read_flows(write(tmp_path, "plain.csv", plain)).labels) == ["Label", "Benign"]
 
 
+def test_a_file_of_another_known_format_than_the_one_asked_is_named(tmp_path):
+    # a model passes its own format on: NSL-KDD records to a UNSW-NB15 model, or the reverse, used to
+    # fail on missing columns (the first record read as a header) or on a field count at line 1
+    kdd = write(tmp_path, "kdd.txt", NSL_ROW.format(label="normal") + "\n")
+    unsw = write(tmp_path, "unsw.csv", "id,dur,proto,sttl,sbytes,attack_cat,label\n1,0.1,tcp,254,100,Normal,0\n")
+    with pytest.raises(InputError, match="^.*kdd.txt: its first record is of format nsl-kdd, not unsw-nb15"):
+        read_flows(kdd, ReadOptions(format="unsw-nb15"))
+    with pytest.raises(InputError, match="unsw.csv: its first record is of format unsw-nb15, not nsl-kdd"):
+        read_flows(unsw, ReadOptions(format="nsl-kdd"))
+    assert len(read_flows(unsw, ReadOptions(format="csv", label_column="attack_cat"))) == 1  # generic: any header
+
+
 def test_raw_unsw_nb15_without_header_is_detected_and_named(tmp_path):
     """UNSW-NB15_1.csv ... _4.csv: no header, 49 fields, attack_cat empty on normal rows and spelled
     with spaces or as 'Backdoors' elsewhere; mapped to the partitioned files' class names."""

@@ -156,8 +156,7 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"cannot read Parquet ({exc})", path=path) from None
         frame = table.to_pandas()
-        fmt_name = options.format or detect_format(list(frame.columns))
-        fmt = FORMATS[fmt_name]
+        fmt = FORMATS[_format_of(path, options.format, detect_format(list(frame.columns)))]
         malformed: dict[int, str] = {}
         total = len(frame)
     elif (arff := arff_header(path)) is not None:
@@ -167,13 +166,25 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
                                                  skip_lines=header_lines)
     else:
         delimiter, first = sniff_delimited(path)
-        fmt_name = options.format or detect_format(first)
-        fmt = FORMATS[fmt_name]
+        fmt = FORMATS[_format_of(path, options.format, detect_format(first))]
         frame, malformed, total = _read_csv(path, delimiter, fmt, first, report, options.strict,
                                             options.label_column)
     if frame.empty:
         raise InputError("no data rows", path=path)
     return _split_columns(path, frame, fmt, options, report, malformed, total)
+
+
+def _format_of(path: Path, asked: str | None, found: str) -> str:
+    """The format to read ``path`` in: ``asked`` (a model's own, or --format), else the one its
+    first record shows. A file that shows another known format is refused as that format: read
+    as ``asked``, a header would be taken for a record (or a record for a header), and the error
+    would be about field counts or missing columns."""
+    if asked is None:
+        return found
+    if found not in (asked, "csv") and asked != "csv":
+        raise InputError(f"its first record is of format {found}, not {asked}", path=path,
+                         hint="a model scores flows of the format it was trained on")
+    return asked
 
 
 def _read_csv(path: Path, delimiter: str, fmt: FlowFormat, first: list[str], report: ReadReport,
