@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from conftest import dataset_path
 from deepsentry.cli import main
 from deepsentry.core.errors import ConfigError, InputError
-from deepsentry.flows.capture import IDENTITY, extract_flows, is_capture, safe_workers
+from deepsentry.flows.capture import IDENTITY, NOT_A_CAPTURE, extract_flows, is_capture, safe_workers
 from deepsentry.flows.portable import PORTABLE_FEATURES, portable_from_cic
 
 nfstream = pytest.importorskip("nfstream")
@@ -90,6 +90,13 @@ def test_a_capture_piped_in_and_a_folder_without_captures(tmp_path, monkeypatch)
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="empty: folder holds no pcap or pcapng capture"):
         extract_flows([tmp_path / "empty"])
+    # the other files of a folder are named, not passed over in silence
+    (tmp_path / "empty" / "notes.txt").write_text("seen on the wire")
+    (tmp_path / "empty" / "day").mkdir()
+    (tmp_path / "empty" / "day" / "cut.pcap").write_bytes(cut.read_bytes())
+    folder = extract_flows([tmp_path / "empty"])
+    assert len(folder.table) == len(from_file.table) and folder.report.bad_values == {NOT_A_CAPTURE: 1}
+    assert str(folder.report.examples[0]).endswith("notes.txt: not a pcap or pcapng capture; left out")
 
 
 def test_gzip_compressed_captures(tmp_path):

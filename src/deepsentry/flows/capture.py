@@ -70,14 +70,24 @@ class CaptureFlows:
         return self.table.drop(columns=IDENTITY + ["capture"])
 
 
-def _captures(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+#: the problem key of files in a folder of captures that are not captures
+NOT_A_CAPTURE = "files that are not captures (left out)"
+
+
+def _captures(paths: Iterable[str | os.PathLike[str]], report: ReadReport) -> list[Path]:
+    """The captures ``paths`` stand for (folders walked); the other files of a folder are counted
+    and named in ``report``, not read."""
     out = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and is_capture(p))
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            found = [p for p in files if is_capture(p)]
             if not found:
                 raise InputError("folder holds no pcap or pcapng capture", path=path)
+            for other in sorted(set(files) - set(found)):
+                report.bad_values[NOT_A_CAPTURE] = report.bad_values.get(NOT_A_CAPTURE, 0) + 1
+                report.add(BadRecord(str(other), None, None, "not a pcap or pcapng capture; left out"))
             out += found
         else:
             out.append(path)
@@ -151,7 +161,7 @@ def _extract(paths: Iterable[str | os.PathLike[str]], progress: Any) -> CaptureF
     report = ReadReport()
     parts, sources = [], []
     packets = skipped = 0
-    for path in _captures(paths):
+    for path in _captures(paths, report):
         if not path.is_file():
             raise InputError("no such file", path=path)
         try:
