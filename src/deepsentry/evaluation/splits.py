@@ -149,7 +149,7 @@ def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = Non
     elif config.strategy == "novel":
         folds, held_out = _novel_folds(y, aux, benign_labels, config.folds, config.seed)
     else:
-        keys = _time_keys(aux)
+        keys = _time_keys(aux, config.time_column)
         unreadable = int(np.isneginf(keys).sum())
         if unreadable:
             notes.append(f"{unreadable} records have no readable time in {config.time_column!r}; "
@@ -192,7 +192,7 @@ def _novel_folds(y: np.ndarray, types: np.ndarray, benign_labels: tuple[str, ...
     return [(index[assignment != k], index[assignment == k]) for k in range(folds)], held_out
 
 
-def _time_keys(values: np.ndarray) -> np.ndarray:
+def _time_keys(values: np.ndarray, column: str) -> np.ndarray:
     """Sortable keys for a time column: numbers (epoch seconds, counters) or date-time text."""
     series = pd.Series(values)
     numeric = pd.to_numeric(series, errors="coerce")
@@ -201,6 +201,10 @@ def _time_keys(values: np.ndarray) -> np.ndarray:
             warnings.simplefilter("ignore", UserWarning)
             stamps = pd.to_datetime(series, errors="coerce", utc=True)
         if stamps.notna().mean() < 0.5:
-            raise InputError("the time column holds neither numbers nor date-times")
+            bad = series[stamps.isna() & numeric.isna() & series.notna()]
+            example = f"; e.g. {str(bad.iloc[0])[:40]!r}" if len(bad) else ""
+            raise InputError(f"time column {column!r} holds neither numbers nor date-times (read as numbers: "
+                             f"{numeric.notna().mean():.0%}, as date-times: {stamps.notna().mean():.0%}{example})",
+                             hint="split by a column of epoch seconds, counters or ISO 8601 times")
         numeric = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
     return numeric.fillna(-np.inf).to_numpy(dtype=np.float64)
