@@ -273,6 +273,22 @@ def test_served_model_names_are_url_path_segments(tmp_path):
     assert main(["serve", "--model", "=x", "--no-auth"]) == 2
 
 
+def test_a_port_in_use_is_refused_before_the_service_says_it_listens(bundle, capsys):
+    from deepsentry.service.app import listening_socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        assert main(["serve", "--model", str(bundle), "--no-auth", "--port", str(port)]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in err and "serving" not in err
+    with listening_socket("127.0.0.1", 0) as picked:  # port 0: the one the system picked is known
+        assert picked.getsockname()[1] > 0
+    with pytest.raises(ConfigError, match="cannot listen on 'no-such-host.invalid'"):
+        listening_socket("no-such-host.invalid", 0)
+
+
 # -- explanations and alerts from detect -----------------------------------------------------------
 def test_integrated_gradients_are_complete(bundle):
     detector = load_detector(bundle)

@@ -566,9 +566,8 @@ def serve(
     check_listen(host, token)
     config = ServiceConfig(models=paths, token=token, alert_sink=alerts, explain=explain,
                            max_body_bytes=max_body_bytes)
-    err.print(f"serving {', '.join(paths)} on http://{host}:{port}/ "
-              + ("(no token)" if token is None else f"(token in {token_file.expanduser()})"))
-    run_service(config, host=host, port=port)
+    auth = "(no token)" if token is None else f"(token in {token_file.expanduser()})"
+    run_service(config, host=host, port=port, announce=lambda url: err.print(f"serving {', '.join(paths)} on {url} {auth}"))
 
 
 @app.command()

@@ -17,11 +17,13 @@ Runtime without importing TensorFlow.
 from __future__ import annotations
 
 import collections
+import errno
 import gc
 import io
 import json
 import re
 import secrets
+import socket
 import tempfile
 import threading
 import time
@@ -619,8 +621,32 @@ def _version() -> str:
     return __version__
 
 
-def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the service with uvicorn until SIGINT/SIGTERM (requests in flight are finished)."""
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` and listening (port 0: one the system picks). A port
+    in use or an address not of this machine is a :class:`ConfigError` now, before the service
+    says where it listens."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {host!r} ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: restart without waiting
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror})",
+                          hint="another process holds the port: choose another --port" if exc.errno == errno.EADDRINUSE
+                          else None) from None
+    return sock
+
+
+def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8000,
+          announce: Callable[[str], None] | None = None) -> None:
+    """Run the service with uvicorn until SIGINT/SIGTERM (requests in flight are finished).
+    ``announce`` is given the service's URL once the models are loaded and the port is bound (the
+    port the system picked, for port 0)."""
     import uvicorn
 
     from .auth import check_listen
@@ -628,10 +654,15 @@ def serve(config: ServiceConfig, *, host: str = "127.0.0.1", port: int = 8000) -
     validate_range("port", port, 0, 65535)
     check_listen(host, config.token)
     app = create_app(config)
+    sock = listening_socket(host, port)
+    if announce is not None:
+        bound = sock.getsockname()[1]
+        announce(f"http://{'[' + host + ']' if ':' in host else host}:{bound}/")
     # Everything loaded so far (models, libraries) lives as long as the process: keep it out of
     # the collector's passes. A bulk answer allocates a dict per record, and the collections those
     # allocations trigger walked the whole heap each time (about 4 of a 10,000-record request's
     # ~35 ms); serve() owns its process, so changing the process's collector is its call.
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=10))
+    server.run(sockets=[sock])
