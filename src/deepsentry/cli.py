@@ -567,7 +567,8 @@ def serve(
     config = ServiceConfig(models=paths, token=token, alert_sink=alerts, explain=explain,
                            max_body_bytes=max_body_bytes)
     auth = "(no token)" if token is None else f"(token in {token_file.expanduser()})"
-    run_service(config, host=host, port=port, announce=lambda url: err.print(f"serving {', '.join(paths)} on {url} {auth}"))
+    run_service(config, host=host, port=port,
+                announce=lambda url: err.print(f"serving {', '.join(paths)} on {url} {auth}"))
 
 
 @app.command()
