@@ -71,6 +71,28 @@ def test_zip_bundles_and_hostile_zips(tmp_path):
         archive.writestr("../escape.json", "{}")
     with pytest.raises(BundleError, match="unexpected member"):
         read_bundle(evil)
+    # `zip -r nsl.zip models/nsl` keeps the bundle under its folder (and macOS adds __MACOSX/)
+    folder = write_bundle(tmp_path / "models" / "nsl", kind="flows", files={"x.json": [1]})
+    zipped = tmp_path / "nsl.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("nsl/", "")
+        for file in folder.iterdir():
+            archive.write(file, f"nsl/{file.name}")
+        archive.writestr("__MACOSX/nsl/._x.json", "")
+    contents = read_bundle(zipped)
+    assert contents.read_json("x.json") == [1]
+    contents.close()
+    with zipfile.ZipFile(zipped, "a") as archive:
+        archive.writestr("other/x.json", "[2]")  # a second folder: not one bundle's
+    with pytest.raises(BundleError, match="unexpected member"):
+        read_bundle(zipped)
+    tampered = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(tampered, "w") as archive:
+        for file in folder.iterdir():
+            archive.writestr(f"nsl/{file.name}", "[2]" if file.name == "x.json" else file.read_bytes())
+    with pytest.raises(BundleError, match=f"^{tampered}: file x.json does not match") as caught:  # not its copy
+        read_bundle(tampered)
+    assert "deepsentry-bundle-" not in str(caught.value)
     not_zip = tmp_path / "junk.bin"
     not_zip.write_bytes(b"junk")
     with pytest.raises(BundleError, match="not a bundle"):

@@ -182,6 +182,27 @@ def add_file(path: str | os.PathLike[str], name: str, writer: Any) -> None:
         contents.close()
 
 
+def _bundle_members(archive: zipfile.ZipFile, source: Path) -> dict[str, zipfile.ZipInfo]:
+    """A zipped bundle's files by their names in the bundle. Bundles are flat; a zip of the bundle's
+    folder (``zip -r nsl.zip models/nsl``) holds them under that one folder, which is dropped, and
+    macOS's ``__MACOSX/`` metadata is passed over. Anything else is refused rather than extracted."""
+    members = [m for m in archive.infolist() if not m.filename.startswith("__MACOSX/")]
+    files = [m for m in members if not m.is_dir()]
+    folders = {m.filename.split("/", 1)[0] for m in files}
+    prefix = ""
+    if len(folders) == 1 and all("/" in m.filename for m in files):
+        prefix = folders.pop() + "/"
+    named = {}
+    for member in members:
+        if member.filename == prefix:
+            continue
+        name = member.filename[len(prefix):]
+        if not name or "/" in name or "\\" in name or name.startswith(".") or prefix.startswith("."):
+            raise BundleError(f"unexpected member {member.filename!r} in zip", path=source)
+        named[name] = member
+    return named
+
+
 def read_bundle(path: str | os.PathLike[str], *, kind: str | None = None) -> BundleContents:
     """Open a bundle, check its format version and every file's checksum, and return its contents."""
     source = Path(path)
@@ -194,11 +215,9 @@ def read_bundle(path: str | os.PathLike[str], *, kind: str | None = None) -> Bun
         tempdir = tempfile.TemporaryDirectory(prefix="deepsentry-bundle-")
         try:
             with zipfile.ZipFile(source) as archive:
-                for member in archive.infolist():
-                    # Bundles are flat; anything else is refused rather than extracted.
-                    if "/" in member.filename or "\\" in member.filename or member.filename.startswith("."):
-                        raise BundleError(f"unexpected member {member.filename!r} in zip", path=source)
-                    archive.extract(member, tempdir.name)
+                for name, member in _bundle_members(archive, source).items():
+                    with archive.open(member) as packed, open(Path(tempdir.name) / name, "wb") as out:
+                        shutil.copyfileobj(packed, out)
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             tempdir.cleanup()
             raise BundleError(f"corrupt zip ({exc})", path=source) from None
@@ -210,9 +229,11 @@ def read_bundle(path: str | os.PathLike[str], *, kind: str | None = None) -> Bun
         directory = source
     try:
         manifest = _verified_manifest(directory, kind)
-    except BundleError:
+    except BundleError as exc:
         if tempdir is not None:
             tempdir.cleanup()
+            if exc.path is not None and exc.path.startswith(tempdir.name):  # name the zip, not its unpacked copy
+                raise exc.relocated(exc.path, str(source) + exc.path[len(tempdir.name):]) from None
         raise
     return BundleContents(manifest=manifest, directory=directory, _tempdir=tempdir)
 
