@@ -99,6 +99,11 @@ def test_zip_bundles_and_hostile_zips(tmp_path):
         read_bundle(not_zip)
     with pytest.raises(BundleError, match="no such model bundle"):
         read_bundle(tmp_path / "absent")
+    # a file of a bundle, or the folder that holds bundles, given for the bundle: which one to give
+    with pytest.raises(BundleError, match=f"is a file of the model bundle {folder}, not a bundle"):
+        read_bundle(folder / "x.json")
+    with pytest.raises(BundleError, match=f"not a model bundle; it holds nsl \\(give one of them, e.g. {folder}\\)"):
+        read_bundle(tmp_path / "models")
 
 
 def test_out_that_holds_something_else_is_never_replaced(tmp_path):

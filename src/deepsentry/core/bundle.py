@@ -203,12 +203,25 @@ def _bundle_members(archive: zipfile.ZipFile, source: Path) -> dict[str, zipfile
     return named
 
 
+def _check_not_beside_a_bundle(source: Path) -> None:
+    """A file of a bundle, or a folder of bundles, given for the bundle: say which one to give."""
+    if source.is_file() and (source.parent / MANIFEST).is_file():
+        raise BundleError(f"is a file of the model bundle {source.parent}, not a bundle", path=source,
+                          hint=f"give the bundle's directory: {source.parent}")
+    if source.is_dir() and not (source / MANIFEST).exists():
+        inner = sorted(p.name for p in source.iterdir() if (p / MANIFEST).is_file())
+        if inner:
+            raise BundleError("not a model bundle; it holds " + ", ".join(inner[:5]) + (", ..." if len(inner) > 5
+                              else ""), path=source, hint=f"give one of them, e.g. {source / inner[0]}")
+
+
 def read_bundle(path: str | os.PathLike[str], *, kind: str | None = None) -> BundleContents:
     """Open a bundle, check its format version and every file's checksum, and return its contents."""
     source = Path(path)
     tempdir = None
     if not source.exists():
         raise BundleError("no such model bundle", path=source)
+    _check_not_beside_a_bundle(source)
     if source.is_file():
         if not zipfile.is_zipfile(source):
             raise BundleError("not a bundle directory or zip file", path=source)
