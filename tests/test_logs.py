@@ -95,6 +95,12 @@ def test_a_labels_file_whose_ids_name_no_session_is_refused(tmp_path):
         session_labels(labels, ["blk_123", "blk_456"])
     labels.write_text("BlockId,Label\nblk_123,Anomaly\nblk_789,Normal\n")  # a file covering more sessions
     assert session_labels(labels, ["blk_123", "blk_456"]).tolist() == [1, 0]
+    # other words for the two classes, and blanks around: 'attack' and ' Anomaly' were read as normal
+    labels.write_text("BlockId,Label\n blk_123 , Anomaly\nblk_456,attack\nblk_789,false\n")
+    assert session_labels(labels, ["blk_123", "blk_456", "blk_789"]).tolist() == [1, 1, 0]
+    labels.write_text("BlockId,Label\nblk_123,Anomaly\nblk_456,suspicious\n")  # a word of neither class
+    with pytest.raises(InputError, match="labels.csv, line 3, column Label: label 'suspicious' is neither normal"):
+        session_labels(labels, ["blk_123", "blk_456"])
 
 
 def test_training_on_lines_none_of_which_parses_says_why(tmp_path):

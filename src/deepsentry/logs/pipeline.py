@@ -164,12 +164,22 @@ def training_data(*, data: str | Path | None = None, normal: str | Path | None =
 
 def session_labels(labels: str | Path, ids: list[str]) -> np.ndarray:
     """1 (anomalous) or 0 for each session id, from a labels file: the id first, then a ``Label``
-    column (HDFS's ``BlockId,Label`` with Anomaly/Normal, or 1/0); ids it does not list are normal."""
+    column (HDFS's ``BlockId,Label`` with Anomaly/Normal, or 1/0, or the other words of
+    :func:`sequence_label`; any other value is an error naming its line); ids it does not list are
+    normal."""
     table = read_small_csv(labels, dtype=str)
     key, label = table.columns[0], next((c for c in table.columns if c.lower() == "label"), None)
     if label is None:
         raise InputError("labels file needs a Label column", path=labels)
-    by_id = dict(zip(table[key], table[label].str.lower().isin(["1", "anomaly", "abnormal", "true"])))
+    values = table[label].fillna("")
+    meaning = {}
+    for value in values.unique():  # a few distinct values: an unknown one is named, never read as normal
+        try:
+            meaning[value] = sequence_label(value)
+        except ConfigError as exc:
+            line = int(np.flatnonzero((values == value).to_numpy())[0]) + 2  # 1-based, after the header
+            raise InputError(exc.message, path=labels, row=line, column=label) from None
+    by_id = dict(zip(table[key].fillna("").str.strip(), values.map(meaning)))
     # a labels file often covers more sessions than one log holds (a test half); none at all is a
     # mismatch, e.g. ids written without the prefix the session pattern keeps
     if by_id and ids and not set(by_id) & set(ids):
@@ -182,9 +192,9 @@ def session_labels(labels: str | Path, ids: list[str]) -> np.ndarray:
 def sequence_label(value: str) -> int:
     """A label given for every sequence of an input: 1 for anomalous, 0 for normal."""
     key = str(value).strip().lower()
-    if key in ("0", "normal", "benign"):
+    if key in ("0", "normal", "benign", "false"):
         return 0
-    if key in ("1", "anomalous", "anomaly", "abnormal", "attack", "malicious"):
+    if key in ("1", "anomalous", "anomaly", "abnormal", "attack", "malicious", "true"):
         return 1
     raise ConfigError(f"label {value!r} is neither normal (normal, 0) nor anomalous (anomalous, 1)")
 
