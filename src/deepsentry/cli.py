@@ -263,12 +263,12 @@ def scan(
     """Scan files with a malware model: one JSON line per file (malicious, benign, skipped or error)."""
     from .core.errors import ConfigError
     from .core.progress import RichProgress
-    from .core.tables import check_output
+    from .core.tables import JSON_LINES_SUFFIXES, check_output
     from .detection.batch import load_detector
     from .malware import ScanLimits
 
     if out_file is not None:  # before it is opened: "w" would empty a scanned file named by mistake
-        if out_file.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
+        if out_file.suffix.lower() not in JSON_LINES_SUFFIXES:
             raise ConfigError(f"scan writes JSON lines; --out must end in .jsonl (got {out_file.name!r})",
                               hint="extract pe writes feature tables as .csv or .parquet")
         check_output(out_file, paths)

@@ -187,6 +187,7 @@ def check_writable(out: str | Path, *, directory: bool = False) -> None:
 
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")  # what :func:`write_table` writes
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")  # names that announce one JSON object a line
 
 
 def table_suffix(out: str | Path) -> str:
