@@ -312,10 +312,10 @@ class _RelabelFilter(logging.Filter):
         return True
 
 
-def relabel_copy(text: str, copy: Path, name: str = STDIN_NAME) -> str:
+def relabel_copy(text: str, copy: Path, name: str) -> str:
     """``text`` with the temporary copy of a stream (:func:`pipe_as_file`) named ``name``.
 
-    >>> relabel_copy("/tmp/x/stdin, line 3: bad", Path("/tmp/x/stdin"))
+    >>> relabel_copy("/tmp/x/stdin, line 3: bad", Path("/tmp/x/stdin"), input_name("-"))
     '<stdin>, line 3: bad'
     """
     return text.replace(str(copy), name)
