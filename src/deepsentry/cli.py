@@ -559,11 +559,10 @@ def serve(
 ) -> None:
     """Serve models over HTTP: detect, scan, metrics and a live alerts page at /."""
     from .service.app import ServiceConfig, model_paths, serve as run_service
-    from .service.auth import check_listen, load_or_create_token
+    from .service.auth import load_or_create_token
 
     paths = model_paths(model)
     token = None if no_auth else load_or_create_token(token_file)
-    check_listen(host, token)
     config = ServiceConfig(models=paths, token=token, alert_sink=alerts, explain=explain,
                            max_body_bytes=max_body_bytes)
     auth = "(no token)" if token is None else f"(token in {token_file.expanduser()})"
