@@ -261,34 +261,22 @@ def scan(
     recursive: Recursive = True,
 ) -> None:
     """Scan files with a malware model: one JSON line per file (malicious, benign, skipped or error)."""
-    from .core.errors import ConfigError
     from .core.progress import RichProgress
-    from .core.tables import JSON_LINES_SUFFIXES, check_output
-    from .detection.batch import load_detector
+    from .core.tables import check_output
+    from .detection.batch import load_detector, scan_files
     from .malware import ScanLimits
 
-    if out_file is not None:  # before it is opened: "w" would empty a scanned file named by mistake
-        if out_file.suffix.lower() not in JSON_LINES_SUFFIXES:
-            raise ConfigError(f"scan writes JSON lines; --out must end in .jsonl (got {out_file.name!r})",
-                              hint="extract pe writes feature tables as .csv or .parquet")
-        check_output(out_file, paths)
+    if out_file is not None:
+        check_output(out_file, paths)  # before the model loads; scan_files checks the suffix and again
     detector = load_detector(model)
-    if not hasattr(detector, "scan"):
-        raise ConfigError(f"{model} is a {detector.kind} model; scan needs a malware model", path=model)
     limits = ScanLimits(timeout_s=timeout, max_bytes=max_size, workers=workers)
-    counts: dict[str, int] = {}
     progress = RichProgress()
     progress.start("scanning", None)
-    handle = open(out_file, "w", encoding="utf-8") if out_file else sys.stdout
     try:
-        for record in detector.scan([str(p) for p in paths], limits=limits):
-            handle.write(json.dumps(record) + "\n")
-            counts[record["verdict"]] = counts.get(record["verdict"], 0) + 1
-            progress.advance()
+        counts = scan_files(detector, paths, out_file, limits=limits, recursive=recursive,
+                            on_file=lambda _: progress.advance())
     finally:
         progress.finish()
-        if out_file:
-            handle.close()
     err.print(f"{sum(counts.values())} files: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if out_file:
         out.print(f"verdicts written to {out_file}")

@@ -190,6 +190,38 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     return frame, summary
 
 
+def scan_files(detector: Any, paths: list[str | Path], out: str | Path | None = None, *,
+               limits: Any = None, recursive: bool = True, on_file: Any = None) -> dict[str, int]:
+    """Scan files and folders (into subfolders when ``recursive``) with a malware model and write
+    one JSON verdict line per file (to ``out``, a ``.jsonl`` file, or to stdout); returns counts by
+    verdict. ``on_file(record)`` is called after each line, for progress."""
+    import sys
+
+    from ..core.tables import JSON_LINES_SUFFIXES
+
+    if out is not None:  # before it is opened: "w" would empty a scanned file named by mistake
+        if Path(out).suffix.lower() not in JSON_LINES_SUFFIXES:
+            raise ConfigError(f"scan writes JSON lines; --out must end in .jsonl (got {Path(out).name!r})",
+                              hint="extract pe writes feature tables as .csv or .parquet")
+        check_output(out, paths)
+    if not hasattr(detector, "scan"):
+        model = getattr(detector, "bundle_path_", None)
+        raise ConfigError(f"{'a' if model else 'the model is a'} {detector.kind} model; scan needs a malware model",
+                          path=model)
+    counts: dict[str, int] = {}
+    handle = open(out, "w", encoding="utf-8") if out is not None else sys.stdout
+    try:
+        for record in detector.scan([str(p) for p in paths], limits=limits, recursive=recursive):
+            handle.write(json.dumps(record) + "\n")
+            counts[record["verdict"]] = counts.get(record["verdict"], 0) + 1
+            if on_file is not None:
+                on_file(record)
+    finally:
+        if out is not None:
+            handle.close()
+    return counts
+
+
 def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None, sink: Any = None,
                        model_name: str = "model", *, strict: bool = False,
                        format: str | None = None) -> tuple[pd.DataFrame, DetectSummary]:
