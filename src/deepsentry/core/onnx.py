@@ -62,7 +62,7 @@ def export_onnx(detector: Any, bundle: str | Path) -> Path:
     return Path(bundle) / "model.onnx"
 
 
-def onnx_runner(model_bytes: bytes, output_names: list[str] | None = None,
+def onnx_runner(model_bytes: bytes,
                 threads: int | None = None) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     """A function from a float32 feature matrix to the network's named outputs, on ONNX Runtime."""
     try:
