@@ -77,6 +77,30 @@ def test_detect_keeps_malformed_rows_in_place(trained, capsys):
     assert main(["detect", "--model", str(model), str(bad), "--out", str(out), "--strict"]) == 3
 
 
+def test_a_table_with_no_readable_rows_gives_empty_or_error_rows_to_detect_and_an_error_elsewhere(
+        trained, tmp_path, capsys):
+    """An hourly export with no flows is not a failure of detect: it writes a header alone. A
+    table whose every row is malformed keeps each row with its error (nothing is lost); training
+    and evaluation, which need rows, say what is wrong with the file."""
+    root, model = trained
+    header = (root / "train.csv").read_text().splitlines()[0]
+    empty, broken = tmp_path / "empty.csv", tmp_path / "broken.csv"
+    empty.write_text(header + "\n")
+    broken.write_text(header + "\n1,2,3\n4,5\n")
+    for source, errors in [(empty, []), (broken, ["expected 8 fields, found 3", "expected 8 fields, found 2"])]:
+        out = tmp_path / f"{source.stem}_preds.csv"
+        assert main(["detect", "--model", str(model), str(source), "--out", str(out)]) == 0
+        frame = pd.read_csv(out, keep_default_na=False)
+        assert list(frame.columns) == ["id", "score", "alert", "predicted", "error"]
+        assert frame["error"].tolist() == errors and (frame["alert"] == 0).all()
+        capsys.readouterr()
+        assert main(["evaluate", "--model", str(model), str(source), "--report", str(tmp_path / "r")]) == 3
+        assert "nothing to evaluate" in capsys.readouterr().err
+    assert main(["train", "flows", "--data", str(broken), "--out", str(tmp_path / "m")]) == 3
+    assert "no data rows: all 2 are malformed (first: line 2, expected 8 fields, found 3)" in \
+        " ".join(capsys.readouterr().err.split())
+
+
 def _stdin(monkeypatch, data: bytes) -> None:
     import io
     import sys

@@ -103,10 +103,13 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
         labelled["labels_file"] = labels_file
     data = detector.read_input(path, strict=strict, format=format, require_labels=require_labels, **labelled)
     report = PreprocessingReport()
-    try:
-        out = transform_and_score(detector, data.features, report)
-    except DeepSentryError as exc:  # the model's view of the records (missing columns): name the file
-        raise exc.relocated(None, path) from None
+    if len(data.features) == 0:  # a header alone, or only malformed records (JSON lines: no columns at all)
+        out = detector.score_features(np.zeros((0, len(detector.preprocessor_.feature_names_)), np.float32))
+    else:
+        try:
+            out = transform_and_score(detector, data.features, report)
+        except DeepSentryError as exc:  # the model's view of the records (missing columns): name the file
+            raise exc.relocated(None, path) from None
     summary = DetectSummary(input=str(path), output=None, malformed_rows=data.report.malformed_rows,
                             bad_values=data.report.bad_values, unseen_categories=report.unseen_categories,
                             missing_values=report.missing,
@@ -304,6 +307,9 @@ def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, st
         raise InputError("evaluation needs labelled data, and no label column was found", path=path,
                          hint="name it with --label-column")
     scored = frame[frame["error"] == ""].reset_index(drop=True)
+    if scored.empty:
+        raise InputError("nothing to evaluate: " + (f"none of its {summary.rows} record(s) could be read"
+                                                    if summary.rows else "the file has no data rows"), path=path)
     y = data.is_malicious
     scores = scored["score"].to_numpy(dtype=np.float64)
     alert = scored["alert"].to_numpy()

@@ -53,6 +53,9 @@ class ReadOptions:
     #: a model's numeric input columns: read as numbers however many values are not (those are
     #: counted as bad values), never taken for a text column as in a new generic CSV
     numeric_columns: tuple[str, ...] = ()
+    #: a table with no data rows (a header alone, or only malformed rows) reads as zero flows
+    #: instead of an error: scoring writes what there is, training needs rows
+    allow_empty: bool = False
 
 
 def list_inputs(path: str | os.PathLike[str]) -> list[Path]:
@@ -169,8 +172,12 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
         fmt = FORMATS[_format_of(path, options.format, detect_format(first))]
         frame, malformed, total = _read_csv(path, delimiter, fmt, first, report, options.strict,
                                             options.label_column)
-    if frame.empty:
-        raise InputError("no data rows", path=path)
+    if frame.empty and not options.allow_empty:
+        if not malformed:
+            raise InputError("no data rows", path=path)
+        first = next((e for e in report.examples if e.row), None)
+        raise InputError(f"no data rows: all {len(malformed)} are malformed"
+                         + (f" (first: line {first.row}, {first.reason})" if first else ""), path=path)
     return _split_columns(path, frame, fmt, options, report, malformed, total)
 
 
