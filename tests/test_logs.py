@@ -732,6 +732,16 @@ def test_log_models_alert_alike_from_detect_watch_and_serve(tmp_path, capsys):
     assert main(["detect", "--model", str(model), str(noisy), "--out", str(tmp_path / "n.csv")]) == 0
     # a line that joins no window has no output row (unlike a malformed table row): the count says so
     assert "1 malformed line(s) left out" in " ".join(capsys.readouterr().err.split())
+    # the service's answer has one item per window: the line left out is counted in headers and metrics
+    heard = client.post("/v1/models/auth/detect", content=noisy.read_bytes(), headers={"content-type": "text/plain"})
+    assert len(heard.json()) == len(answer) and heard.headers["Deepsentry-Skipped-Lines"] == "1"
+    assert heard.headers["Deepsentry-First-Skipped"] == "request body, line 201: does not match the syslog format"
+    assert 'deepsentry_skipped_lines_total{model="auth"} 1.0' in client.get("/metrics").text
+    unread = client.post("/v1/models/auth/detect", content=b"no syslog\n", headers={"content-type": "text/plain"})
+    assert unread.status_code == 400 and "first: request body, line 1: " in unread.json()["error"]["message"]
+    assert "Deepsentry-Skipped-Lines" not in client.post(
+        "/v1/models/auth/detect", content=test.read_bytes(), headers={"content-type": "text/plain"}).headers
+    assert client.post("/v1/models/auth/detect", json=[]).json() == []  # as a flow model answers
     assert main(["detect", "--model", str(model), str(noisy), "--out", str(tmp_path / "n.csv"), "--strict"]) \
         == InputError.exit_code
     assert "1 malformed record(s) (--strict); first: " + f"{noisy}, line 201: does not match the syslog format" \

@@ -43,6 +43,9 @@ from ..core.errors import ConfigError, DeepSentryError, InputError
 from ..detection.alerts import AlertSink, ecs_alert, log_group_alerts, now_iso
 
 MAX_EXPLAINED_PER_REQUEST = 100  # explanations cost one batched network call each
+REQUEST_BODY = "request body"  # how errors and the headers below name a log request's lines
+SKIPPED_LINES_HEADER = "Deepsentry-Skipped-Lines"  # log lines the model could not read, left out of the answer
+FIRST_SKIPPED_HEADER = "Deepsentry-First-Skipped"  # the first of them: line number and why
 
 
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # one URL path segment
@@ -296,6 +299,8 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
                         buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
     alerts_total = Counter("deepsentry_alerts", "Alerts by model and class", ["model", "class"], registry=registry)
     records_total = Counter("deepsentry_records", "Records scored by model", ["model"], registry=registry)
+    lines_skipped = Counter("deepsentry_skipped_lines", "Log lines a log model could not read, by model", ["model"],
+                            registry=registry)
     # label children looked up once: labels() costs more than the increment on a one-record request
     records_scored = {name: records_total.labels(name) for name in served}
     detect_latency = latency.labels("detect")
@@ -417,15 +422,19 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
             log.add(DeferredAlerts(len(kept), build))
         return [explanations.get(i) for i in range(len(batch))] if explanations else []
 
-    def detect_logs(model: ServedModel, body: bytes, content_type: str, explain: int) -> list[dict[str, Any]]:
+    def detect_logs(model: ServedModel, body: bytes, content_type: str,
+                    explain: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
         """Log models: a JSON array of event-id sequences, or any other body read as the model reads
         files (raw lines grouped by its session pattern or windows, a sequence file, event lines;
-        JSON lines are log events, as a log shipper sends them)."""
+        JSON lines are log events, as a log shipper sends them). Returns the answer and the
+        response headers that count the lines the model could not read (and show the first)."""
         from ..logs.pipeline import read_for_detection, score_groups, sequences_from_records
 
         if "json" in content_type and not is_json_lines(content_type):
             batch = parse_body(body, content_type, config.max_records)
-            data = sequences_from_records(batch.records or [])
+            if not batch.records:
+                return [], {}
+            data = sequences_from_records(batch.records)
         else:
             if not body.strip():
                 raise InputError("empty request body", hint="send log lines, or a JSON array of event-id sequences")
@@ -433,9 +442,16 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
                 path = Path(tmp) / "request.log"
                 path.write_bytes(body)
                 data = read_for_detection(model.detector, path)
+            data.report.relabel_copy(path, REQUEST_BODY)
             if len(data) > config.max_records:
                 raise _TooLarge(f"more than {config.max_records} sessions or windows in one request")
-        frame = score_groups(model.detector, data, "request body")
+        headers = {}
+        if data.report.malformed_rows:  # the answer is one item per sequence: the lines left out are said here
+            lines_skipped.labels(model.name).inc(data.report.malformed_rows)
+            headers[SKIPPED_LINES_HEADER] = str(data.report.malformed_rows)
+            if data.report.examples:
+                headers[FIRST_SKIPPED_HEADER] = str(data.report.examples[0]).encode("ascii", "backslashreplace").decode()
+        frame = score_groups(model.detector, data, REQUEST_BODY)
         records_scored[model.name].inc(len(frame))
         alerts = log_group_alerts(frame, data.lines, model=model.name, threshold=model.detector.threshold_.threshold,
                                   timestamp=now_iso())
@@ -453,7 +469,7 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
             log.add(list(alerts.values()))
             if sink is not None:
                 sink.write(list(alerts.values()))
-        return answer
+        return answer, headers
 
     detect_body = {"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
@@ -471,9 +487,10 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
             model = get_model(name)
             if model.kind == "logs":
                 body = await read_body(request, config.max_body_bytes)
-                answer = detect_logs(model, body, request.headers.get("content-type", ""), explain or config.explain)
+                answer, headers = detect_logs(model, body, request.headers.get("content-type", ""),
+                                              explain or config.explain)
                 status = "200"
-                return Response(_dumps(answer), media_type="application/json")
+                return Response(_dumps(answer), media_type="application/json", headers=headers)
             if not hasattr(model.detector, "transform_records"):
                 status = "400"
                 return error(400, "wrong_model", f"model {name!r} is a {model.kind} model; /detect takes "
