@@ -79,6 +79,11 @@ def test_detect_answers_every_record_in_order_like_the_batch_path(client, bundle
         other = client.post("/v1/models/nsl/detect", content=body, headers={**auth(), "Content-Type": "text/csv"})
         assert other.status_code == 200
         np.testing.assert_allclose([a["score"] for a in other.json()], expected, atol=1e-4)
+    # a repeated column name: the first one is the feature, as when detect reads the file
+    repeated = pd.DataFrame(batch).assign(duration_again=1e6)
+    body = repeated.to_csv(index=False).replace("duration_again", "duration", 1)
+    twice = client.post("/v1/models/nsl/detect", content=body, headers={**auth(), "Content-Type": "text/csv"})
+    np.testing.assert_allclose([a["score"] for a in twice.json()], expected, atol=1e-4)
     # JSON lines, as log shippers' HTTP outputs send them (blank lines between records are no records)
     lines = "\n".join(json.dumps(r) for r in batch[:10]) + "\n\n" + "\n".join(json.dumps(r) for r in batch[10:])
     as_lines = client.post("/v1/models/nsl/detect", content=lines,

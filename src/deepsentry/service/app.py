@@ -210,7 +210,7 @@ def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        from ..core.tables import header_delimiter
+        from ..core.tables import header_delimiter, unique_names
 
         delimiter = header_delimiter(body.split(b"\n", 1)[0].decode("utf-8", errors="replace"))
         try:
@@ -221,6 +221,8 @@ def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
             raise InputError(f"CSV body cannot be parsed ({str(exc).splitlines()[0][:200]})") from None
         if table.num_rows > max_records:
             raise _TooLarge(f"more than {max_records} records in one request")
+        if len(set(table.column_names)) < table.num_columns:  # as files are read: the first 'x' is x, then x.1
+            table = table.rename_columns(unique_names(table.column_names))
         return Batch(table=table)
     elif is_json_lines(content_type):
         records = _json_lines(body, max_records)
