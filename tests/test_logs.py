@@ -363,6 +363,19 @@ def test_auto_with_labels_keeps_the_model_that_ranks_the_validation_sequences_be
                                rtol=1e-5, atol=1e-5)
 
 
+def test_extract_templates_writes_the_template_table_in_the_output_format(tmp_path, capsys):
+    log = tmp_path / "auth.log"
+    log.write_text("\n".join(syslog_lines(40)) + "\n")
+    assert main(["extract", "templates", str(log), "--format", "syslog", "--out", str(tmp_path / "t.parquet")]) == 0
+    table = pd.read_parquet(tmp_path / "t.templates.parquet")
+    assert list(table.columns) == ["template_id", "template", "count"] and table["count"].sum() == 40
+    # the table beside the output must not be the input either
+    shadow = tmp_path / "x.templates.csv"
+    shadow.write_text(log.read_text())
+    assert main(["extract", "templates", str(shadow), "--format", "syslog", "--out", str(tmp_path / "x.csv")]) == 3
+    assert shadow.read_text() == log.read_text() and not (tmp_path / "x.csv").exists()
+
+
 def test_cli_extract_train_detect_on_raw_hdfs(tmp_path):
     root = dataset_path("logs", "hdfs")
     templates = tmp_path / "templates.csv"

@@ -28,8 +28,12 @@ def extract_templates(path: str | Path, fmt: str, out: str | Path, *,
                       miner: TemplateMiner | None = None) -> dict[str, Any]:
     """Write one row per input line (``line``, ``template_id``, ``template``, in order) to ``out``
     and the template table (``template_id``, ``template``, ``count``) beside it
-    (``<out>.templates.csv``). Lines that match no format keep a row with an empty template."""
+    (``<out stem>.templates`` with the suffix of ``out``). Lines that match no format keep a row
+    with an empty template."""
+    out = Path(out)
+    table = out.with_name(out.stem + ".templates" + out.suffix)
     check_output(out, path, table=True)
+    check_output(table, path)
     fmt_ = LogFormat.from_spec(fmt)
     miner = miner or TemplateMiner()
     report = ReadReport()
@@ -46,10 +50,9 @@ def extract_templates(path: str | Path, fmt: str, out: str | Path, *,
     templates = {c.id: c.template for c in miner.clusters}
     out = write_table(pd.DataFrame({"line": numbers, "template_id": [f"E{i}" if i >= 0 else "" for i in ids],
                                     "template": [templates.get(i, "") for i in ids]}), out)
-    table = out.with_name(out.stem + ".templates.csv")
-    pd.DataFrame({"template_id": [f"E{c.id}" for c in miner.clusters],
-                  "template": [c.template for c in miner.clusters],
-                  "count": [c.size for c in miner.clusters]}).to_csv(table, index=False)
+    write_table(pd.DataFrame({"template_id": [f"E{c.id}" for c in miner.clusters],
+                              "template": [c.template for c in miner.clusters],
+                              "count": [c.size for c in miner.clusters]}), table)
     return {"lines": len(numbers), "unmatched": report.malformed_rows, "templates": len(miner.clusters),
             "table": str(table), "problems": dict(report.bad_values)}
 
