@@ -203,6 +203,14 @@ def test_other_published_sequence_layouts(tmp_path):
     assert data.ids == ["blk_-354", "blk_-8"] and data.labels.tolist() == [1, 0]
     assert data.sequences[0] == ["E5", "E22", "E5", "E11"]
     assert data.report.malformed_rows == 1 and "neither normal" in data.report.examples[0].reason
+    # a sequence file and a labels file read the same words ('anomalous' and 'benign' were malformed here)
+    worded = read_sequences(write_text(tmp_path / "worded.csv", "id,Label,EventSequence\n"
+                                       "a,Anomalous,E1 E2\nb,benign,E1\nc,attack,E3\nd,1,E4\n"))
+    assert worded.labels.tolist() == [1, 0, 1, 1] and worded.report.malformed_rows == 0
+    from deepsentry.logs.pipeline import session_labels
+
+    labels = write_text(tmp_path / "labels.csv", "id,Label\na,Fail\nb,success\n")
+    assert session_labels(labels, ["a", "b"]).tolist() == [1, 0]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -21,7 +21,7 @@ from ..core.tables import ReadReport, check_output, read_small_csv, write_table
 from .drain import TemplateMiner
 from .formats import LogFormat
 from .sequences import (SequenceData, iter_lines, read_event_lines, read_log_sessions, read_log_windows,
-                        read_sequences)
+                        read_sequences, sequence_label)
 
 
 def extract_templates(path: str | Path, fmt: str, out: str | Path, *,
@@ -190,16 +190,6 @@ def session_labels(labels: str | Path, ids: list[str]) -> np.ndarray:
                          f"{next(iter(by_id))!r}; the sessions found look like {ids[0]!r})",
                          path=labels, hint="the ids must be what --session matches in the lines")
     return np.asarray([int(by_id.get(i, False)) for i in ids], dtype=np.int8)
-
-
-def sequence_label(value: str) -> int:
-    """A label given for every sequence of an input: 1 for anomalous, 0 for normal."""
-    key = str(value).strip().lower()
-    if key in ("0", "normal", "benign", "false"):
-        return 0
-    if key in ("1", "anomalous", "anomaly", "abnormal", "attack", "malicious", "true"):
-        return 1
-    raise ConfigError(f"label {value!r} is neither normal (normal, 0) nor anomalous (anomalous, 1)")
 
 
 def read_for_detection(detector: Any, path: str | Path, *, strict: bool = False) -> SequenceData:

@@ -123,8 +123,25 @@ def read_sequences(path: str | os.PathLike[str], *, label: int | None = None) ->
     return SequenceData(ids, sequences, labels, report)
 
 
-_ANOMALOUS = ("1", "anomaly", "abnormal", "true", "fail", "failure")
-_NORMAL = ("0", "normal", "false", "success")
+#: what a sequence's or a session's label may say (lower case), in sequence files, labels files
+#: and a label given for a whole input alike: Loghub writes Success/Fail, others 0/1 or words
+ANOMALOUS_LABELS = ("anomalous", "1", "true", "anomaly", "abnormal", "fail", "failure", "attack", "malicious")
+NORMAL_LABELS = ("normal", "0", "false", "success", "benign")
+
+
+def sequence_label(value: str) -> int:
+    """1 for an anomalous sequence's label, 0 for a normal one's (see :data:`ANOMALOUS_LABELS`).
+
+    >>> sequence_label(" Fail "), sequence_label("benign")
+    (1, 0)
+    """
+    key = str(value).strip().lower()
+    if key in ANOMALOUS_LABELS or key in NORMAL_LABELS:
+        return int(key in ANOMALOUS_LABELS)
+    raise ConfigError(f"label {value!r} is neither normal ({', '.join(NORMAL_LABELS)}) "
+                      f"nor anomalous ({', '.join(ANOMALOUS_LABELS)})")
+
+
 _EVENT_SEPARATORS = re.compile(r"[\s,]+")
 
 
@@ -142,17 +159,19 @@ def _read_csv_sequences(path: Any, header: list[str], lines: Iterator[tuple[int,
             report.malformed_rows += 1
             report.add(BadRecord(str(path), number, None, f"expected {len(header)} fields, found {len(parts)}"))
             continue
-        value = parts[label_col].strip().lower() if label_col is not None else None
-        if value is not None and value not in _ANOMALOUS + _NORMAL:
-            report.malformed_rows += 1
-            report.add(BadRecord(str(path), number, header[label_col],
-                                 f"label {value!r} is neither normal ({'/'.join(_NORMAL)}) nor anomalous"))
-            continue
+        label = None
+        if label_col is not None:
+            try:
+                label = sequence_label(parts[label_col])
+            except ConfigError as exc:
+                report.malformed_rows += 1
+                report.add(BadRecord(str(path), number, header[label_col], exc.message))
+                continue
         ids.append(parts[id_col])
         events = parts[seq_col].strip().strip("[]")
         sequences.append([e.strip("'\"") for e in _EVENT_SEPARATORS.split(events) if e.strip("'\"")])
-        if value is not None:
-            labels.append(1 if value in _ANOMALOUS else 0)
+        if label is not None:
+            labels.append(label)
     return SequenceData(ids, sequences, np.asarray(labels, dtype=np.int8) if label_col is not None else None, report)
 
 
