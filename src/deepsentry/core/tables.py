@@ -234,22 +234,22 @@ def is_pipe(path: str | os.PathLike[str]) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
 
 
-def refuse_pipe(path: str | os.PathLike[str]) -> None:
-    """Refuse a stream (:func:`is_pipe`) where the data is read several times (training, cv and
-    tune read tables that way); a stream would have been read empty, or from past its start."""
-    if is_pipe(path):
-        raise InputError("is a stream (stdin or a pipe), read only once; this data is read several times",
-                         path=input_name(path), hint="write it to a file first; detect, evaluate and extract "
-                                                     "copy a stream themselves")
+#: why a stream is refused, and what works instead, by what the data is read for
+_STREAM_REFUSALS = {
+    # training, cv and tune read tables several times: a stream would be read empty, or from past its start
+    "reread": ("read only once, and this data is read several times",
+               "write it to a file first; detect, evaluate and extract copy a stream themselves"),
+    # watch follows a file by its size and offset (and resumes from there after a restart)
+    "follow": ("watch follows a growing file, by its offset",
+               "append the stream to a file and watch that file, or score a finished stream with detect"),
+}
 
 
-def refuse_stream_to_follow(path: str | os.PathLike[str]) -> None:
-    """``watch`` follows a file by its size and offset (and resumes from there after a restart);
-    a stream has neither: refuse it with the ways that work."""
+def refuse_stream(path: str | os.PathLike[str], use: str) -> None:
+    """Refuse a stream (:func:`is_pipe`) for a ``use`` it cannot serve: ``reread`` or ``follow``."""
     if is_pipe(path):
-        raise InputError("is a stream (stdin or a pipe); watch follows a growing file, by its offset",
-                         path=input_name(path), hint="append the stream to a file and watch that file, "
-                                                     "or score a finished stream with detect")
+        reason, hint = _STREAM_REFUSALS[use]
+        raise InputError(f"is a stream (stdin or a pipe); {reason}", path=input_name(path), hint=hint)
 
 
 def input_name(path: str | os.PathLike[str]) -> str:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..core.base import validate_range
 from ..core.errors import ConfigError, DependencyError, InputError
-from ..core.tables import refuse_stream_to_follow
+from ..core.tables import refuse_stream
 from ..flows.capture import ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, flow_streamer, flow_table
 from ..flows.meter import FlowMeter
 from ..flows.packets import CaptureFormatError, CaptureTail, decode_packets
@@ -65,7 +65,7 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
     counts = {"flows": 0, "alerts": 0}
     if interface:
         return _watch_interface(detector, source, sink, batch, model_name, counts, max_seconds)
-    refuse_stream_to_follow(source)
+    refuse_stream(source, "follow")
     path = Path(source)
     if once and not path.exists():
         raise InputError("no such file", path=path, hint="without --once, watch waits for it to appear")

@@ -44,7 +44,7 @@ from typing import Any
 
 from ..core.base import validate_range
 from ..core.errors import ConfigError, InputError
-from ..core.tables import (BadRecord, ReadReport, check_output, check_writable, refuse_stream_to_follow,
+from ..core.tables import (BadRecord, ReadReport, check_output, check_writable, refuse_stream,
                            text_encoding)
 from ..logs.clock import LineClock
 from ..logs.drain import TemplateMiner
@@ -119,7 +119,7 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
         raise ConfigError("this logs model keeps neither a session pattern nor a window",
                           path=getattr(detector, "bundle_path_", None))
     clock = LineClock() if window_seconds else None
-    refuse_stream_to_follow(path)
+    refuse_stream(path, "follow")
     path, alerts_path, state_dir = Path(path), Path(alerts), Path(state_dir)
     check_output(alerts_path, [path])  # now, not at the first alert hours into a watch; never the log
     check_writable(state_dir, directory=True)

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from ..core.errors import ConfigError, InputError
 from ..core.tables import (LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
-                           is_text_column, read_delimited, refuse_pipe, sniff_delimited)
+                           is_text_column, read_delimited, refuse_stream, sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek
 from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign,
                       holds_identifiers, is_identifier, normalise_name)
@@ -77,7 +77,7 @@ def list_inputs(path: str | os.PathLike[str]) -> list[Path]:
 
 def read_flows(path: str | os.PathLike[str], options: ReadOptions | None = None) -> FlowData:
     """Read a flow file (or a directory of them, as one set) into features, labels and ids."""
-    refuse_pipe(path)
+    refuse_stream(path, "reread")
     options = options or ReadOptions()
     zeek = Path(path).is_file() and looks_like_zeek(Path(path))
     if options.format == "zeek" or (options.format is None and zeek):
