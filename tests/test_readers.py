@@ -271,6 +271,18 @@ def test_directory_reads_as_one_set(tmp_path):
     assert data.report.files[0].endswith("BENIGN.csv")
 
 
+def test_a_directory_names_the_files_it_leaves_out(tmp_path, caplog):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    write(folder, "flows.csv", "Flow Duration,Fwd Pkts,Label\n10,2,BENIGN\n11,3,DDoS\n")
+    write(folder, "more_flows.xlsx", "not read")
+    write(folder, "README.md", "about the data")  # documentation beside the data: not worth a warning
+    with caplog.at_level("WARNING"):
+        assert len(read_flows(folder)) == 2
+    assert "1 file(s) that are not flow tables left out: more_flows.xlsx" in caplog.text
+    assert "README" not in caplog.text
+
+
 def test_malformed_rows_are_counted_with_line_numbers(tmp_path):
     text = "a,b,label\n1,2,normal\n3,4\n5,6,attack\n7,8,9,normal\n"
     data = read_flows(write(tmp_path, "x.csv", text), ReadOptions(label_column="label"))

@@ -64,15 +64,24 @@ def list_inputs(path: str | os.PathLike[str]) -> list[Path]:
     if not source.exists():
         raise InputError("no such file or directory", path=source)
     if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith(".") and (
-            p.suffix.lower() in _SUFFIXES or p.suffix.lower() == ".gz" and Path(p.stem).suffix.lower() in _SUFFIXES))
-        # Reference/description files that ship beside some datasets are not flows.
-        files = [p for p in files if "header_reference" not in p.name
-                 and not p.name.lower().startswith(("readme", "license", "licence", "notice"))]
+        files = [p for p in _data_files(source) if _is_table_name(p)]
         if not files:
             raise InputError("directory holds no .csv, .txt or .parquet files (or .csv.gz)", path=source)
         return files
     return [source]
+
+
+def _data_files(folder: Path) -> list[Path]:
+    """A folder's files, less hidden ones and the reference/description files that ship beside
+    some datasets (README, LICENSE, CICFlowMeter's header reference), which are not flows."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                  and "header_reference" not in p.name
+                  and not p.name.lower().startswith(("readme", "license", "licence", "notice")))
+
+
+def _is_table_name(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    return suffix in _SUFFIXES or suffix == ".gz" and Path(path.stem).suffix.lower() in _SUFFIXES
 
 
 def read_flows(path: str | os.PathLike[str], options: ReadOptions | None = None) -> FlowData:
@@ -90,6 +99,9 @@ def read_flows(path: str | os.PathLike[str], options: ReadOptions | None = None)
         raise ConfigError(f"unknown flow format {options.format!r}",
                           hint=f"choose one of {', '.join(FORMATS)}")
     files = list_inputs(path)
+    if Path(path).is_dir() and (others := [p.name for p in _data_files(Path(path)) if not _is_table_name(p)]):
+        log.warning("%s: %d file(s) that are not flow tables left out: %s", path, len(others),
+                    ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else ""))
     parts = [_read_one(files[0], options)]
     picked = options.label_column is None and parts[0].format == "csv" and parts[0].label_column is not None
     if picked:  # every file of a directory takes the label the first one was found to have
