@@ -60,6 +60,26 @@ def test_detect_output_contract(trained, suffix):
     assert (frame["alert"].to_numpy() == truth).mean() > 0.9
 
 
+def test_predictions_on_stdout_never_mix_with_alerts(trained, capsys):
+    import io
+
+    root, model = trained
+    synthetic_flows(n=50, seed=4).to_csv(root / "few.csv", index=False)
+    capsys.readouterr()
+    assert main(["detect", "--model", str(model), str(root / "few.csv"), "--out", "-"]) == 0
+    written = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(written["id"]) == list(range(50))
+    # alerts to stdout as well would interleave JSON with the CSV: refused before the work
+    assert main(["detect", "--model", str(model), str(root / "few.csv"), "--alerts", "-"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "would both go to standard output" in captured.err
+    assert main(["detect", "--model", str(model), str(root / "few.csv"), "--alerts", "-",
+                 "--out", str(root / "few_preds.csv")]) == 0
+    assert all(line.startswith("{") for line in capsys.readouterr().out.splitlines())
+    assert main(["extract", "flows", str(root / "few.csv"), "--out", "-"]) == 2
+    assert "cannot be standard output" in capsys.readouterr().err
+
+
 def test_detect_keeps_malformed_rows_in_place(trained, capsys):
     root, model = trained
     lines = (root / "train.csv").read_text().splitlines()[:6]

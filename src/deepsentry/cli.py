@@ -21,7 +21,7 @@ from rich.text import Text
 
 from . import __version__
 from .core.errors import DeepSentryError, InputError
-from .core.tables import check_writable, is_pipe
+from .core.tables import STDOUT, check_writable, is_pipe
 
 app = typer.Typer(name="deepsentry", no_args_is_help=True, add_completion=False,
                   help="Deep-learning attack detection for network flows, security logs and malware.")
@@ -254,7 +254,7 @@ def watch_logs(
 def scan(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders to scan.")],
     model: Annotated[Path, typer.Option("--model", help="Malware model bundle.")],
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="Verdicts as JSON lines (default: stdout).")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Verdicts as JSON lines: a .jsonl file, or - (stdout, the default).")] = None,
     workers: Workers = 0,
     timeout: Timeout = 10.0,
     max_size: MaxSize = 64 * 1024 * 1024,
@@ -267,7 +267,7 @@ def scan(
     from .malware import ScanLimits
 
     if out_file is not None:
-        check_output(out_file, paths)  # before the model loads; scan_files checks the suffix and again
+        check_output(out_file, paths, stdout=True)  # before the model loads; scan_files checks the suffix and again
     detector = load_detector(model)
     limits = ScanLimits(timeout_s=timeout, max_bytes=max_size, workers=workers)
     progress = RichProgress()
@@ -278,7 +278,7 @@ def scan(
     finally:
         progress.finish()
     err.print(f"{sum(counts.values())} files: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    if out_file:
+    if out_file is not None and str(out_file) != STDOUT:
         out.print(f"verdicts written to {out_file}")
 
 
@@ -508,7 +508,7 @@ def tune(
 def detect(
     input: Annotated[Path, typer.Argument(help="Records to score: a CSV/Parquet file, a capture, logs, a directory, or - for stdin.")],
     model: Annotated[Path, typer.Option("--model", help="Model bundle directory or zip.")],
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="Predictions: .csv, .jsonl or .parquet.")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Predictions: .csv, .jsonl or .parquet, or - (CSV on stdout, the default).")] = None,
     format: FormatOpt = None,
     strict: Strict = False,
     keras_only: Annotated[bool, typer.Option("--keras", help="Score with Keras even when model.onnx exists.")] = False,
@@ -520,18 +520,17 @@ def detect(
     from .detection.batch import detect_file, load_detector
 
     detector = load_detector(model, onnx=not keras_only)
-    frame, summary = detect_file(detector, input, out_file, strict=strict, format=format, explain=explain,
-                                 alerts=alerts, model_name=model.name, progress=RichProgress())
+    to_stdout = out_file is None or str(out_file) == STDOUT
+    frame, summary = detect_file(detector, input, STDOUT if to_stdout else out_file, strict=strict, format=format,
+                                 explain=explain, alerts=alerts, model_name=model.name, progress=RichProgress())
     _report_problems(summary)
     err.print(f"{summary.scored} records scored, {summary.alerts} alerts"
               + (f" ({', '.join(f'{k}: {v}' for k, v in summary.predicted_counts.items())})"
                  if summary.predicted_counts else ""))
     if summary.alert_delivery_problem:
         err.print(Text.assemble(("warning:", "yellow"), f" {summary.alert_delivery_problem}"))
-    if out_file is None:
-        sys.stdout.write(frame.to_csv(index=False))
-    else:
-        out.print(f"predictions written to {out_file}")
+    if not to_stdout:  # beside alerts on stdout, on stderr: a line of text would break their JSON lines
+        (err if alerts == STDOUT else out).print(f"predictions written to {out_file}")
 
 
 @app.command()

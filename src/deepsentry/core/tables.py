@@ -198,13 +198,21 @@ def table_suffix(out: str | Path) -> str:
     return suffix
 
 
-def check_output(out: str | Path, inputs: Any, *, table: bool = False) -> None:
+STDOUT = "-"  # an output named so is written to standard output, where a command allows it
+
+
+def check_output(out: str | Path, inputs: Any, *, table: bool = False, stdout: bool = False) -> None:
     """Refuse an output path that is one of the inputs (the input would be read, then
     overwritten), or one that cannot be written (:func:`check_writable`); with ``table``, one
-    whose suffix :func:`write_table` does not write. Called before the work, not after it.
+    whose suffix :func:`write_table` does not write. :data:`STDOUT` is accepted where ``stdout``.
+    Called before the work, not after it.
 
     >>> check_output("preds.csv", ["flows.csv"], table=True)
     """
+    if str(out) == STDOUT:
+        if stdout:
+            return
+        raise ConfigError("this output cannot be standard output (-)", hint="name a file")
     if table:
         table_suffix(out)
     check_writable(out)
@@ -322,9 +330,13 @@ def relabel_copy(text: str, copy: Path, name: str) -> str:
 
 
 def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
-    """Write ``frame`` as CSV, JSON lines or Parquet, chosen by the suffix of ``out``."""
+    """Write ``frame`` as CSV, JSON lines or Parquet, chosen by the suffix of ``out``; as CSV to
+    standard output for :data:`STDOUT`."""
     import pyarrow.parquet as pq
 
+    if str(out) == STDOUT:
+        frame.to_csv(sys.stdout, index=False)
+        return Path(out)
     out = Path(out)
     suffix = table_suffix(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from ..core.base import validate_range
 from ..core.bundle import read_bundle
 from ..core.errors import ConfigError, DeepSentryError, InputError
 from ..core.preprocessing import PreprocessingReport
-from ..core.tables import check_output, check_writable, input_name, is_pipe, pipe_as_file, write_table
+from ..core.tables import STDOUT, check_output, check_writable, input_name, is_pipe, pipe_as_file, write_table
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
@@ -175,8 +175,11 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
 
     validate_range("explain", explain, 0)
     if out is not None:
-        check_output(out, path, table=True)
+        check_output(out, path, table=True, stdout=True)
     sink = AlertSink(alerts, inputs=[path]) if alerts else None  # checks a file destination before the work
+    if sink is not None and sink.kind == "stdout" and out is not None and str(out) == STDOUT:
+        raise ConfigError("the alerts and the predictions would both go to standard output, mixed in one stream",
+                          hint="write the predictions to a file with --out, or the alerts with --alerts FILE")
     if sink is not None and sink.kind == "file" and out is not None and Path(alerts).resolve() == Path(out).resolve():
         raise ConfigError("the alerts file is the predictions file: the predictions would overwrite the alerts",
                           path=out, hint="give --alerts and --out a file each")
@@ -196,12 +199,14 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
 def scan_files(detector: Any, paths: list[str | Path], out: str | Path | None = None, *,
                limits: Any = None, recursive: bool = True, on_file: Any = None) -> dict[str, int]:
     """Scan files and folders (into subfolders when ``recursive``) with a malware model and write
-    one JSON verdict line per file (to ``out``, a ``.jsonl`` file, or to stdout); returns counts by
+    one JSON verdict line per file (to ``out``, a ``.jsonl`` file, or to stdout: None or ``-``); returns counts by
     verdict. ``on_file(record)`` is called after each line, for progress."""
     import sys
 
     from ..core.tables import JSON_LINES_SUFFIXES
 
+    if out is not None and str(out) == STDOUT:
+        out = None
     if out is not None:  # before it is opened: "w" would empty a scanned file named by mistake
         if Path(out).suffix.lower() not in JSON_LINES_SUFFIXES:
             raise ConfigError(f"scan writes JSON lines; --out must end in .jsonl (got {Path(out).name!r})",
