@@ -70,11 +70,12 @@ def test_grouped_and_time_ordered_folds():
 
 def test_records_without_a_group_or_a_readable_time_are_placed_and_reported(caplog):
     X, y = frame_and_labels()
-    hosts = np.array(["a", "b", "c", None], dtype=object)[np.arange(len(X)) % 4]
+    # None, and a blank CSV field (read as "" or spaces), are no host
+    hosts = np.array(["a", "b", "c", None, "", " "], dtype=object)[np.arange(len(X)) % 6]
     grouped = make_splits(X.assign(host=hosts), y, SplitConfig.from_columns(
         folds=4, group_column="host", time_column=None, seed=0))
     # four groups, the records without a host among them: one fold tests exactly those records
-    missing = set(np.flatnonzero(pd.isna(hosts)))
+    missing = set(np.flatnonzero(pd.isna(hosts) | np.isin(hosts, ["", " "])))
     assert any(set(test) == missing for _, test in grouped.folds)
     assert grouped.notes == [f"{len(missing)} records have no value in group column 'host'; "
                              "they form one group of their own"]

@@ -135,8 +135,9 @@ def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = Non
     elif config.strategy == "group":
         # records without a group value form one group of their own: they must not join some
         # host's group by accident (factorize's default code -1 would index the last group)
-        codes, uniques = pd.factorize(aux, use_na_sentinel=False)
-        missing = int(pd.isna(aux).sum())
+        blank = pd.isna(aux) | (pd.Series(aux, dtype=object).astype(str).str.strip() == "").to_numpy()
+        codes, uniques = pd.factorize(np.where(blank, None, aux), use_na_sentinel=False)
+        missing = int(blank.sum())  # a blank CSV field reads as "", not as a missing value
         if missing:
             notes.append(f"{missing} records have no value in group column {config.group_column!r}; "
                          "they form one group of their own")
