@@ -416,3 +416,25 @@ def test_extract_flows_given_a_zeek_log_says_it_is_read_directly(tmp_path, capsy
     assert main(["extract", "flows", str(zeek), "--out", str(tmp_path / "flows.csv")]) == 3
     assert "read Zeek conn.log files as they are" in capsys.readouterr().err
     assert not (tmp_path / "flows.csv").exists()
+
+
+def test_data_with_nothing_to_learn_is_a_clear_error_not_an_abort(tmp_path, capsys):
+    """Only identifier columns (dropped when read) left a network with no inputs, and oneDNN
+    aborted the process; rows that de-duplicate to a handful, and folds no class can fill, got
+    sklearn's or an empty label list's messages."""
+    ids = tmp_path / "ids.csv"
+    ids.write_text("src_ip,label\n" + "".join(f"10.0.0.{i},{i % 2}\n" for i in range(1, 60)))
+    constant = tmp_path / "constant.csv"
+    constant.write_text("x,label\n" + "".join(f"5,{i % 2}\n" for i in range(60)))
+    repeated = tmp_path / "repeated.csv"
+    repeated.write_text("x,label\n" + "".join(f"{i % 3},{i % 2}\n" for i in range(30)))
+    for data, message in [(ids, f"{ids}: no feature to learn from: the data has no feature columns"),
+                          (constant, f"{constant}: no feature to learn from: every column has one value only (x)"),
+                          (repeated, f"{repeated}: too few training rows after de-duplication (6 of 30")]:
+        assert main(["train", "flows", "--data", str(data), "--out", str(tmp_path / "m")]) == 3
+        assert message in " ".join(capsys.readouterr().err.split())
+    assert main(["cv", "--data", str(ids), "--report", str(tmp_path / "r")]) == 3
+    assert "no feature to learn from" in capsys.readouterr().err
+    assert main(["cv", "--data", str(repeated), "--folds", "5", "--report", str(tmp_path / "r")]) == 3
+    assert "too few records for 5 folds after de-duplication (24 duplicates removed): class '0' 3, class '1' 3" \
+        in " ".join(capsys.readouterr().err.split())

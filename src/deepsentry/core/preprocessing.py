@@ -61,6 +61,15 @@ def category_code(index: dict[str, int], value: str, unknown: int) -> int:
     return code if code is not None else index.get(value.strip(), unknown)
 
 
+def require_features(frame: pd.DataFrame) -> None:
+    """Refuse data with no feature column before anything is fitted on it (a network with no
+    inputs aborts the process inside oneDNN; every row would be a duplicate of every other)."""
+    if frame.shape[1] == 0:
+        raise InputError("no feature to learn from: the data has no feature columns",
+                         hint="identifier columns (addresses, ids, timestamps) are left out when the data "
+                              "is read: the warnings above name them, and --keep-column keeps one")
+
+
 class TabularPreprocessor:
     """Numeric scaling and one-hot encoding fitted on training data; ``to_json``/``from_json``."""
 
@@ -107,6 +116,13 @@ class TabularPreprocessor:
             f"{c}@bin{b}" for c, edges in zip(self.numeric_columns_, self.ple_edges_)
             for b in range(len(edges) - 1)
         ] + [f"{c}={v}" for c, cats in self.categories_.items() for v in [*cats, UNKNOWN]]
+        if not self.feature_names_:  # a network with no inputs aborts the process inside oneDNN
+            constant = self.constant_columns_
+            if constant:
+                raise InputError(f"no feature to learn from: every column has one value only "
+                                 f"({', '.join(map(str, constant[:5]))}"
+                                 + (f" and {len(constant) - 5} more)" if len(constant) > 5 else ")"))
+            require_features(frame)
         self._compile()
         return self
 

@@ -35,7 +35,7 @@ from .backend import import_keras
 from .base import Detector, config_from_dict, validate_choice, validate_range, validate_seed, validate_types
 from .bundle import read_bundle, write_bundle
 from .errors import BundleError, ConfigError, InputError, check_is_fitted
-from .preprocessing import PreprocessingReport, TabularPreprocessor
+from .preprocessing import PreprocessingReport, TabularPreprocessor, require_features
 from .progress import epoch_callback
 from .thresholds import RULES, ThresholdChoice, choose_threshold
 
@@ -147,11 +147,19 @@ class TabularDetector(Detector):
             X.columns = [f"f{i}" for i in range(X.shape[1])]
         if len(X) < 10:
             raise InputError(f"too few training rows ({len(X)}); need at least 10")
+        require_features(X)
         labels = self._normalise_labels(y, len(X), benign_labels)
         summary = TrainingSummary(rows=len(X))
         if cfg.dedupe:
             X, labels, summary.duplicates_removed, summary.conflicting_duplicates = _dedupe(
                 X, labels, drop_conflicts=cfg.drop_conflicts)
+            if len(X) < 10:
+                if X.nunique(dropna=False).max() <= 1:
+                    raise InputError("no feature to learn from: every column has one value only "
+                                     f"({', '.join(map(str, X.columns[:5]))}{' ...' if X.shape[1] > 5 else ''})")
+                raise InputError(f"too few training rows after de-duplication ({len(X)} of {summary.rows}: "
+                                 f"{summary.duplicates_removed} duplicates, {summary.conflicting_duplicates} "
+                                 "with conflicting labels); need at least 10")
         malicious = labels != self.benign_class_
         if cfg.model != "autoencoder" and (malicious.all() or not malicious.any()):
             values = sorted(set(labels.tolist()))

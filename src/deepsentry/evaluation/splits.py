@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..core.base import validate_choice, validate_range, validate_seed, validate_types
 from ..core.errors import ConfigError, InputError
+from ..core.preprocessing import require_features
 from ..core.tabular import _dedupe
 
 STRATEGIES = ("stratified", "group", "time", "novel")
@@ -111,6 +112,7 @@ def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = Non
         if len(types) != len(y):
             raise ConfigError("attack_types must have one entry per record")
         X = X.reset_index(drop=True).assign(**{ATTACK_TYPE: types})
+    require_features(X.drop(columns=[c for c in (config.group_column, config.time_column, ATTACK_TYPE) if c in X]))
     removed = conflicting = 0
     if config.dedupe:
         X, y, removed, conflicting = _dedupe(X.reset_index(drop=True), y)
@@ -130,6 +132,11 @@ def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = Non
     held_out = None  # novel-attack folds: each test fold's attack types
     notes: list[str] = []
     if config.strategy == "stratified":
+        counts = pd.Series(y).value_counts().sort_index()
+        if len(counts) and counts.max() < config.folds:  # sklearn's own error names no class
+            raise InputError(f"too few records for {config.folds} folds after de-duplication ({removed} duplicates "
+                             "removed): " + ", ".join(f"class {name!r} {n}" for name, n in counts.items()),
+                             hint="use fewer --folds, or more data")
         splitter = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
         folds = list(splitter.split(index, y))
     elif config.strategy == "group":

@@ -48,7 +48,10 @@ class FlowDetector(TabularDetector):
         if feature_set not in FEATURE_SETS:
             raise ConfigError(f"unknown flow feature set {feature_set!r}", hint="native or portable")
         features = to_portable(data.features) if feature_set == "portable" else data.features
-        self.fit(features, data.labels, benign_labels=data.benign_labels, progress=progress)
+        try:
+            self.fit(features, data.labels, benign_labels=data.benign_labels, progress=progress)
+        except InputError as exc:  # what is wrong with the data: name it
+            raise exc.relocated(None, source) if source is not None else exc from None
         self.feature_set_ = feature_set
         self.format_ = data.format
         self.label_column_ = data.label_column
