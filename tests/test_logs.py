@@ -931,3 +931,9 @@ def test_cv_on_raw_hdfs_logs_notes_template_mining(tmp_path):
     # 626 blocks, most of them repeats of another block's sequence
     assert metrics["plan"]["rows"] + metrics["plan"]["duplicates_removed"] == 626
     assert "mined from all the log lines" in (report / "report.html").read_text()
+
+
+def test_sequences_without_events_are_refused_not_learnt():
+    # a model of no events scored every event of new logs as never seen: an alert on every session
+    with pytest.raises(InputError, match="all 20 training sequences are empty"):
+        LogSequenceDetector(LogConfig(epochs=1)).fit([[] for _ in range(20)])

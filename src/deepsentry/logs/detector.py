@@ -137,6 +137,9 @@ class LogSequenceDetector(Detector):
             raise InputError(f"too few training sequences ({len(sequences)}); need at least 10")
         if len(labels) != len(sequences):
             raise InputError(f"{len(labels)} labels for {len(sequences)} sequences")
+        if not any(sequences):  # nothing to learn: a model of no events would flag every event
+            raise InputError(f"all {len(sequences)} training sequences are empty (no events)",
+                             hint="is the sequence column the right one, and are the events in it?")
         model = cfg.model
         if model == "auto" and labels.any() and (labels == 0).any():
             return self._fit_best_supervised(sequences, labels, started, progress)
