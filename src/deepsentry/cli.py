@@ -277,7 +277,7 @@ def scan(
                             on_file=lambda _: progress.advance())
     finally:
         progress.finish()
-    err.print(f"{sum(counts.values())} files: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    err.print(f"{sum(counts.values())} files" + "".join(f", {k} {v}" for k, v in sorted(counts.items())))
     if out_file is not None and str(out_file) != STDOUT:
         out.print(f"verdicts written to {out_file}")
 
