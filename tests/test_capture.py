@@ -328,3 +328,15 @@ def test_an_interface_this_machine_lacks_is_named_plainly(portable_model, tmp_pa
         flow_streamer("nosuchif0")
     assert main(["watch", "flows", "--model", str(portable_model), "--alerts", str(tmp_path / "a.jsonl"),
                  "--interface", "nosuchif0", "--max-seconds", "1"]) == ConfigError.exit_code
+
+
+def test_strict_detection_refuses_a_truncated_capture(tmp_path, portable_model, capsys):
+    whole = dataset_path("network", "pcaps", "attack", "chrissanders_portscan.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(whole[:-37])  # the last packet's record ends early
+    out = tmp_path / "p.csv"
+    assert main(["detect", "--model", str(portable_model), str(cut), "--out", str(out)]) == 0  # flows up to the cut
+    assert main(["detect", "--model", str(portable_model), str(cut), "--out", str(tmp_path / "s.csv"),
+                 "--strict"]) == InputError.exit_code
+    assert "1 malformed packet record(s) (--strict); first: " in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "s.csv").exists()

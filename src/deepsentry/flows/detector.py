@@ -107,6 +107,10 @@ class FlowDetector(TabularDetector):
                 raise ConfigError("this model was trained on native flow features, which captures do not have",
                                   path=path, hint="train with --feature-set portable to score captures")
             flows = extract_flows([path])
+            problems = flows.report.malformed_rows
+            if strict and problems:
+                first = f"; first: {flows.report.examples[0]}" if flows.report.examples else ""
+                raise InputError(f"{problems} malformed packet record(s) (--strict){first}", path=path)
             table = flows.table
             labels = raw = None
             benign = tuple(self.benign_labels_ or ())
