@@ -136,7 +136,7 @@ def train_malware(
             from .core.errors import ConfigError
 
             raise ConfigError("training on a folder of files needs --labels", path=data)
-        table = read_labelled_files(data, labels, feature_set)
+        table = read_labelled_files(data, labels, feature_set, strict=strict)
     else:
         table = read_pe_features(data, label_column=label_column, strict=strict, require_labels=True)
     _report_read(table.report)
