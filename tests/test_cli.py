@@ -403,9 +403,17 @@ def test_a_numeric_column_mostly_not_numbers_is_counted_not_read_as_text(trained
     assert "line 2, column bytes: not a number: '[b]x[/b]'" in err  # brackets printed as given
     assert main(["detect", "--model", str(model), str(root / "wordy.csv"), "--strict"]) == 3
     assert "wordy.csv, line 2, column bytes: not a number: '[b]x[/b]'" in " ".join(capsys.readouterr().err.split())
-    data.loc[:2, "bytes"] = ["1,5", "2,25", "3"]  # a decimal-comma export
+    # a decimal-comma export (a European spreadsheet's, semicolon-separated) reads as its numbers
+    data.loc[:2, "bytes"] = ["1,5", "2,25", "3"]
     data.to_csv(root / "comma.csv", index=False, sep=";")
-    assert main(["detect", "--model", str(model), str(root / "comma.csv"), "--strict"]) == 3
+    data.assign(bytes=data["bytes"].astype(str).str.replace(",", ".").astype(float)).to_csv(root / "dot.csv", index=False)
+    for name in ("comma", "dot"):
+        assert main(["detect", "--model", str(model), str(root / f"{name}.csv"), "--strict",
+                     "--out", str(root / f"{name}_preds.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(root / "comma_preds.csv"), pd.read_csv(root / "dot_preds.csv"))
+    # in a comma-separated file such a value can only come quoted: a bad value, with a hint
+    data.to_csv(root / "quoted.csv", index=False)
+    assert main(["detect", "--model", str(model), str(root / "quoted.csv"), "--strict"]) == 3
     assert "not a number: '1,5' (a decimal comma?" in " ".join(capsys.readouterr().err.split())
 
 

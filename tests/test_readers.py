@@ -364,6 +364,17 @@ def test_semicolon_delimiter_is_detected(tmp_path):
     assert list(data.features.columns) == ["x", "y"]
 
 
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_decimal_commas_of_a_european_export_read_as_numbers(tmp_path, sep):
+    rows = [["dur", "bytes", "note", "label"], ["0,5", "1.234,5", "a,b", "normal"], ["2", "12", "c", "attack"],
+            ["-1,25E-3", "", "d", "normal"], ["3,0", "7", "e", "attack"]]
+    data = read_flows(write(tmp_path, "x.csv", "".join(sep.join(r) + "\n" for r in rows)),
+                      ReadOptions(label_column="label"))
+    assert data.features["dur"].tolist() == [0.5, 2.0, -0.00125, 3.0]
+    assert data.features["bytes"].tolist()[:2] == [1234.5, 12.0] and np.isnan(data.features["bytes"].iloc[2])
+    assert data.features["note"].tolist() == ["a,b", "c", "d", "e"]  # not every value a number: text
+
+
 def test_unknown_format_and_missing_path(tmp_path):
     with pytest.raises(ConfigError, match="unknown flow format"):
         read_flows(tmp_path, ReadOptions(format="pcapish"))

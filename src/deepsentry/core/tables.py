@@ -504,6 +504,37 @@ def quiet_row_handler_errors() -> Any:
                 sys.unraisablehook = _HOOK_USERS[1]
 
 
+#: delimiters of the spreadsheets that write numbers with a decimal comma (``0,5``): European
+#: locales save CSV with semicolons, and tab-separated text, so as not to clash with the comma
+DECIMAL_COMMA_DELIMITERS = (";", "\t")
+# 1,5 / -0,25 / 1.234,5 (a dot groups thousands) / 1,5E-3; integers alone are left to pyarrow
+_DECIMAL_COMMA_NUMBER = r"^[-+]?(\d+|\d{1,3}(\.\d{3})+),\d+([eE][-+]?\d+)?$|^[-+]?(\d+|\d{1,3}(\.\d{3})+)$"
+
+
+def _read_decimal_commas(table: pa.Table, path: Path) -> pa.Table:
+    """Text columns whose every value is a number written with a decimal comma (and one at least
+    has a comma), as numbers: read as text, they became categories of digits, and a model's
+    numeric column read them as bad values."""
+    converted = []
+    for i, name in enumerate(table.column_names):
+        column = table.column(i)
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            continue
+        values = pc.utf8_trim_whitespace(column)
+        filled = pc.not_equal(values, "")
+        if not pc.any(pc.match_substring(values, ",")).as_py() or not pc.all(
+                pc.or_(pc.invert(filled), pc.match_substring_regex(values, _DECIMAL_COMMA_NUMBER))).as_py():
+            continue
+        number = pc.replace_substring(pc.replace_substring(values, ".", ""), ",", ".")
+        number = pc.if_else(filled, number, pa.scalar(None, pa.string()))
+        table = table.set_column(i, name, pc.cast(number, pa.float64()))
+        converted.append(str(name))
+    if converted:
+        log.info("%s: read decimal commas as numbers in %s", path, ", ".join(converted[:5])
+                 + (f" and {len(converted) - 5} more" if len(converted) > 5 else ""))
+    return table
+
+
 def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool = False,
                    column_names: list[str] | None = None, legacy_text_columns: tuple[str, ...] = (),
                    skip_lines: int = 0) -> tuple[pd.DataFrame, dict[int, str], int]:
@@ -586,6 +617,8 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     table = _drop_invalid_utf8(table, path, report, malformed, total, header_lines, strict)
     if header_lines:
         table = _drop_repeated_headers(table, path, report, malformed, total, header_lines, strict)
+    if delimiter in DECIMAL_COMMA_DELIMITERS:
+        table = _read_decimal_commas(table, path)
     frame = table.to_pandas()
     names = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
     frame.columns = unique_names(names)
