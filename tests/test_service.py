@@ -74,8 +74,8 @@ def test_detect_answers_every_record_in_order_like_the_batch_path(client, bundle
     assert as_csv.status_code == 200
     np.testing.assert_allclose([a["score"] for a in as_csv.json()], expected, atol=1e-4)
     # delimited as files are: semicolons (a European spreadsheet's CSV), tabs
-    for sep in (";", "\t"):
-        body = pd.DataFrame(batch).to_csv(index=False, sep=sep)
+    for sep, decimal in ((";", "."), ("\t", "."), (";", ",")):  # and decimal commas, as such a sheet writes
+        body = pd.DataFrame(batch).to_csv(index=False, sep=sep, decimal=decimal)
         other = client.post("/v1/models/nsl/detect", content=body, headers={**auth(), "Content-Type": "text/csv"})
         assert other.status_code == 200
         np.testing.assert_allclose([a["score"] for a in other.json()], expected, atol=1e-4)

@@ -511,7 +511,7 @@ DECIMAL_COMMA_DELIMITERS = (";", "\t")
 _DECIMAL_COMMA_NUMBER = r"^[-+]?(\d+|\d{1,3}(\.\d{3})+),\d+([eE][-+]?\d+)?$|^[-+]?(\d+|\d{1,3}(\.\d{3})+)$"
 
 
-def _read_decimal_commas(table: pa.Table, path: Path) -> pa.Table:
+def read_decimal_commas(table: pa.Table, path: str | Path) -> pa.Table:
     """Text columns whose every value is a number written with a decimal comma (and one at least
     has a comma), as numbers: read as text, they became categories of digits, and a model's
     numeric column read them as bad values."""
@@ -618,7 +618,7 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     if header_lines:
         table = _drop_repeated_headers(table, path, report, malformed, total, header_lines, strict)
     if delimiter in DECIMAL_COMMA_DELIMITERS:
-        table = _read_decimal_commas(table, path)
+        table = read_decimal_commas(table, path)
     frame = table.to_pandas()
     names = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
     frame.columns = unique_names(names)

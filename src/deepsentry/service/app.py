@@ -210,7 +210,7 @@ def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        from ..core.tables import header_delimiter, unique_names
+        from ..core.tables import DECIMAL_COMMA_DELIMITERS, header_delimiter, read_decimal_commas, unique_names
 
         delimiter = header_delimiter(body.split(b"\n", 1)[0].decode("utf-8", errors="replace"))
         try:
@@ -223,6 +223,8 @@ def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
             raise _TooLarge(f"more than {max_records} records in one request")
         if len(set(table.column_names)) < table.num_columns:  # as files are read: the first 'x' is x, then x.1
             table = table.rename_columns(unique_names(table.column_names))
+        if delimiter in DECIMAL_COMMA_DELIMITERS:  # as files are read: 0,5 is a half
+            table = read_decimal_commas(table, REQUEST_BODY)
         return Batch(table=table)
     elif is_json_lines(content_type):
         records = _json_lines(body, max_records)
