@@ -283,6 +283,24 @@ def test_a_directory_names_the_files_it_leaves_out(tmp_path, caplog):
     assert "README" not in caplog.text
 
 
+def test_a_folder_scored_past_a_file_that_cannot_be_read(tmp_path):
+    import gzip as gz
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    write(folder, "a.csv", "Flow Duration,Fwd Pkts,Label\n10,2,BENIGN\n11,3,DDoS\n")
+    (folder / "b.csv.gz").write_bytes(gz.compress(b"Flow Duration,Fwd Pkts,Label\n" * 500)[:40])  # cut short
+    write(folder, "c.csv", "Flow Duration,Fwd Pkts,Label\n12,4,BENIGN\n")
+    scoring = ReadOptions(allow_empty=True, skip_unreadable=True)
+    data = read_flows(folder, scoring)
+    assert len(data) == 3 and data.report.bad_values["<unreadable file>"] == 1
+    assert [e.reason for e in data.report.examples if e.path.endswith("b.csv.gz")][0].endswith("; file left out")
+    with pytest.raises(InputError, match="b.csv.gz: cannot decompress"):
+        read_flows(folder)  # training refuses it
+    with pytest.raises(InputError, match="b.csv.gz: cannot decompress"):
+        read_flows(folder, ReadOptions(skip_unreadable=True, strict=True))
+
+
 def test_malformed_rows_are_counted_with_line_numbers(tmp_path):
     text = "a,b,label\n1,2,normal\n3,4\n5,6,attack\n7,8,9,normal\n"
     data = read_flows(write(tmp_path, "x.csv", text), ReadOptions(label_column="label"))

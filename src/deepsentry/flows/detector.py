@@ -126,7 +126,7 @@ class FlowDetector(TabularDetector):
             raise ConfigError("a capture label applies to packet captures", path=path,
                               hint="flow tables carry their labels in a column (--label-column)")
         data = read_flows(path, self.read_options(strict=strict, format=format, require_labels=require_labels,
-                                                  allow_empty=True))
+                                                  allow_empty=True, skip_unreadable=True))
         if portable:
             data.features = to_portable(data.features)
         else:  # CICFlowMeter's columns under another release's spelling

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..core.errors import ConfigError, InputError
-from ..core.tables import (LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
+from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
                            is_text_column, read_delimited, refuse_stream, sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek
 from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign,
@@ -32,6 +32,7 @@ from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_
 log = logging.getLogger(__name__)
 
 _SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq")
+UNREADABLE_FILE = "<unreadable file>"  # the read report's count of a folder's files left out
 # Columns that are categorical in the known formats; everything else is meant to be numeric.
 CATEGORICAL = frozenset({"protocoltype", "service", "flag", "proto", "state"})
 
@@ -56,6 +57,9 @@ class ReadOptions:
     #: a table with no data rows (a header alone, or only malformed rows) reads as zero flows
     #: instead of an error: scoring writes what there is, training needs rows
     allow_empty: bool = False
+    #: a file of a folder that cannot be read is left out, counted and named (unless ``strict``),
+    #: so one corrupt export does not end the scoring of the others; training refuses it
+    skip_unreadable: bool = False
 
 
 def list_inputs(path: str | os.PathLike[str]) -> list[Path]:
@@ -99,15 +103,34 @@ def read_flows(path: str | os.PathLike[str], options: ReadOptions | None = None)
         raise ConfigError(f"unknown flow format {options.format!r}",
                           hint=f"choose one of {', '.join(FORMATS)}")
     files = list_inputs(path)
-    if Path(path).is_dir() and (others := [p.name for p in _data_files(Path(path)) if not _is_table_name(p)]):
-        log.warning("%s: %d file(s) that are not flow tables left out: %s", path, len(others),
-                    ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else ""))
-    parts = [_read_one(files[0], options)]
-    picked = options.label_column is None and parts[0].format == "csv" and parts[0].label_column is not None
-    if picked:  # every file of a directory takes the label the first one was found to have
-        options = dataclasses.replace(options, label_column=str(parts[0].label_column))
-    parts += [_read_one(file, options) for file in files[1:]]
+    if Path(path).is_dir() and (not_tables := [p.name for p in _data_files(Path(path)) if not _is_table_name(p)]):
+        log.warning("%s: %d file(s) that are not flow tables left out: %s", path, len(not_tables),
+                    ", ".join(not_tables[:5]) + (f" and {len(not_tables) - 5} more" if len(not_tables) > 5 else ""))
+    parts: list[FlowData] = []
+    unreadable: list[InputError] = []
+    picked = False
+    for file in files:
+        try:
+            part = _read_one(file, options)
+        except InputError as exc:
+            if not options.skip_unreadable or options.strict or len(files) == 1:
+                raise
+            unreadable.append(exc)
+            continue
+        if not parts:
+            picked = options.label_column is None and part.format == "csv" and part.label_column is not None
+            if picked:  # every file of a directory takes the label the first one was found to have
+                options = dataclasses.replace(options, label_column=str(part.label_column))
+        parts.append(part)
+    if not parts:
+        raise unreadable[0]
     data = parts[0] if len(parts) == 1 else _concat(parts, str(path))
+    if unreadable:
+        data.report.bad_values[UNREADABLE_FILE] = len(unreadable)
+        for exc in unreadable:
+            data.report.add(BadRecord(exc.path or str(path), exc.row, exc.column, f"{exc.message}; file left out"))
+        log.warning("%s: %d file(s) could not be read and were left out (first: %s)", path, len(unreadable),
+                    unreadable[0])
     if picked:
         log.warning("%s: using column %r as the label (name another with --label-column)", path, data.label_column)
     others = [c for c in data.report.label_columns if c != data.label_column]
