@@ -336,6 +336,9 @@ def test_strict_detection_refuses_a_truncated_capture(tmp_path, portable_model, 
     cut.write_bytes(whole[:-37])  # the last packet's record ends early
     out = tmp_path / "p.csv"
     assert main(["detect", "--model", str(portable_model), str(cut), "--out", str(out)]) == 0  # flows up to the cut
+    # the broken record has no row of its own: the count says what became of it
+    assert "1 malformed packet record(s) (the flows before each are kept)" in capsys.readouterr().err
+    assert (pd.read_csv(out, keep_default_na=False)["error"] == "").all()
     assert main(["detect", "--model", str(portable_model), str(cut), "--out", str(tmp_path / "s.csv"),
                  "--strict"]) == InputError.exit_code
     assert "1 malformed packet record(s) (--strict); first: " in " ".join(capsys.readouterr().err.split())

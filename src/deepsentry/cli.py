@@ -700,9 +700,7 @@ def _report_read(report) -> None:
 
 def _report_problems(summary) -> None:
     if summary.malformed_rows or summary.bad_values:
-        where = ("row(s) not scored (score empty, 'error' set)" if summary.malformed_in_output
-                 else "line(s) left out (they join no scored session or window)")
-        err.print(_problems(summary.malformed_rows, where, summary.bad_values), style="yellow")
+        err.print(_problems(summary.malformed_rows, summary.malformed_fate, summary.bad_values), style="yellow")
         for example in summary.examples[:5]:
             err.print(f"  {example}")
     if summary.unseen_categories:

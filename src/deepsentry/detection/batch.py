@@ -50,6 +50,11 @@ def load_detector(path: str | Path, *, onnx: bool = True, keras_model: bool = Tr
     return detector
 
 
+TABLE_ROWS_KEPT = "row(s) not scored (score empty, 'error' set)"
+LOG_LINES_LEFT_OUT = "line(s) left out (they join no scored session or window)"
+PACKETS_LEFT_OUT = "packet record(s) (the flows before each are kept)"
+
+
 @dataclass
 class DetectSummary:
     """Counts from one detection run, printed by the CLI and returned to library users."""
@@ -60,9 +65,10 @@ class DetectSummary:
     scored: int = 0  # records that got a score (malformed ones kept in place did not)
     alerts: int = 0
     malformed_rows: int = 0
-    #: malformed records keep their place in the output (tables); log lines that cannot be read
-    #: belong to no scored session or window, so they have no row of their own
-    malformed_in_output: bool = True
+    #: what became of the malformed records: they keep their place in the output (tables); log
+    #: lines that cannot be read belong to no scored session or window, and a capture's broken
+    #: packet records to no flow, so neither has a row of its own
+    malformed_fate: str = TABLE_ROWS_KEPT
     bad_values: dict[str, int] = field(default_factory=dict)
     unseen_categories: dict[str, int] = field(default_factory=dict)
     missing_values: dict[str, int] = field(default_factory=dict)
@@ -111,6 +117,7 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
         except DeepSentryError as exc:  # the model's view of the records (missing columns): name the file
             raise exc.relocated(None, path) from None
     summary = DetectSummary(input=str(path), output=None, malformed_rows=data.report.malformed_rows,
+                            malformed_fate=PACKETS_LEFT_OUT if data.format == "capture" else TABLE_ROWS_KEPT,
                             bad_values=data.report.bad_values, unseen_categories=report.unseen_categories,
                             missing_values=report.missing,
                             examples=[str(e) for e in data.report.examples])
@@ -246,7 +253,7 @@ def _detect_log_groups(detector: Any, path: str | Path, out: str | Path | None, 
                                                       source=str(path)).values()))
     summary = DetectSummary(input=str(path), output=None, rows=len(frame), scored=len(frame),
                             alerts=int(frame["alert"].sum()),
-                            malformed_rows=data.report.malformed_rows, malformed_in_output=False,
+                            malformed_rows=data.report.malformed_rows, malformed_fate=LOG_LINES_LEFT_OUT,
                             bad_values=data.report.bad_values, examples=[str(e) for e in data.report.examples])
     if out is not None:
         write_table(frame, out)
