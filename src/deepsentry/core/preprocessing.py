@@ -61,6 +61,12 @@ def category_code(index: dict[str, int], value: str, unknown: int) -> int:
     return code if code is not None else index.get(value.strip(), unknown)
 
 
+def one_value_only(columns: list[Any]) -> InputError:
+    """The error for training data in which no column varies (nothing tells one row from another)."""
+    shown = ", ".join(map(str, columns[:5])) + (f" and {len(columns) - 5} more" if len(columns) > 5 else "")
+    return InputError(f"no feature to learn from: every column has one value only ({shown})")
+
+
 def require_features(frame: pd.DataFrame) -> None:
     """Refuse data with no feature column before anything is fitted on it (a network with no
     inputs aborts the process inside oneDNN; every row would be a duplicate of every other)."""
@@ -117,11 +123,8 @@ class TabularPreprocessor:
             for b in range(len(edges) - 1)
         ] + [f"{c}={v}" for c, cats in self.categories_.items() for v in [*cats, UNKNOWN]]
         if not self.feature_names_:  # a network with no inputs aborts the process inside oneDNN
-            constant = self.constant_columns_
-            if constant:
-                raise InputError(f"no feature to learn from: every column has one value only "
-                                 f"({', '.join(map(str, constant[:5]))}"
-                                 + (f" and {len(constant) - 5} more)" if len(constant) > 5 else ")"))
+            if self.constant_columns_:
+                raise one_value_only(self.constant_columns_)
             require_features(frame)
         self._compile()
         return self

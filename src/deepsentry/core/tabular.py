@@ -35,7 +35,7 @@ from .backend import import_keras
 from .base import Detector, config_from_dict, validate_choice, validate_range, validate_seed, validate_types
 from .bundle import read_bundle, write_bundle
 from .errors import BundleError, ConfigError, InputError, check_is_fitted
-from .preprocessing import PreprocessingReport, TabularPreprocessor, require_features
+from .preprocessing import PreprocessingReport, TabularPreprocessor, one_value_only, require_features
 from .progress import epoch_callback
 from .thresholds import RULES, ThresholdChoice, choose_threshold
 
@@ -155,8 +155,7 @@ class TabularDetector(Detector):
                 X, labels, drop_conflicts=cfg.drop_conflicts)
             if len(X) < 10:
                 if X.nunique(dropna=False).max() <= 1:
-                    raise InputError("no feature to learn from: every column has one value only "
-                                     f"({', '.join(map(str, X.columns[:5]))}{' ...' if X.shape[1] > 5 else ''})")
+                    raise one_value_only(list(X.columns))
                 raise InputError(f"too few training rows after de-duplication ({len(X)} of {summary.rows}: "
                                  f"{summary.duplicates_removed} duplicates, {summary.conflicting_duplicates} "
                                  "with conflicting labels); need at least 10")
