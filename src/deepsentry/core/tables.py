@@ -535,6 +535,15 @@ def read_decimal_commas(table: pa.Table, path: str | Path) -> pa.Table:
     return table
 
 
+def no_data_rows(path: str | Path, malformed: dict[int, str], report: ReadReport) -> InputError:
+    """The error for a table with no usable row: none at all, or every one malformed (the first named)."""
+    if not malformed:
+        return InputError("no data rows", path=path)
+    first = next((e for e in report.examples if e.row), None)
+    return InputError(f"no data rows: all {len(malformed)} are malformed"
+                      + (f" (first: line {first.row}, {first.reason})" if first else ""), path=path)
+
+
 def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool = False,
                    column_names: list[str] | None = None, legacy_text_columns: tuple[str, ...] = (),
                    skip_lines: int = 0) -> tuple[pd.DataFrame, dict[int, str], int]:

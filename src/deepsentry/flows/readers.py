@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from ..core.errors import ConfigError, InputError
 from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
-                           is_text_column, read_delimited, refuse_stream, sniff_delimited)
+                           is_text_column, no_data_rows, read_delimited, refuse_stream, sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek
 from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign,
                       holds_identifiers, is_identifier, normalise_name)
@@ -208,11 +208,7 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
         frame, malformed, total = _read_csv(path, delimiter, fmt, first, report, options.strict,
                                             options.label_column)
     if frame.empty and not options.allow_empty:
-        if not malformed:
-            raise InputError("no data rows", path=path)
-        first = next((e for e in report.examples if e.row), None)
-        raise InputError(f"no data rows: all {len(malformed)} are malformed"
-                         + (f" (first: line {first.row}, {first.reason})" if first else ""), path=path)
+        raise no_data_rows(path, malformed, report)
     return _split_columns(path, frame, fmt, options, report, malformed, total)
 
 
