@@ -20,7 +20,7 @@ from deepsentry.core.errors import ConfigError, InputError
 from deepsentry.logs.detector import NEVER_SEEN, LogConfig, LogSequenceDetector
 from deepsentry.logs.drain import DRAIN_VERSION, TemplateMiner, grouping_accuracy
 from deepsentry.logs.formats import PRESETS, LogFormat
-from deepsentry.logs.sequences import read_log_sessions, read_sequences
+from deepsentry.logs.sequences import read_log_sessions, read_log_windows, read_sequences
 
 
 def loghub(system: str) -> tuple[list[str], pd.DataFrame]:
@@ -937,3 +937,21 @@ def test_sequences_without_events_are_refused_not_learnt():
     # a model of no events scored every event of new logs as never seen: an alert on every session
     with pytest.raises(InputError, match="all 20 training sequences are empty"):
         LogSequenceDetector(LogConfig(epochs=1)).fit([[] for _ in range(20)])
+
+
+def test_a_folder_of_logs_is_windowed_file_by_file_and_says_which_file(tmp_path):
+    """Line numbers start again in each file: a window's id, and a bad line's record, name the
+    file; a window never joins the end of one file to the start of the next."""
+    folder = tmp_path / "hosts"
+    folder.mkdir()
+    (folder / "a.log").write_text("\n".join(syslog_lines(25)) + "\n")
+    (folder / "b.log").write_text("\n".join(syslog_lines(12)) + "\nnot a syslog line\n")
+    data = read_log_windows(folder, LogFormat.from_spec("syslog"), TemplateMiner(), window=10)
+    assert data.ids == ["a.log:lines 1-10", "a.log:lines 11-20", "a.log:lines 21-25",
+                        "b.log:lines 1-10", "b.log:lines 11-12"]
+    assert [len(s) for s in data.sequences] == [10, 10, 5, 10, 2]
+    assert str(data.report.examples[0]).startswith(f"{folder / 'b.log'}, line 13: does not match")
+    with pytest.raises(InputError, match=r"b.log, line 13: does not match"):
+        read_log_windows(folder, LogFormat.from_spec("syslog"), TemplateMiner(), window=10, strict=True)
+    alone = read_log_windows(folder / "a.log", LogFormat.from_spec("syslog"), TemplateMiner(), window=10)
+    assert alone.ids == ["lines 1-10", "lines 11-20", "lines 21-25"]  # one file: ids as before

@@ -53,11 +53,19 @@ def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tup
 
     NUL bytes and over-long lines are counted in ``report`` (and cleaned or cut), never fatal.
     """
+    for _, number, line in iter_file_lines(path, report):
+        yield number, line
+
+
+def iter_file_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tuple[str, int, str]]:
+    """:func:`iter_lines` with the file each line comes from: in a directory, line numbers start
+    again in each file, and only the file makes them mean something."""
     paths = sorted(p for p in Path(path).rglob("*") if p.is_file()) if str(path) != "-" and Path(path).is_dir() \
         else [path]
     for one in paths:
         report.files.append(str(one))
-        yield from _lines_of(one, report)
+        for number, line in _lines_of(one, report):
+            yield str(one), number, line
 
 
 def _lines_of(one: Any, report: ReadReport) -> Iterator[tuple[int, str]]:
@@ -199,15 +207,15 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
     report = ReadReport()
     groups: OrderedDict[str, list[str]] = OrderedDict()
     line_numbers: dict[str, list[int]] = {}
-    for number, line in iter_lines(path, report):
+    for source, number, line in iter_file_lines(path, report):
         if not line.strip():
             continue
         fields = fmt.parse(line)
         if fields is None:
             if strict:
-                raise InputError(fmt.mismatch(line), path=path, row=number)
+                raise InputError(fmt.mismatch(line), path=source, row=number)
             report.malformed_rows += 1
-            report.add(BadRecord(str(path), number, None, fmt.mismatch(line)))
+            report.add(BadRecord(source, number, None, fmt.mismatch(line)))
             continue
         event = mined_event(miner, fields, learn)
         keys = dict.fromkeys(pattern.findall(line))  # a line can mention several sessions
@@ -251,14 +259,11 @@ def read_log_windows(path: str | os.PathLike[str], fmt: Any, miner: Any, *, wind
     from .clock import LineClock
 
     _check_window(window, None, window_seconds)
-    report = ReadReport(files=[str(path)])
+    report = ReadReport()
     clock = LineClock() if window_seconds is not None else None
-    events: list[str] = []
-    numbers: list[int] = []
-    stamps: list[float] = []
-    line_labels: list[bool] = []
     has_labels = "Label" in fmt.fields
-    for number, line in iter_lines(path, report):
+    by_file: OrderedDict[str, tuple[list[str], list[int], list[float], list[bool]]] = OrderedDict()
+    for source, number, line in iter_file_lines(path, report):
         if not line.strip():
             continue
         fields = fmt.parse(line)
@@ -268,22 +273,36 @@ def read_log_windows(path: str | os.PathLike[str], fmt: Any, miner: Any, *, wind
             problem = "no time this reader knows in the line (time windows need one)"
         if problem is not None:
             if strict:
-                raise InputError(problem, path=path, row=number)
+                raise InputError(problem, path=source, row=number)
             report.malformed_rows += 1
-            report.add(BadRecord(str(path), number, None, problem))
+            report.add(BadRecord(source, number, None, problem))
             continue
+        events, numbers, stamps, line_labels = by_file.setdefault(source, ([], [], [], []))
         events.append(mined_event(miner, fields, learn))
         numbers.append(number)
         if stamp is not None:
             stamps.append(stamp)
         if has_labels:
             line_labels.append(str(fields.get("Label") or "-").strip().lower() not in _NORMAL_LINE)
-    report.rows = len(events)
-    labels = np.asarray(line_labels, dtype=bool) if has_labels else None
-    if window_seconds is not None:
-        return _cut_time_windows(events, numbers, np.asarray(stamps, dtype=np.float64), labels, window_seconds,
-                                 report)
-    return _cut_line_windows(events, numbers, labels, window, None, report)
+    report.rows = sum(len(events) for events, *_ in by_file.values())
+    # a folder's files are windowed one by one (a window never joins two files' lines), and a
+    # window's id names its file: line numbers start again in each file
+    folder = str(path) != "-" and Path(path).is_dir()
+    windows = SequenceData([], [], np.zeros(0, dtype=np.int8) if has_labels else None, report, lines=[])
+    for source, (events, numbers, stamps, line_labels) in by_file.items():
+        labels = np.asarray(line_labels, dtype=bool) if has_labels else None
+        if window_seconds is not None:
+            part = _cut_time_windows(events, numbers, np.asarray(stamps, dtype=np.float64), labels, window_seconds,
+                                     report)
+        else:
+            part = _cut_line_windows(events, numbers, labels, window, None, report)
+        prefix = f"{Path(source).relative_to(path)}:" if folder else ""
+        windows.ids += [prefix + i for i in part.ids]
+        windows.sequences += part.sequences
+        windows.lines += part.lines
+        if has_labels:
+            windows.labels = np.concatenate([windows.labels, part.labels])
+    return windows
 
 
 #: per-line labels that mean a normal line (BGL and Thunderbird write ``-``)
