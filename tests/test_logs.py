@@ -955,3 +955,7 @@ def test_a_folder_of_logs_is_windowed_file_by_file_and_says_which_file(tmp_path)
         read_log_windows(folder, LogFormat.from_spec("syslog"), TemplateMiner(), window=10, strict=True)
     alone = read_log_windows(folder / "a.log", LogFormat.from_spec("syslog"), TemplateMiner(), window=10)
     assert alone.ids == ["lines 1-10", "lines 11-20", "lines 21-25"]  # one file: ids as before
+    assert main(["extract", "templates", str(folder), "--format", "syslog", "--out", str(tmp_path / "t.csv")]) == 0
+    rows = pd.read_csv(tmp_path / "t.csv", keep_default_na=False)
+    assert list(rows.columns[:2]) == ["file", "line"] and len(rows) == 38
+    assert rows.iloc[25][["file", "line"]].tolist() == ["b.log", 1] and rows.iloc[-1]["template_id"] == ""

@@ -20,16 +20,16 @@ from ..core.errors import ConfigError, InputError
 from ..core.tables import ReadReport, check_output, read_small_csv, write_table
 from .drain import TemplateMiner
 from .formats import LogFormat
-from .sequences import (SequenceData, iter_lines, read_event_lines, read_log_sessions, read_log_windows,
+from .sequences import (SequenceData, iter_file_lines, read_event_lines, read_log_sessions, read_log_windows,
                         read_sequences, sequence_label)
 
 
 def extract_templates(path: str | Path, fmt: str, out: str | Path, *,
                       miner: TemplateMiner | None = None) -> dict[str, Any]:
-    """Write one row per input line (``line``, ``template_id``, ``template``, in order) to ``out``
-    and the template table (``template_id``, ``template``, ``count``) beside it
-    (``<out stem>.templates`` with the suffix of ``out``). Lines that match no format keep a row
-    with an empty template."""
+    """Write one row per input line (``line``, ``template_id``, ``template``, in order; for a
+    folder, ``file`` first: line numbers start again in each file) to ``out`` and the template
+    table (``template_id``, ``template``, ``count``) beside it (``<out stem>.templates`` with the
+    suffix of ``out``). Lines that match no format keep a row with an empty template."""
     out = Path(out)
     table = out.with_name(out.stem + ".templates" + out.suffix)
     check_output(out, path, table=True)
@@ -37,19 +37,22 @@ def extract_templates(path: str | Path, fmt: str, out: str | Path, *,
     fmt_ = LogFormat.from_spec(fmt)
     miner = miner or TemplateMiner()
     report = ReadReport()
-    numbers, ids = [], []
-    for number, line in iter_lines(path, report):
+    sources, numbers, ids = [], [], []
+    for source, number, line in iter_file_lines(path, report):
         fields = fmt_.parse(line)
+        sources.append(source)
+        numbers.append(number)
         if fields is None:
             report.malformed_rows += 1
-            numbers.append(number)
             ids.append(-1)
             continue
-        numbers.append(number)
         ids.append(miner.add(fields.get("Content") or "")[0])
     templates = {c.id: c.template for c in miner.clusters}
-    out = write_table(pd.DataFrame({"line": numbers, "template_id": [f"E{i}" if i >= 0 else "" for i in ids],
-                                    "template": [templates.get(i, "") for i in ids]}), out)
+    rows = pd.DataFrame({"line": numbers, "template_id": [f"E{i}" if i >= 0 else "" for i in ids],
+                         "template": [templates.get(i, "") for i in ids]})
+    if str(path) != "-" and Path(path).is_dir():
+        rows.insert(0, "file", [str(Path(f).relative_to(path)) for f in sources])
+    out = write_table(rows, out)
     write_table(pd.DataFrame({"template_id": [f"E{c.id}" for c in miner.clusters],
                               "template": [c.template for c in miner.clusters],
                               "count": [c.size for c in miner.clusters]}), table)
