@@ -23,7 +23,7 @@ import itertools
 import operator
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Self, Sequence
 
 import numpy as np
 import pandas as pd
@@ -67,10 +67,10 @@ def one_value_only(columns: list[Any]) -> InputError:
     return InputError(f"no feature to learn from: every column has one value only ({shown})")
 
 
-def require_features(frame: pd.DataFrame) -> None:
+def require_features(columns: Sequence[Any]) -> None:
     """Refuse data with no feature column before anything is fitted on it (a network with no
     inputs aborts the process inside oneDNN; every row would be a duplicate of every other)."""
-    if frame.shape[1] == 0:
+    if len(columns) == 0:
         raise InputError("no feature to learn from: the data has no feature columns",
                          hint="identifier columns (addresses, ids, timestamps) are left out when the data "
                               "is read: the warnings above name them, and --keep-column keeps one")
@@ -125,7 +125,7 @@ class TabularPreprocessor:
         if not self.feature_names_:  # a network with no inputs aborts the process inside oneDNN
             if self.constant_columns_:
                 raise one_value_only(self.constant_columns_)
-            require_features(frame)
+            require_features(frame.columns)
         self._compile()
         return self
 

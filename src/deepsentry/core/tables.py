@@ -520,10 +520,11 @@ def read_decimal_commas(table: pa.Table, path: str | Path) -> pa.Table:
         column = table.column(i)
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             continue
+        if not pc.any(pc.match_substring(column, ",")).as_py():  # most text columns: no trimmed copy made
+            continue
         values = pc.utf8_trim_whitespace(column)
         filled = pc.not_equal(values, "")
-        if not pc.any(pc.match_substring(values, ",")).as_py() or not pc.all(
-                pc.or_(pc.invert(filled), pc.match_substring_regex(values, _DECIMAL_COMMA_NUMBER))).as_py():
+        if not pc.all(pc.or_(pc.invert(filled), pc.match_substring_regex(values, _DECIMAL_COMMA_NUMBER))).as_py():
             continue
         number = pc.replace_substring(pc.replace_substring(values, ".", ""), ",", ".")
         number = pc.if_else(filled, number, pa.scalar(None, pa.string()))

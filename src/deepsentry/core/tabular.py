@@ -147,7 +147,7 @@ class TabularDetector(Detector):
             X.columns = [f"f{i}" for i in range(X.shape[1])]
         if len(X) < 10:
             raise InputError(f"too few training rows ({len(X)}); need at least 10")
-        require_features(X)
+        require_features(X.columns)
         labels = self._normalise_labels(y, len(X), benign_labels)
         summary = TrainingSummary(rows=len(X))
         if cfg.dedupe:
