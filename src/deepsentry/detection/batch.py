@@ -9,6 +9,7 @@ a record has an empty score and ``alert`` 0).
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from ..core.base import validate_range
 from ..core.bundle import read_bundle
 from ..core.errors import ConfigError, DeepSentryError, InputError
 from ..core.preprocessing import PreprocessingReport
-from ..core.tables import STDOUT, check_output, check_writable, input_name, is_pipe, pipe_as_file, write_table
+from ..core.tables import (JSON_LINES_SUFFIXES, STDOUT, check_output, check_writable, input_name, is_pipe, pipe_as_file,
+                           write_table)
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
@@ -208,10 +210,6 @@ def scan_files(detector: Any, paths: list[str | Path], out: str | Path | None = 
     """Scan files and folders (into subfolders when ``recursive``) with a malware model and write
     one JSON verdict line per file (to ``out``, a ``.jsonl`` file, or to stdout: None or ``-``); returns counts by
     verdict. ``on_file(record)`` is called after each line, for progress."""
-    import sys
-
-    from ..core.tables import JSON_LINES_SUFFIXES
-
     if out is not None and str(out) == STDOUT:
         out = None
     if out is not None:  # before it is opened: "w" would empty a scanned file named by mistake
