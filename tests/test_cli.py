@@ -426,6 +426,44 @@ def test_extract_flows_given_a_zeek_log_says_it_is_read_directly(tmp_path, capsy
     assert not (tmp_path / "flows.csv").exists()
 
 
+def test_a_zeek_model_keeps_its_label_column_and_writes_error_rows_in_place(tmp_path, capsys):
+    """Trained on rotated (gzipped) conn logs with a label the user names, a model evaluates
+    new logs by that same label, and detect keeps a malformed record as an error row."""
+    import gzip
+    from pathlib import Path
+
+    fixture = Path(__file__).parent / "fixtures" / "zeek_conn.log"
+    header = [line for line in fixture.read_text().splitlines() if line.startswith("#") and "#close" not in line]
+    rng = np.random.default_rng(5)
+    rows = []
+    for i in range(300):
+        probe = rng.random() < 0.3
+        sent = int(rng.integers(0, 60)) if probe else int(rng.integers(200, 9000))
+        rows.append("\t".join(map(str, [
+            1767225600 + i, f"C{i}", f"10.0.0.{rng.integers(1, 250)}", rng.integers(1024, 65000), "10.0.1.5",
+            rng.choice([22, 80, 443]), "tcp", "-", round(rng.exponential(0.01 if probe else 2.0), 4), sent,
+            rng.integers(0, 9000), "S0" if probe else "SF", "T", "F", 0, "S" if probe else "ShADadFf",
+            rng.integers(1, 30), sent + 40, rng.integers(0, 30), 100, "(empty)"])))
+    train = tmp_path / "conn.00:00:00-01:00:00.log.gz"
+    train.write_bytes(gzip.compress("\n".join(header + rows[:240]).encode() + b"\n"))
+    new = tmp_path / "conn.log"
+    new.write_text("\n".join(header + rows[240:250] + ["1767226000\tCbad\t10.0.0.1"] + rows[250:]) + "\n")
+    model = tmp_path / "zeek_model"
+    assert main(["train", "flows", "--data", str(train), "--out", str(model), "--label-column", "conn_state",
+                 "--benign-label", "SF", "--epochs", "3", "--no-onnx"]) == 0
+    assert "conn_state" not in json.loads((model / "preprocessing.json").read_text())["input_columns"]
+    out = tmp_path / "preds.csv"
+    assert main(["detect", "--model", str(model), str(new), "--out", str(out)]) == 0
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert len(frame) == 61 and frame.loc[10, "id"] == f"line {len(header) + 11}"
+    assert frame.loc[10, "error"] == "expected 21 fields, found 3" and frame.loc[10, "score"] == ""
+    assert frame.loc[11, "id"] == "C250"
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(model), str(new), "--report", str(tmp_path / "report")]) == 0
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["binary"]["rows"] == 60 and set(metrics["classes"]["per_class_recall"]) == {"S0", "SF"}
+
+
 def test_data_with_nothing_to_learn_is_a_clear_error_not_an_abort(tmp_path, capsys):
     """Only identifier columns (dropped when read) left a network with no inputs, and oneDNN
     aborted the process; rows that de-duplicate to a handful, and folds no class can fill, got

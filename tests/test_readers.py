@@ -455,6 +455,48 @@ def test_zeek_conn_log_tsv_and_json(tmp_path):
         read_flows(fixture, ReadOptions(format="cic-ids2017"))
 
 
+def test_zeek_logs_compressed_cut_short_in_folders_and_with_a_chosen_label(tmp_path):
+    """Zeek gzips the logs it rotates and keeps conn.log beside dns.log, http.log...: each reads
+    as a user keeps them. A log cut short keeps its records before the cut, and every malformed
+    record keeps its place (detect writes it as an error row, named by its line)."""
+    fixture = Path(__file__).parent / "fixtures" / "zeek_conn.log"
+    plain = read_flows(fixture)
+    packed = write(tmp_path, "conn.01:00:00-02:00:00.log.gz", gzip.compress(fixture.read_bytes()))
+    compressed = read_flows(packed)
+    assert compressed.format == "zeek" and list(compressed.ids) == list(plain.ids)
+    assert compressed.malformed_positions == {3: "expected 21 fields, found 20"}
+    assert compressed.malformed_ids == {3: "line 12"} and list(compressed.positions) == [0, 1, 2, 4]
+    whole = [line for number, line in enumerate(fixture.read_text().splitlines(keepends=True), 1) if number != 12]
+    cut = write(tmp_path, "cut.log.gz", gzip.compress("".join(whole).encode())[:-40])
+    short = read_flows(cut)
+    assert 1 <= len(short) < len(plain) and short.report.malformed_rows == 1
+    assert "file ends early or is corrupt" in list(short.malformed_positions.values())[-1]
+    with pytest.raises(InputError, match="cut.log.gz, line 1[0-9]: file ends early"):
+        read_flows(cut, ReadOptions(strict=True))
+    # a label the user names is the label, and leaves the features
+    chosen = read_flows(fixture, ReadOptions(label_column="conn_state", benign_labels=("SF",)))
+    assert chosen.label_column == "conn_state" and "conn_state" not in chosen.features.columns
+    assert chosen.is_malicious.tolist() == [0, 0, 1, 0]
+    with pytest.raises(InputError, match="label column 'verdict' not found"):
+        read_flows(fixture, ReadOptions(label_column="verdict", require_labels=True))
+    # another kind of Zeek log is no flow record
+    dns = write(tmp_path, "dns.log", "#separator \\x09\n#path\tdns\n#fields\tts\tuid\tid.orig_h\tquery\n"
+                                     "1.0\tCa\t10.0.0.1\texample.com\n")
+    with pytest.raises(InputError, match="dns.log: a Zeek dns log, not a conn.log"):
+        read_flows(dns)
+    # a folder of Zeek logs: its conn logs, one set; the others named and left out
+    folder = tmp_path / "zeek"
+    folder.mkdir()
+    for source in (packed, dns):
+        (folder / source.name).write_bytes(source.read_bytes())
+    (folder / "conn.log").write_bytes(fixture.read_bytes())
+    both = read_flows(folder)
+    assert len(both) == 2 * len(plain) and both.report.malformed_rows == 2
+    assert set(both.malformed_ids.values()) == {"conn.log, line 12", f"{packed.name}, line 12"}
+    with pytest.raises(InputError, match="a Zeek conn.log, which has other flow features than format 'cic-ids2017'"):
+        read_flows(folder, ReadOptions(format="cic-ids2017"))
+
+
 def test_a_utf16_table_or_a_workbook_is_a_clear_error(tmp_path):
     path = tmp_path / "export.csv"
     path.write_text("dur,bytes,label\n1,2,normal\n", encoding="utf-16")

@@ -85,7 +85,7 @@ class FlowDetector(TabularDetector):
         """Options to read new data the way the training data was read (labels optional)."""
         fmt = overrides.pop("format", None) or getattr(self, "format_", None)
         return ReadOptions(format=None if fmt == "csv" else fmt,
-                           label_column=getattr(self, "label_column_", None) if fmt == "csv" else None,
+                           label_column=getattr(self, "label_column_", None),
                            benign_labels=tuple(getattr(self, "benign_labels_", None) or ()),
                            numeric_columns=self.numeric_input_columns(),
                            **overrides)

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from ..core.errors import ConfigError, InputError
 from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
                            is_text_column, no_data_rows, read_delimited, refuse_stream, sniff_delimited)
-from .zeek import looks_like_zeek, read_zeek
+from .zeek import looks_like_zeek, read_zeek, zeek_log_kind
 from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign,
                       holds_identifiers, is_identifier, normalise_name)
 
@@ -68,9 +68,11 @@ def list_inputs(path: str | os.PathLike[str]) -> list[Path]:
     if not source.exists():
         raise InputError("no such file or directory", path=source)
     if source.is_dir():
-        files = [p for p in _data_files(source) if _is_table_name(p)]
+        # Zeek's log folders hold conn.log beside dns.log, http.log...: only conn logs are flows
+        files = [p for p in _data_files(source) if _is_table_name(p) or zeek_log_kind(p) == "conn"]
         if not files:
-            raise InputError("directory holds no .csv, .txt or .parquet files (or .csv.gz)", path=source)
+            raise InputError("directory holds no .csv, .txt or .parquet files (or .csv.gz), nor Zeek conn logs",
+                             path=source)
         return files
     return [source]
 
@@ -92,18 +94,11 @@ def read_flows(path: str | os.PathLike[str], options: ReadOptions | None = None)
     """Read a flow file (or a directory of them, as one set) into features, labels and ids."""
     refuse_stream(path, "reread")
     options = options or ReadOptions()
-    zeek = Path(path).is_file() and looks_like_zeek(Path(path))
-    if options.format == "zeek" or (options.format is None and zeek):
-        return read_zeek(path, strict=options.strict)
-    if zeek:  # a model's own format (or --format) asks for a table that this log is not
-        raise InputError(f"a Zeek conn.log, which has other flow features than format {options.format!r}",
-                         path=path, hint="a model scores flows of the format it was trained on; train one on "
-                                         "conn.log records (--format zeek) to score them")
-    if options.format is not None and options.format not in FORMATS:
+    if options.format is not None and options.format not in (*FORMATS, "zeek"):
         raise ConfigError(f"unknown flow format {options.format!r}",
-                          hint=f"choose one of {', '.join(FORMATS)}")
+                          hint=f"choose one of {', '.join(FORMATS)}, zeek")
     files = list_inputs(path)
-    if Path(path).is_dir() and (not_tables := [p.name for p in _data_files(Path(path)) if not _is_table_name(p)]):
+    if Path(path).is_dir() and (not_tables := [p.name for p in _data_files(Path(path)) if p not in files]):
         log.warning("%s: %d file(s) that are not flow tables left out: %s", path, len(not_tables),
                     ", ".join(not_tables[:5]) + (f" and {len(not_tables) - 5} more" if len(not_tables) > 5 else ""))
     parts: list[FlowData] = []
@@ -156,7 +151,7 @@ def _concat(parts: list[FlowData], where: str) -> FlowData:
                              path=p.report.files[0])
     report = ReadReport()
     offset = 0
-    positions, malformed = [], {}
+    positions, malformed, malformed_ids = [], {}, {}
     for p in parts:
         report.rows += p.report.rows
         report.malformed_rows += p.report.malformed_rows
@@ -167,6 +162,7 @@ def _concat(parts: list[FlowData], where: str) -> FlowData:
         report.files += p.report.files
         positions.append(p.positions + offset)
         malformed.update({k + offset: v for k, v in p.malformed_positions.items()})
+        malformed_ids.update({k + offset: f"{Path(p.report.files[0]).name}, {v}" for k, v in p.malformed_ids.items()})
         offset += p.total_rows
     report.identifier_columns = parts[0].report.identifier_columns
     report.label_columns = parts[0].report.label_columns
@@ -180,13 +176,22 @@ def _concat(parts: list[FlowData], where: str) -> FlowData:
         format=parts[0].format, report=report,
         benign_labels=tuple(dict.fromkeys(b for p in parts for b in p.benign_labels)),
         positions=np.concatenate(positions), total_rows=offset, malformed_positions=malformed,
-        label_column=parts[0].label_column,
+        malformed_ids=malformed_ids, label_column=parts[0].label_column,
         identifiers=None if any(p.identifiers is None for p in parts)
         else pd.concat([p.identifiers for p in parts], ignore_index=True),
     )
 
 
 def _read_one(path: Path, options: ReadOptions) -> FlowData:
+    zeek = options.format == "zeek" or (path.suffix.lower() not in (".parquet", ".pq") and looks_like_zeek(path))
+    if zeek and options.format not in (None, "zeek"):  # a model's own format (or --format) asks for a table
+        raise InputError(f"a Zeek conn.log, which has other flow features than format {options.format!r}",
+                         path=path, hint="a model scores flows of the format it was trained on; train one on "
+                                         "conn.log records (--format zeek) to score them")
+    if zeek:
+        return read_zeek(path, strict=options.strict, label_column=options.label_column,
+                         benign_labels=tuple(options.benign_labels), require_labels=options.require_labels,
+                         allow_empty=options.allow_empty)
     report = ReadReport(files=[str(path)])
     if path.suffix.lower() in (".parquet", ".pq"):
         try:

@@ -12,15 +12,19 @@ stay out of the features; ``id.resp_p`` is kept as the service port. Zeek writes
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..core.errors import InputError
-from ..core.tables import BadRecord, LabelledTable, ReadReport
+from ..core.tables import BadRecord, LabelledTable, ReadReport, open_bytes, open_text
 
 NUMERIC = ("duration", "orig_bytes", "resp_bytes", "missed_bytes", "orig_pkts", "orig_ip_bytes",
            "resp_pkts", "resp_ip_bytes", "id.resp_p")
@@ -30,23 +34,79 @@ _SPACES = re.compile(r"\s{2,}")
 LABELS = ("label", "detailed-label", "tunnel_parents")  # Zeek-based datasets (e.g. IoT-23) add labels
 
 
-def looks_like_zeek(path: Path) -> bool:
+def zeek_log_kind(path: Path) -> str | None:
+    """The kind of Zeek log ``path`` is (``conn``, ``dns``, ...; ``unknown`` where it does not
+    say), plain or gzip-compressed (Zeek compresses the logs it rotates); None for anything else.
+    Read line by line, so the head of a log cut short still tells."""
+    lines: list[str] = []
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096).decode("utf-8", errors="replace")
-    except OSError:
-        return False
-    first = head.lstrip().splitlines()[0] if head.strip() else ""
-    return first.startswith("#separator") or (first.startswith("{") and '"id.orig_h"' in first)
+        with open_bytes(path) as handle:
+            while len(lines) < 16 and (line := handle.readline(1 << 16)):
+                if line.strip():
+                    lines.append(line.decode("utf-8", errors="replace").strip())
+    except (OSError, EOFError, zlib.error):
+        pass
+    if not lines:
+        return None
+    if lines[0].startswith("#separator"):
+        named = next((line.split(None, 1)[1:] for line in lines if line.startswith("#path")), None)
+        fields = next((line for line in lines if line.startswith("#fields")), "")
+        return named[0].strip() if named else "conn" if "conn_state" in fields else "unknown"
+    if lines[0].startswith("{") and '"id.orig_h"' in lines[0]:
+        try:
+            record = json.loads(lines[0])
+        except ValueError:
+            return "unknown"
+        return str(record.get("_path") or ("conn" if "conn_state" in record or "orig_bytes" in record else "unknown"))
+    return None
 
 
-def read_zeek(path: str | Path, *, strict: bool = False) -> LabelledTable:
+def looks_like_zeek(path: Path) -> bool:
+    """Whether ``path`` is a Zeek log of any kind, TSV or JSON."""
+    return zeek_log_kind(path) is not None
+
+
+def _numbered_lines(path: Path, bad: Callable[[int, str], None]) -> Iterator[tuple[int, str]]:
+    """The file's lines with their numbers; a compressed file cut short ends them, told to ``bad``
+    as a malformed record (the records before it are kept)."""
+    number = 0
+    try:
+        with open_text(path) as handle:
+            for number, line in enumerate(handle, 1):
+                yield number, line.rstrip("\n")
+    except (OSError, EOFError, zlib.error) as exc:
+        bad(number + 1, f"file ends early or is corrupt ({exc})")
+
+
+def read_zeek(path: str | Path, *, strict: bool = False, label_column: str | None = None,
+              benign_labels: tuple[str, ...] = (), require_labels: bool = False,
+              allow_empty: bool = False) -> LabelledTable:
+    """Flow records of a Zeek conn.log. The label is ``label_column`` where given (it then leaves
+    the features, when it is one), else a labelled dataset's own (``detailed-label``, ``label``).
+    ``allow_empty``: a log with no readable record reads as zero flows (scoring writes the malformed
+    ones as error rows) instead of an error."""
     path = Path(path)
     report = ReadReport(files=[str(path)])
-    text = path.read_text(encoding="utf-8", errors="replace")
-    rows, numbers = [], []
-    if text.lstrip().startswith("{"):
-        for number, line in enumerate(text.splitlines(), 1):
+    rows: list[dict[str, Any]] = []
+    positions: list[int] = []  # record index (see below) of each row
+    # record index (0-based, good and malformed records alike) -> what is wrong, and the record's
+    # name: detect keeps it as an error row in its place, named by its line (it may have no uid)
+    malformed: dict[int, str] = {}
+    malformed_ids: dict[int, str] = {}
+
+    def bad(number: int, message: str) -> None:
+        if strict:
+            raise InputError(message, path=path, row=number)
+        index = len(rows) + len(malformed)
+        malformed[index], malformed_ids[index] = message, f"line {number}"
+        report.malformed_rows += 1
+        report.add(BadRecord(str(path), number, None, message))
+
+    lines = _numbered_lines(path, bad)
+    first = next(((number, line) for number, line in lines if line.strip()), None)
+    lines = itertools.chain([first] if first else [], lines)
+    if first is not None and first[1].lstrip().startswith("{"):
+        for number, line in lines:
             if not line.strip():
                 continue
             try:
@@ -54,16 +114,13 @@ def read_zeek(path: str | Path, *, strict: bool = False) -> LabelledTable:
                 if not isinstance(record, dict):
                     raise ValueError("not an object")
             except ValueError as exc:
-                if strict:
-                    raise InputError(f"not a JSON object ({exc})", path=path, row=number) from None
-                report.malformed_rows += 1
-                report.add(BadRecord(str(path), number, None, "not a JSON object"))
+                bad(number, f"not a JSON object ({exc})")
                 continue
+            positions.append(len(rows) + len(malformed))
             rows.append(record)
-            numbers.append(number)
     else:
         separator, fields, spaced = "\t", None, False
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, line in lines:
             if line.startswith("#separator"):
                 separator = line.split(" ", 1)[1].encode().decode("unicode_escape")
             elif line.startswith("#fields"):
@@ -82,35 +139,46 @@ def read_zeek(path: str | Path, *, strict: bool = False) -> LabelledTable:
                 if spaced:
                     values = [part for v in values for part in _SPACES.split(v)]
                 if len(values) != len(fields):
-                    if strict:
-                        raise InputError(f"expected {len(fields)} fields, found {len(values)}", path=path, row=number)
-                    report.malformed_rows += 1
-                    report.add(BadRecord(str(path), number, None, f"expected {len(fields)} fields, found {len(values)}"))
+                    bad(number, f"expected {len(fields)} fields, found {len(values)}")
                     continue
+                positions.append(len(rows) + len(malformed))
                 rows.append(dict(zip(fields, values)))
-                numbers.append(number)
-    if not rows:
-        raise InputError("no connection records", path=path)
+    if not rows and not allow_empty:
+        first_bad = f" (all {len(malformed)} are malformed; first: {report.examples[0]})" if malformed else ""
+        raise InputError(f"no connection records{first_bad}", path=path)
     frame = pd.DataFrame(rows).replace({"-": np.nan, "(empty)": np.nan})
+    if rows and not any(c in frame for c in ("conn_state", "orig_bytes", "duration")):
+        kind = zeek_log_kind(path)
+        raise InputError(f"a Zeek {kind + ' ' if kind not in (None, 'unknown') else ''}log, not a conn.log: "
+                         "its records have no connection fields (duration, orig_bytes, conn_state)", path=path,
+                         hint="flows are read from Zeek's conn.log")
     features = pd.DataFrame(index=frame.index)
     for column in NUMERIC:
         values = pd.to_numeric(frame[column], errors="coerce") if column in frame else pd.Series(np.nan, index=frame.index)
-        bad = values.isna() & frame[column].notna() if column in frame else values.isna() & False
-        if bad.any():
-            report.bad_values[column] = int(bad.sum())
+        unparsed = values.isna() & frame[column].notna() if column in frame else values.isna() & False
+        if unparsed.any():
+            report.bad_values[column] = int(unparsed.sum())
         features[column] = values.astype(np.float64)
     for column in CATEGORICAL:
         features[column] = frame[column].fillna("-").astype(str) if column in frame else "-"
-    label_col = next((c for c in ("detailed-label", "label") if c in frame), None)
+    if label_column is not None and label_column not in frame:
+        if require_labels:
+            raise InputError(f"label column {label_column!r} not found", path=path,
+                             hint=f"fields are: {', '.join(map(str, frame.columns))}")
+        label_column = None
+    label_col = label_column or next((c for c in ("detailed-label", "label") if c in frame), None)
+    if label_col in features:  # as a feature it would hand the model the answer
+        features = features.drop(columns=label_col)
     labels = frame[label_col].fillna("benign").astype(str).str.strip().to_numpy(dtype=object) if label_col else None
     report.rows = len(features)
     report.identifier_columns = [c for c in IDENTIFIERS if c in frame]
-    positions = np.asarray(numbers, dtype=np.int64) - 1
     identifiers = frame[[c for c in IDENTIFIERS if c in frame] + (["id.resp_p"] if "id.resp_p" in frame else [])]
     identifiers = identifiers.rename(columns={"id.orig_h": "src_ip", "id.orig_p": "src_port", "id.resp_h": "dst_ip",
                                               "id.resp_p": "dst_port"})
     return LabelledTable(features=features, labels=labels, raw_labels=labels,
-                         ids=frame["uid"].to_numpy() if "uid" in frame else positions, format="zeek",
-                         benign_labels=("benign", "-", "normal"), report=report, positions=positions,
+                         ids=frame["uid"].to_numpy() if "uid" in frame else np.asarray(positions), format="zeek",
+                         benign_labels=tuple(benign_labels) or ("benign", "-", "normal"), report=report,
+                         positions=np.asarray(positions, dtype=np.int64),
                          total_rows=len(rows) + report.malformed_rows, label_column=label_col,
+                         malformed_positions=malformed, malformed_ids=malformed_ids,
                          identifiers=identifiers.reset_index(drop=True))
