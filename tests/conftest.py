@@ -47,6 +47,26 @@ def synthetic_flows(n: int = 600, seed: int = 0, attack_share: float = 0.4) -> p
     })
 
 
+ZEEK_FIXTURE = Path(__file__).parent / "fixtures" / "zeek_conn.log"
+
+
+def synthetic_zeek_conn(n: int = 300, seed: int = 5) -> tuple[list[str], list[str]]:
+    """A Zeek conn.log's header lines (the fixture's) and ``n`` records: about 30% of them
+    probes (state S0: few bytes, short) among completed sessions (SF)."""
+    header = [line for line in ZEEK_FIXTURE.read_text().splitlines() if line.startswith("#") and "#close" not in line]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        probe = rng.random() < 0.3
+        sent = int(rng.integers(0, 60)) if probe else int(rng.integers(200, 9000))
+        rows.append("\t".join(map(str, [
+            1767225600 + i, f"C{i}", f"10.0.0.{rng.integers(1, 250)}", rng.integers(1024, 65000), "10.0.1.5",
+            rng.choice([22, 80, 443]), "tcp", "-", round(rng.exponential(0.01 if probe else 2.0), 4), sent,
+            rng.integers(0, 9000), "S0" if probe else "SF", "T", "F", 0, "S" if probe else "ShADadFf",
+            rng.integers(1, 30), sent + 40, rng.integers(0, 30), 100, "(empty)"])))
+    return header, rows
+
+
 @pytest.fixture
 def nfstream_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """nfstream's ``to_pandas`` writes a temporary CSV into the working directory (and leaves it

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import named_pipe, synthetic_flows
+from conftest import named_pipe, synthetic_flows, synthetic_zeek_conn
 from deepsentry.cli import main
 
 
@@ -430,20 +430,8 @@ def test_a_zeek_model_keeps_its_label_column_and_writes_error_rows_in_place(tmp_
     """Trained on rotated (gzipped) conn logs with a label the user names, a model evaluates
     new logs by that same label, and detect keeps a malformed record as an error row."""
     import gzip
-    from pathlib import Path
 
-    fixture = Path(__file__).parent / "fixtures" / "zeek_conn.log"
-    header = [line for line in fixture.read_text().splitlines() if line.startswith("#") and "#close" not in line]
-    rng = np.random.default_rng(5)
-    rows = []
-    for i in range(300):
-        probe = rng.random() < 0.3
-        sent = int(rng.integers(0, 60)) if probe else int(rng.integers(200, 9000))
-        rows.append("\t".join(map(str, [
-            1767225600 + i, f"C{i}", f"10.0.0.{rng.integers(1, 250)}", rng.integers(1024, 65000), "10.0.1.5",
-            rng.choice([22, 80, 443]), "tcp", "-", round(rng.exponential(0.01 if probe else 2.0), 4), sent,
-            rng.integers(0, 9000), "S0" if probe else "SF", "T", "F", 0, "S" if probe else "ShADadFf",
-            rng.integers(1, 30), sent + 40, rng.integers(0, 30), 100, "(empty)"])))
+    header, rows = synthetic_zeek_conn(300)
     train = tmp_path / "conn.00:00:00-01:00:00.log.gz"
     train.write_bytes(gzip.compress("\n".join(header + rows[:240]).encode() + b"\n"))
     new = tmp_path / "conn.log"

@@ -495,3 +495,35 @@ def test_records_in_another_cicflowmeter_spelling_score_as_in_the_trained_one(tm
     import pyarrow as pa
 
     np.testing.assert_array_equal(detector.transform_table(pa.Table.from_pandas(v4)), expected)
+
+
+def test_zeek_records_score_as_the_same_log_read_from_a_file(tmp_path):
+    """A Zeek model takes a conn.log's TSV lines as a body, and Zeek's JSON records (which leave
+    unset fields out); both score as `detect` scores the same records in a file."""
+    from fastapi.testclient import TestClient
+
+    from conftest import ZEEK_FIXTURE, synthetic_zeek_conn
+    from deepsentry.detection.batch import score_file
+    from deepsentry.service.app import ServiceConfig, create_app
+
+    header, rows = synthetic_zeek_conn(300)
+    (tmp_path / "train.log").write_text("\n".join(header + rows) + "\n")
+    model = tmp_path / "zeek"
+    assert main(["train", "flows", "--data", str(tmp_path / "train.log"), "--out", str(model), "--label-column",
+                 "conn_state", "--benign-label", "SF", "--epochs", "2"]) == 0
+    lines = ZEEK_FIXTURE.read_text().splitlines()
+    whole = tmp_path / "conn.log"
+    whole.write_text("\n".join(line for number, line in enumerate(lines, 1) if number != 12) + "\n")
+    frame, _, _ = score_file(load_detector(model), whole)
+    client = TestClient(create_app(ServiceConfig(models={"zeek": str(model)}, token=TOKEN)))
+    answer = client.post("/v1/models/zeek/detect", content=whole.read_bytes(), headers=auth())
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose([a["score"] for a in answer.json()], frame["score"], rtol=1e-4, atol=1e-5)
+    fields = next(line for line in lines if line.startswith("#fields")).split("\t")[1:]
+    as_json = [{k: v for k, v in zip(fields, line.split("\t")) if v not in ("-", "(empty)")}
+               for line in whole.read_text().splitlines() if not line.startswith("#")]
+    answer = client.post("/v1/models/zeek/detect", json=as_json, headers=auth())
+    np.testing.assert_allclose([a["score"] for a in answer.json()], frame["score"], rtol=1e-4, atol=1e-5)
+    broken = client.post("/v1/models/zeek/detect", content="\n".join(lines).encode(), headers=auth())
+    assert broken.status_code == 400
+    assert broken.json()["error"]["message"] == "line 12: expected 21 fields, found 20"

@@ -20,6 +20,7 @@ from .capture import IDENTITY
 from .formats import align_columns, column_renames, is_default_benign
 from .portable import PORTABLE_FEATURES, portable_from_cic
 from .readers import FlowData, ReadOptions, list_inputs, read_flows
+from .zeek import record_as_read
 
 FLOW_FEATURES_VERSION = 1
 FEATURE_SETS = ("native", "portable")
@@ -64,6 +65,8 @@ class FlowDetector(TabularDetector):
     # are renamed as files are (see read_input), so they are not scored as missing values.
     def transform_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         check_is_fitted(self, ("preprocessor_",))
+        if getattr(self, "format_", None) == "zeek":  # missing values as in files: scored alike
+            records = [record_as_read(r) if isinstance(r, dict) else r for r in records]
         expected = self.preprocessor_.input_columns_
         first = records[0] if records else None
         if isinstance(first, dict) and any(c not in first for c in expected):

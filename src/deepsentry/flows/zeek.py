@@ -16,7 +16,7 @@ import itertools
 import json
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ NUMERIC = ("duration", "orig_bytes", "resp_bytes", "missed_bytes", "orig_pkts", 
 CATEGORICAL = ("proto", "service", "conn_state")
 IDENTIFIERS = ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h")
 _SPACES = re.compile(r"\s{2,}")
+#: how Zeek writes an unset and an empty field: both read as missing
+MISSING = ("-", "(empty)")
 LABELS = ("label", "detailed-label", "tunnel_parents")  # Zeek-based datasets (e.g. IoT-23) add labels
 
 
@@ -66,6 +68,21 @@ def looks_like_zeek(path: Path) -> bool:
     return zeek_log_kind(path) is not None
 
 
+def record_as_read(record: dict[str, Any]) -> dict[str, Any]:
+    """A conn.log record given one by one (a service request's, TSV or JSON) with its missing
+    values as :func:`read_zeek` reads them from a file, so that both score alike: Zeek's markers
+    of an unset field missing, a missing category ``-`` (Zeek's JSON leaves unset fields out).
+
+    >>> record_as_read({"duration": "-", "proto": "tcp"})["service"]
+    '-'
+    """
+    read = {k: None if isinstance(v, str) and v in MISSING else v for k, v in record.items()}
+    for column in CATEGORICAL:
+        if read.get(column) is None:
+            read[column] = "-"
+    return read
+
+
 def _numbered_lines(path: Path, bad: Callable[[int, str], None]) -> Iterator[tuple[int, str]]:
     """The file's lines with their numbers; a compressed file cut short ends them, told to ``bad``
     as a malformed record (the records before it are kept)."""
@@ -76,6 +93,56 @@ def _numbered_lines(path: Path, bad: Callable[[int, str], None]) -> Iterator[tup
                 yield number, line.rstrip("\n")
     except (OSError, EOFError, zlib.error) as exc:
         bad(number + 1, f"file ends early or is corrupt ({exc})")
+
+
+def zeek_records(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], None], *,
+                 path: str | Path | None = None) -> Iterator[dict[str, Any]]:
+    r"""The records of a Zeek log's numbered lines, TSV (``#fields`` header) or JSON lines, as
+    field -> value as written; a malformed record is told to ``bad`` (its line, what is wrong).
+
+    >>> lines = enumerate(["#separator \\x09", "#fields\tuid\tduration", "C1\t0.5"], 1)
+    >>> list(zeek_records(lines, print))
+    [{'uid': 'C1', 'duration': '0.5'}]
+    """
+    lines = iter(lines)
+    first = next(((number, line) for number, line in lines if line.strip()), None)
+    lines = itertools.chain([first] if first else [], lines)
+    if first is not None and first[1].lstrip().startswith("{"):
+        for number, line in lines:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                bad(number, f"not a JSON object ({exc})")
+                continue
+            yield record
+        return
+    separator, fields, spaced = "\t", None, False
+    for number, line in lines:
+        if line.startswith("#separator"):
+            separator = line.split(" ", 1)[1].encode().decode("unicode_escape")
+        elif line.startswith("#fields"):
+            fields = line.split(separator)[1:]
+            # IoT-23's conn.log.labeled joins its last three columns (tunnel_parents, label,
+            # detailed-label) with runs of spaces, in the header and in every record
+            spaced = any(_SPACES.search(f.strip()) for f in fields)
+            if spaced:
+                fields = [part for f in fields for part in _SPACES.split(f.strip())]
+        elif line.startswith("#") or not line.strip():
+            continue
+        elif fields is None:
+            raise InputError("a Zeek TSV log needs its #fields header before the records", path=path, row=number)
+        else:
+            values = line.split(separator)
+            if spaced:
+                values = [part for v in values for part in _SPACES.split(v)]
+            if len(values) != len(fields):
+                bad(number, f"expected {len(fields)} fields, found {len(values)}")
+                continue
+            yield dict(zip(fields, values))
 
 
 def read_zeek(path: str | Path, *, strict: bool = False, label_column: str | None = None,
@@ -102,51 +169,13 @@ def read_zeek(path: str | Path, *, strict: bool = False, label_column: str | Non
         report.malformed_rows += 1
         report.add(BadRecord(str(path), number, None, message))
 
-    lines = _numbered_lines(path, bad)
-    first = next(((number, line) for number, line in lines if line.strip()), None)
-    lines = itertools.chain([first] if first else [], lines)
-    if first is not None and first[1].lstrip().startswith("{"):
-        for number, line in lines:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not an object")
-            except ValueError as exc:
-                bad(number, f"not a JSON object ({exc})")
-                continue
-            positions.append(len(rows) + len(malformed))
-            rows.append(record)
-    else:
-        separator, fields, spaced = "\t", None, False
-        for number, line in lines:
-            if line.startswith("#separator"):
-                separator = line.split(" ", 1)[1].encode().decode("unicode_escape")
-            elif line.startswith("#fields"):
-                fields = line.split(separator)[1:]
-                # IoT-23's conn.log.labeled joins its last three columns (tunnel_parents, label,
-                # detailed-label) with runs of spaces, in the header and in every record
-                spaced = any(_SPACES.search(f.strip()) for f in fields)
-                if spaced:
-                    fields = [part for f in fields for part in _SPACES.split(f.strip())]
-            elif line.startswith("#") or not line.strip():
-                continue
-            elif fields is None:
-                raise InputError("a Zeek TSV log needs its #fields header before the records", path=path, row=number)
-            else:
-                values = line.split(separator)
-                if spaced:
-                    values = [part for v in values for part in _SPACES.split(v)]
-                if len(values) != len(fields):
-                    bad(number, f"expected {len(fields)} fields, found {len(values)}")
-                    continue
-                positions.append(len(rows) + len(malformed))
-                rows.append(dict(zip(fields, values)))
+    for record in zeek_records(_numbered_lines(path, bad), bad, path=path):
+        positions.append(len(rows) + len(malformed))
+        rows.append(record)
     if not rows and not allow_empty:
         first_bad = f" (all {len(malformed)} are malformed; first: {report.examples[0]})" if malformed else ""
         raise InputError(f"no connection records{first_bad}", path=path)
-    frame = pd.DataFrame(rows).replace({"-": np.nan, "(empty)": np.nan})
+    frame = pd.DataFrame(rows).replace(dict.fromkeys(MISSING, np.nan))
     if rows and not any(c in frame for c in ("conn_state", "orig_bytes", "duration")):
         kind = zeek_log_kind(path)
         raise InputError(f"a Zeek {kind + ' ' if kind not in (None, 'unknown') else ''}log, not a conn.log: "

@@ -199,14 +199,17 @@ def is_json_lines(content_type: str) -> bool:
 
 
 def parse_body(body: bytes, content_type: str, max_records: int) -> Batch:
-    """A JSON array of objects, JSON lines (``application/x-ndjson``), or CSV with a header row
-    (delimited as files are: the most frequent of , ; tab | in the header)."""
+    """A JSON array of objects, JSON lines (``application/x-ndjson``), CSV with a header row
+    (delimited as files are: the most frequent of , ; tab | in the header), or the lines of a Zeek
+    TSV log with its ``#`` header (told by its first bytes, whatever the content type)."""
     if not body.strip():
         raise InputError("empty request body", hint="send a JSON array of records or CSV with a header")
     if "multipart/form-data" in content_type:
         raise InputError("a file upload is not a body of records",
                          hint="scan a file with POST /v1/models/NAME/scan; send records as JSON, JSON lines or CSV")
-    if "csv" in content_type:
+    if body.lstrip().startswith(b"#separator"):
+        records = _zeek_lines(body)
+    elif "csv" in content_type:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
@@ -256,6 +259,21 @@ try:  # orjson parses and writes JSON several times faster; plain json works too
     _loads, _dumps = orjson.loads, orjson.dumps
 except ImportError:  # pragma: no cover
     _loads, _dumps = json.loads, json.dumps
+
+
+def _zeek_lines(body: bytes) -> list[dict[str, Any]]:
+    """The records of a Zeek TSV log body, values as written (a Zeek model reads its markers of
+    unset fields); a malformed line is an error that names it, as in a JSON body."""
+    from ..flows.zeek import zeek_records
+
+    records: list[dict[str, Any]] = []
+
+    def refuse(number: int, message: str) -> None:  # as a JSON-lines body's: the line, the record
+        raise InputError(f"line {number}: {message}", row=len(records))
+
+    lines = enumerate(body.decode("utf-8", errors="replace").splitlines(), 1)
+    records.extend(zeek_records(lines, refuse, path=REQUEST_BODY))
+    return records
 
 
 def _json_lines(body: bytes, max_records: int) -> list[Any]:
