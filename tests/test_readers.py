@@ -497,6 +497,33 @@ def test_zeek_logs_compressed_cut_short_in_folders_and_with_a_chosen_label(tmp_p
         read_flows(folder, ReadOptions(format="cic-ids2017"))
 
 
+def test_typed_parquet_columns_read_as_features_or_are_left_out_by_name(tmp_path, caplog):
+    """Typed Parquet columns: a duration is seconds, nullable integers and booleans are numbers,
+    a timestamp is an identifier; lists, records and raw bytes hold no feature value and are
+    left out by name (their text made a category of every row, and bytes crashed the reader)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 6
+    table = pa.table({
+        "when": pa.array(pd.date_range("2026-01-01", periods=n, freq="s")),
+        "elapsed": pa.array(pd.to_timedelta([0, 1500, 250, None, 10, 20], unit="ms")),
+        "pkts": pa.array([1, 2, None, 4, 5, 6], type=pa.int64()),
+        "syn": pa.array([True, False, None, True, False, True]),
+        "sizes": pa.array([[60, 1500]] * n),
+        "tls": pa.array([{"version": "1.3"}] * n),
+        "payload": pa.array([b"\x80\xff"] * n),
+        "label": pa.array(["normal", "attack"] * 3)})
+    pq.write_table(table, tmp_path / "typed.parquet")
+    with caplog.at_level(logging.WARNING):
+        data = read_flows(tmp_path / "typed.parquet", ReadOptions(require_labels=True))
+    assert list(data.features.columns) == ["elapsed", "pkts", "syn"]
+    np.testing.assert_allclose(data.features["elapsed"], [0, 1.5, 0.25, np.nan, 0.01, 0.02])
+    assert all(data.features[c].dtype.kind == "f" or c == "syn" for c in data.features.columns)
+    assert any("sizes, tls, payload hold lists, records or raw bytes" in r.getMessage() for r in caplog.records)
+    assert "when" in data.report.identifier_columns
+
+
 def test_a_utf16_table_or_a_workbook_is_a_clear_error(tmp_path):
     path = tmp_path / "export.csv"
     path.write_text("dur,bytes,label\n1,2,normal\n", encoding="utf-16")

@@ -351,6 +351,26 @@ def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
     return out
 
 
+def flat_columns(table: pa.Table, path: str | Path) -> pa.Table:
+    """A Parquet table less the columns that hold no feature value, named in a warning: lists,
+    records, maps and raw bytes (a payload, say). One-hot encoding their text would make a
+    category of every distinct value.
+
+    >>> flat_columns(pa.table({"dur": [1.0], "sizes": [[60, 1500]]}), "f.parquet").column_names
+    ['dur']
+    """
+    def holds_no_value(kind: pa.DataType) -> bool:
+        return (pa.types.is_nested(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+                or pa.types.is_fixed_size_binary(kind))
+
+    left_out = [f.name for f in table.schema if holds_no_value(f.type)]
+    if left_out:
+        log.warning("%s: column(s) %s hold lists, records or raw bytes, not feature values; left out",
+                    path, ", ".join(left_out))
+        table = table.drop_columns(left_out)
+    return table
+
+
 def open_bytes(path: str | Path) -> Any:
     """A binary stream over a plain or gzip-compressed file (decompressed as it is read)."""
     import gzip
@@ -877,6 +897,9 @@ def coerce_numeric(path: Path, features: pd.DataFrame, report: ReadReport, *, po
     """
     for column in features.columns:
         series = features[column]
+        if pd.api.types.is_timedelta64_dtype(series):  # a Parquet duration: seconds, as flow tables give them
+            features[column] = series.dt.total_seconds().astype(np.float64)
+            continue
         if not is_text_column(series):
             continue
         if normalise(column) in categorical:

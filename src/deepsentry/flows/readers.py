@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from ..core.errors import ConfigError, InputError
 from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
-                           is_text_column, no_data_rows, read_delimited, refuse_stream, sniff_delimited)
+                           flat_columns, is_text_column, no_data_rows, read_delimited, refuse_stream, sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek, zeek_log_kind
 from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign,
                       holds_identifiers, is_identifier, normalise_name)
@@ -198,7 +198,7 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
             table = pq.read_table(path)
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"cannot read Parquet ({exc})", path=path) from None
-        frame = table.to_pandas()
+        frame = flat_columns(table, path).to_pandas()
         fmt = FORMATS[_format_of(path, options.format, detect_format(list(frame.columns)))]
         malformed: dict[int, str] = {}
         total = len(frame)
