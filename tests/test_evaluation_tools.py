@@ -97,6 +97,26 @@ def test_records_without_a_group_or_a_readable_time_are_placed_and_reported(capl
             folds=3, group_column=None, time_column="when", seed=0))
 
 
+def test_records_of_one_time_never_sit_on_both_sides_of_a_time_split():
+    """Coarse times (a day, an hour) tie many records: TimeSeriesSplit's blocks cut through a
+    tie and put records of one instant in training and test alike; a constant column gave
+    'time' folds that were the input order."""
+    X, y = frame_and_labels()
+    hours = np.repeat(np.arange(7), -(-len(X) // 7))[: len(X)]
+    timed = make_splits(X.assign(hour=np.random.default_rng(1).permutation(hours)), y, SplitConfig.from_columns(
+        folds=3, group_column=None, time_column="hour", seed=0))
+    hour = np.random.default_rng(1).permutation(hours)
+    for train, test in timed.folds:
+        assert hour[train].max() < hour[test].min()
+    for column, message in [(np.zeros(len(X)), r"time column 'when' has too few distinct times \(1\) for 3"),
+                            (np.where(np.arange(len(X)) < len(X) // 2, "never",
+                                      pd.date_range("2026-01-01", periods=len(X), freq="min").astype(str)),
+                             r"records have no readable time in 'when': counted as the oldest, they fill")]:
+        with pytest.raises(InputError, match=message):
+            make_splits(X.assign(when=column), y, SplitConfig.from_columns(
+                folds=3, group_column=None, time_column="when", seed=0))
+
+
 def test_novel_attack_folds_hold_attack_types_out_of_training():
     X, y = frame_and_labels(900)
     types = np.where(y == "normal", "normal", y + "-" + (np.arange(len(y)) % 3).astype(str))  # 6 attack types

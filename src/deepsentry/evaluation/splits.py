@@ -101,7 +101,7 @@ def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = Non
     need ``benign_labels`` and may take ``attack_types`` (finer than ``y``, e.g. NSL-KDD's attack
     names under its categories; default ``y``).
     """
-    from sklearn.model_selection import GroupKFold, StratifiedKFold, TimeSeriesSplit
+    from sklearn.model_selection import GroupKFold, StratifiedKFold
 
     config = config or SplitConfig()
     y = np.asarray(y).astype(str).astype(object)
@@ -163,8 +163,7 @@ def make_splits(X: pd.DataFrame, y: np.ndarray, config: SplitConfig | None = Non
         if unreadable:
             notes.append(f"{unreadable} records have no readable time in {config.time_column!r}; "
                          "they count as the oldest (always on the training side)")
-        order = np.argsort(keys, kind="stable")
-        folds = [(order[a], order[b]) for a, b in TimeSeriesSplit(config.folds).split(order)]
+        folds = _forward_chaining(keys, config.folds, config.time_column)
     folds = [(np.sort(a), np.sort(b)) for a, b in folds]
     for note in notes:
         log.warning("%s", note)
@@ -199,6 +198,32 @@ def _novel_folds(y: np.ndarray, types: np.ndarray, benign_labels: tuple[str, ...
     index = np.arange(len(y))
     held_out = [sorted(str(name) for name, fold in fold_of.items() if fold == k) for k in range(folds)]
     return [(index[assignment != k], index[assignment == k]) for k in range(folds)], held_out
+
+
+def _forward_chaining(keys: np.ndarray, folds: int, column: str | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Forward-chaining folds over time ``keys`` (TimeSeriesSplit's blocks), each boundary moved
+    past any run of equal times, so that records of one instant never sit on both sides.
+
+    >>> [(a.tolist(), b.tolist()) for a, b in _forward_chaining(np.array([3., 1., 1., 2., 2., 2.]), 2, "t")]
+    [([1, 2], [3, 4, 5]), ([1, 2, 3, 4, 5], [0])]
+    """
+    from sklearn.model_selection import TimeSeriesSplit
+
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    result = []
+    for _, test in TimeSeriesSplit(folds).split(order):
+        start, end = (int(np.searchsorted(ordered, ordered[i], side="right")) for i in (test[0] - 1, test[-1]))
+        if start >= end and np.isneginf(ordered[test[0]]):
+            raise InputError(f"{int(np.isneginf(ordered).sum())} of {len(keys)} records have no readable time in "
+                             f"{column!r}: counted as the oldest, they fill a whole test fold of {folds}",
+                             hint="use fewer --folds, or give those records a time")
+        if start >= end:
+            raise InputError(f"time column {column!r} has too few distinct times ({len(np.unique(ordered))}) for "
+                             f"{folds} forward-chaining folds: records of one time stay on one side of a split",
+                             hint="use fewer --folds, or a finer time column")
+        result.append((order[:start], order[start:end]))
+    return result
 
 
 def _time_keys(values: np.ndarray, column: str) -> np.ndarray:
