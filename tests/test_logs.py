@@ -477,7 +477,7 @@ def test_watch_logs_survives_kill_9_without_losing_or_repeating_alerts(tmp_path,
     assert set(resumed) == set(reference), "an alert was lost"
 
 
-def test_watch_follows_rotation_and_truncation(tmp_path, raw_hdfs_model):
+def test_watch_follows_rotation_and_truncation(tmp_path, raw_hdfs_model, caplog):
     from deepsentry.detection.batch import load_detector
     from deepsentry.detection.watch_logs import watch_log
 
@@ -490,7 +490,15 @@ def test_watch_follows_rotation_and_truncation(tmp_path, raw_hdfs_model):
     assert watch_log(detector, log, alerts=alerts, state_dir=state, once=True)["lines"] == 0  # nothing new
     rotated = tmp_path / "x.log.new"
     rotated.write_text("\n".join(lines[1000:1300]) + "\n")
-    os.replace(rotated, log)  # logrotate: a new file under the old name
+    os.replace(rotated, log)  # a new file under the old name, the old one gone
+    with caplog.at_level(logging.WARNING):
+        assert watch_log(detector, log, alerts=alerts, state_dir=state, once=True)["lines"] == 300
+    assert "x.log was rotated and its old file is no longer beside it" in caplog.text
+    # logrotate renames: lines written to the old file after the last read are read from x.log.1
+    with open(log, "a") as handle:
+        handle.write("\n".join(lines[1300:1500]) + "\n")
+    os.rename(log, tmp_path / "x.log.1")
+    log.write_text("\n".join(lines[1500:1600]) + "\n")
     assert watch_log(detector, log, alerts=alerts, state_dir=state, once=True)["lines"] == 300
     log.write_text("\n".join(lines[:50]) + "\n")  # truncated in place and rewritten shorter
     assert watch_log(detector, log, alerts=alerts, state_dir=state, once=True)["lines"] == 50

@@ -1,6 +1,10 @@
 """Streaming log detection: tail a log file across rotation and truncation, group lines into
 sessions, score each session when it closes, write alerts as JSON lines, and survive ``kill -9``.
 
+On rotation the rest of the old file is read first, from the file beside it with the same inode
+(logrotate's ``auth.log.1``), also after a restart; a file compressed or removed at once is named
+in a warning, as its unread lines cannot be had.
+
 Lines become events as ``detect`` makes them: matched against the training templates, a line that
 matches none is ``<new>`` (the miner does not learn while watching, so a watch and a ``detect`` of
 the same lines give the same events, scores and explanations).
@@ -210,22 +214,37 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
             close([key])
 
     def read_text(info: os.stat_result) -> None:
-        if state.inode is not None and (info.st_ino != state.inode or info.st_size < state.offset):
-            state.offset = 0  # rotated (new file) or truncated: start from its beginning
+        if state.inode is not None and info.st_ino != state.inode:
+            # rotated: the lines written to the old file after the last read are in it still,
+            # under its new name (auth.log.1), unless it was compressed or removed at once
+            old = _renamed_file(path, state.inode, info.st_dev)
+            if old is not None:
+                read_lines(old, complete=True)
+            else:
+                log.warning("%s was rotated and its old file is no longer beside it: lines written to it "
+                            "after byte %d, if any, were not read", path, state.offset)
+            state.offset = 0
+        elif info.st_size < state.offset:
+            state.offset = 0  # truncated: start from its beginning
         state.inode = info.st_ino
-        with open(path, "rb") as handle:
+        read_lines(path, complete=once)
+
+    def read_lines(source: Path, complete: bool) -> None:
+        """Feed the lines of ``source`` from the checkpoint's offset; without ``complete``, a
+        half-written last line waits for its newline."""
+        with open(source, "rb") as handle:
             encoding = text_encoding(handle.read(4))
             if encoding not in (None, "utf-8-sig"):
                 # lines of UTF-16/32 are not byte lines: following them needs other offsets
-                raise InputError(f"watch follows UTF-8 text; this file is {encoding.upper()}", path=path,
+                raise InputError(f"watch follows UTF-8 text; this file is {encoding.upper()}", path=source,
                                  hint="score it with detect (which reads it), or have its writer use UTF-8")
             handle.seek(state.offset)
             batch = 0
             while True:
                 start = state.offset
                 raw = handle.readline()
-                if not raw or not raw.endswith(b"\n") and not once:
-                    break  # a half-written last line waits for its newline (with once, the input is complete)
+                if not raw or not raw.endswith(b"\n") and not complete:
+                    break
                 state.offset += len(raw)
                 if start == 0 and raw.startswith(codecs.BOM_UTF8):
                     raw = raw[len(codecs.BOM_UTF8):]
@@ -293,6 +312,23 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
             break
         time.sleep(poll_s)
     return counts
+
+
+def _renamed_file(path: Path, inode: int, device: int) -> Path | None:
+    """The file beside ``path`` that is the followed file under another name (the same inode on
+    the same device), as logrotate and syslog daemons leave it; None when there is none."""
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:
+        return None
+    for sibling in siblings:
+        try:
+            info = sibling.stat()
+        except OSError:
+            continue
+        if sibling != path and info.st_ino == inode and info.st_dev == device and sibling.is_file():
+            return sibling
+    return None
 
 
 def _record_id(event: dict[str, Any]) -> int | None:
