@@ -322,6 +322,22 @@ def test_resumed_search_equals_an_uninterrupted_one(tmp_path, strategy):
                    context={"data_sha256": "other", "folds": 3})
 
 
+def test_a_search_journal_in_use_by_another_process_is_refused(tmp_path):
+    """Two searches on one journal (a resumed one started twice) would both run the pending
+    trials and write each twice; the second is refused with the first one's pid. The lock goes
+    with its holder (a kill -9 included)."""
+    import os
+
+    from deepsentry.core.locks import exclusive_use
+
+    space, search = parse_space(SPACE), SearchConfig(strategy="random", trials=2, seed=5)
+    with exclusive_use(tmp_path / "busy", "the search journal"):
+        with pytest.raises(ConfigError, match=rf"the search journal is in use by another process \(pid {os.getpid()}\)"):
+            run_search(space, search, fake_objective, tmp_path / "busy")
+        assert read_journal(tmp_path / "busy") == []
+    assert len(run_search(space, search, fake_objective, tmp_path / "busy")) == 2
+
+
 @pytest.mark.parametrize("strategy", ["random", "tpe"])
 def test_trials_finishing_out_of_order_and_a_journal_with_gaps(tmp_path, strategy):
     space = parse_space(SPACE)

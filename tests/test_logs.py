@@ -519,6 +519,22 @@ def test_watch_follows_rotation_and_truncation(tmp_path, raw_hdfs_model, caplog)
         watch_log(detector, wide, alerts=tmp_path / "w.jsonl", state_dir=tmp_path / "w.st", once=True)
 
 
+def test_a_second_watch_on_one_state_folder_is_refused(tmp_path, raw_hdfs_model):
+    """Two watchers sharing a checkpoint would each replay what the other read and alert twice."""
+    from deepsentry.core.errors import ConfigError
+    from deepsentry.core.locks import exclusive_use
+    from deepsentry.detection.batch import load_detector
+    from deepsentry.detection.watch_logs import watch_log
+
+    log = tmp_path / "x.log"
+    log.write_text("\n".join(dataset_path("logs", "hdfs", "HDFS_5000.log").read_text().splitlines()[:300]) + "\n")
+    detector = load_detector(raw_hdfs_model)
+    with exclusive_use(tmp_path / "st", "the watch state folder"):
+        with pytest.raises(ConfigError, match="the watch state folder is in use by another process"):
+            watch_log(detector, log, alerts=tmp_path / "a.jsonl", state_dir=tmp_path / "st", once=True)
+    assert watch_log(detector, log, alerts=tmp_path / "a.jsonl", state_dir=tmp_path / "st", once=True)["lines"] == 300
+
+
 def test_watch_logs_refuses_bad_settings_and_says_when_no_line_matches(tmp_path, raw_hdfs_model, caplog):
     from deepsentry.detection.batch import load_detector
     from deepsentry.detection.watch_logs import watch_log

@@ -48,6 +48,7 @@ from typing import Any
 
 from ..core.base import validate_range
 from ..core.errors import ConfigError, InputError
+from ..core.locks import exclusive_use
 from ..core.tables import (BadRecord, ReadReport, check_output, check_writable, refuse_stream,
                            text_encoding)
 from ..logs.clock import LineClock
@@ -128,190 +129,191 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
     check_output(alerts_path, [path])  # now, not at the first alert hours into a watch; never the log
     check_writable(state_dir, directory=True)
     state_dir.mkdir(parents=True, exist_ok=True)
-    state_path = state_dir / "watch-state.json"
-    state = WatchState.from_json(json.loads(state_path.read_text())) if state_path.exists() else WatchState()
-    miner = TemplateMiner.from_json(state.miner or detector.templates_)
-    _drop_partial_line(alerts_path)
-    emitted = _ids_after(alerts_path, state.alerts_size)
-    counts = {"lines": 0, "sessions": 0, "alerts": 0, "unmatched": 0, "repeats_skipped": 0}
-    last_seen: dict[str, float] = {}
-    started = time.monotonic()
-    evtx_read: list[Any] = [None]  # (inode, size, mtime) of the last EVTX parse: unchanged = nothing new
+    with exclusive_use(state_dir, "the watch state folder"):  # a second watcher would repeat alerts
+        state_path = state_dir / "watch-state.json"
+        state = WatchState.from_json(json.loads(state_path.read_text())) if state_path.exists() else WatchState()
+        miner = TemplateMiner.from_json(state.miner or detector.templates_)
+        _drop_partial_line(alerts_path)
+        emitted = _ids_after(alerts_path, state.alerts_size)
+        counts = {"lines": 0, "sessions": 0, "alerts": 0, "unmatched": 0, "repeats_skipped": 0}
+        last_seen: dict[str, float] = {}
+        started = time.monotonic()
+        evtx_read: list[Any] = [None]  # (inode, size, mtime) of the last EVTX parse: unchanged = nothing new
 
-    def close(keys: list[str]) -> None:
-        closing = [(k, state.sessions.pop(k)) for k in keys]
-        if not closing:
-            return
-        scores, explanations = detector.score_and_explain([s["events"] for _, s in closing])
-        new_alerts = []
-        for (key, session), score, why in zip(closing, scores, explanations):
-            if window_lines:  # named as detect names it, once its last line is known
-                key = f"{key}-{session['last_line']}"
-            counts["sessions"] += 1
-            if score <= detector.threshold_.threshold:
-                continue
-            alert_id = f"{key}@{session['first_line']}"
-            if alert_id in emitted:
-                counts["repeats_skipped"] += 1
-                continue
-            new_alerts.append(log_alert(model=model_name, group=key, score=float(score),
-                                        threshold=detector.threshold_.threshold, events=len(session["events"]),
-                                        explanation=why, first_line=session["first_line"], source=str(path)))
-            emitted.add(alert_id)
-        if new_alerts:
-            with open(alerts_path, "a", encoding="utf-8") as handle:
-                handle.write("".join(json.dumps(a, default=str) + "\n" for a in new_alerts))
-                handle.flush()
-                os.fsync(handle.fileno())
-            counts["alerts"] += len(new_alerts)
-
-    def checkpoint() -> None:
-        state.alerts_size = alerts_path.stat().st_size if alerts_path.exists() else 0
-        state.miner = miner.to_json()
-        _save_atomic(state_path, state.to_json())
-
-    def feed(line: str) -> None:
-        state.line += 1
-        counts["lines"] += 1
-        fields = fmt.parse(line) if line.strip() else None
-        if fields is None:
-            counts["unmatched"] += 1
-            if counts["unmatched"] == _UNMATCHED_WARNING == counts["lines"]:
-                # every line so far is ignored: most likely the wrong file or model, which a
-                # watch that never ends would otherwise only show in its counts
-                log.warning("%s: none of the first %d lines matches the model's log format %r (is this the "
-                            "system the model was trained on?)", path, _UNMATCHED_WARNING, fmt.name)
-        elif session_re is None:
-            feed_window(fields)
-        else:
-            event = mined_event(miner, fields, learn=False)
-            for key in dict.fromkeys(session_re.findall(line)):
-                key = key if isinstance(key, str) else key[0]
-                session = state.sessions.pop(key, None) or {"events": [], "first_line": state.line}
-                session["events"].append(event)
-                session["last_line"] = state.line
-                state.sessions[key] = session  # most recently seen last
-                last_seen[key] = time.monotonic()
-        if session_re is not None and state.line % 100 == 0:  # close idle sessions in batches (one model call each)
-            close([k for k, s in state.sessions.items() if state.line - s["last_line"] >= idle_lines])
-
-    def feed_window(fields: dict[str, Any]) -> None:
-        if clock is not None:
-            stamp = clock(fields)
-            if stamp is None:
-                counts["no_time"] = counts.get("no_time", 0) + 1
+        def close(keys: list[str]) -> None:
+            closing = [(k, state.sessions.pop(k)) for k in keys]
+            if not closing:
                 return
-            key = f"t={math.floor(stamp / window_seconds) * window_seconds:.0f}s"
-            if key not in state.sessions:
-                close(list(state.sessions))  # time has moved on to another window
-        else:
-            key = next(iter(state.sessions), None) or f"lines {state.line}"
-        window = state.sessions.setdefault(key, {"events": [], "first_line": state.line})
-        window["events"].append(mined_event(miner, fields, learn=False))
-        window["last_line"] = state.line
-        last_seen[key] = time.monotonic()
-        if window_lines and len(window["events"]) >= window_lines:
-            close([key])
+            scores, explanations = detector.score_and_explain([s["events"] for _, s in closing])
+            new_alerts = []
+            for (key, session), score, why in zip(closing, scores, explanations):
+                if window_lines:  # named as detect names it, once its last line is known
+                    key = f"{key}-{session['last_line']}"
+                counts["sessions"] += 1
+                if score <= detector.threshold_.threshold:
+                    continue
+                alert_id = f"{key}@{session['first_line']}"
+                if alert_id in emitted:
+                    counts["repeats_skipped"] += 1
+                    continue
+                new_alerts.append(log_alert(model=model_name, group=key, score=float(score),
+                                            threshold=detector.threshold_.threshold, events=len(session["events"]),
+                                            explanation=why, first_line=session["first_line"], source=str(path)))
+                emitted.add(alert_id)
+            if new_alerts:
+                with open(alerts_path, "a", encoding="utf-8") as handle:
+                    handle.write("".join(json.dumps(a, default=str) + "\n" for a in new_alerts))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                counts["alerts"] += len(new_alerts)
 
-    def read_text(info: os.stat_result) -> None:
-        if state.inode is not None and info.st_ino != state.inode:
-            # rotated: the lines written to the old file after the last read are in it still,
-            # under its new name (auth.log.1), unless it was compressed or removed at once
-            old = _renamed_file(path, state.inode, info.st_dev)
-            if old is not None:
-                read_lines(old, complete=True)
+        def checkpoint() -> None:
+            state.alerts_size = alerts_path.stat().st_size if alerts_path.exists() else 0
+            state.miner = miner.to_json()
+            _save_atomic(state_path, state.to_json())
+
+        def feed(line: str) -> None:
+            state.line += 1
+            counts["lines"] += 1
+            fields = fmt.parse(line) if line.strip() else None
+            if fields is None:
+                counts["unmatched"] += 1
+                if counts["unmatched"] == _UNMATCHED_WARNING == counts["lines"]:
+                    # every line so far is ignored: most likely the wrong file or model, which a
+                    # watch that never ends would otherwise only show in its counts
+                    log.warning("%s: none of the first %d lines matches the model's log format %r (is this the "
+                                "system the model was trained on?)", path, _UNMATCHED_WARNING, fmt.name)
+            elif session_re is None:
+                feed_window(fields)
             else:
-                log.warning("%s was rotated and its old file is no longer beside it: lines written to it "
-                            "after byte %d, if any, were not read", path, state.offset)
-            state.offset = 0
-        elif info.st_size < state.offset:
-            state.offset = 0  # truncated: start from its beginning
-        state.inode = info.st_ino
-        read_lines(path, complete=once)
+                event = mined_event(miner, fields, learn=False)
+                for key in dict.fromkeys(session_re.findall(line)):
+                    key = key if isinstance(key, str) else key[0]
+                    session = state.sessions.pop(key, None) or {"events": [], "first_line": state.line}
+                    session["events"].append(event)
+                    session["last_line"] = state.line
+                    state.sessions[key] = session  # most recently seen last
+                    last_seen[key] = time.monotonic()
+            if session_re is not None and state.line % 100 == 0:  # close idle sessions in batches (one model call each)
+                close([k for k, s in state.sessions.items() if state.line - s["last_line"] >= idle_lines])
 
-    def read_lines(source: Path, complete: bool) -> None:
-        """Feed the lines of ``source`` from the checkpoint's offset; without ``complete``, a
-        half-written last line waits for its newline."""
-        with open(source, "rb") as handle:
-            encoding = text_encoding(handle.read(4))
-            if encoding not in (None, "utf-8-sig"):
-                # lines of UTF-16/32 are not byte lines: following them needs other offsets
-                raise InputError(f"watch follows UTF-8 text; this file is {encoding.upper()}", path=source,
-                                 hint="score it with detect (which reads it), or have its writer use UTF-8")
-            handle.seek(state.offset)
+        def feed_window(fields: dict[str, Any]) -> None:
+            if clock is not None:
+                stamp = clock(fields)
+                if stamp is None:
+                    counts["no_time"] = counts.get("no_time", 0) + 1
+                    return
+                key = f"t={math.floor(stamp / window_seconds) * window_seconds:.0f}s"
+                if key not in state.sessions:
+                    close(list(state.sessions))  # time has moved on to another window
+            else:
+                key = next(iter(state.sessions), None) or f"lines {state.line}"
+            window = state.sessions.setdefault(key, {"events": [], "first_line": state.line})
+            window["events"].append(mined_event(miner, fields, learn=False))
+            window["last_line"] = state.line
+            last_seen[key] = time.monotonic()
+            if window_lines and len(window["events"]) >= window_lines:
+                close([key])
+
+        def read_text(info: os.stat_result) -> None:
+            if state.inode is not None and info.st_ino != state.inode:
+                # rotated: the lines written to the old file after the last read are in it still,
+                # under its new name (auth.log.1), unless it was compressed or removed at once
+                old = _renamed_file(path, state.inode, info.st_dev)
+                if old is not None:
+                    read_lines(old, complete=True)
+                else:
+                    log.warning("%s was rotated and its old file is no longer beside it: lines written to it "
+                                "after byte %d, if any, were not read", path, state.offset)
+                state.offset = 0
+            elif info.st_size < state.offset:
+                state.offset = 0  # truncated: start from its beginning
+            state.inode = info.st_ino
+            read_lines(path, complete=once)
+
+        def read_lines(source: Path, complete: bool) -> None:
+            """Feed the lines of ``source`` from the checkpoint's offset; without ``complete``, a
+            half-written last line waits for its newline."""
+            with open(source, "rb") as handle:
+                encoding = text_encoding(handle.read(4))
+                if encoding not in (None, "utf-8-sig"):
+                    # lines of UTF-16/32 are not byte lines: following them needs other offsets
+                    raise InputError(f"watch follows UTF-8 text; this file is {encoding.upper()}", path=source,
+                                     hint="score it with detect (which reads it), or have its writer use UTF-8")
+                handle.seek(state.offset)
+                batch = 0
+                while True:
+                    start = state.offset
+                    raw = handle.readline()
+                    if not raw or not raw.endswith(b"\n") and not complete:
+                        break
+                    state.offset += len(raw)
+                    if start == 0 and raw.startswith(codecs.BOM_UTF8):
+                        raw = raw[len(codecs.BOM_UTF8):]
+                    feed(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+                    batch += 1
+                    if batch >= batch_lines:
+                        checkpoint()
+                        batch = 0
+
+        def read_evtx(info: os.stat_result) -> None:
+            if fmt.name != "evtx":
+                raise ConfigError(f"a binary Windows event log, but this model was trained on --format {fmt.name}",
+                                  path=path, hint="train the model with --format evtx")
+            stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+            if stamp == evtx_read[0]:
+                return
+            evtx_read[0] = stamp
+            report = ReadReport()
+            events = []
+            for number, event in iter_evtx_events(path, report):
+                record_id = _record_id(event)
+                if record_id is None:  # no position: it cannot be told from an event already handled
+                    report.malformed_rows += 1
+                    report.add(BadRecord(str(path), number, "EventRecordID", "event has no EventRecordID"))
+                    continue
+                events.append((record_id, number, event))
+            if state.inode is not None and info.st_ino != state.inode:
+                state.record_id = 0  # a new file: read it all
+            elif events and max(e[0] for e in events) < state.record_id:
+                state.record_id = 0  # a cleared log (its ids start again; never a momentarily unreadable one)
+            state.inode = info.st_ino
+            counts["unreadable_events"] = report.malformed_rows  # what the file holds now that cannot be read
+            if report.examples:
+                counts["unreadable_examples"] = [str(example) for example in report.examples[:5]]
             batch = 0
-            while True:
-                start = state.offset
-                raw = handle.readline()
-                if not raw or not raw.endswith(b"\n") and not complete:
-                    break
-                state.offset += len(raw)
-                if start == 0 and raw.startswith(codecs.BOM_UTF8):
-                    raw = raw[len(codecs.BOM_UTF8):]
-                feed(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            for record_id, _, event in sorted(e for e in events if e[0] > state.record_id):
+                feed(json.dumps(event, ensure_ascii=False))
+                state.record_id = record_id
                 batch += 1
                 if batch >= batch_lines:
                     checkpoint()
                     batch = 0
 
-    def read_evtx(info: os.stat_result) -> None:
-        if fmt.name != "evtx":
-            raise ConfigError(f"a binary Windows event log, but this model was trained on --format {fmt.name}",
-                              path=path, hint="train the model with --format evtx")
-        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
-        if stamp == evtx_read[0]:
-            return
-        evtx_read[0] = stamp
-        report = ReadReport()
-        events = []
-        for number, event in iter_evtx_events(path, report):
-            record_id = _record_id(event)
-            if record_id is None:  # no position: it cannot be told from an event already handled
-                report.malformed_rows += 1
-                report.add(BadRecord(str(path), number, "EventRecordID", "event has no EventRecordID"))
+        while True:
+            if not path.exists():
+                if once and state.inode is None:  # never seen: a typo, not a file rotated away
+                    raise InputError("no such file", path=path, hint="without --once, watch waits for it to appear")
+                if once:
+                    break
+                time.sleep(poll_s)
                 continue
-            events.append((record_id, number, event))
-        if state.inode is not None and info.st_ino != state.inode:
-            state.record_id = 0  # a new file: read it all
-        elif events and max(e[0] for e in events) < state.record_id:
-            state.record_id = 0  # a cleared log (its ids start again; never a momentarily unreadable one)
-        state.inode = info.st_ino
-        counts["unreadable_events"] = report.malformed_rows  # what the file holds now that cannot be read
-        if report.examples:
-            counts["unreadable_examples"] = [str(example) for example in report.examples[:5]]
-        batch = 0
-        for record_id, _, event in sorted(e for e in events if e[0] > state.record_id):
-            feed(json.dumps(event, ensure_ascii=False))
-            state.record_id = record_id
-            batch += 1
-            if batch >= batch_lines:
-                checkpoint()
-                batch = 0
-
-    while True:
-        if not path.exists():
-            if once and state.inode is None:  # never seen: a typo, not a file rotated away
-                raise InputError("no such file", path=path, hint="without --once, watch waits for it to appear")
+            info = path.stat()
+            if is_evtx(path):
+                read_evtx(info)
+            else:
+                read_text(info)
+            now = time.monotonic()
             if once:
+                close(list(state.sessions))
+                checkpoint()
+                break
+            close([k for k in state.sessions if now - last_seen.get(k, now) >= idle_seconds])
+            checkpoint()
+            if max_seconds is not None and now - started >= max_seconds:
                 break
             time.sleep(poll_s)
-            continue
-        info = path.stat()
-        if is_evtx(path):
-            read_evtx(info)
-        else:
-            read_text(info)
-        now = time.monotonic()
-        if once:
-            close(list(state.sessions))
-            checkpoint()
-            break
-        close([k for k in state.sessions if now - last_seen.get(k, now) >= idle_seconds])
-        checkpoint()
-        if max_seconds is not None and now - started >= max_seconds:
-            break
-        time.sleep(poll_s)
-    return counts
+        return counts
 
 
 def _renamed_file(path: Path, inode: int, device: int) -> Path | None:

@@ -42,6 +42,7 @@ import numpy as np
 
 from ..core.base import validate_choice, validate_seed, validate_types
 from ..core.errors import ConfigError, InputError
+from ..core.locks import exclusive_use
 from ..core.tabular import DetectorConfig
 
 STRATEGIES = ("grid", "random", "tpe")
@@ -506,66 +507,67 @@ def run_search(space: list[Param], search: SearchConfig, evaluate: Callable[[dic
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    history = read_journal(directory)
-    if resume:
-        _drop_partial_line(directory / JOURNAL)
-    if history and not resume:
-        raise _journal_exists(directory)
-    settings = {"strategy": search.strategy, "metric": search.metric, "seed": search.seed,
-                "grid_points": search.grid_points, "space": [p.__dict__ for p in space], "context": context or {}}
-    settings_path = directory / "search.json"
-    if settings_path.exists() and resume:
-        previous = json.loads(settings_path.read_text(encoding="utf-8"))
-        changed = _changed_settings(previous, json.loads(json.dumps(settings, default=jsonable)))
-        if changed:
-            raise ConfigError(f"--resume with other settings than the journal's (changed: {', '.join(changed)})",
-                              path=settings_path, hint="resume with the same data and options, or start a new --out")
-    settings_path.write_text(json.dumps(settings, indent=2, default=jsonable), encoding="utf-8")
-    total = search.trials
-    if search.strategy == "grid":
-        total = min(total, grid_size(space, search.grid_points))
-    if progress is not None:
-        progress.start(f"{search.strategy} search", total)
-        for _ in history[:total]:
-            progress.advance()
-    done = {h["trial"] for h in history}
-    pending = [k for k in range(total) if k not in done]
-    # random and grid trials do not depend on earlier results: they all queue at once and finish in
-    # any order. tpe's depend on earlier ones, so they run in blocks of ``jobs`` (trials k*jobs ..
-    # k*jobs + jobs - 1), each block seeing the blocks before it: a block cut short by a kill is
-    # finished with the same history, whatever order its trials had finished in.
-    independent = search.strategy in ("random", "grid")
-    jobs = max(1, search.jobs)
-    while pending:
-        if independent:
-            batch, known = pending, history
-        else:
-            block = pending[0] // jobs
-            batch = [k for k in pending if k // jobs == block]
-            known = [h for h in history if h["trial"] < block * jobs]
-        params = {k: trial_params(space, search.strategy, trial=k, seed=search.seed, history=known,
-                                  grid_points=search.grid_points, trials=search.trials) for k in batch}
-        if cost is not None and independent:
-            # longest first: the search's last minutes then run short trials on every worker, not one
-            # long trial on one worker while the others sit idle
-            params = dict(sorted(params.items(), key=lambda item: (-cost(item[1]), item[0])))
-        started = time.perf_counter()
-        if parallel_evaluate is not None:
-            outcomes = parallel_evaluate(params)
-        else:
-            outcomes = ((k, evaluate(p)) for k, p in params.items())
-        for k, outcome in outcomes:
-            record = {"trial": k, "params": params[k], **outcome,
-                      "seconds": round(outcome.get("seconds", time.perf_counter() - started), 2)}
-            _append(directory, record)
-            history.append(json.loads(json.dumps(record, default=jsonable)))
-            if progress is not None:
-                progress.advance(best=max(h["score"] for h in history))
-        history.sort(key=lambda h: h["trial"])  # the order tpe and the leaderboard read
-        pending = [k for k in pending if k not in params]
-    if progress is not None:
-        progress.finish()
-    return history[:total]
+    with exclusive_use(directory, "the search journal"):  # a second search would run the same trials
+        history = read_journal(directory)
+        if resume:
+            _drop_partial_line(directory / JOURNAL)
+        if history and not resume:
+            raise _journal_exists(directory)
+        settings = {"strategy": search.strategy, "metric": search.metric, "seed": search.seed,
+                    "grid_points": search.grid_points, "space": [p.__dict__ for p in space], "context": context or {}}
+        settings_path = directory / "search.json"
+        if settings_path.exists() and resume:
+            previous = json.loads(settings_path.read_text(encoding="utf-8"))
+            changed = _changed_settings(previous, json.loads(json.dumps(settings, default=jsonable)))
+            if changed:
+                raise ConfigError(f"--resume with other settings than the journal's (changed: {', '.join(changed)})",
+                                  path=settings_path, hint="resume with the same data and options, or start a new --out")
+        settings_path.write_text(json.dumps(settings, indent=2, default=jsonable), encoding="utf-8")
+        total = search.trials
+        if search.strategy == "grid":
+            total = min(total, grid_size(space, search.grid_points))
+        if progress is not None:
+            progress.start(f"{search.strategy} search", total)
+            for _ in history[:total]:
+                progress.advance()
+        done = {h["trial"] for h in history}
+        pending = [k for k in range(total) if k not in done]
+        # random and grid trials do not depend on earlier results: they all queue at once and finish in
+        # any order. tpe's depend on earlier ones, so they run in blocks of ``jobs`` (trials k*jobs ..
+        # k*jobs + jobs - 1), each block seeing the blocks before it: a block cut short by a kill is
+        # finished with the same history, whatever order its trials had finished in.
+        independent = search.strategy in ("random", "grid")
+        jobs = max(1, search.jobs)
+        while pending:
+            if independent:
+                batch, known = pending, history
+            else:
+                block = pending[0] // jobs
+                batch = [k for k in pending if k // jobs == block]
+                known = [h for h in history if h["trial"] < block * jobs]
+            params = {k: trial_params(space, search.strategy, trial=k, seed=search.seed, history=known,
+                                      grid_points=search.grid_points, trials=search.trials) for k in batch}
+            if cost is not None and independent:
+                # longest first: the search's last minutes then run short trials on every worker, not one
+                # long trial on one worker while the others sit idle
+                params = dict(sorted(params.items(), key=lambda item: (-cost(item[1]), item[0])))
+            started = time.perf_counter()
+            if parallel_evaluate is not None:
+                outcomes = parallel_evaluate(params)
+            else:
+                outcomes = ((k, evaluate(p)) for k, p in params.items())
+            for k, outcome in outcomes:
+                record = {"trial": k, "params": params[k], **outcome,
+                          "seconds": round(outcome.get("seconds", time.perf_counter() - started), 2)}
+                _append(directory, record)
+                history.append(json.loads(json.dumps(record, default=jsonable)))
+                if progress is not None:
+                    progress.advance(best=max(h["score"] for h in history))
+            history.sort(key=lambda h: h["trial"])  # the order tpe and the leaderboard read
+            pending = [k for k in pending if k not in params]
+        if progress is not None:
+            progress.finish()
+        return history[:total]
 
 
 def leaderboard(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
