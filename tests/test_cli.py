@@ -441,9 +441,15 @@ def test_a_zeek_model_keeps_its_label_column_and_writes_error_rows_in_place(tmp_
                  "--benign-label", "SF", "--epochs", "3", "--no-onnx"]) == 0
     assert "conn_state" not in json.loads((model / "preprocessing.json").read_text())["input_columns"]
     out = tmp_path / "preds.csv"
-    assert main(["detect", "--model", str(model), str(new), "--out", str(out)]) == 0
+    assert main(["detect", "--model", str(model), str(new), "--out", str(out), "--alerts",
+                 str(tmp_path / "alerts.jsonl")]) == 0
     frame = pd.read_csv(out, keep_default_na=False)
     assert len(frame) == 61 and frame.loc[10, "id"] == f"line {len(header) + 11}"
+    alert = json.loads((tmp_path / "alerts.jsonl").read_text().splitlines()[0])
+    first = int(frame.index[frame["alert"] == 1][0])
+    record = rows[240 + first - (first > 10)].split("\t")  # the malformed line sits at 10
+    assert alert["source"] == {"ip": record[2], "port": int(record[3])}  # ECS ports are numbers, not Zeek's text
+    assert alert["destination"] == {"ip": record[4], "port": int(record[5])}
     assert frame.loc[10, "error"] == "expected 21 fields, found 3" and frame.loc[10, "score"] == ""
     assert frame.loc[11, "id"] == "C250"
     capsys.readouterr()

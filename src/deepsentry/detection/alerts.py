@@ -92,6 +92,8 @@ def ecs_alert(*, model: str, kind: str, score: float, threshold: float, predicte
             if value not in (None, "") and not (isinstance(value, float) and math.isnan(value)):
                 if isinstance(value, float) and value.is_integer():
                     value = int(value)  # ports and protocol numbers read as floats
+                elif name == "port" and isinstance(value, str) and value.strip().isdigit():
+                    value = int(value)  # ECS ports are numbers; text logs (Zeek's) give them as text
                 alert.setdefault(group, {})[name] = value
         if kind == "malware":
             if record.get("path"):
