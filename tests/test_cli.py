@@ -210,6 +210,13 @@ def test_evaluate_writes_metrics_plots_and_html(trained):
     for plot in ("roc.png", "pr.png", "confusion_matrix.png", "score_histogram.png"):
         assert (report / plot).read_bytes()[:4] == b"\x89PNG"
         assert plot in (report / "report.html").read_text()
+    # another export's spelling of the same classes ('FLOOD', 'Scan') is the model's class, not a new one
+    shouted = synthetic_flows(n=300, seed=6)
+    shouted["label"] = shouted["label"].map({"flood": "FLOOD", "scan": "Scan", "normal": "normal"})
+    shouted.to_csv(root / "shouted.csv", index=False)
+    assert main(["evaluate", "--model", str(model), str(root / "shouted.csv"), "--report", str(root / "r2")]) == 0
+    again = json.loads((root / "r2" / "metrics.json").read_text())
+    assert again["classes"]["per_class_recall"] == metrics["classes"]["per_class_recall"]
 
 
 def test_onnx_and_keras_scores_agree(trained):

@@ -524,6 +524,21 @@ def test_typed_parquet_columns_read_as_features_or_are_left_out_by_name(tmp_path
     assert "when" in data.report.identifier_columns
 
 
+def test_labels_that_differ_only_in_case_are_one_class(tmp_path, caplog):
+    """Exports of one dataset spell a class differently ('BENIGN', 'Benign'; 'DoS', 'dos'): one
+    class each, under the spelling most records use, in a file and across a folder's files."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    write(folder, "a.csv", "dur,label\n" + "1,BENIGN\n2,DoS\n3,DoS\n")
+    write(folder, "b.csv", "dur,label\n" + "4,Benign\n5,Benign\n6,dos\n7,Benign\n")
+    with caplog.at_level(logging.WARNING):
+        data = read_flows(folder, ReadOptions(label_column="label"))
+    assert data.labels.tolist() == ["Benign", "DoS", "DoS", "Benign", "Benign", "DoS", "Benign"]
+    assert data.raw_labels.tolist()[:3] == ["BENIGN", "DoS", "DoS"]  # as written
+    assert "labels that differ only in case read as one class: 'BENIGN' as 'Benign', 'dos' as 'DoS'" in caplog.text
+    assert data.is_malicious.tolist() == [0, 1, 1, 0, 0, 1, 0]
+
+
 def test_a_utf16_table_or_a_workbook_is_a_clear_error(tmp_path):
     path = tmp_path / "export.csv"
     path.write_text("dur,bytes,label\n1,2,normal\n", encoding="utf-16")

@@ -351,6 +351,25 @@ def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
     return out
 
 
+def one_spelling_per_class(labels: np.ndarray) -> tuple[np.ndarray, dict[str, str]]:
+    """Labels that differ only in case ('BENIGN' in one export, 'Benign' in the next) are one
+    class, under the spelling most records use; returns the labels and each spelling replaced
+    with the one kept.
+
+    >>> one_spelling_per_class(np.array(["Attack", "attack", "attack"], dtype=object))[1]
+    {'Attack': 'attack'}
+    """
+    codes, names = pd.factorize(labels, use_na_sentinel=False)
+    names = [str(name) for name in names]
+    kept: dict[str, str] = {}
+    for i in np.argsort(-np.bincount(codes, minlength=len(names)), kind="stable"):
+        kept.setdefault(names[i].casefold(), names[i])
+    replaced = {name: kept[name.casefold()] for name in names if kept[name.casefold()] != name}
+    if not replaced:
+        return labels, {}
+    return np.array([kept[name.casefold()] for name in names], dtype=object)[codes], replaced
+
+
 def flat_columns(table: pa.Table, path: str | Path) -> pa.Table:
     """A Parquet table less the columns that hold no feature value, named in a warning: lists,
     records, maps and raw bytes (a payload, say). One-hot encoding their text would make a

@@ -389,11 +389,13 @@ def _evaluate_log_groups(detector: Any, path: str | Path, report_dir: str | Path
 
 
 def _comparable_classes(detector: Any, data: Any) -> np.ndarray:
-    """True class names in the model's vocabulary: benign labels become the model's benign class;
-    for a binary model every attack becomes its attack class."""
+    """True class names in the model's vocabulary: benign labels become the model's benign class,
+    a class under another case its model spelling ('DDoS' for 'ddos'); for a binary model every
+    attack becomes its attack class."""
     benign = {b.lower() for b in data.benign_labels}
-    truth = np.array([detector.benign_class_ if str(v).lower() in benign else str(v) for v in data.labels],
-                     dtype=object)
+    spelling = {str(c).casefold(): str(c) for c in detector.classes_}
+    truth = np.array([detector.benign_class_ if str(v).lower() in benign else spelling.get(str(v).casefold(), str(v))
+                      for v in data.labels], dtype=object)
     if not detector.multiclass_:
         truth = np.where(truth == detector.benign_class_, truth, detector.attack_class_)
     return truth

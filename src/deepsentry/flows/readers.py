@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 
 from ..core.errors import ConfigError, InputError
 from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
-                           flat_columns, is_text_column, no_data_rows, read_delimited, refuse_stream, sniff_delimited)
+                           flat_columns, is_text_column, no_data_rows, one_spelling_per_class, read_delimited,
+                           refuse_stream, sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek, zeek_log_kind
 from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign,
                       holds_identifiers, is_identifier, normalise_name)
@@ -128,6 +129,11 @@ def read_flows(path: str | os.PathLike[str], options: ReadOptions | None = None)
                     unreadable[0])
     if picked:
         log.warning("%s: using column %r as the label (name another with --label-column)", path, data.label_column)
+    if data.labels is not None:
+        data.labels, replaced = one_spelling_per_class(data.labels)
+        if replaced:
+            log.warning("%s: labels that differ only in case read as one class: %s", path,
+                        ", ".join(f"{a!r} as {b!r}" for a, b in list(replaced.items())[:5]))
     others = [c for c in data.report.label_columns if c != data.label_column]
     if others and data.format == "csv":
         log.warning("%s: column(s) %s read as labels, not features (label: %r)",
