@@ -20,7 +20,7 @@ from deepsentry.core.errors import ConfigError, InputError
 from deepsentry.logs.detector import NEVER_SEEN, LogConfig, LogSequenceDetector
 from deepsentry.logs.drain import DRAIN_VERSION, TemplateMiner, grouping_accuracy
 from deepsentry.logs.formats import PRESETS, LogFormat
-from deepsentry.logs.sequences import read_log_sessions, read_log_windows, read_sequences
+from deepsentry.logs.sequences import read_log_sessions, read_log_windows, read_sequences, session_ids, session_pattern
 
 
 def loghub(system: str) -> tuple[list[str], pd.DataFrame]:
@@ -422,6 +422,20 @@ def test_cli_sequences_normal_only(tmp_path, model):
     for why in preds.loc[preds["alert"] == 1, "explanation"]:
         why = json.loads(why)
         assert ("events" if model == "autoencoder" else "event") in why
+
+
+def test_session_ids_come_from_a_named_group_the_only_group_or_the_whole_match(tmp_path):
+    """A pattern with several groups took its first ('user=(\\w+) pid=(\\d+)': every session of
+    one user, or '(blk)_(\\d+)': one session of everything); one that can match empty text made
+    every line one session."""
+    line = "sshd[12]: user=bob pid=12 blk_-7 and blk_-7 again"
+    assert session_ids(session_pattern(r"blk_-?\d+"), line) == ["blk_-7"]
+    assert session_ids(session_pattern(r"pid=(\d+)"), line) == ["12"]
+    assert session_ids(session_pattern(r"user=(\w+) pid=(\d+)"), line) == ["user=bob pid=12"]
+    assert session_ids(session_pattern(r"(blk)_(?P<session>-?\d+)"), line) == ["-7"]
+    for empty in ("", "x*", r"(blk_\d+)?", "^"):
+        with pytest.raises(ConfigError, match="matches empty text"):
+            session_pattern(empty)
 
 
 # -- streaming -------------------------------------------------------------------------------------

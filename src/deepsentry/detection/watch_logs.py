@@ -55,7 +55,7 @@ from ..logs.clock import LineClock
 from ..logs.drain import TemplateMiner
 from ..logs.evtx import is_evtx, iter_evtx_events
 from ..logs.formats import LogFormat
-from ..logs.sequences import mined_event, session_pattern
+from ..logs.sequences import mined_event, session_ids, session_pattern
 from .alerts import log_alert
 
 log = logging.getLogger(__name__)
@@ -187,8 +187,7 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
                 feed_window(fields)
             else:
                 event = mined_event(miner, fields, learn=False)
-                for key in dict.fromkeys(session_re.findall(line)):
-                    key = key if isinstance(key, str) else key[0]
+                for key in session_ids(session_re, line):
                     session = state.sessions.pop(key, None) or {"events": [], "first_line": state.line}
                     session["events"].append(event)
                     session["last_line"] = state.line

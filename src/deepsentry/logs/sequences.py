@@ -17,6 +17,7 @@ by the first match of a session pattern (e.g. HDFS block ids ``blk_-?\\d+``).
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
 import zlib
@@ -30,6 +31,8 @@ import numpy as np
 from ..core.errors import ConfigError, InputError
 from ..core.tables import BadRecord, ReadReport, is_pipe, open_text, read_small_csv
 from .evtx import is_evtx, iter_evtx_lines
+
+log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 1 << 20  # longer lines are cut (counted): a megabyte of one line is not a log line
 
@@ -186,14 +189,37 @@ def _read_csv_sequences(path: Any, header: list[str], lines: Iterator[tuple[int,
 def session_pattern(session: str) -> re.Pattern[str]:
     """The compiled session-id pattern, or a :class:`ConfigError` saying what is wrong with it.
 
-    >>> session_pattern(r"blk_-?\d+").findall("Receiving block blk_-160899 src")
-    ['blk_-160899']
+    >>> session_pattern("(blk_\\d+)?")
+    Traceback (most recent call last):
+    deepsentry.core.errors.ConfigError: the session pattern '(blk_\\d+)?' matches empty text (it must match the id itself, e.g. --session 'blk_-?\\d+')
     """
     try:
-        return re.compile(session)
+        pattern = re.compile(session)
     except re.error as exc:
         raise ConfigError(f"the session pattern '{session}' is not a valid regular expression ({exc})",
                           hint="e.g. --session 'blk_-?\\d+'") from None
+    if pattern.search("") is not None:  # every line would hold an (empty) id: one session of everything
+        raise ConfigError(f"the session pattern '{session}' matches empty text",
+                          hint="it must match the id itself, e.g. --session 'blk_-?\\d+'")
+    return pattern
+
+
+def session_ids(pattern: re.Pattern[str], line: str) -> list[str]:
+    """The session ids a line mentions, each once, in order: the group named ``session`` where
+    the pattern has one, else its only group, else the whole match.
+
+    >>> session_ids(session_pattern(r"blk_-?\d+"), "Receiving block blk_-160899 src: blk_7")
+    ['blk_-160899', 'blk_7']
+    >>> session_ids(session_pattern(r"user=(\w+) pid=(\d+)"), "sshd: user=bob pid=12")
+    ['user=bob pid=12']
+    """
+    if "session" in pattern.groupindex:
+        found = (m.group("session") for m in pattern.finditer(line))
+    elif pattern.groups == 1:
+        found = (m.group(1) for m in pattern.finditer(line))
+    else:
+        found = (m.group(0) for m in pattern.finditer(line))
+    return list(dict.fromkeys(key for key in found if key))
 
 
 def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, miner: Any, *,
@@ -218,18 +244,21 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
             report.add(BadRecord(source, number, None, fmt.mismatch(line)))
             continue
         event = mined_event(miner, fields, learn)
-        keys = dict.fromkeys(pattern.findall(line))  # a line can mention several sessions
+        keys = session_ids(pattern, line)  # a line can mention several sessions
         if not keys:
             report.bad_values["no session id"] = report.bad_values.get("no session id", 0) + 1
             continue
         for key in keys:
-            key = key if isinstance(key, str) else key[0]
             groups.setdefault(key, []).append(event)
             line_numbers.setdefault(key, []).append(number)
     if not groups and report.bad_values.get("no session id") and learn:
         raise InputError(f"the session pattern '{session}' matched no line "
                          f"({report.bad_values['no session id']} lines read)", path=path,
                          hint="check it against a line of the file, or use a window (--window 20)")
+    if learn and len(groups) == 1 and len(next(iter(line_numbers.values()))) >= 100:
+        log.warning("%s: the session pattern '%s' finds one session id (%r) in all %d lines it matched: "
+                    "it must match the part of a line that tells sessions apart (e.g. blk_-?\\d+)",
+                    path, session, next(iter(groups)), len(next(iter(line_numbers.values()))))
     return SequenceData(list(groups), list(groups.values()), None, report,
                         lines=[line_numbers[k] for k in groups])
 
