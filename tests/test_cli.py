@@ -465,6 +465,24 @@ def test_a_zeek_model_keeps_its_label_column_and_writes_error_rows_in_place(tmp_
     assert metrics["binary"]["rows"] == 60 and set(metrics["classes"]["per_class_recall"]) == {"S0", "SF"}
 
 
+def test_columns_kept_at_training_are_read_as_features_when_scoring(tmp_path):
+    """--keep-column makes an identifier (src_port) or a label's name (type: here a message type)
+    a feature; the model then scores its own training file. Scoring dropped src_port again and
+    failed with 'missing column(s) the model was trained on'."""
+    rng = np.random.default_rng(7)
+    attack = rng.random(300) < 0.3
+    frame = pd.DataFrame({"x": rng.normal(size=300), "src_port": np.where(attack, 4444, rng.integers(1024, 65000, 300)),
+                          "type": np.where(attack, "probe", rng.choice(["get", "put"], 300)),
+                          "label": attack.astype(int)})
+    frame.to_csv(tmp_path / "flows.csv", index=False)
+    model = tmp_path / "kept"
+    assert main(["train", "flows", "--data", str(tmp_path / "flows.csv"), "--label-column", "label", "--keep-column",
+                 "src_port", "--keep-column", "type", "--out", str(model), "--epochs", "2", "--no-onnx"]) == 0
+    assert json.loads((model / "preprocessing.json").read_text())["input_columns"] == ["x", "src_port", "type"]
+    assert main(["detect", "--model", str(model), str(tmp_path / "flows.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 300
+
+
 def test_data_with_nothing_to_learn_is_a_clear_error_not_an_abort(tmp_path, capsys):
     """Only identifier columns (dropped when read) left a network with no inputs, and oneDNN
     aborted the process; rows that de-duplicate to a handful, and folds no class can fill, got

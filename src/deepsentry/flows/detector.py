@@ -91,6 +91,7 @@ class FlowDetector(TabularDetector):
                            label_column=getattr(self, "label_column_", None),
                            benign_labels=tuple(getattr(self, "benign_labels_", None) or ()),
                            numeric_columns=self.numeric_input_columns(),
+                           model_columns=tuple(self.preprocessor_.input_columns_),
                            **overrides)
 
     def read_input(self, path: str | Path, *, strict: bool = False, format: str | None = None,

@@ -55,6 +55,9 @@ class ReadOptions:
     #: a model's numeric input columns: read as numbers however many values are not (those are
     #: counted as bad values), never taken for a text column as in a new generic CSV
     numeric_columns: tuple[str, ...] = ()
+    #: a model's input columns: features whatever their names suggest (an identifier or a label's
+    #: name kept with --keep-column at training), but unlike ``keep_columns`` not required to exist
+    model_columns: tuple[str, ...] = ()
     #: a table with no data rows (a header alone, or only malformed rows) reads as zero flows
     #: instead of an error: scoring writes what there is, training needs rows
     allow_empty: bool = False
@@ -300,16 +303,17 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
                          f"several label columns ({', '.join(map(str, twins))}); which one is the label?",
                          path=path, hint="name the label column with --label-column, its benign value "
                                          "with --benign-label")
+    keep = {normalise_name(k) for k in (*options.keep_columns, *options.model_columns)}
     label_cols = {c for c in (label_col, *(find(n) for n in fmt.other_label_columns)) if c}
     if label_col is not None:
         # A twin of the class column (UNSW 'label', TON_IoT 'type', Bot-IoT 'category' and
-        # 'subcategory') is a label too: as a feature it would hand the model the answer.
-        label_cols.update(twins)
+        # 'subcategory') is a label too: as a feature it would hand the model the answer. One
+        # kept by name (--keep-column) is the user's feature, e.g. a message type.
+        label_cols.update(t for t in twins if t == label_col or normalise_name(t) not in keep)
     if label_col is not None and options.require_labels and "" not in fmt.class_map:
         frame = _drop_unlabelled(path, frame, label_col, malformed, total, report, options.strict,
                                  1 if fmt.header else 0)
     id_col = find(fmt.id_column)
-    keep = {normalise_name(k) for k in options.keep_columns}
     identifiers = [c for c in frame.columns
                    if c not in label_cols and normalise_name(c) not in keep
                    and (is_identifier(c) or pd.api.types.is_datetime64_any_dtype(frame[c])
