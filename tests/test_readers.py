@@ -479,6 +479,12 @@ def test_zeek_logs_compressed_cut_short_in_folders_and_with_a_chosen_label(tmp_p
     assert chosen.is_malicious.tolist() == [0, 0, 1, 0]
     with pytest.raises(InputError, match="label column 'verdict' not found"):
         read_flows(fixture, ReadOptions(label_column="verdict", require_labels=True))
+    # a field kept by name joins the features (text or numbers as its values are); a typo is named
+    kept = read_flows(fixture, ReadOptions(keep_columns=("history", "orig_ip_bytes", "id.orig_p")))
+    assert kept.features["history"].tolist() == ["ShADadFf", "Dd", "S", "ShADadFf"]
+    assert kept.features["id.orig_p"].tolist() == [51000, 53001, 40000, 51003]
+    with pytest.raises(InputError, match="column\\(s\\) 'histroy' not found"):
+        read_flows(fixture, ReadOptions(keep_columns=("histroy",)))
     # another kind of Zeek log is no flow record
     dns = write(tmp_path, "dns.log", "#separator \\x09\n#path\tdns\n#fields\tts\tuid\tid.orig_h\tquery\n"
                                      "1.0\tCa\t10.0.0.1\texample.com\n")

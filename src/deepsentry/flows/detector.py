@@ -66,7 +66,8 @@ class FlowDetector(TabularDetector):
     def transform_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         check_is_fitted(self, ("preprocessor_",))
         if getattr(self, "format_", None) == "zeek":  # missing values as in files: scored alike
-            records = [record_as_read(r) if isinstance(r, dict) else r for r in records]
+            text = tuple(self.preprocessor_.categories_)
+            records = [record_as_read(r, text) if isinstance(r, dict) else r for r in records]
         expected = self.preprocessor_.input_columns_
         first = records[0] if records else None
         if isinstance(first, dict) and any(c not in first for c in expected):

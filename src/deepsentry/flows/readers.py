@@ -200,7 +200,8 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
     if zeek:
         return read_zeek(path, strict=options.strict, label_column=options.label_column,
                          benign_labels=tuple(options.benign_labels), require_labels=options.require_labels,
-                         allow_empty=options.allow_empty)
+                         allow_empty=options.allow_empty, keep_columns=tuple(options.keep_columns),
+                         model_columns=tuple(options.model_columns), numeric_columns=tuple(options.numeric_columns))
     report = ReadReport(files=[str(path)])
     if path.suffix.lower() in (".parquet", ".pq"):
         try:

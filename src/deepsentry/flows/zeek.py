@@ -68,16 +68,17 @@ def looks_like_zeek(path: Path) -> bool:
     return zeek_log_kind(path) is not None
 
 
-def record_as_read(record: dict[str, Any]) -> dict[str, Any]:
+def record_as_read(record: dict[str, Any], text_fields: tuple[str, ...] = CATEGORICAL) -> dict[str, Any]:
     """A conn.log record given one by one (a service request's, TSV or JSON) with its missing
     values as :func:`read_zeek` reads them from a file, so that both score alike: Zeek's markers
-    of an unset field missing, a missing category ``-`` (Zeek's JSON leaves unset fields out).
+    of an unset field missing, a missing text field (a category) ``-`` (Zeek's JSON leaves unset
+    fields out).
 
     >>> record_as_read({"duration": "-", "proto": "tcp"})["service"]
     '-'
     """
     read = {k: None if isinstance(v, str) and v in MISSING else v for k, v in record.items()}
-    for column in CATEGORICAL:
+    for column in text_fields:
         if read.get(column) is None:
             read[column] = "-"
     return read
@@ -147,11 +148,14 @@ def zeek_records(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], Non
 
 def read_zeek(path: str | Path, *, strict: bool = False, label_column: str | None = None,
               benign_labels: tuple[str, ...] = (), require_labels: bool = False,
-              allow_empty: bool = False) -> LabelledTable:
+              allow_empty: bool = False, keep_columns: tuple[str, ...] = (),
+              model_columns: tuple[str, ...] = (), numeric_columns: tuple[str, ...] = ()) -> LabelledTable:
     """Flow records of a Zeek conn.log. The label is ``label_column`` where given (it then leaves
     the features, when it is one), else a labelled dataset's own (``detailed-label``, ``label``).
     ``allow_empty``: a log with no readable record reads as zero flows (scoring writes the malformed
-    ones as error rows) instead of an error."""
+    ones as error rows) instead of an error. Fields named in ``keep_columns`` (which must exist) or
+    ``model_columns`` (a model's inputs) join the features: numbers where ``numeric_columns`` names
+    them or most of their values are, else text."""
     path = Path(path)
     report = ReadReport(files=[str(path)])
     rows: list[dict[str, Any]] = []
@@ -198,6 +202,18 @@ def read_zeek(path: str | Path, *, strict: bool = False, label_column: str | Non
     label_col = label_column or next((c for c in ("detailed-label", "label") if c in frame), None)
     if label_col in features:  # as a feature it would hand the model the answer
         features = features.drop(columns=label_col)
+    absent = [c for c in keep_columns if c not in frame]
+    if absent and rows:  # a typo would otherwise pass unnoticed
+        raise InputError(f"column(s) {', '.join(map(repr, absent))} not found", path=path,
+                         hint=f"fields are: {', '.join(map(str, frame.columns))}")
+    for column in dict.fromkeys((*keep_columns, *model_columns)):
+        if column in features or column not in frame or column == label_col:
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        given = frame[column].notna()
+        numeric = column in numeric_columns or (column not in model_columns and given.any()
+                                                 and values[given].notna().mean() > 0.5)
+        features[column] = values.astype(np.float64) if numeric else frame[column].fillna("-").astype(str)
     labels = frame[label_col].fillna("benign").astype(str).str.strip().to_numpy(dtype=object) if label_col else None
     report.rows = len(features)
     report.identifier_columns = [c for c in IDENTIFIERS if c in frame]
