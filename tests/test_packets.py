@@ -449,6 +449,29 @@ def test_nanosecond_big_endian_and_cut_short_captures_match_nfstream(tmp_path):
         assert_same_flows(ours(path), nfstream_flows(path), name)
 
 
+def test_pcap_files_joined_with_cat_read_as_one_capture(tmp_path):
+    """`cat a.pcap b.pcap` leaves b's file header where a record would start: it was read as a
+    record of absurd length and every packet after it was lost. Each part keeps its own byte
+    order and time unit."""
+    original = dataset_path("network", "pcaps", "attack", "chrissanders_ftp-crack.pcap")
+    source = original.read_bytes()
+    header = struct.unpack("<IHHiIII", source[:24])
+    records, at = [], 24
+    while at + 16 <= len(source):
+        seconds, micros, caplen, wirelen = struct.unpack("<IIII", source[at:at + 16])
+        records.append((seconds, micros, wirelen, source[at + 16:at + 16 + caplen]))
+        at += 16 + caplen
+    half = len(records) // 2
+    little = source[:24] + b"".join(struct.pack("<IIII", s, us, len(b), w) + b for s, us, w, b in records[:half])
+    big_nano = struct.pack(">IHHiIII", 0xA1B23C4D, *header[1:]) + b"".join(
+        struct.pack(">IIII", s, us * 1000, len(b), w) + b for s, us, w, b in records[half:])
+    joined = tmp_path / "joined.pcap"
+    joined.write_bytes(little + big_nano)
+    flows = extract_flows([joined])
+    assert flows.packets == len(records) and not flows.report.malformed_rows
+    pd.testing.assert_frame_equal(ours(joined), ours(original))
+
+
 def test_pcapng_read_in_chunks_and_a_skipped_block_does_not_stop_the_reading(tmp_path):
     from deepsentry.flows.packets import capture_chunks
 

@@ -443,14 +443,19 @@ _WINDOW = 80  # bytes of each packet the vectorised decoder looks at: Ethernet, 
 def _pcap_chunks(data: np.ndarray, size: int, chunk: int = _CHUNK_RECORDS, start: int = 24,
                  first_record: int = 0) -> Iterator[RawPackets]:
     """The records of a classic pcap from file offset ``start``, ``chunk`` at a time (the last
-    chunk carries the problems)."""
-    head = data[:24].tobytes()
-    little = head[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
-    nano = head[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-    endian = "<" if little else ">"
-    linktype = struct.unpack(endian + "I", head[20:24])[0] & 0xFFFF
+    chunk carries the problems). Captures joined with ``cat`` read on: a file header where a
+    record would start (its magic as a timestamp would be a date past 2050) begins a new chunk
+    with that file's byte order, time unit and link type."""
     buf = memoryview(data)
-    read_caplen = struct.Struct(endian + "I").unpack_from
+
+    def header(at: int) -> tuple[str, bool, int, Any]:
+        head = data[at:at + 24].tobytes()
+        little = head[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
+        endian = "<" if little else ">"
+        return (endian, head[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"),
+                struct.unpack(endian + "I", head[20:24])[0] & 0xFFFF, struct.Struct(endian + "I").unpack_from)
+
+    endian, nano, linktype, read_caplen = header(0)
     offset, problems, read = start, [], first_record
     last_header = size - 16  # where the last possible record header starts
 
@@ -467,9 +472,13 @@ def _pcap_chunks(data: np.ndarray, size: int, chunk: int = _CHUNK_RECORDS, start
         append = starts.append
         stop = False
         # the one sequential step: each record's position depends on the previous record's length
+        joined = False
         for _ in range(chunk):
             if offset > last_header:
                 stop = True
+                break
+            if offset + 24 <= size and bytes(buf[offset:offset + 4]) in PCAP_MAGICS:
+                joined = True
                 break
             caplen = read_caplen(buf, offset + 8)[0]
             following = offset + 16 + caplen
@@ -483,6 +492,12 @@ def _pcap_chunks(data: np.ndarray, size: int, chunk: int = _CHUNK_RECORDS, start
             append(offset)
             offset = following
         read += len(starts)
+        if joined:  # this file's records so far, then the next file's under its own header
+            if starts:
+                yield records(starts)
+            endian, nano, linktype, read_caplen = header(offset)
+            offset += 24
+            continue
         if stop:
             if not problems and offset != size:
                 problems.append(CaptureProblem(read + 1, "capture ends in the middle of a packet; flows up to "
