@@ -425,16 +425,22 @@ def test_extraction_reports_progress_per_chunk(tmp_path):
     assert calls[0][0] == "start" and ("advance", 500) in calls and calls[-1] == ("finish",)
 
 
-def test_nanosecond_big_endian_and_cut_short_captures_match_nfstream(tmp_path):
-    """The same packets written as a nanosecond pcap, a big-endian pcap, and with snap lengths that
-    cut payloads (54 bytes) or TCP headers (40 bytes: every packet takes the one-by-one path)."""
-    source = dataset_path("network", "pcaps", "attack", "chrissanders_ftp-crack.pcap").read_bytes()
-    header = struct.unpack("<IHHiIII", source[:24])
+def pcap_records(source: bytes) -> list[tuple[int, int, int, bytes]]:
+    """(seconds, microseconds, wire length, bytes) of each record of a little-endian pcap."""
     records, at = [], 24
     while at + 16 <= len(source):
         seconds, micros, caplen, wirelen = struct.unpack("<IIII", source[at:at + 16])
         records.append((seconds, micros, wirelen, source[at + 16:at + 16 + caplen]))
         at += 16 + caplen
+    return records
+
+
+def test_nanosecond_big_endian_and_cut_short_captures_match_nfstream(tmp_path):
+    """The same packets written as a nanosecond pcap, a big-endian pcap, and with snap lengths that
+    cut payloads (54 bytes) or TCP headers (40 bytes: every packet takes the one-by-one path)."""
+    source = dataset_path("network", "pcaps", "attack", "chrissanders_ftp-crack.pcap").read_bytes()
+    header = struct.unpack("<IHHiIII", source[:24])
+    records = pcap_records(source)
     variants = {
         "nano": struct.pack("<IHHiIII", 0xA1B23C4D, *header[1:]) + b"".join(
             struct.pack("<IIII", s, us * 1000 + 999, len(b), w) + b for s, us, w, b in records),
@@ -456,11 +462,7 @@ def test_pcap_files_joined_with_cat_read_as_one_capture(tmp_path):
     original = dataset_path("network", "pcaps", "attack", "chrissanders_ftp-crack.pcap")
     source = original.read_bytes()
     header = struct.unpack("<IHHiIII", source[:24])
-    records, at = [], 24
-    while at + 16 <= len(source):
-        seconds, micros, caplen, wirelen = struct.unpack("<IIII", source[at:at + 16])
-        records.append((seconds, micros, wirelen, source[at + 16:at + 16 + caplen]))
-        at += 16 + caplen
+    records = pcap_records(source)
     half = len(records) // 2
     little = source[:24] + b"".join(struct.pack("<IIII", s, us, len(b), w) + b for s, us, w, b in records[:half])
     big_nano = struct.pack(">IHHiIII", 0xA1B23C4D, *header[1:]) + b"".join(
