@@ -367,6 +367,7 @@ def test_rows_that_are_not_utf8_are_malformed_records_not_a_rejected_file(tmp_pa
     (b"", "file is empty"),
     (b"   \n\n", "file is empty"),
     (b"a b c\n1 2 3\n", "single field"),
+    (b"# exported by a tool\ndur,label\n1,normal\n", "starts with a comment line, not a header row.*grep -v"),
     (b"a,b,label\n", "no data rows"),
     (b"\x00\x01\x02binary", "binary"),
     (b"\x80dur,label\n1,normal\n", "header row is not UTF-8"),

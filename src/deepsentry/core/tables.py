@@ -500,6 +500,10 @@ def sniff_delimited(path: Path) -> tuple[str, list[str]]:
         raise InputError("file is empty", path=path)
     first = text.lstrip("\r\n").splitlines()[0]
     delimiter = header_delimiter(first)
+    if first.count(delimiter) == 0 and first.startswith("#"):
+        raise InputError("the file starts with a comment line, not a header row", path=path, row=1,
+                         hint="a table's first line names its columns; drop the comments first, e.g. "
+                              "grep -v '^#' in.csv > out.csv")
     if first.count(delimiter) == 0:
         raise InputError(
             "first line holds a single field",
