@@ -680,6 +680,13 @@ def test_raw_logs_without_session_ids_in_line_and_time_windows(tmp_path):
     labelled = read_log_windows(bgl, LogFormat.from_spec("bgl"), TemplateMiner(), window=5)
     assert labelled.labels.tolist() == [0, 1, 0]
     assert LineClock()({"Date": "081109", "Time": "203615"}) == 1226262975.0
+    # a syslog crossing New Year: windows run on across midnight instead of going back a year
+    new_year = tmp_path / "new_year.log"
+    new_year.write_text("".join(f"{stamp} host sshd[7]: session opened for user alice\n" for stamp in
+                                ("Dec 31 23:58:10", "Dec 31 23:59:50", "Jan  1 00:00:10", "Jan  1 00:01:30")))
+    crossing = read_log_windows(new_year, fmt, TemplateMiner(), window_seconds=60)
+    starts = [int(i[2:-1]) for i in crossing.ids]
+    assert [len(s) for s in crossing.sequences] == [1, 1, 1, 1] and np.diff(starts).tolist() == [60, 60, 60]
 
 
 @settings(max_examples=300, deadline=None)

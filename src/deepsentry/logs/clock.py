@@ -4,11 +4,15 @@ Log writers disagree on how to write time; :class:`LineClock` reads the forms of
 (Loghub's systems, syslog, RFC 5424, web access logs, JSON lines, EVTX): epoch seconds (or
 milliseconds, microseconds), ISO 8601 / RFC 3339, BSD syslog's ``Month Day Time``, and the
 ``Date Time`` pairs of the Loghub systems. A time without a zone is read as UTC; a time without a
-year (syslog, Android) is placed in a leap year, so that windows are right within one file (a file
-that crosses New Year goes back in time there).
+year (syslog, Android) is placed in a leap year (Feb 29 exists), and a clock reading one file in
+order moves on a year where such a time falls more than half a year behind the last one (the file
+crosses New Year): time windows then run on across midnight of Dec 31.
 
 >>> clock = LineClock()
 >>> clock({"Date": "081109", "Time": "203615"}) - clock({"Date": "081109", "Time": "203515"})
+60.0
+>>> eve = clock({"Month": "Dec", "Day": "31", "Time": "23:59:30"})
+>>> clock({"Month": "Jan", "Day": "1", "Time": "00:00:30"}) - eve
 60.0
 >>> clock({"Month": "Dec", "Day": "10", "Time": "06:55:46"}) is not None
 True
@@ -42,6 +46,7 @@ DATE_TIME_FORMATS = (
 #: the same without a year (Android ``03-17 16:13:38.811``, Proxifier ``10.30 16:49:06``)
 YEARLESS_FORMATS = ("%m-%d %H:%M:%S.%f", "%m.%d %H:%M:%S", "%b %d %H:%M:%S")
 LEAP_YEAR = 2000  # Feb 29 exists
+_HALF_YEAR = 183 * 86400.0
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 
 
@@ -70,6 +75,8 @@ class LineClock:
 
     def __init__(self) -> None:
         self._formats = [*((f, False) for f in DATE_TIME_FORMATS), *((f, True) for f in YEARLESS_FORMATS)]
+        self._last_yearless: float | None = None  # the last yearless time, placed in LEAP_YEAR
+        self._years_on = 0  # New Years crossed since the first line
 
     def __call__(self, fields: dict[str, Any]) -> float | None:
         for name in STAMP_FIELDS:
@@ -111,7 +118,22 @@ class LineClock:
                 seconds = _utc_seconds(moment)
             except OverflowError:  # year 1 with a zone east of UTC
                 return None
+            if yearless:
+                seconds = self._on_the_right_year(moment, seconds)
             if k:  # the format of this file first from now on
                 self._formats.insert(0, self._formats.pop(k))
             return seconds
         return None
+
+    def _on_the_right_year(self, moment: datetime, seconds: float) -> float:
+        """``seconds`` of a yearless ``moment`` (placed in LEAP_YEAR) in the year this file has
+        reached: one more when it falls more than half a year behind the last yearless time."""
+        if self._last_yearless is not None and seconds < self._last_yearless - _HALF_YEAR:
+            self._years_on += 1
+        self._last_yearless = seconds
+        if not self._years_on:
+            return seconds
+        try:
+            return _utc_seconds(moment.replace(year=LEAP_YEAR + self._years_on))
+        except ValueError:  # Feb 29 of a year that has none: a later year of the file's is a leap one
+            return _utc_seconds(moment.replace(year=LEAP_YEAR + self._years_on, day=28))

@@ -289,7 +289,7 @@ def read_log_windows(path: str | os.PathLike[str], fmt: Any, miner: Any, *, wind
 
     _check_window(window, None, window_seconds)
     report = ReadReport()
-    clock = LineClock() if window_seconds is not None else None
+    clocks: dict[str, LineClock] = {}  # one per file: each crosses New Year on its own
     has_labels = "Label" in fmt.fields
     by_file: OrderedDict[str, tuple[list[str], list[int], list[float], list[bool]]] = OrderedDict()
     for source, number, line in iter_file_lines(path, report):
@@ -297,6 +297,7 @@ def read_log_windows(path: str | os.PathLike[str], fmt: Any, miner: Any, *, wind
             continue
         fields = fmt.parse(line)
         problem = None if fields is not None else fmt.mismatch(line)
+        clock = clocks.setdefault(source, LineClock()) if window_seconds is not None else None
         stamp = clock(fields) if clock is not None and fields is not None else None
         if clock is not None and fields is not None and stamp is None:
             problem = "no time this reader knows in the line (time windows need one)"
