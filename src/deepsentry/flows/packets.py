@@ -444,8 +444,8 @@ def _pcap_chunks(data: np.ndarray, size: int, chunk: int = _CHUNK_RECORDS, start
                  first_record: int = 0) -> Iterator[RawPackets]:
     """The records of a classic pcap from file offset ``start``, ``chunk`` at a time (the last
     chunk carries the problems). Captures joined with ``cat`` read on: a file header where a
-    record would start (its magic as a timestamp would be a date past 2050) begins a new chunk
-    with that file's byte order, time unit and link type."""
+    record would start (its magic as a timestamp would be a date past 2050, its time zone a
+    record length of 0) begins a new chunk with that file's byte order, time unit and link type."""
     buf = memoryview(data)
 
     def header(at: int) -> tuple[str, bool, int, Any]:
@@ -477,18 +477,21 @@ def _pcap_chunks(data: np.ndarray, size: int, chunk: int = _CHUNK_RECORDS, start
             if offset > last_header:
                 stop = True
                 break
-            if offset + 24 <= size and bytes(buf[offset:offset + 4]) in PCAP_MAGICS:
-                joined = True
-                break
             caplen = read_caplen(buf, offset + 8)[0]
             following = offset + 16 + caplen
-            if following > size or caplen > _MAX_CAPLEN:
-                if caplen > _MAX_CAPLEN:
-                    problems.append(CaptureProblem(read + len(starts) + 1, f"record length {caplen} is over "
-                                                   f"{_MAX_CAPLEN} bytes; the capture is corrupt from here, "
-                                                   "packets before it kept"))
-                stop = True
-                break
+            # a file header read as a record has thiszone (0) or an absurd value as its length:
+            # only then look for its magic, so the one sequential loop stays as cheap as it was
+            if caplen == 0 or following > size or caplen > _MAX_CAPLEN:
+                if offset + 24 <= size and bytes(buf[offset:offset + 4]) in PCAP_MAGICS:
+                    joined = True
+                    break
+                if following > size or caplen > _MAX_CAPLEN:  # not an empty record: the end, or corrupt
+                    if caplen > _MAX_CAPLEN:
+                        problems.append(CaptureProblem(read + len(starts) + 1, f"record length {caplen} is "
+                                                       f"over {_MAX_CAPLEN} bytes; the capture is corrupt from "
+                                                       "here, packets before it kept"))
+                    stop = True
+                    break
             append(offset)
             offset = following
         read += len(starts)
