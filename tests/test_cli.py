@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -58,6 +60,25 @@ def test_detect_output_contract(trained, suffix):
     assert set(frame["alert"]) <= {0, 1}
     truth = (data["label"] != "normal").to_numpy()
     assert (frame["alert"].to_numpy() == truth).mean() > 0.9
+
+
+def test_detect_and_evaluate_score_on_onnx_without_importing_tensorflow(trained):
+    """TensorFlow costs 0.6 GB and seconds to import: with model.onnx in the bundle, only
+    ``--keras`` needs it (explanations take central differences, which ONNX Runtime serves)."""
+    root, model = trained
+    synthetic_flows(n=100, seed=6).to_csv(root / "onnx_only.csv", index=False)
+    code = ("import sys, json; from deepsentry.cli import main; "
+            f"assert main(['detect', '--model', {str(model)!r}, {str(root / 'onnx_only.csv')!r}, "
+            f"'--out', {str(root / 'onnx_only_preds.csv')!r}, '--alerts', {str(root / 'onnx_only_alerts.jsonl')!r}, "
+            "'--explain', '2']) == 0; "
+            f"assert main(['evaluate', '--model', {str(model)!r}, {str(root / 'onnx_only.csv')!r}, "
+            f"'--report', {str(root / 'onnx_only_report')!r}]) == 0; "
+            "print(json.dumps(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    preds = pd.read_csv(root / "onnx_only_preds.csv", keep_default_na=False)
+    assert len(preds) == 100 and (preds.loc[preds["alert"] == 1, "explanation"] != "").all()
+    assert (root / "onnx_only_report" / "metrics.json").exists()
 
 
 def test_predictions_on_stdout_never_mix_with_alerts(trained, capsys):

@@ -220,7 +220,7 @@ def watch_flows_cmd(
 
     if (capture is None) == (interface is None):
         raise ConfigError("give a capture file or --interface (one of the two)")
-    detector = load_detector(model)
+    detector = load_detector(model, keras_model=False)
     if capture is not None and not once and not capture.exists() and not is_pipe(capture):  # - is refused next
         err.print(f"{capture} does not exist yet; waiting for it to appear")
     counts = watch_flows(detector, interface or str(capture), alerts=alerts, interface=interface is not None,
@@ -268,7 +268,7 @@ def scan(
 
     if out_file is not None:
         check_output(out_file, paths, stdout=True)  # before the model loads; scan_files checks the suffix and again
-    detector = load_detector(model)
+    detector = load_detector(model, keras_model=False)
     limits = ScanLimits(timeout_s=timeout, max_bytes=max_size, workers=workers)
     progress = RichProgress()
     progress.start("scanning", None)
@@ -519,7 +519,8 @@ def detect(
     from .core.progress import RichProgress
     from .detection.batch import detect_file, load_detector
 
-    detector = load_detector(model, onnx=not keras_only)
+    # Keras (and TensorFlow: 0.6 GB, seconds to import) only when asked for or without model.onnx
+    detector = load_detector(model, onnx=not keras_only, keras_model=keras_only)
     to_stdout = out_file is None or str(out_file) == STDOUT
     frame, summary = detect_file(detector, input, STDOUT if to_stdout else out_file, strict=strict, format=format,
                                  explain=explain, alerts=alerts, model_name=model.name, progress=RichProgress())
@@ -575,7 +576,7 @@ def evaluate(
     """Evaluate a model on labelled data: metrics.json, ROC/PR/confusion plots and report.html."""
     from .detection.batch import evaluate_file, load_detector
 
-    detector = load_detector(model)
+    detector = load_detector(model, keras_model=False)  # ONNX Runtime scores, where the bundle has model.onnx
     metrics = evaluate_file(detector, input, report, strict=strict, format=format, label=label, labels_file=labels)
     table = Table(title=f"{input.name}: {metrics['binary']['rows']} rows")
     table.add_column("metric")
