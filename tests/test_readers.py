@@ -571,6 +571,26 @@ def test_address_and_time_columns_are_identifiers_whatever_their_name(tmp_path):
     assert "sAddress" in kept.features.columns
 
 
+def test_nfdump_silk_and_argus_exports_leave_their_identifiers_and_footer_out(tmp_path):
+    """nfdump's CSV names its source port 'sp' and ends with a summary footer; SiLK writes
+    year-first dates with slashes and Argus times of day: none of them is a feature."""
+    header = "ts,te,td,sa,da,sp,dp,pr,flg,ipkt,ibyt,label\n"
+    rows = [f"2016-08-23 12:00:0{i},2016-08-23 12:00:0{i},1.5,10.0.0.{i},10.0.1.9,{40000 + i},80,TCP,.AP.SF,"
+            f"{i + 3},{i * 100 + 60},{'attack' if i % 2 else 'benign'}" for i in range(6)]
+    footer = "Summary\nflows,bytes,packets,avg_bps,avg_pps,avg_bpp\n6,1560,33,4000,5,100\n"
+    data = read_flows(write(tmp_path, "nfdump.csv", header + "\n".join(rows) + "\n" + footer),
+                      ReadOptions(label_column="label"))
+    assert data.report.identifier_columns == ["ts", "te", "sa", "da", "sp"]
+    assert list(data.features.columns) == ["td", "dp", "pr", "flg", "ipkt", "ibyt"]
+    assert data.report.malformed_rows == 3 and sorted(data.malformed_positions) == [6, 7, 8]
+    assert all("nfdump's summary footer" in why for why in data.malformed_positions.values())
+    silk = "sIP,dIP,sPort,dPort,protocol,packets,bytes,sTime,eTime,Argus LastTime,label\n" + "".join(
+        f"10.0.0.{i},10.0.1.9,{40000 + i},22,6,{i + 3},{i * 100 + 60},2009/02/12T00:00:0{i}.000,"
+        f"2009/02/12T00:00:1{i}.000,12:34:5{i}.789012,{'attack' if i % 2 else 'benign'}\n" for i in range(6))
+    data = read_flows(write(tmp_path, "silk.csv", silk), ReadOptions(label_column="label"))
+    assert list(data.features.columns) == ["dPort", "protocol", "packets", "bytes"]
+
+
 def test_repeated_and_empty_header_names_are_renamed_and_said(tmp_path, caplog):
     path = write(tmp_path, "hd.csv", "a,a,,label\n" + "1,2,3,x\n4,5,6,normal\n" * 5)
     with caplog.at_level(logging.WARNING, logger="deepsentry.core.tables"):

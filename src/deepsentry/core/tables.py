@@ -606,9 +606,14 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     bad: list[tuple[int | None, str]] = []  # (record number, counting the header, as pyarrow; why)
     lines: dict[int, int] = {}  # record number -> line in the file, where the two differ
     spanned = [0]  # extra lines taken by the malformed records so far
+    footer = [False]  # past the line 'Summary' that starts nfdump's footer
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        if isinstance(row.text, str) and row.text.strip().lower() == "summary":
+            footer[0] = True
+        if footer[0]:  # 'Summary', its header and its values close nfdump's CSV (unless -q)
+            reason += ": nfdump's summary footer, not a flow record (nfdump -q writes none)"
         extra = row.text.count("\n") if isinstance(row.text, str) else 0
         if row.number is not None and (spanned[0] or extra):
             # pyarrow counts records: after a quote left open, which runs on over the next
@@ -629,6 +634,7 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
         bad.clear()
         lines.clear()
         spanned[0] = 0
+        footer[0] = False
         return pacsv.read_csv(
             source if source is not None else pa.input_stream(str(path), compression="gzip") if compressed else path,
             read_options=pacsv.ReadOptions(use_threads=threads, block_size=1 << 24, **read_opts),

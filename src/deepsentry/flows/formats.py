@@ -67,6 +67,9 @@ _IDENTIFIER_NAMES = {
     "timestamp", "stime", "ltime", "ts", "time", "date", "datetime", "starttime", "endtime",
     "flowstartmilliseconds", "flowendmilliseconds", "firstseen", "lastseen",
     "srcport", "sport", "sourceport", "l4srcport", "uid", "attemptedcategory",
+    # nfdump's CSV (-o csv: ts, te, td, sa, da, sp, dp, ...; tr: time received), SiLK's rwcut
+    # (sIP, dIP, sTime, eTime) and Argus (LastTime); td, dp and dur are features
+    "te", "tr", "sa", "da", "sp", "sip", "dip", "etime", "lasttime",
     # a saved pandas index (CIC-DDoS2019's 'Unnamed: 0') and Bot-IoT's packet sequence id: row
     # numbers, ordered by capture and so by attack
     "unnamed0", "pkseqid",
@@ -109,7 +112,9 @@ def is_identifier(name: str) -> bool:
 
 
 _MAC = re.compile(r"[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
-_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([ t]\d{1,2}:\d{2}.*)?|\d{1,2}/\d{1,2}/\d{2,4}( \d{1,2}:\d{2}.*)?")
+# ISO and SiLK dates (2009/02/12t00:00:00.000), US dates, and times of day (Argus: 12:34:56.789)
+_DATE_TIME = re.compile(r"\d{4}([-/])\d{2}\1\d{2}([ t]\d{1,2}:\d{2}.*)?|\d{1,2}/\d{1,2}/\d{2,4}( \d{1,2}:\d{2}.*)?"
+                        r"|\d{1,2}:\d{2}:\d{2}(\.\d+)?")
 
 
 def _address_or_time(text: str) -> bool:
@@ -133,6 +138,8 @@ def holds_identifiers(values: Any, *, sample: int = 200, share: float = 0.9) -> 
     (True, False)
     >>> holds_identifiers(["2024-01-01 10:00:00", "3/7/2017 8:55"]), holds_identifiers(["1", "2"])
     (True, False)
+    >>> holds_identifiers(["2009/02/12T00:00:00.000"]), holds_identifiers(["12:34:56.789012"])
+    (True, True)
     """
     texts = [t for t in (str(v).strip().lower() for v in list(values[:sample * 2])) if t and t not in ("nan", "none", "-")]
     texts = texts[:sample]
