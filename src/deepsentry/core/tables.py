@@ -678,7 +678,8 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
         table = _drop_repeated_headers(table, path, report, malformed, total, header_lines, strict)
     if delimiter in DECIMAL_COMMA_DELIMITERS:
         table = read_decimal_commas(table, path)
-    frame = table.to_pandas()
+    frame = table.to_pandas(self_destruct=True, split_blocks=True)
+    del table
     names = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
     frame.columns = unique_names(names)
     renamed = [f"{old or '(empty)'} -> {new}" for old, new in zip(names, frame.columns) if old != new]
