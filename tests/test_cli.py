@@ -524,3 +524,17 @@ def test_data_with_nothing_to_learn_is_a_clear_error_not_an_abort(tmp_path, caps
     assert main(["cv", "--data", str(repeated), "--folds", "5", "--report", str(tmp_path / "r")]) == 3
     assert "too few records for 5 folds after de-duplication (24 duplicates removed): class '0' 3, class '1' 3" \
         in " ".join(capsys.readouterr().err.split())
+
+
+def test_ecs_alerts_name_the_endpoints_of_flow_tool_exports():
+    """nfdump (sa, sp, da, dp, pr) and Argus (SrcAddr, Sport, Dport; ICMP's type and code as hex
+    ports) records give ECS source, destination and transport fields, ports as numbers."""
+    from deepsentry.detection.alerts import ecs_alert
+
+    nfdump = ecs_alert(model="m", kind="flows", score=2.0, threshold=0.0, predicted="attack",
+                       record={"sa": "10.0.0.5", "sp": 40001.0, "da": "10.0.1.9", "dp": 22.0, "pr": "TCP"})
+    assert nfdump["source"] == {"ip": "10.0.0.5", "port": 40001}
+    assert nfdump["destination"] == {"ip": "10.0.1.9", "port": 22} and nfdump["network"] == {"transport": "TCP"}
+    argus = ecs_alert(model="m", kind="flows", score=2.0, threshold=0.0, predicted="Botnet",
+                      record={"SrcAddr": "147.32.84.165", "Sport": "0x0008", "DstAddr": "8.8.8.8", "Dport": 771.0})
+    assert argus["source"] == {"ip": "147.32.84.165", "port": 8} and argus["destination"]["port"] == 771

@@ -571,6 +571,29 @@ def test_address_and_time_columns_are_identifiers_whatever_their_name(tmp_path):
     assert "sAddress" in kept.features.columns
 
 
+def test_ctu13_argus_flows_map_their_labels_to_botnet_normal_and_background(tmp_path):
+    header = "StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,TotPkts,TotBytes,SrcBytes,Label\n"
+    rows = ("2011/08/10 09:46:53.047277,3550.18,udp,212.50.71.179,39678,  <->,147.32.84.229,13363,CON,0,0,12,875,413,"
+            "flow=Background-UDP-Established\n"
+            "2011/08/10 09:46:54.001000,0.5,icmp,147.32.84.165,0x0008,   ->,8.8.8.8,0x0303,URP,0,,2,140,70,"
+            "flow=From-Botnet-V42-ICMP\n"
+            "2011/08/10 09:46:55.001000,1.5,tcp,147.32.84.170,1042,   ->,74.125.1.1,80,FSPA_FSPA,0,0,9,1200,600,"
+            "flow=From-Normal-V42-Stribrling\n")
+    path = write(tmp_path, "capture20110810.binetflow", header + rows)
+    data = read_flows(path, ReadOptions(require_labels=True))
+    assert data.format == "ctu-13"
+    assert list(data.labels) == ["Background", "Botnet", "Normal"] and list(data.is_malicious) == [0, 1, 0]
+    assert data.raw_labels[1] == "flow=From-Botnet-V42-ICMP"
+    assert list(data.features["Dport"]) == [13363, 0x0303, 80]  # ICMP type and code, in hex
+    assert [d.strip() for d in data.features["Dir"]] == ["<->", "->", "->"] and not data.report.bad_values
+    assert set(data.report.identifier_columns) == {"StartTime", "SrcAddr", "Sport", "DstAddr"}
+    unknown = write(tmp_path, "other.binetflow", header + rows.replace("flow=From-Normal-V42-Stribrling", "scan"))
+    with pytest.raises(InputError, match="unknown ctu-13 label.*scan.*--format csv"):
+        read_flows(unknown, ReadOptions(require_labels=True))
+    as_they_are = read_flows(unknown, ReadOptions(format="csv", label_column="Label", benign_labels=("scan",)))
+    assert list(as_they_are.is_malicious) == [1, 1, 0]
+
+
 def test_nfdump_silk_and_argus_exports_leave_their_identifiers_and_footer_out(tmp_path):
     """nfdump's CSV names its source port 'sp' and ends with a summary footer; SiLK writes
     year-first dates with slashes and Argus times of day: none of them is a feature."""

@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import json
 import math
+import re
 import sys
 import threading
 import urllib.request
@@ -24,12 +25,13 @@ from typing import Any
 from ..core.tables import check_output
 
 # Record keys (lower-cased, spaces/underscores removed) that map onto ECS fields.
+# nfdump's CSV names them sa, sp, da, dp, pr; SiLK sIP, dIP; Argus (CTU-13) Sport, Dport
 _ECS_FIELDS = {
-    ("source", "ip"): ("srcip", "srcaddr", "ipv4srcaddr", "sourceip", "saddr", "idorigh"),
-    ("source", "port"): ("srcport", "sport", "l4srcport", "sourceport", "idorigp"),
-    ("destination", "ip"): ("dstip", "dstaddr", "ipv4dstaddr", "destinationip", "daddr", "idresph"),
-    ("destination", "port"): ("dstport", "dsport", "l4dstport", "destinationport", "idrespp"),
-    ("network", "transport"): ("proto", "protocol", "protocoltype"),
+    ("source", "ip"): ("srcip", "srcaddr", "ipv4srcaddr", "sourceip", "saddr", "idorigh", "sa", "sip"),
+    ("source", "port"): ("srcport", "sport", "l4srcport", "sourceport", "idorigp", "sp"),
+    ("destination", "ip"): ("dstip", "dstaddr", "ipv4dstaddr", "destinationip", "daddr", "idresph", "da", "dip"),
+    ("destination", "port"): ("dstport", "dsport", "l4dstport", "destinationport", "idrespp", "dport", "dp"),
+    ("network", "transport"): ("proto", "protocol", "protocoltype", "pr"),
 }
 _CATEGORY = {"flows": ["network", "intrusion_detection"], "malware": ["malware", "file"],
              "logs": ["intrusion_detection"]}
@@ -94,6 +96,8 @@ def ecs_alert(*, model: str, kind: str, score: float, threshold: float, predicte
                     value = int(value)  # ports and protocol numbers read as floats
                 elif name == "port" and isinstance(value, str) and value.strip().isdigit():
                     value = int(value)  # ECS ports are numbers; text logs (Zeek's) give them as text
+                elif name == "port" and isinstance(value, str) and re.fullmatch(r"\s*0[xX][0-9a-fA-F]+\s*", value):
+                    value = int(value, 16)  # Argus writes ICMP's type and code as hex ports
                 alert.setdefault(group, {})[name] = value
         if kind == "malware":
             if record.get("path"):

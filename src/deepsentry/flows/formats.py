@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 NSL_KDD_COLUMNS = (
     "duration", "protocol_type", "service", "flag", "src_bytes", "dst_bytes", "land",
@@ -55,7 +55,20 @@ NSL_KDD_CLASSES: dict[str, str] = {
                      "xterm"), "U2R"),
 }
 
+def ctu13_class(label: str) -> str | None:
+    """The class of a CTU-13 (Stratosphere) label: its botnet, normal or background traffic, by the
+    word in the label ('flow=From-Botnet-V42-UDP-DNS'); None for a label with none of them.
+
+    >>> [ctu13_class(v) for v in ("flow=From-Botnet-V42-UDP-DNS", "flow=To-Normal-V42-UDP-CVUT-DNS-Server",
+    ...                           "flow=Background-TCP-Established", "Botnet", "scan")]
+    ['Botnet', 'Normal', 'Background', 'Botnet', None]
+    """
+    lower = label.lower()
+    return next((name for name in ("Botnet", "Normal", "Background") if name.lower() in lower), None)
+
+
 NETFLOW_MARKERS = ("IPV4_SRC_ADDR", "L4_DST_PORT", "IN_BYTES")
+CTU13_MARKERS = ("TotPkts", "TotBytes", "SrcBytes", "Label")  # Argus's binetflow, as CTU-13 ships it
 CIC_MARKERS = ("flow duration", "label")
 UNSW_MARKERS = ("sttl", "attack_cat")
 
@@ -242,9 +255,23 @@ class FlowFormat:
     id_column: str | None = None
     #: label name -> class name, for formats whose raw labels are finer than their classes
     class_map: dict[str, str] = field(default_factory=dict)
+    #: label -> class name (None: unknown) by rule, for labels that are free text around a class word
+    class_rule: Callable[[str], str | None] | None = None
     header: bool = True
     #: column names of a header-less format
     columns: tuple[str, ...] = ()
+
+    @property
+    def maps_labels(self) -> bool:
+        """Whether labels are mapped to classes (:meth:`class_of`) rather than used as they are."""
+        return bool(self.class_map) or self.class_rule is not None
+
+    def class_of(self, label: str) -> str | None:
+        """The class of a raw label; None when the format does not know it. KDD Cup '99 ends every
+        label with a full stop ('smurf.'); NSL-KDD does not."""
+        if self.class_rule is not None:
+            return self.class_rule(label)
+        return self.class_map.get(label.lower().removesuffix("."))
 
 
 FORMATS: dict[str, FlowFormat] = {
@@ -266,6 +293,11 @@ FORMATS: dict[str, FlowFormat] = {
     "netflow": FlowFormat(
         name="netflow", label_column="Attack", other_label_columns=("Label",),
     ),
+    # CTU-13's Argus flows: 'flow=From-Botnet-...', '...-Normal-...', 'flow=Background-...' labels.
+    # Background flows are traffic not known to be a botnet's; most work on CTU-13 counts them benign.
+    "ctu-13": FlowFormat(
+        name="ctu-13", label_column="Label", class_rule=ctu13_class, benign_labels=("normal", "background"),
+    ),
     # Weka ARFF (NSL-KDD's .arff files: the 41 features and a binary 'class', normal/anomaly)
     "arff": FlowFormat(name="arff", label_column="class"),
     "csv": FlowFormat(name="csv", label_column=None),
@@ -281,6 +313,8 @@ def detect_format(header_fields: list[str]) -> str:
         return "unsw-nb15"
     if all(normalise_name(m) in normalised for m in CIC_MARKERS):
         return "cic-ids2017"
+    if all(normalise_name(m) in normalised for m in CTU13_MARKERS):
+        return "ctu-13"
     if len(header_fields) == len(UNSW_NB15_RAW_COLUMNS) and _IPV4.match(header_fields[0].strip()) \
             and _IPV4.match(header_fields[2].strip()):
         return "unsw-nb15-raw"

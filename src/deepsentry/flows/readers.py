@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 _SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq")
 UNREADABLE_FILE = "<unreadable file>"  # the read report's count of a folder's files left out
-# Columns that are categorical in the known formats; everything else is meant to be numeric.
-CATEGORICAL = frozenset({"protocoltype", "service", "flag", "proto", "state"})
+# Columns that are categorical in the known formats (NSL-KDD, UNSW-NB15, CTU-13's Argus flows with
+# their direction '<->'); everything else is meant to be numeric.
+CATEGORICAL = frozenset({"protocoltype", "service", "flag", "proto", "state", "dir"})
 
 
 #: Flow records split into features, labels and ids (the generic table of :mod:`deepsentry.core.tables`).
@@ -311,7 +312,7 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
         # 'subcategory') is a label too: as a feature it would hand the model the answer. One
         # kept by name (--keep-column) is the user's feature, e.g. a message type.
         label_cols.update(t for t in twins if t == label_col or normalise_name(t) not in keep)
-    if label_col is not None and options.require_labels and "" not in fmt.class_map:
+    if label_col is not None and options.require_labels and fmt.class_of("") is None:
         frame = _drop_unlabelled(path, frame, label_col, malformed, total, report, options.strict,
                                  1 if fmt.header else 0)
     id_col = find(fmt.id_column)
@@ -333,14 +334,13 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
         codes, distinct = pd.factorize(frame[label_col], use_na_sentinel=False)
         names = np.array([str(v).strip() for v in distinct], dtype=object)
         raw = names[codes]
-        if fmt.class_map:
-            # KDD Cup '99 ends every label with a full stop ('smurf.'); NSL-KDD does not
-            keys = [n.lower().removesuffix(".") for n in names]
-            unknown = sorted({n for n, k in zip(names, keys) if k not in fmt.class_map})
+        if fmt.maps_labels:
+            distinct_labels = [fmt.class_of(n) for n in names]
+            unknown = sorted({n for n, c in zip(names, distinct_labels) if c is None})
             if unknown:
                 raise InputError(f"unknown {fmt.name} label(s): {', '.join(unknown[:5])}", path=path,
-                                 column=label_col)
-            distinct_labels = [fmt.class_map[k] for k in keys]
+                                 column=label_col, hint="read the file as --format csv, with --label-column "
+                                                        "and --benign-label, to take its labels as they are")
             labels = np.array(distinct_labels, dtype=object)[codes]
         else:
             distinct_labels = names.tolist()
