@@ -592,6 +592,9 @@ def test_ctu13_argus_flows_map_their_labels_to_botnet_normal_and_background(tmp_
         read_flows(unknown, ReadOptions(require_labels=True))
     as_they_are = read_flows(unknown, ReadOptions(format="csv", label_column="Label", benign_labels=("scan",)))
     assert list(as_they_are.is_malicious) == [1, 1, 0]
+    unknown.unlink()  # a scenario's folder, as CTU-13 ships it: the flows beside the capture
+    (tmp_path / "botnet-capture-20110810-neris.pcap").write_bytes(b"\xd4\xc3\xb2\xa1")
+    assert list(read_flows(tmp_path, ReadOptions(require_labels=True)).labels) == ["Background", "Botnet", "Normal"]
 
 
 def test_nfdump_silk_and_argus_exports_leave_their_identifiers_and_footer_out(tmp_path):

@@ -32,7 +32,7 @@ from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_
 
 log = logging.getLogger(__name__)
 
-_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq")
+_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq", ".binetflow")  # .binetflow: CTU-13's Argus flows
 UNREADABLE_FILE = "<unreadable file>"  # the read report's count of a folder's files left out
 # Columns that are categorical in the known formats (NSL-KDD, UNSW-NB15, CTU-13's Argus flows with
 # their direction '<->'); everything else is meant to be numeric.
@@ -76,7 +76,8 @@ def list_inputs(path: str | os.PathLike[str]) -> list[Path]:
         # Zeek's log folders hold conn.log beside dns.log, http.log...: only conn logs are flows
         files = [p for p in _data_files(source) if _is_table_name(p) or zeek_log_kind(p) == "conn"]
         if not files:
-            raise InputError("directory holds no .csv, .txt or .parquet files (or .csv.gz), nor Zeek conn logs",
+            raise InputError("directory holds no .csv, .txt, .parquet or .binetflow files (or .csv.gz), nor Zeek "
+                             "conn logs",
                              path=source)
         return files
     return [source]
