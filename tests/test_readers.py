@@ -597,6 +597,28 @@ def test_ctu13_argus_flows_map_their_labels_to_botnet_normal_and_background(tmp_
     assert list(read_flows(tmp_path, ReadOptions(require_labels=True)).labels) == ["Background", "Botnet", "Normal"]
 
 
+def test_cidds_and_edge_iiotset_attack_columns_are_labels_never_features(tmp_path):
+    """CIDDS-001 names each attack flow's attack in attackID and attackDescription, beside class and
+    attackType; Edge-IIoTset has a binary Attack_label beside Attack_type: as features they would
+    hand the model the answer."""
+    cidds = ("Date first seen,Duration,Proto,Src IP Addr,Src Pt,Dst IP Addr,Dst Pt,Packets,Bytes,Flows,Flags,Tos,"
+             "class,attackType,attackID,attackDescription\n"
+             "2017-03-15 00:01:16.632,0.000,TCP,192.168.100.5,445,192.168.220.16,58844.0,1,108,1,.AP...,0,"
+             "normal,---,---,---\n"
+             "2017-03-15 00:01:17.100,0.010,TCP,192.168.220.16,41000,192.168.100.5,22.0,1,60,1,....S.,0,"
+             "attacker,portScan,1,nmap args: -sS -T4\n")
+    path = write(tmp_path, "CIDDS-001-internal-week1.csv", cidds)
+    with pytest.raises(InputError, match="several label columns"):
+        read_flows(path, ReadOptions(require_labels=True))
+    data = read_flows(path, ReadOptions(label_column="class", benign_labels=("normal",), require_labels=True))
+    assert list(data.features.columns) == ["Duration", "Proto", "Dst Pt", "Packets", "Bytes", "Flows", "Flags", "Tos"]
+    assert "Src Pt" in data.report.identifier_columns and list(data.is_malicious) == [0, 1]
+    edge = write(tmp_path, "Edge-IIoTset.csv", "tcp.len,tcp.flags,Attack_label,Attack_type\n0,2,1,Port_Scanning\n"
+                                               "40,24,0,Normal\n")
+    data = read_flows(edge, ReadOptions(label_column="Attack_type", require_labels=True))
+    assert list(data.features.columns) == ["tcp.len", "tcp.flags"] and list(data.is_malicious) == [1, 0]
+
+
 def test_nfdump_silk_and_argus_exports_leave_their_identifiers_and_footer_out(tmp_path):
     """nfdump's CSV names its source port 'sp' and ends with a summary footer; SiLK writes
     year-first dates with slashes and Argus times of day: none of them is a feature."""

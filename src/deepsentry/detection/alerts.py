@@ -25,12 +25,15 @@ from typing import Any
 from ..core.tables import check_output
 
 # Record keys (lower-cased, spaces/underscores removed) that map onto ECS fields.
-# nfdump's CSV names them sa, sp, da, dp, pr; SiLK sIP, dIP; Argus (CTU-13) Sport, Dport
+# nfdump's CSV names them sa, sp, da, dp, pr; SiLK sIP, dIP; Argus (CTU-13) Sport, Dport; CIDDS-001
+# Src IP Addr, Src Pt
 _ECS_FIELDS = {
-    ("source", "ip"): ("srcip", "srcaddr", "ipv4srcaddr", "sourceip", "saddr", "idorigh", "sa", "sip"),
-    ("source", "port"): ("srcport", "sport", "l4srcport", "sourceport", "idorigp", "sp"),
-    ("destination", "ip"): ("dstip", "dstaddr", "ipv4dstaddr", "destinationip", "daddr", "idresph", "da", "dip"),
-    ("destination", "port"): ("dstport", "dsport", "l4dstport", "destinationport", "idrespp", "dport", "dp"),
+    ("source", "ip"): ("srcip", "srcaddr", "ipv4srcaddr", "sourceip", "saddr", "idorigh", "sa", "sip", "srcipaddr"),
+    ("source", "port"): ("srcport", "sport", "l4srcport", "sourceport", "idorigp", "sp", "srcpt"),
+    ("destination", "ip"): ("dstip", "dstaddr", "ipv4dstaddr", "destinationip", "daddr", "idresph", "da", "dip",
+                            "dstipaddr"),
+    ("destination", "port"): ("dstport", "dsport", "l4dstport", "destinationport", "idrespp", "dport", "dp",
+                              "dstpt"),
     ("network", "transport"): ("proto", "protocol", "protocoltype", "pr"),
 }
 _CATEGORY = {"flows": ["network", "intrusion_detection"], "malware": ["malware", "file"],

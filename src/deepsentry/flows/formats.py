@@ -79,7 +79,7 @@ _IDENTIFIER_NAMES = {
     "daddr", "srcaddr", "dstaddr", "ipv4srcaddr", "ipv4dstaddr", "ipv6srcaddr", "ipv6dstaddr",
     "timestamp", "stime", "ltime", "ts", "time", "date", "datetime", "starttime", "endtime",
     "flowstartmilliseconds", "flowendmilliseconds", "firstseen", "lastseen",
-    "srcport", "sport", "sourceport", "l4srcport", "uid", "attemptedcategory",
+    "srcport", "sport", "sourceport", "l4srcport", "srcpt", "uid", "attemptedcategory",
     # nfdump's CSV (-o csv: ts, te, td, sa, da, sp, dp, ...; tr: time received), SiLK's rwcut
     # (sIP, dIP, sTime, eTime) and Argus (LastTime); td, dp and dur are features
     "te", "tr", "sa", "da", "sp", "sip", "dip", "etime", "lasttime",
@@ -95,6 +95,9 @@ _IDENTIFIER_NAMES = {
 LABEL_TWINS = frozenset({
     "label", "labels", "attack", "class", "attackcat", "category", "subcategory", "type", "attacktype",
     "detailedlabel", "trafficcategory", "traffictype",
+    # Edge-IIoTset's binary Attack_label; CIDDS-001's attackID and attackDescription (beside its
+    # class and attackType), which name the attack of each attack flow
+    "attacklabel", "attackid", "attackdescription",
 })
 
 
