@@ -117,6 +117,9 @@ def test_one_record_path_equals_the_frame_path(ple_bins):
     np.testing.assert_array_equal(together[:4], prep.transform(as_frame))
     with pytest.raises(InputError, match="not a number"):
         prep.transform_records([{**rows[0], "bytes": "lots"}])
+    # as flow tools write numbers in text, and as files read them (core.tables.written_number)
+    for written in ("10 M", "0x989680"):
+        np.testing.assert_array_equal(prep.transform_records([{**rows[0], "bytes": written}]), together[:1])
     # a nested value is no category; it used to be scored as an unseen one, by its Python text
     for batch in ([{**rows[0], "proto": {"name": "tcp"}}], [rows[0], {**rows[1], "proto": ["tcp"]}]):
         with pytest.raises(InputError, match="not a category") as caught:

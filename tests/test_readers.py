@@ -605,7 +605,7 @@ def test_cidds_and_edge_iiotset_attack_columns_are_labels_never_features(tmp_pat
              "class,attackType,attackID,attackDescription\n"
              "2017-03-15 00:01:16.632,0.000,TCP,192.168.100.5,445,192.168.220.16,58844.0,1,108,1,.AP...,0,"
              "normal,---,---,---\n"
-             "2017-03-15 00:01:17.100,0.010,TCP,192.168.220.16,41000,192.168.100.5,22.0,1,60,1,....S.,0,"
+             "2017-03-15 00:01:17.100,0.010,TCP,192.168.220.16,41000,192.168.100.5,22.0,1,   1.2 M,1,....S.,0,"
              "attacker,portScan,1,nmap args: -sS -T4\n")
     path = write(tmp_path, "CIDDS-001-internal-week1.csv", cidds)
     with pytest.raises(InputError, match="several label columns"):
@@ -613,6 +613,7 @@ def test_cidds_and_edge_iiotset_attack_columns_are_labels_never_features(tmp_pat
     data = read_flows(path, ReadOptions(label_column="class", benign_labels=("normal",), require_labels=True))
     assert list(data.features.columns) == ["Duration", "Proto", "Dst Pt", "Packets", "Bytes", "Flows", "Flags", "Tos"]
     assert "Src Pt" in data.report.identifier_columns and list(data.is_malicious) == [0, 1]
+    assert list(data.features["Bytes"]) == [108, 1.2e6] and not data.report.bad_values  # nfdump's units
     edge = write(tmp_path, "Edge-IIoTset.csv", "tcp.len,tcp.flags,Attack_label,Attack_type\n0,2,1,Port_Scanning\n"
                                                "40,24,0,Normal\n")
     data = read_flows(edge, ReadOptions(label_column="Attack_type", require_labels=True))

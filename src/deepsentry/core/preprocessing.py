@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, check_is_fitted, json_kind
-from .tables import arrow_numeric_matrix
+from .tables import arrow_numeric_matrix, written_number
 
 PREPROCESSING_VERSION = 1
 UNKNOWN = "<unknown>"
@@ -320,7 +320,10 @@ class TabularPreprocessor:
                 try:
                     values[i, j] = float(value)  # bool, int, float and numeric strings
                 except (TypeError, ValueError):
-                    raise InputError(f"not a number: {str(value)[:40]!r}", row=i, column=column) from None
+                    written = written_number(value) if isinstance(value, str) else None
+                    if written is None:
+                        raise InputError(f"not a number: {str(value)[:40]!r}", row=i, column=column) from None
+                    values[i, j] = written
         return values
 
     def _numeric_matrix(self, frame: pd.DataFrame, columns: list[str],

@@ -915,6 +915,36 @@ def is_text_column(series: pd.Series) -> bool:
 _DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
 
 
+_WRITTEN_NUMBER = re.compile(r"\s*(?:0[xX]([0-9a-fA-F]+)|(\d*\.?\d+)\s*([kKmMgGtT]))\s*")
+_UNIT_FACTORS = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+
+
+def written_number(text: str) -> float | None:
+    """A number as flow tools write some in text: hexadecimal (Argus's ICMP type and code in its
+    port fields, ``0x0303``) or with a decimal unit suffix (nfdump's byte counts, kept so by
+    CIDDS-001: ``1.2 M``); None for anything else. Files and served records read them alike.
+
+    >>> [written_number(t) for t in ("0x0303", "1.2 M", "3k", "lots", "12")]
+    [771.0, 1200000.0, 3000.0, None, None]
+    """
+    match = _WRITTEN_NUMBER.fullmatch(text)
+    if match is None:
+        return None
+    if match[1] is not None:
+        return float(int(match[1], 16))
+    return float(match[2]) * _UNIT_FACTORS[match[3].lower()]
+
+
+def _written_numbers(text: pd.Series, numbers: pd.Series, bad: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``numbers`` with the ``bad`` values that are :func:`written_number` s read; returns (numbers, still bad)."""
+    found = text[bad].map(written_number).dropna()
+    if found.empty:
+        return numbers, bad
+    numbers = numbers.copy()
+    numbers.loc[found.index] = found.astype(np.float64)
+    return numbers, bad & numbers.isna()
+
+
 def coerce_numeric(path: Path, features: pd.DataFrame, report: ReadReport, *, positions: np.ndarray,
                    strict: bool = False, header_lines: int = 1, categorical: frozenset[str] = frozenset(),
                    allow_text_columns: bool = True, normalise=lambda name: name,
@@ -938,6 +968,8 @@ def coerce_numeric(path: Path, features: pd.DataFrame, report: ReadReport, *, po
         text = series.astype(str).str.strip()
         numbers = pd.to_numeric(text.str.replace(r"^(?i:infinity)$", "inf", regex=True), errors="coerce")
         bad = numbers.isna() & text.notna() & ~text.str.lower().isin(["", "nan", "null", "none", "na"])
+        if bad.any():
+            numbers, bad = _written_numbers(text, numbers, bad)
         if allow_text_columns and column not in numeric and bad.mean() > 0.5:
             features[column] = text  # a genuinely categorical column of a generic CSV
             continue
