@@ -1,6 +1,7 @@
 """What one ``deepsentry detect`` process costs: wall time and peak memory (max RSS) of the command
 line, scoring a small and a large CICFlowMeter CSV with a model trained on the CIC-IDS2017 sample,
-on ONNX Runtime (the default) and with ``--keras`` (which imports TensorFlow), in the same run.
+on ONNX Runtime (the default) and with ``--keras`` (which imports TensorFlow), in the same run; and,
+as the baseline of reading a large table in pieces, the library's ``detect_file`` reading it whole.
 Writes benchmarks/results/detect_process.json and prints a Markdown table.
 
     python benchmarks/detect_process.py [--copies 20] [--repeats 3]
@@ -75,10 +76,18 @@ def main() -> None:
         large_rows = join_csvs(files, large, options.copies)
         subprocess.run([*CLI, "train", "flows", "--data", str(train), "--out", str(work / "model"), "--epochs", "3"],
                        check=True, capture_output=True)
+        whole = ("from deepsentry.detection.batch import detect_file, load_detector; import sys; "
+                 "detect_file(load_detector(sys.argv[1], keras_model=False), sys.argv[2], sys.argv[3], "
+                 "piece_bytes=10**15)")
         for name, path, rows in (("small", small, small_rows), ("large", large, large_rows)):
-            for scorer, extra in (("onnxruntime", []), ("keras", ["--keras"])):
-                measured = [run([*CLI, "detect", "--model", str(work / "model"), str(path),
-                                 "--out", str(work / "out.csv"), *extra]) for _ in range(options.repeats)]
+            commands = {"onnxruntime": [*CLI, "detect", "--model", str(work / "model"), str(path),
+                                        "--out", str(work / "out.csv")]}
+            commands["keras"] = [*commands["onnxruntime"], "--keras"]
+            if name == "large":
+                commands["onnxruntime, read whole"] = [sys.executable, "-c", whole, str(work / "model"), str(path),
+                                                       str(work / "out.csv")]
+            for scorer, command in commands.items():
+                measured = [run(command) for _ in range(options.repeats)]
                 results["runs"][f"{name}/{scorer}"] = {
                     "rows": rows, "megabytes": round(path.stat().st_size / 1e6, 1),
                     "seconds": round(statistics.median(m[0] for m in measured), 2),

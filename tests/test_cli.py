@@ -538,3 +538,73 @@ def test_ecs_alerts_name_the_endpoints_of_flow_tool_exports():
     argus = ecs_alert(model="m", kind="flows", score=2.0, threshold=0.0, predicted="Botnet",
                       record={"SrcAddr": "147.32.84.165", "Sport": "0x0008", "DstAddr": "8.8.8.8", "Dport": 771.0})
     assert argus["source"] == {"ip": "147.32.84.165", "port": 8} and argus["destination"]["port"] == 771
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_a_large_table_is_scored_in_pieces_as_if_read_whole(trained, tmp_path, suffix):
+    """detect reads a table larger than its piece size piece by piece (bounded memory); the
+    predictions, row numbers, malformed rows, problem counts and line numbers are the whole file's."""
+    from deepsentry.detection.batch import detect_file, load_detector
+
+    root, model = trained
+    frame = synthetic_flows(n=3000, seed=9).astype({"duration": object})
+    frame.loc[1200, "duration"] = "lots"
+    lines = frame.to_csv(index=False).splitlines()
+    lines[700] = "10.0.0.1,80,tcp"  # a short row
+    lines[2301] = lines[0]  # the header again, mid-file
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(lines) + "\n")
+    detector = load_detector(model)
+    read = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".jsonl": lambda p: pd.read_json(p, lines=True)}[suffix]
+    whole_frame, whole = detect_file(detector, path, tmp_path / f"whole{suffix}", piece_bytes=10**9)
+    none, pieces = detect_file(detector, path, tmp_path / f"pieces{suffix}", piece_bytes=20_000)
+    assert whole_frame is not None and none is None and path.stat().st_size > 5 * 20_000
+    a, b = read(tmp_path / f"whole{suffix}"), read(tmp_path / f"pieces{suffix}")
+    assert len(b) == 3000 and list(b["id"]) == list(range(3000))
+    for column in ("id", "alert", "predicted", "error"):
+        assert a[column].fillna("").tolist() == b[column].fillna("").tolist(), column
+    np.testing.assert_allclose(a["score"], b["score"], rtol=1e-5)
+    assert whole.malformed_rows == pieces.malformed_rows == 2 and whole.bad_values == pieces.bad_values
+    assert (whole.rows, whole.scored, whole.alerts) == (pieces.rows, pieces.scored, pieces.alerts)
+    assert sorted(whole.examples) == sorted(pieces.examples)
+    assert any("big.csv, line 1202, column duration" in e for e in pieces.examples)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["big.csv", f"whole{suffix}", f"pieces{suffix}"])
+
+
+def test_a_table_scored_in_pieces_names_the_line_of_a_strict_error_and_leaves_no_output(trained, tmp_path):
+    from deepsentry.core.errors import InputError
+    from deepsentry.detection.batch import detect_file, load_detector
+
+    root, model = trained
+    lines = synthetic_flows(n=3000, seed=9).to_csv(index=False).splitlines()
+    lines[2500] = "10.0.0.1,80,tcp"
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"big.csv, line 2501: expected 8 fields, found 3$"):
+        detect_file(load_detector(model), path, tmp_path / "out.csv", strict=True, piece_bytes=20_000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
+
+
+def test_a_table_with_record_ids_keeps_them_when_scored_in_pieces(tmp_path):
+    """UNSW-NB15 numbers its records in 'id': detect writes those; a malformed record, which has no
+    id it can trust, gets its row number in the whole file."""
+    from deepsentry.detection.batch import detect_file, load_detector
+
+    flows = synthetic_flows(n=2000, seed=11)
+    unsw = pd.DataFrame({"id": np.arange(2000) * 10 + 7, "dur": flows["duration"], "proto": flows["proto"],
+                         "sttl": np.where(flows["label"] == "normal", 31, 254), "sbytes": flows["bytes"],
+                         "attack_cat": flows["label"].map({"normal": "Normal", "scan": "Reconnaissance",
+                                                           "flood": "DoS"}),
+                         "label": (flows["label"] != "normal").astype(int)})
+    unsw.to_csv(tmp_path / "train.csv", index=False)
+    assert main(["train", "flows", "--data", str(tmp_path / "train.csv"), "--out", str(tmp_path / "m"),
+                 "--epochs", "1", "--no-onnx"]) == 0
+    lines = unsw.to_csv(index=False).splitlines()
+    lines[1500] = "1,2,3"
+    (tmp_path / "test.csv").write_text("\n".join(lines) + "\n")
+    detector = load_detector(tmp_path / "m")
+    detect_file(detector, tmp_path / "test.csv", tmp_path / "whole.csv", piece_bytes=10**9)
+    detect_file(detector, tmp_path / "test.csv", tmp_path / "pieces.csv", piece_bytes=10_000)
+    whole, pieces = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(tmp_path / "pieces.csv")
+    assert list(pieces["id"]) == list(whole["id"]) and pieces["id"].iat[1499] == 1499
+    assert pieces["id"].iat[0] == 7 and pieces["id"].iat[1999] == 19997

@@ -84,14 +84,20 @@ class DeepSentryError(Exception):
         self.hint = hint
         super().__init__(self._format())
 
-    def relocated(self, old: str | PathLike[str] | None, new: str | PathLike[str]) -> "DeepSentryError":
-        """This error, naming ``new`` where it named the file ``old`` (a temporary copy; None: no file).
+    def relocated(self, old: str | PathLike[str] | None, new: str | PathLike[str],
+                  lines_before: int = 0) -> "DeepSentryError":
+        """This error, naming ``new`` where it named the file ``old`` (a temporary copy; None: no
+        file); with ``lines_before``, ``old`` held ``new``'s lines from the one after that many on.
 
         >>> str(InputError("missing column(s) x").relocated(None, "flows.csv"))
         'flows.csv: missing column(s) x'
+        >>> str(InputError("not a number: 'x'", path="/tmp/p", row=3).relocated("/tmp/p", "flows.csv", 100))
+        "flows.csv, line 103: not a number: 'x'"
         """
         if self.path == (None if old is None else str(old)):
             self.path = str(new)
+            if self.row is not None:
+                self.row += lines_before
             self.args = (self._format(),)
         return self
 

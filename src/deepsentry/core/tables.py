@@ -293,29 +293,40 @@ def pipe_as_file(path: str | os.PathLike[str] = "-", stream: Any = None) -> Any:
         with open(copy, "wb") as out:
             out.write(head)
             shutil.copyfileobj(stream, out, 1 << 20)
-        relabel = _RelabelFilter(copy, name)
-        handlers = list(logging.getLogger().handlers)
-        for handler in handlers:
-            handler.addFilter(relabel)
-        try:
+        with copy_named_as(copy, name):
             yield copy
-        except DeepSentryError as exc:
-            raise exc.relocated(copy, name) from None
-        finally:
-            for handler in handlers:
-                handler.removeFilter(relabel)
+
+
+@contextlib.contextmanager
+def copy_named_as(copy: Path, name: str, *, lines_before: int = 0, quiet: bool = False) -> Any:
+    """While reading ``copy`` (a stream's copy, or a piece of a large file that holds its lines
+    after the first ``lines_before``), errors raised and warnings logged name ``name`` instead;
+    ``quiet`` drops the warnings (a later piece: the summary counts every piece's problems)."""
+    relabel = _RelabelFilter(copy, name, quiet)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(relabel)
+    try:
+        yield
+    except DeepSentryError as exc:
+        raise exc.relocated(copy, name, lines_before) from None
+    finally:
+        for handler in handlers:
+            handler.removeFilter(relabel)
 
 
 class _RelabelFilter(logging.Filter):
-    """Names the temporary copy of a stream as the stream in log records (see :func:`pipe_as_file`)."""
+    """Names a temporary copy as what it copies in log records (see :func:`copy_named_as`)."""
 
-    def __init__(self, copy: Path, name: str) -> None:
+    def __init__(self, copy: Path, name: str, quiet: bool = False) -> None:
         super().__init__()
-        self.copy, self.name = copy, name
+        self.copy, self.name, self.quiet = copy, name, quiet
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if str(self.copy) in message:
+            if self.quiet:
+                return False
             record.msg, record.args = relabel_copy(message, self.copy, self.name), ()
         return True
 
@@ -332,23 +343,65 @@ def relabel_copy(text: str, copy: Path, name: str) -> str:
 def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
     """Write ``frame`` as CSV, JSON lines or Parquet, chosen by the suffix of ``out``; as CSV to
     standard output for :data:`STDOUT`."""
-    import pyarrow.parquet as pq
+    with TableWriter(out) as writer:
+        writer.write(frame)
+    return writer.out
 
-    if str(out) == STDOUT:
-        frame.to_csv(sys.stdout, index=False)
-        return Path(out)
-    out = Path(out)
-    suffix = table_suffix(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".jsonl":
-        frame.to_json(out, orient="records", lines=True)
-        return out
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    if suffix == ".parquet":
-        pq.write_table(table, out)
-    else:
-        pacsv.write_csv(table, out)
-    return out
+
+class TableWriter:
+    """Writes frames one after another into one table (:func:`write_table`'s formats), for output
+    that is produced in pieces: the header once, each piece's rows after the last. Every piece
+    has the first one's columns; Parquet also needs their types.
+
+    >>> import io, contextlib
+    >>> with contextlib.redirect_stdout(io.StringIO()) as text, TableWriter(STDOUT) as writer:
+    ...     writer.write(pd.DataFrame({"id": [0], "score": [0.5]}))
+    ...     writer.write(pd.DataFrame({"id": [1], "score": [2.0]}))
+    >>> text.getvalue().splitlines()
+    ['id,score', '0,0.5', '1,2.0']
+    """
+
+    def __init__(self, out: str | Path) -> None:
+        self.out = out if str(out) == STDOUT else Path(out)
+        self.suffix = "stdout" if str(out) == STDOUT else table_suffix(self.out)
+        self._sink: Any = None
+        self._schema: pa.Schema | None = None
+        self._first: pd.DataFrame | None = None  # JSON lines: the first frame, while every one was empty
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow.parquet as pq
+
+        first = self._sink is None
+        if self.suffix == "stdout":
+            frame.to_csv(sys.stdout, index=False, header=first)
+            self._sink = sys.stdout
+            return
+        if first:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+        if self.suffix == ".jsonl":
+            if first:
+                self._sink = open(self.out, "w", encoding="utf-8")
+                self._first = frame
+            if len(frame):  # pandas writes an empty frame as an empty line: once, at the end, if all are
+                frame.to_json(self._sink, orient="records", lines=True)
+                self._first = None
+            return
+        table = pa.Table.from_pandas(frame, preserve_index=False, schema=self._schema)
+        if first:
+            self._schema = table.schema
+            self._sink = pq.ParquetWriter(self.out, table.schema) if self.suffix == ".parquet" \
+                else pacsv.CSVWriter(str(self.out), table.schema)
+        self._sink.write_table(table)
+
+    def __enter__(self) -> "TableWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._sink is not None and self._sink is not sys.stdout:
+            if self.suffix == ".jsonl" and self._first is not None:
+                self._first.to_json(self._sink, orient="records", lines=True)
+            self._sink.close()
+        self._sink = None
 
 
 def one_spelling_per_class(labels: np.ndarray) -> tuple[np.ndarray, dict[str, str]]:

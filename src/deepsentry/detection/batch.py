@@ -9,6 +9,7 @@ a record has an empty score and ``alert`` 0).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,15 +22,19 @@ from ..core.base import validate_range
 from ..core.bundle import read_bundle
 from ..core.errors import ConfigError, DeepSentryError, InputError
 from ..core.preprocessing import PreprocessingReport
-from ..core.tables import (JSON_LINES_SUFFIXES, STDOUT, check_output, check_writable, input_name, is_pipe, pipe_as_file,
-                           write_table)
+from ..core.tables import (JSON_LINES_SUFFIXES, MAX_EXAMPLES, STDOUT, TableWriter, check_output, check_writable,
+                           copy_named_as, input_name, is_pipe, pipe_as_file, write_table)
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
+from ..flows.readers import table_pieces
 from ..logs.detector import LogSequenceDetector
 from ..malware import MalwareDetector
 
 PIPELINE_ROWS = 65_536  # rows per block when preprocessing overlaps scoring
+#: ``detect`` scores a flow table larger than this in pieces of about this size, so that its memory
+#: stays bounded (a table read whole takes 4 to 5 times its size)
+PIECE_BYTES = 32 << 20
 _DETECTORS = {"flows": FlowDetector, "malware": MalwareDetector, "logs": LogSequenceDetector}
 
 
@@ -173,12 +178,15 @@ def transform_and_score(detector: Any, frame: pd.DataFrame, report: Preprocessin
 
 def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, strict: bool = False,
                 format: str | None = None, explain: int = 0, alerts: str | None = None,
-                model_name: str = "model", progress: Any = None) -> tuple[pd.DataFrame, DetectSummary]:
+                model_name: str = "model", progress: Any = None,
+                piece_bytes: int = PIECE_BYTES) -> tuple[pd.DataFrame | None, DetectSummary]:
     """Score a file and write the predictions (when ``out`` is given).
 
     ``explain=K`` adds an ``explanation`` column (the K fields that pushed each alert most; about
     10 ms an alert, reported to ``progress``); ``alerts`` also writes one ECS alert per alerting
-    record to a file, ``-`` or a webhook.
+    record to a file, ``-`` or a webhook. A flow table larger than ``piece_bytes`` that is written
+    to ``out`` is read, scored and written piece by piece (see :func:`flows.readers.table_pieces`);
+    the frame returned is then None. The predictions are those of the whole file read at once.
     """
     from .alerts import AlertSink
 
@@ -194,6 +202,10 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
                           path=out, hint="give --alerts and --out a file each")
     if detector.kind == "logs":
         frame, summary = _detect_log_groups(detector, path, out, sink, model_name, strict=strict, format=format)
+    elif out is not None and detector.kind == "flows" and \
+            (pieces := table_pieces(path, format or getattr(detector, "format_", None), piece_bytes)) is not None:
+        frame, summary = None, _detect_in_pieces(detector, path, out, *pieces, strict=strict, format=format,
+                                                  explain=explain, sink=sink, model_name=model_name, progress=progress)
     else:
         frame, data, summary = score_file(detector, path, strict=strict, format=format)
         if explain or sink:
@@ -203,6 +215,83 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
             summary.output = str(out)
     summary.alert_delivery_problem = sink.problem() if sink is not None else None
     return frame, summary
+
+
+def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: Any, has_id: bool, *,
+                      strict: bool, format: str | None, explain: int, sink: Any, model_name: str,
+                      progress: Any) -> DetectSummary:
+    """:func:`detect_file` for a large flow table, piece by piece: each piece is written to a
+    temporary file (read as the file itself: messages name the file and its lines), scored, and its
+    rows appended to ``out``, which appears, complete, once the last piece is written."""
+    import os
+    import tempfile
+
+    total = DetectSummary(input=str(path), output=str(out))
+    rows_before = 0
+    with tempfile.TemporaryDirectory(prefix="deepsentry-piece-") as folder:
+        copy = Path(folder) / Path(path).name
+        partial = out if str(out) == STDOUT else Path(out).with_name(f".{Path(out).stem}.partial{Path(out).suffix}")
+        try:
+            with TableWriter(partial) as writer:
+                for number, piece in enumerate(pieces):
+                    copy.write_bytes(piece.text)
+                    with copy_named_as(copy, str(path), lines_before=piece.lines_before, quiet=number > 0):
+                        frame, data, summary = score_file(detector, copy, strict=strict, format=format)
+                    _number_within_file(frame, data, summary, str(path), rows_before, piece.lines_before, has_id)
+                    if explain or sink:
+                        frame = _add_alerts(detector, data, frame, explain, sink, model_name, progress)
+                    writer.write(frame)
+                    _add_up(total, summary)
+                    rows_before += data.total_rows
+            if partial is not out:
+                os.replace(partial, out)
+        finally:
+            if partial is not out:
+                Path(partial).unlink(missing_ok=True)
+    return total
+
+
+def _number_within_file(frame: pd.DataFrame, data: Any, summary: DetectSummary, path: str, rows_before: int,
+                        lines_before: int, has_id: bool) -> None:
+    """A piece's output rows and problems numbered as rows and lines of the whole file: record
+    ids that are row numbers (every id without an id column; a malformed record's id), and the
+    lines of the problems found."""
+    malformed = (frame["error"] != "").to_numpy()
+    shift = malformed if has_id else np.ones(len(frame), bool)
+    if shift.any():  # row numbers, written as text where the ids are text
+        frame.loc[shift, "id"] = [v + rows_before if isinstance(v, (int, np.integer)) else str(int(v) + rows_before)
+                                  for v in frame.loc[shift, "id"]]
+    if malformed.any() and lines_before:
+        frame.loc[malformed, "error"] = frame.loc[malformed, "error"].map(lambda text: _lines_on(text, lines_before))
+    for example in data.report.examples:
+        example.path = path
+        if example.row is not None:
+            example.row += lines_before
+    summary.examples = [str(e) for e in data.report.examples]
+
+
+_LINE_NUMBERS = re.compile(r"\b(lines?) (\d+)(?:-(\d+))?")
+
+
+def _lines_on(text: str, lines: int) -> str:
+    """``text`` with its line numbers moved on by ``lines`` (a reason that names lines: a quote
+    left open).
+
+    >>> _lines_on("a quote opened on line 7 is not closed there, so lines 7-9 were read as one", 100)
+    'a quote opened on line 107 is not closed there, so lines 107-109 were read as one'
+    """
+    return _LINE_NUMBERS.sub(lambda m: f"{m[1]} {int(m[2]) + lines}" + (f"-{int(m[3]) + lines}" if m[3] else ""),
+                             text)
+
+
+def _add_up(total: DetectSummary, piece: DetectSummary) -> None:
+    for name in ("rows", "scored", "alerts", "malformed_rows"):
+        setattr(total, name, getattr(total, name) + getattr(piece, name))
+    for name in ("bad_values", "unseen_categories", "missing_values", "predicted_counts"):
+        counts = getattr(total, name)
+        for key, n in getattr(piece, name).items():
+            counts[key] = counts.get(key, 0) + n
+    total.examples += piece.examples[:MAX_EXAMPLES - len(total.examples)]
 
 
 def scan_files(detector: Any, paths: list[str | Path], out: str | Path | None = None, *,

@@ -16,6 +16,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,8 @@ import pyarrow.parquet as pq
 
 from ..core.errors import ConfigError, InputError
 from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
-                           flat_columns, is_text_column, no_data_rows, one_spelling_per_class, read_delimited,
-                           refuse_stream, sniff_delimited)
+                           flat_columns, is_gzip, is_pipe, is_text_column, no_data_rows, one_spelling_per_class,
+                           read_delimited, refuse_stream, sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek, zeek_log_kind
 from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign,
                       holds_identifiers, is_identifier, normalise_name)
@@ -147,6 +148,54 @@ def read_flows(path: str | os.PathLike[str], options: ReadOptions | None = None)
         log.warning("%s: dropped identifier column(s) %s (keep one with --keep-column)",
                     path, ", ".join(data.report.identifier_columns))
     return data
+
+
+@dataclass(frozen=True)
+class TablePiece:
+    """Consecutive whole lines of a delimited flow table, with its header line (none for a
+    header-less format) in front: a table of its own, readable by :func:`read_flows` once written
+    to a file. ``lines_before``: the lines of records before it (a line's number in the file is its
+    number in the piece plus this)."""
+
+    text: bytes
+    lines_before: int
+
+
+def table_pieces(path: str | os.PathLike[str], format: str | None,
+                 piece_bytes: int) -> tuple[Iterator[TablePiece], bool] | None:
+    """A delimited flow table larger than ``piece_bytes``, read as ``format`` (None: as its first
+    record shows), as pieces of about that size, each cut at the end of a line, and whether its
+    header holds its format's record-id column: detection reads such a file piece by piece, in
+    bounded memory. None for what must be read whole: a small file, a folder, a stream, Parquet, a
+    compressed file, ARFF, a Zeek log, a capture, or a file that is not of ``format`` (whose error
+    the reader gives). A record is a line, but for a quote left open, which runs on over lines as
+    one malformed record: at a piece's end it stops there, and the lines after it are read anew."""
+    from .capture import is_capture
+
+    source = Path(path)
+    if (is_pipe(source) or not source.is_file() or source.stat().st_size <= piece_bytes
+            or source.suffix.lower() in (".parquet", ".pq") or is_gzip(source) or arff_header(source) is not None
+            or looks_like_zeek(source) or is_capture(source)):
+        return None
+    try:
+        _, first = sniff_delimited(source)
+        fmt = FORMATS[_format_of(source, None if format == "csv" else format, detect_format(first))]
+    except (InputError, KeyError):
+        return None
+    has_id = fmt.header and fmt.id_column is not None and \
+        normalise_name(fmt.id_column) in {normalise_name(name) for name in first}
+    return _cut(source, fmt.header, piece_bytes), has_id
+
+
+def _cut(path: Path, header: bool, piece_bytes: int) -> Iterator[TablePiece]:
+    with open(path, "rb") as handle:
+        head = handle.readline() if header else b""
+        lines = 0
+        while body := handle.read(piece_bytes):
+            if not body.endswith(b"\n"):
+                body += handle.readline()  # on to the end of the line
+            yield TablePiece(head + body, lines)
+            lines += body.count(b"\n")
 
 
 def _concat(parts: list[FlowData], where: str) -> FlowData:
@@ -352,8 +401,10 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
         # float column) would otherwise make every record an attack
         benign = tuple(dict.fromkeys((*benign, *(v for v in distinct_labels if is_default_benign(v)))))
     features = frame.drop(columns=sorted(label_cols | set(identifiers)))
+    # a model's text inputs stay text whatever share of them looks like numbers in this file (or piece)
+    categorical = CATEGORICAL | {normalise_name(c) for c in options.model_columns if c not in options.numeric_columns}
     features = coerce_numeric(path, features, report, positions=positions, strict=options.strict,
-                              header_lines=1 if fmt.header else 0, categorical=CATEGORICAL,
+                              header_lines=1 if fmt.header else 0, categorical=categorical,
                               allow_text_columns=fmt.name == "csv", normalise=normalise_name,
                               numeric=frozenset(options.numeric_columns))
     return FlowData(features=features, labels=labels, raw_labels=raw, ids=ids, format=fmt.name,
