@@ -15,14 +15,13 @@ import datetime as dt
 import functools
 import json
 import math
-import re
 import sys
 import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ..core.tables import check_output
+from ..core.tables import check_output, written_number
 
 # Record keys (lower-cased, spaces/underscores removed) that map onto ECS fields.
 # nfdump's CSV names them sa, sp, da, dp, pr; SiLK sIP, dIP; Argus (CTU-13) Sport, Dport; CIDDS-001
@@ -99,8 +98,8 @@ def ecs_alert(*, model: str, kind: str, score: float, threshold: float, predicte
                     value = int(value)  # ports and protocol numbers read as floats
                 elif name == "port" and isinstance(value, str) and value.strip().isdigit():
                     value = int(value)  # ECS ports are numbers; text logs (Zeek's) give them as text
-                elif name == "port" and isinstance(value, str) and re.fullmatch(r"\s*0[xX][0-9a-fA-F]+\s*", value):
-                    value = int(value, 16)  # Argus writes ICMP's type and code as hex ports
+                elif name == "port" and isinstance(value, str) and (number := written_number(value)) is not None:
+                    value = int(number)  # Argus writes ICMP's type and code as hex ports (0x0303)
                 alert.setdefault(group, {})[name] = value
         if kind == "malware":
             if record.get("path"):

@@ -55,6 +55,7 @@ NSL_KDD_CLASSES: dict[str, str] = {
                      "xterm"), "U2R"),
 }
 
+
 def ctu13_class(label: str) -> str | None:
     """The class of a CTU-13 (Stratosphere) label: its botnet, normal or background traffic, by the
     word in the label ('flow=From-Botnet-V42-UDP-DNS'); None for a label with none of them.
