@@ -608,3 +608,26 @@ def test_a_table_with_record_ids_keeps_them_when_scored_in_pieces(tmp_path):
     whole, pieces = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(tmp_path / "pieces.csv")
     assert list(pieces["id"]) == list(whole["id"]) and pieces["id"].iat[1499] == 1499
     assert pieces["id"].iat[0] == 7 and pieces["id"].iat[1999] == 19997
+
+
+def test_a_compressed_table_is_cut_into_pieces_as_it_is_decompressed(trained, tmp_path):
+    import gzip
+
+    from deepsentry.core.errors import InputError
+    from deepsentry.detection.batch import detect_file, load_detector
+
+    root, model = trained
+    text = synthetic_flows(n=3000, seed=9).to_csv(index=False).encode()
+    (tmp_path / "big.csv").write_bytes(text)
+    (tmp_path / "big.csv.gz").write_bytes(gzip.compress(text))
+    detector = load_detector(model)
+    detect_file(detector, tmp_path / "big.csv", tmp_path / "plain.csv", piece_bytes=10**9)
+    assert (tmp_path / "big.csv.gz").stat().st_size < 60_000 < len(text)
+    frame, _ = detect_file(detector, tmp_path / "big.csv.gz", tmp_path / "pieces.csv", piece_bytes=60_000)
+    assert frame is None  # read in pieces, though the compressed file is smaller than one
+    plain, pieces = pd.read_csv(tmp_path / "plain.csv"), pd.read_csv(tmp_path / "pieces.csv")
+    assert list(pieces["id"]) == list(range(3000)) and list(pieces["alert"]) == list(plain["alert"])
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(text)[:15_000])
+    with pytest.raises(InputError, match="cut.csv.gz: cannot decompress"):
+        detect_file(detector, tmp_path / "cut.csv.gz", tmp_path / "cut.csv", piece_bytes=20_000)
+    assert not (tmp_path / "cut.csv").exists()

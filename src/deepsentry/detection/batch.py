@@ -229,7 +229,7 @@ def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: 
     total = DetectSummary(input=str(path), output=str(out))
     rows_before = 0
     with tempfile.TemporaryDirectory(prefix="deepsentry-piece-") as folder:
-        copy = Path(folder) / Path(path).name
+        copy = Path(folder) / Path(path).name.removesuffix(".gz")  # pieces are written decompressed
         partial = out if str(out) == STDOUT else Path(out).with_name(f".{Path(out).stem}.partial{Path(out).suffix}")
         try:
             with TableWriter(partial) as writer:

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from ..core.errors import ConfigError, InputError
 from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
                            flat_columns, is_gzip, is_pipe, is_text_column, no_data_rows, one_spelling_per_class,
-                           read_delimited, refuse_stream, sniff_delimited)
+                           open_bytes, read_delimited, refuse_stream, sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek, zeek_log_kind
 from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign,
                       holds_identifiers, is_identifier, normalise_name)
@@ -166,15 +166,15 @@ def table_pieces(path: str | os.PathLike[str], format: str | None,
     """A delimited flow table larger than ``piece_bytes``, read as ``format`` (None: as its first
     record shows), as pieces of about that size, each cut at the end of a line, and whether its
     header holds its format's record-id column: detection reads such a file piece by piece, in
-    bounded memory. None for what must be read whole: a small file, a folder, a stream, Parquet, a
-    compressed file, ARFF, a Zeek log, a capture, or a file that is not of ``format`` (whose error
-    the reader gives). A record is a line, but for a quote left open, which runs on over lines as
+    bounded memory; a gzip-compressed table is cut as it is decompressed. None for what must be
+    read whole: a small table, a folder, a stream, Parquet, ARFF, a Zeek log, a capture, or a file
+    that is not of ``format`` (whose error the reader gives). A record is a line, but for a quote left open, which runs on over lines as
     one malformed record: at a piece's end it stops there, and the lines after it are read anew."""
     from .capture import is_capture
 
     source = Path(path)
-    if (is_pipe(source) or not source.is_file() or source.stat().st_size <= piece_bytes
-            or source.suffix.lower() in (".parquet", ".pq") or is_gzip(source) or arff_header(source) is not None
+    if (is_pipe(source) or not source.is_file() or _table_bytes(source) <= piece_bytes
+            or source.suffix.lower() in (".parquet", ".pq") or arff_header(source) is not None
             or looks_like_zeek(source) or is_capture(source)):
         return None
     try:
@@ -187,15 +187,30 @@ def table_pieces(path: str | os.PathLike[str], format: str | None,
     return _cut(source, fmt.header, piece_bytes), has_id
 
 
-def _cut(path: Path, header: bool, piece_bytes: int) -> Iterator[TablePiece]:
+def _table_bytes(path: Path) -> int:
+    """A table file's size, decompressed: gzip keeps it (modulo 4 GiB) in its last four bytes."""
+    size = path.stat().st_size
+    if size < 18 or not is_gzip(path):
+        return size
     with open(path, "rb") as handle:
-        head = handle.readline() if header else b""
-        lines = 0
-        while body := handle.read(piece_bytes):
-            if not body.endswith(b"\n"):
-                body += handle.readline()  # on to the end of the line
-            yield TablePiece(head + body, lines)
-            lines += body.count(b"\n")
+        handle.seek(-4, os.SEEK_END)
+        return max(size, int.from_bytes(handle.read(4), "little"))
+
+
+def _cut(path: Path, header: bool, piece_bytes: int) -> Iterator[TablePiece]:
+    import zlib
+
+    try:
+        with open_bytes(path) as handle:
+            head = handle.readline() if header else b""
+            lines = 0
+            while body := handle.read(piece_bytes):
+                if not body.endswith(b"\n"):
+                    body += handle.readline()  # on to the end of the line
+                yield TablePiece(head + body, lines)
+                lines += body.count(b"\n")
+    except (EOFError, zlib.error, OSError) as exc:  # a compressed file cut short or corrupt
+        raise InputError(f"cannot {'decompress' if is_gzip(path) else 'read'} ({exc})", path=path) from None
 
 
 def _concat(parts: list[FlowData], where: str) -> FlowData:
