@@ -618,6 +618,18 @@ def test_cidds_and_edge_iiotset_attack_columns_are_labels_never_features(tmp_pat
                                                "40,24,0,Normal\n")
     data = read_flows(edge, ReadOptions(label_column="Attack_type", require_labels=True))
     assert list(data.features.columns) == ["tcp.len", "tcp.flags"] and list(data.is_malicious) == [1, 0]
+    # X-IIoTID numbers its three labels (and spells its source port Scr_port); NF-UQ-NIDS names
+    # each flow's data set
+    xiiotid = write(tmp_path, "X-IIoTID.csv", "Scr_port,Des_port,Duration,class1,class2,class3\n"
+                                             "51000,80,0.5,Normal,Normal,Normal\n41000,22,0.1,Reconnaissance,Scanning,Attack\n")
+    data = read_flows(xiiotid, ReadOptions(label_column="class3", benign_labels=("Normal",), require_labels=True))
+    assert list(data.features.columns) == ["Des_port", "Duration"] and list(data.is_malicious) == [0, 1]
+    assert data.report.label_columns == ["class1", "class2", "class3"]
+    nfuq = write(tmp_path, "NF-UQ-NIDS.csv", "IPV4_SRC_ADDR,L4_SRC_PORT,IPV4_DST_ADDR,L4_DST_PORT,PROTOCOL,IN_BYTES,"
+                                           "Label,Attack,Dataset\n10.0.0.1,5555,10.0.0.2,80,6,100,0,Benign,NF-UNSW-NB15\n"
+                                           "10.0.0.3,5556,10.0.0.2,22,6,10,1,DoS,NF-BoT-IoT\n")
+    data = read_flows(nfuq)
+    assert "Dataset" in data.report.identifier_columns and "Dataset" not in data.features.columns
 
 
 def test_nfdump_silk_and_argus_exports_leave_their_identifiers_and_footer_out(tmp_path):

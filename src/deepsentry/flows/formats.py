@@ -80,7 +80,9 @@ _IDENTIFIER_NAMES = {
     "daddr", "srcaddr", "dstaddr", "ipv4srcaddr", "ipv4dstaddr", "ipv6srcaddr", "ipv6dstaddr",
     "timestamp", "stime", "ltime", "ts", "time", "date", "datetime", "starttime", "endtime",
     "flowstartmilliseconds", "flowendmilliseconds", "firstseen", "lastseen",
-    "srcport", "sport", "sourceport", "l4srcport", "srcpt", "uid", "attemptedcategory",
+    "srcport", "sport", "sourceport", "l4srcport", "srcpt", "scrport", "uid", "attemptedcategory",
+    # NF-UQ-NIDS names the data set each flow came from; X-IIoTID spells its source port Scr_port
+    "dataset",
     # nfdump's CSV (-o csv: ts, te, td, sa, da, sp, dp, ...; tr: time received), SiLK's rwcut
     # (sIP, dIP, sTime, eTime) and Argus (LastTime); td, dp and dur are features
     "te", "tr", "sa", "da", "sp", "sip", "dip", "etime", "lasttime",
@@ -100,6 +102,16 @@ LABEL_TWINS = frozenset({
     # class and attackType), which name the attack of each attack flow
     "attacklabel", "attackid", "attackdescription",
 })
+
+
+def is_label_twin(name: str) -> bool:
+    """Whether a column holds a label in some data set: a :data:`LABEL_TWINS` name, also numbered
+    (X-IIoTID's class1, class2 and class3).
+
+    >>> [is_label_twin(n) for n in ("Label", "attack_cat", "class3", "classes", "dst_port")]
+    [True, True, True, False, False]
+    """
+    return normalise_name(name).rstrip("0123456789") in LABEL_TWINS
 
 
 def is_default_benign(value: str) -> bool:

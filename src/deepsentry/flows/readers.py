@@ -28,8 +28,8 @@ from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, co
                            flat_columns, is_gzip, is_pipe, is_text_column, no_data_rows, one_spelling_per_class,
                            open_bytes, read_delimited, refuse_stream, sniff_delimited)
 from .zeek import looks_like_zeek, read_zeek, zeek_log_kind
-from .formats import (FORMATS, LABEL_TWINS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign,
-                      holds_identifiers, is_identifier, normalise_name)
+from .formats import (FORMATS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign, holds_identifiers,
+                      is_identifier, is_label_twin, normalise_name)
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +362,7 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
     absent = [k for k in options.keep_columns if find(k) is None]
     if absent:  # a typo in --keep-column (or a group/time column) would otherwise pass unnoticed
         raise InputError(f"column(s) {', '.join(map(repr, absent))} not found", path=path, hint=columns_are)
-    twins = [c for c in frame.columns if normalise_name(c) in LABEL_TWINS]
+    twins = [c for c in frame.columns if is_label_twin(c)]
     if label_col is None and label_name is None and options.require_labels and len(twins) == 1:
         label_col = twins[0]  # named in a warning by read_flows
     if label_col is None and options.require_labels:
