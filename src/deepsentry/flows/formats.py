@@ -80,9 +80,9 @@ _IDENTIFIER_NAMES = {
     "daddr", "srcaddr", "dstaddr", "ipv4srcaddr", "ipv4dstaddr", "ipv6srcaddr", "ipv6dstaddr",
     "timestamp", "stime", "ltime", "ts", "time", "date", "datetime", "starttime", "endtime",
     "flowstartmilliseconds", "flowendmilliseconds", "firstseen", "lastseen",
-    "srcport", "sport", "sourceport", "l4srcport", "srcpt", "scrport", "uid", "attemptedcategory",
-    # NF-UQ-NIDS names the data set each flow came from; X-IIoTID spells its source port Scr_port
-    "dataset",
+    "srcport", "sport", "sourceport", "l4srcport", "srcpt", "uid", "attemptedcategory",
+    # X-IIoTID spells its source port Scr_port; NF-UQ-NIDS names the data set each flow came from
+    "scrport", "dataset",
     # nfdump's CSV (-o csv: ts, te, td, sa, da, sp, dp, ...; tr: time received), SiLK's rwcut
     # (sIP, dIP, sTime, eTime) and Argus (LastTime); td, dp and dur are features
     "te", "tr", "sa", "da", "sp", "sip", "dip", "etime", "lasttime",

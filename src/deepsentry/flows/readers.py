@@ -168,8 +168,9 @@ def table_pieces(path: str | os.PathLike[str], format: str | None,
     header holds its format's record-id column: detection reads such a file piece by piece, in
     bounded memory; a gzip-compressed table is cut as it is decompressed. None for what must be
     read whole: a small table, a folder, a stream, Parquet, ARFF, a Zeek log, a capture, or a file
-    that is not of ``format`` (whose error the reader gives). A record is a line, but for a quote left open, which runs on over lines as
-    one malformed record: at a piece's end it stops there, and the lines after it are read anew."""
+    that is not of ``format`` (whose error the reader gives). A record is a line, but for a quote
+    left open, which runs on over lines as one malformed record: at a piece's end it stops there,
+    and the lines after it are read anew."""
     from .capture import is_capture
 
     source = Path(path)
