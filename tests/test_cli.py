@@ -566,6 +566,7 @@ def test_a_large_table_is_scored_in_pieces_as_if_read_whole(trained, tmp_path, s
     np.testing.assert_allclose(a["score"], b["score"], rtol=1e-5)
     assert whole.malformed_rows == pieces.malformed_rows == 2 and whole.bad_values == pieces.bad_values
     assert (whole.rows, whole.scored, whole.alerts) == (pieces.rows, pieces.scored, pieces.alerts)
+    assert list(whole.predicted_counts.items()) == list(pieces.predicted_counts.items())  # in the same order
     assert sorted(whole.examples) == sorted(pieces.examples)
     assert any("big.csv, line 1202, column duration" in e for e in pieces.examples)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["big.csv", f"whole{suffix}", f"pieces{suffix}"])

@@ -248,6 +248,8 @@ def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: 
         finally:
             if partial is not out:
                 Path(partial).unlink(missing_ok=True)
+    # as the whole file's summary has them (value_counts): most alerts first
+    total.predicted_counts = dict(sorted(total.predicted_counts.items(), key=lambda item: -item[1]))
     return total
 
 
