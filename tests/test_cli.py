@@ -632,3 +632,16 @@ def test_a_compressed_table_is_cut_into_pieces_as_it_is_decompressed(trained, tm
     with pytest.raises(InputError, match="cut.csv.gz: cannot decompress"):
         detect_file(detector, tmp_path / "cut.csv.gz", tmp_path / "cut.csv", piece_bytes=20_000)
     assert not (tmp_path / "cut.csv").exists()
+
+
+def test_a_library_caller_without_logging_set_up_sees_the_file_named_once(trained, tmp_path):
+    """With no logging handler (a library caller's script), warnings go through logging's last
+    resort: they too name the file, not the temporary piece, and only the first piece's are shown."""
+    root, model = trained
+    synthetic_flows(n=3000, seed=9).to_csv(tmp_path / "big.csv", index=False)
+    code = ("from deepsentry.detection.batch import detect_file, load_detector; "
+            f"detect_file(load_detector({str(model)!r}), {str(tmp_path / 'big.csv')!r}, "
+            f"{str(tmp_path / 'out.csv')!r}, piece_bytes=20_000)")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert "deepsentry-piece-" not in err
+    assert err.count(f"{tmp_path / 'big.csv'}: dropped identifier column(s) src_ip") == 1

@@ -303,7 +303,8 @@ def copy_named_as(copy: Path, name: str, *, lines_before: int = 0, quiet: bool =
     after the first ``lines_before``), errors raised and warnings logged name ``name`` instead;
     ``quiet`` drops the warnings (a later piece: the summary counts every piece's problems)."""
     relabel = _RelabelFilter(copy, name, quiet)
-    handlers = list(logging.getLogger().handlers)
+    # without a handler of its own (a library caller's), logging writes warnings through lastResort
+    handlers = list(logging.getLogger().handlers) or [h for h in (logging.lastResort,) if h is not None]
     for handler in handlers:
         handler.addFilter(relabel)
     try:
