@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import named_pipe, synthetic_flows, synthetic_zeek_conn
+from conftest import dataset_path, named_pipe, synthetic_flows, synthetic_zeek_conn
 from deepsentry.cli import main
 
 
@@ -589,6 +589,7 @@ def test_a_table_scored_in_pieces_names_the_line_of_a_strict_error_and_leaves_no
 def test_a_table_with_record_ids_keeps_them_when_scored_in_pieces(tmp_path):
     """UNSW-NB15 numbers its records in 'id': detect writes those; a malformed record, which has no
     id it can trust, gets its row number in the whole file."""
+    from deepsentry.core.errors import InputError
     from deepsentry.detection.batch import detect_file, load_detector
 
     flows = synthetic_flows(n=2000, seed=11)
@@ -609,6 +610,52 @@ def test_a_table_with_record_ids_keeps_them_when_scored_in_pieces(tmp_path):
     whole, pieces = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(tmp_path / "pieces.csv")
     assert list(pieces["id"]) == list(whole["id"]) and pieces["id"].iat[1499] == 1499
     assert pieces["id"].iat[0] == 7 and pieces["id"].iat[1999] == 19997
+    # a corrupt id in a later piece: a malformed record there as in the whole file, not a crash
+    lines[1800] = "x" + lines[1800]
+    (tmp_path / "test.csv").write_text("\n".join(lines) + "\n")
+    detect_file(detector, tmp_path / "test.csv", tmp_path / "whole.csv", piece_bytes=10**9)
+    detect_file(detector, tmp_path / "test.csv", tmp_path / "pieces.csv", piece_bytes=10_000)
+    whole, pieces = (pd.read_csv(tmp_path / name, keep_default_na=False) for name in ("whole.csv", "pieces.csv"))
+    assert whole[["id", "error"]].equals(pieces[["id", "error"]]) and pieces["id"].iat[1799] == 1799
+    assert "record id 'x17997' is not an integer" in pieces["error"].iat[1799]
+    # a piece with no integer id at all where those before had them: an error that says where
+    lines[1700:1800] = ["x" + line for line in lines[1700:1800]]
+    (tmp_path / "test.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"test.csv: the record ids change kind: on lines \d+-\d+ they are text"):
+        detect_file(detector, tmp_path / "test.csv", tmp_path / "pieces.csv", piece_bytes=2_000)
+
+
+def test_a_header_less_table_never_opens_a_piece_with_a_line_that_could_not_open_the_file(tmp_path):
+    """A piece of a header-less table (NSL-KDD) is read as a file of its own, whose first record sets
+    the format. A comment, a short record, a line that starts like UTF-16 text or a blank line at a
+    piece's start stays with the piece before, where it is one malformed record, as read whole; a
+    NUL run in a record and a label the format does not know do not stop the run either."""
+    from deepsentry.detection.batch import detect_file, load_detector
+    from deepsentry.flows.readers import _cut
+
+    kdd = dataset_path("network", "nsl-kdd", "KDDTest+.txt").read_bytes().splitlines(keepends=True)
+    (tmp_path / "train.txt").write_bytes(b"".join(kdd[:1500]))
+    assert main(["train", "flows", "--data", str(tmp_path / "train.txt"), "--out", str(tmp_path / "m"),
+                 "--model", "seed", "--epochs", "1", "--no-onnx"]) == 0
+    lines = kdd[2000:3200]
+    lines[40] = lines[40].replace(b",0.00,", b",0.\x00\x00\x00,", 1)
+    lines[90] = lines[90].replace(b"normal", b"zeroday").replace(b"neptune", b"zeroday")
+    path = tmp_path / "big.txt"
+    for bad in (b"# a comment\n", b"0,tcp,http\n", b"\xff\xfe0,tcp\n", b"\n"):
+        path.write_bytes(b"".join(lines))
+        # the old cut: insert the line where the next piece would begin
+        opening = sum(piece.text.count(b"\n") for piece in list(_cut(path, False, 20_000))[:2])
+        lines.insert(opening, bad)
+    path.write_bytes(b"".join(lines))
+    detector = load_detector(tmp_path / "m")
+    _, whole = detect_file(detector, path, tmp_path / "whole.csv", piece_bytes=10**9)
+    none, pieces = detect_file(detector, path, tmp_path / "pieces.csv", piece_bytes=20_000)
+    assert none is None
+    a, b = (pd.read_csv(tmp_path / name, keep_default_na=False) for name in ("whole.csv", "pieces.csv"))
+    assert len(b) == 1203 and whole.malformed_rows == pieces.malformed_rows == 3  # the blank line is no record
+    for column in ("id", "alert", "predicted", "error"):
+        assert a[column].tolist() == b[column].tolist(), column
+    assert sorted(whole.examples) == sorted(pieces.examples)
 
 
 def test_a_compressed_table_is_cut_into_pieces_as_it_is_decompressed(trained, tmp_path):

@@ -44,10 +44,14 @@ def test_kdd_cup_99_labels_end_in_a_full_stop_and_have_no_difficulty(tmp_path):
     assert list(data.is_malicious) == [0, 1, 1, 1]
 
 
-def test_unknown_nsl_kdd_label_is_named(tmp_path):
-    path = write(tmp_path, "kdd.txt", NSL_ROW.format(label="martian") + "\n")
+def test_unknown_nsl_kdd_label_is_named(tmp_path, caplog):
+    """Where labels are needed (training, evaluation) an unknown one is an error; where they are not
+    (scoring), a warning, and the label is a class of its own."""
+    path = write(tmp_path, "kdd.txt", NSL_ROW.format(label="martian") + "\n" + NSL_ROW.format(label="smurf") + "\n")
     with pytest.raises(InputError, match="unknown nsl-kdd label.*martian"):
-        read_flows(path)
+        read_flows(path, ReadOptions(require_labels=True))
+    assert list(read_flows(path).labels) == ["martian", "DoS"]
+    assert "unknown nsl-kdd label(s) martian read as classes of their own" in caplog.text
 
 
 def test_unsw_with_bom_drops_id_and_binary_label(tmp_path):
@@ -58,6 +62,29 @@ def test_unsw_with_bom_drops_id_and_binary_label(tmp_path):
     assert list(data.ids) == [1, 2]
     assert list(data.labels) == ["Normal", "Exploits"]
     assert data.report.identifier_columns == ["id"]
+
+
+def test_record_ids_are_integers_whatever_a_few_rows_hold(tmp_path):
+    """A header repeated mid-file or a corrupt id makes the id column text: the ids stay integers,
+    and a record whose id is not one is a malformed record; ids that are all text stay text."""
+    header = "id,dur,proto,sttl,sbytes,attack_cat,label\n"
+    rows = ["7,0.1,tcp,254,100,Normal,0", "8,0.2,udp,62,90,Exploits,1", "8x1,0.3,udp,62,90,Exploits,1",
+            header.strip(), "9,0.4,tcp,254,100,Normal,0"]
+    data = read_flows(write(tmp_path, "unsw.csv", header + "\n".join(rows) + "\n"))
+    assert list(data.ids) == [7, 8, 9] and data.ids.dtype == np.int64 and list(data.positions) == [0, 1, 4]
+    assert data.report.malformed_rows == 2
+    assert sorted(str(e).split("unsw.csv, ")[1] for e in data.report.examples) == [
+        "line 4, column id: record id '8x1' is not an integer, as the file's other ids are",
+        "line 5: the row repeats the header"]
+    with pytest.raises(InputError, match="line 4, column id: record id '8x1' is not an integer"):
+        read_flows(write(tmp_path, "one.csv", header + "\n".join(rows[:3]) + "\n"), ReadOptions(strict=True))
+    decimal = read_flows(write(tmp_path, "decimal.csv", header + "7,0.1,tcp,254,100,Normal,0\n"
+                               "8.5,0.2,udp,62,90,DoS,1\n,0.3,udp,62,90,DoS,1\n9,0.4,tcp,254,100,Normal,0\n"))
+    assert list(decimal.ids) == [7, 9] and decimal.ids.dtype == np.int64
+    assert [e.reason for e in decimal.report.examples] == [
+        "record id 8.5 is not an integer, as the file's other ids are", "the record has no id"]
+    named = read_flows(write(tmp_path, "named.csv", header + "a7,0.1,tcp,254,100,Normal,0\nb8,0.2,udp,62,90,DoS,1\n"))
+    assert list(named.ids) == ["a7", "b8"] and named.report.malformed_rows == 0
 
 
 def test_cic_original_naming_with_leading_spaces(tmp_path):
@@ -361,6 +388,13 @@ def test_rows_that_are_not_utf8_are_malformed_records_not_a_rejected_file(tmp_pa
     with pytest.raises(InputError, match=r"x.csv, line 3: expected 3 fields, found 2"):
         read_flows(path, ReadOptions(label_column="label", strict=True))
     assert unraisable == [] and sys.unraisablehook == unraisable.append  # and the hook is put back
+    # beside such a row, a record with those bytes is left out as it is without the row (and as in
+    # the pieces of a large file that hold only one of the two), not kept with U+FFFD
+    path.write_bytes(b"dur,proto,label\n1,tcp,normal\n3,\xfc\xfc\n4,u\xffdp,attack\n5,udp,attack\n")
+    mixed = read_flows(path, ReadOptions(label_column="label"))
+    assert list(mixed.positions) == [0, 3] and list(mixed.features["proto"]) == ["tcp", "udp"]
+    assert [(e.row, e.reason[:22]) for e in mixed.report.examples if e.row] == \
+        [(3, "expected 3 fields, fou"), (4, "field 'proto' is not v")]
 
 
 @pytest.mark.parametrize("content,match", [

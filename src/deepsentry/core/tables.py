@@ -547,7 +547,9 @@ def sniff_delimited(path: Path) -> tuple[str, list[str]]:
     if head.startswith(b"PK\x03\x04"):
         raise InputError("file is a ZIP archive (an Excel workbook?), not delimited text", path=path,
                          hint="save the sheet as CSV, or unpack the archive")
-    if b"\x00" in head:
+    # a NUL byte in the first line, not anywhere: text files get NUL runs where a crash cut a
+    # write short, and those records are malformed ones, as they are in the parts of a large table
+    if b"\x00" in head.lstrip(b"\r\n").split(b"\n", 1)[0]:
         raise InputError("file is binary, not delimited text", path=path)
     text = head.decode("utf-8-sig", errors="replace")
     if not text.strip():
@@ -707,7 +709,9 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     except (pa.ArrowInvalid, OSError) as exc:  # OSError: a compressed stream that is cut or corrupt
         if strict and bad:
             raise InputError(bad[-1][1], path=path, row=lines.get(bad[-1][0], bad[-1][0])) from None
-        table = None if strict else _read_replacing_invalid_utf8(path, compressed, read, report)
+        table = None if strict else _read_replacing_invalid_utf8(path, compressed, read, report, delimiter,
+                                                                  len(column_names) if column_names else None,
+                                                                  skip_lines)
         if table is None:
             short = re.search(r"Row #(\d+): Expected (\d+) columns, got (\d+)", str(exc))
             if short:  # a short row that is also not UTF-8: pyarrow stops before the row handler
@@ -746,12 +750,16 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     return frame, malformed, total
 
 
-def _read_replacing_invalid_utf8(path: Path, compressed: bool, read: Any, report: ReadReport) -> pa.Table | None:
+def _read_replacing_invalid_utf8(path: Path, compressed: bool, read: Any, report: ReadReport, delimiter: str,
+                                 fields: int | None, skip_lines: int) -> pa.Table | None:
     """A row with the wrong number of fields that also holds bytes that are not UTF-8 stops
     pyarrow (its row handler cannot decode the row's text), losing the whole file: read it again
-    with those bytes replaced (U+FFFD), so that row is counted like any malformed row and the
-    others are kept (in this fallback a value with such bytes elsewhere is kept with U+FFFD rather
-    than making its row malformed). None when that is not the cause. Holds the file in memory, once."""
+    with those bytes replaced (U+FFFD) in the lines with another number of fields than the header
+    (``fields``: the names given for a header-less file), so such a row is counted like any
+    malformed row, and a record with such bytes elsewhere is left out as it is in a file without
+    the short row (and in each piece of a large one). Where a quoted delimiter defeats the count,
+    the bytes are replaced everywhere, and a value that holds them is kept with U+FFFD. None when
+    that is not the cause. Holds the file in memory, once."""
     import gzip
 
     try:
@@ -763,9 +771,29 @@ def _read_replacing_invalid_utf8(path: Path, compressed: bool, read: Any, report
         return None  # valid UTF-8: the failure has another cause
     except UnicodeDecodeError:
         pass
-    try:
-        table = read(False, pa.BufferReader(data.decode("utf-8", errors="replace").encode("utf-8")))
-    except (pa.ArrowInvalid, OSError):
+    lines = data.split(b"\n")
+    separator = delimiter.encode()
+    expected = fields if fields is not None else \
+        lines[skip_lines].count(separator) + 1 if len(lines) > skip_lines else 0
+
+    def in_short_rows(line: bytes) -> bytes:
+        if line.count(separator) + 1 == expected:
+            return line
+        try:
+            line.decode("utf-8")
+            return line
+        except UnicodeDecodeError:
+            return line.decode("utf-8", errors="replace").encode("utf-8")
+
+    table = None
+    for replaced in (b"\n".join(lines[:skip_lines] + [in_short_rows(line) for line in lines[skip_lines:]]),
+                     data.decode("utf-8", errors="replace").encode("utf-8")):
+        try:
+            table = read(False, pa.BufferReader(replaced))
+            break
+        except (pa.ArrowInvalid, OSError):
+            continue
+    if table is None:
         return None
     report.add(BadRecord(str(path), None, None, "bytes that are not UTF-8 were replaced (U+FFFD) to read "
                                                 "the file; rows with the wrong number of fields are counted"))

@@ -226,6 +226,8 @@ def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: 
     import os
     import tempfile
 
+    import pyarrow as pa
+
     total = DetectSummary(input=str(path), output=str(out))
     rows_before = 0
     with tempfile.TemporaryDirectory(prefix="deepsentry-piece-") as folder:
@@ -240,7 +242,16 @@ def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: 
                     _number_within_file(frame, data, summary, str(path), rows_before, piece.lines_before, has_id)
                     if explain or sink:
                         frame = _add_alerts(detector, data, frame, explain, sink, model_name, progress)
-                    writer.write(frame)
+                    try:
+                        writer.write(frame)
+                    except (pa.ArrowInvalid, pa.ArrowTypeError):
+                        # a piece whose record ids are all text where those before were integers, or
+                        # the other way round: the reader settles a mix within a piece, not across
+                        first, last = piece.lines_before + 2, piece.lines_before + 1 + data.total_rows
+                        kind = "integers" if pd.api.types.is_integer_dtype(frame["id"]) else "text"
+                        raise InputError(f"the record ids change kind: on line{f's {first}-' if last > first else ' '}"
+                                         f"{last} they are {kind}, before them not", path=path,
+                                         hint="score the parts before and after apart") from None
                     _add_up(total, summary)
                     rows_before += data.total_rows
             if partial is not out:
@@ -261,6 +272,8 @@ def _number_within_file(frame: pd.DataFrame, data: Any, summary: DetectSummary, 
     malformed = (frame["error"] != "").to_numpy()
     shift = malformed if has_id else np.ones(len(frame), bool)
     if shift.any():  # row numbers, written as text where the ids are text
+        if not pd.api.types.is_integer_dtype(frame["id"]) and frame["id"].dtype != object:
+            frame["id"] = frame["id"].astype(object)  # decimal ids (no integer among them): beside text
         frame.loc[shift, "id"] = [v + rows_before if isinstance(v, (int, np.integer)) else str(int(v) + rows_before)
                                   for v in frame.loc[shift, "id"]]
     if malformed.any() and lines_before:

@@ -16,7 +16,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from ..core.errors import ConfigError, InputError
 from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
                            flat_columns, is_gzip, is_pipe, is_text_column, no_data_rows, one_spelling_per_class,
-                           open_bytes, read_delimited, refuse_stream, sniff_delimited)
+                           open_bytes, read_delimited, refuse_stream, sniff_delimited, text_encoding)
 from .zeek import looks_like_zeek, read_zeek, zeek_log_kind
 from .formats import (FORMATS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign, holds_identifiers,
                       is_identifier, is_label_twin, normalise_name)
@@ -179,13 +179,14 @@ def table_pieces(path: str | os.PathLike[str], format: str | None,
             or looks_like_zeek(source) or is_capture(source)):
         return None
     try:
-        _, first = sniff_delimited(source)
+        delimiter, first = sniff_delimited(source)
         fmt = FORMATS[_format_of(source, None if format == "csv" else format, detect_format(first))]
     except (InputError, KeyError):
         return None
     has_id = fmt.header and fmt.id_column is not None and \
         normalise_name(fmt.id_column) in {normalise_name(name) for name in first}
-    return _cut(source, fmt.header, piece_bytes), has_id
+    opening = None if fmt.header else _opens_like(delimiter, len(first))
+    return _cut(source, fmt.header, piece_bytes, opening), has_id
 
 
 def _table_bytes(path: Path) -> int:
@@ -198,16 +199,40 @@ def _table_bytes(path: Path) -> int:
         return max(size, int.from_bytes(handle.read(4), "little"))
 
 
-def _cut(path: Path, header: bool, piece_bytes: int) -> Iterator[TablePiece]:
+def _opens_like(delimiter: str, fields: int) -> Callable[[bytes], bool]:
+    """Whether a line can open a piece of a header-less table whose first record has ``fields``
+    fields: a piece is read as a file of its own, whose first record sets the format, so a
+    malformed line (a comment, a short record, a byte-order mark) must not start one: read whole,
+    the file counts it as one malformed record."""
+    separator = delimiter.encode()
+
+    def opens(line: bytes) -> bool:
+        return (line.count(separator) == fields - 1 and text_encoding(line) is None
+                and b"\x00" not in line and not line.lstrip().startswith(b"#"))
+
+    return opens
+
+
+def _cut(path: Path, header: bool, piece_bytes: int,
+         opening: Callable[[bytes], bool] | None = None) -> Iterator[TablePiece]:
+    """``path`` in pieces of about ``piece_bytes``, each cut at the end of a line and the header in
+    front of each; lines that cannot open a piece (``opening`` false) stay with the piece before."""
     import zlib
 
     try:
         with open_bytes(path) as handle:
             head = handle.readline() if header else b""
             lines = 0
-            while body := handle.read(piece_bytes):
+            carried = b""  # the line read past a piece's end, which opens the next one
+            while body := carried + handle.read(max(piece_bytes - len(carried), 0)):
+                carried = b""
                 if not body.endswith(b"\n"):
                     body += handle.readline()  # on to the end of the line
+                while opening is not None and (line := handle.readline()):
+                    if opening(line):
+                        carried = line
+                        break
+                    body += line
                 yield TablePiece(head + body, lines)
                 lines += body.count(b"\n")
     except (EOFError, zlib.error, OSError) as exc:  # a compressed file cut short or corrupt
@@ -347,6 +372,30 @@ def _drop_unlabelled(path: Path, frame: pd.DataFrame, label_col: str, malformed:
     return frame.loc[keep].reset_index(drop=True)
 
 
+def _integer_ids(path: Path, frame: pd.DataFrame, id_col: str, malformed: dict[int, str], total: int,
+                 report: ReadReport, strict: bool, header_lines: int) -> pd.DataFrame:
+    """A record-id column read as text or as decimals because of a few values (a corrupt or empty
+    id, a header repeated mid-file) holds integer ids: those, and each record whose id is not one
+    is a malformed record (its row number stands in as its id). So the ids of a file are of one
+    kind, as in each piece of a large one. A column with no integer id at all (names, UUIDs) stays
+    as it is."""
+    numbers = pd.to_numeric(frame[id_col], errors="coerce").to_numpy(dtype=np.float64)
+    integral = np.isfinite(numbers) & (numbers == np.floor(numbers))
+    if not integral.any():
+        return frame
+    if not integral.all():
+        values = frame[id_col].to_numpy()
+        reasons = {int(i): "the record has no id" if pd.isna(values[i]) or str(values[i]).strip() == "" else
+                   f"record id {values[i] if isinstance(values[i], float) else repr(values[i])} is not an integer, "
+                   "as the file's other ids are"
+                   for i in np.flatnonzero(~integral)}
+        keep = leave_out(path, reasons, kept_positions(total, malformed), header_lines, report, malformed, strict,
+                         what="row(s) whose record id is not an integer", column=id_col)
+        frame, numbers = frame.loc[keep].reset_index(drop=True), numbers[keep]
+    frame[id_col] = numbers.astype(np.int64)
+    return frame
+
+
 def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: ReadOptions,
                    report: ReadReport, malformed: dict[int, str], total: int) -> FlowData:
     by_norm = {normalise_name(c): c for c in frame.columns}
@@ -382,6 +431,8 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
         frame = _drop_unlabelled(path, frame, label_col, malformed, total, report, options.strict,
                                  1 if fmt.header else 0)
     id_col = find(fmt.id_column)
+    if id_col is not None and not pd.api.types.is_integer_dtype(frame[id_col]):
+        frame = _integer_ids(path, frame, id_col, malformed, total, report, options.strict, 1 if fmt.header else 0)
     identifiers = [c for c in frame.columns
                    if c not in label_cols and normalise_name(c) not in keep
                    and (is_identifier(c) or pd.api.types.is_datetime64_any_dtype(frame[c])
@@ -403,10 +454,16 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
         if fmt.maps_labels:
             distinct_labels = [fmt.class_of(n) for n in names]
             unknown = sorted({n for n, c in zip(names, distinct_labels) if c is None})
-            if unknown:
+            hint = "read the file as --format csv, with --label-column and --benign-label, to take its labels as they are"
+            if unknown and not options.require_labels:
+                # labels that are not needed (scoring ignores them) must not stop a run on a label
+                # the format does not know: each is a class of its own
+                log.warning("%s: unknown %s label(s) %s read as classes of their own (%s)", path, fmt.name,
+                            ", ".join(unknown[:5]), hint)
+                distinct_labels = [c if c is not None else n for n, c in zip(names, distinct_labels)]
+            elif unknown:
                 raise InputError(f"unknown {fmt.name} label(s): {', '.join(unknown[:5])}", path=path,
-                                 column=label_col, hint="read the file as --format csv, with --label-column "
-                                                        "and --benign-label, to take its labels as they are")
+                                 column=label_col, hint=hint)
             labels = np.array(distinct_labels, dtype=object)[codes]
         else:
             distinct_labels = names.tolist()
