@@ -20,6 +20,7 @@ carry no IP flow (ARP, spanning tree, non-first fragments...) are counted and sk
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import zlib
 from dataclasses import dataclass, field
@@ -33,7 +34,9 @@ from ..core.errors import ConfigError, InputError
 from ..core.tables import GZIP_MAGIC, BadRecord, ReadReport, input_name, is_pipe, pipe_as_file, relabel_copy
 from .meter import FlowMeter
 from .packets import PCAP_MAGICS, PCAPNG_MAGIC, CaptureFormatError, capture_chunks, decode_chunks
-from .portable import NFSTREAM_SOURCES, portable_from_nfstream
+from .portable import NFSTREAM_SOURCES, PORTABLE_FEATURES, portable_from_nfstream
+
+log = logging.getLogger(__name__)
 
 IDENTITY = ["src_ip", "dst_ip", "src_port", "dst_port", "protocol", "first_seen", "last_seen", "packets", "bytes"]
 IDLE_TIMEOUT_S, ACTIVE_TIMEOUT_S = 120, 1800
@@ -194,8 +197,13 @@ def _extract(paths: Iterable[str | os.PathLike[str]], progress: Any) -> CaptureF
         parts.append(table)
         sources.append(np.full(len(table), str(path), dtype=object))
     if not parts:
-        raise InputError("no flows found in the capture(s)", path=", ".join(report.files) or None)
-    table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        # a quiet hour of a network (ARP and spanning tree only), or a capture with no packet: an
+        # empty flow table, as a table with no data rows gives, not an error that stops a pipeline
+        log.warning("%s: no IP flows in the capture(s)", ", ".join(report.files))
+        table = pd.DataFrame({name: pd.Series(dtype=object if name in ("src_ip", "dst_ip", "capture") else np.float64)
+                              for name in (*IDENTITY, *PORTABLE_FEATURES, "capture")})
+        sources.append(np.empty(0, dtype=object))
+    table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0] if parts else table
     report.rows = len(table)
     return CaptureFlows(table, report, packets, skipped, np.concatenate(sources))
 
