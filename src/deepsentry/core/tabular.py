@@ -247,6 +247,7 @@ class TabularDetector(Detector):
                 raise InputError(f"model {self.config.model!r} needs labels",
                                  hint="pass labels, or use --model autoencoder on benign-only data")
             labels = np.array(["benign"] * n, dtype=object)
+            benign.add("benign")  # whatever benign labels the caller named: these rows are benign
         else:
             labels = np.asarray(y).astype(str).astype(object)
             if len(labels) != n:
