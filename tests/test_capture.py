@@ -364,3 +364,48 @@ def test_a_capture_without_ip_flows_gives_an_empty_table_not_an_error(tmp_path, 
     flows = pd.read_csv(tmp_path / "flows.csv")
     assert len(flows) == 0 and list(flows.columns) == [*IDENTITY, *PORTABLE_FEATURES, "capture"]
     assert "arp.pcap : no IP flows in the capture(s)" in " ".join(capsys.readouterr().err.split())
+
+
+def test_train_on_captures_labelled_by_their_folders_or_on_a_normal_day_without_labels(tmp_path):
+    """train flows on packet captures: portable features; labels from the sub-folders that hold
+    them (attack/, benign/); an autoencoder learns a normal day without labels. A CTU-13 scenario's
+    folder (Argus flows beside the capture) still stands for its flows, in training and detection."""
+    import shutil
+
+    from deepsentry.flows.demo_network import write_day
+
+    root = tmp_path / "captures"
+    (root / "benign").mkdir(parents=True)
+    (root / "attack").mkdir()
+    write_day(root / "benign" / "monday.pcap", seed=1, attacks=False, duration_s=300)
+    shutil.copy(dataset_path("network", "pcaps", "attack", "esnet_tcp_0_1000_20190821.pcap"), root / "attack")
+    assert main(["train", "flows", "--data", str(root), "--epochs", "2", "--out", str(tmp_path / "sup")]) == 0
+    manifest = json.loads((tmp_path / "sup" / "manifest.json").read_text())
+    assert manifest["flow_feature_set"] == "portable" and manifest["classes"] == ["benign", "attack"]
+    assert sorted(manifest["training_data_sha256"]) == ["attack/esnet_tcp_0_1000_20190821.pcap", "benign/monday.pcap"]
+    assert main(["detect", "--model", str(tmp_path / "sup"), str(root / "attack"), "--out", str(tmp_path / "a.csv")]) == 0
+    assert pd.read_csv(tmp_path / "a.csv")["alert"].mean() > 0.9
+    # cv and tune read them alike; the capture is there to split by (--group-column capture)
+    from deepsentry.flows import ReadOptions
+    from deepsentry.flows.detector import read_training_flows
+
+    grouped = read_training_flows(root, ReadOptions(require_labels=True, keep_columns=("capture",)))
+    assert sorted(set(grouped.features["capture"])) == ["esnet_tcp_0_1000_20190821.pcap", "monday.pcap"]
+    with pytest.raises(InputError, match="'host' not found.*src_ip, dst_ip"):
+        read_training_flows(root, ReadOptions(require_labels=True, keep_columns=("host",)))
+    assert main(["train", "flows", "--data", str(root / "benign"), "--model", "autoencoder", "--epochs", "2",
+                 "--out", str(tmp_path / "normal")]) == 0
+    assert json.loads((tmp_path / "normal" / "manifest.json").read_text())["classes"] == ["benign", "attack"]
+    # Argus flows beside their capture: a native model reads the flows, here and when scoring
+    scenario = tmp_path / "ctu"
+    scenario.mkdir()
+    header = "StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,TotPkts,TotBytes,SrcBytes,Label\n"
+    rows = [f"2011/08/10 09:46:{i % 60:02d}.0,{0.1 + i / 1000 if i % 3 else 40.0 + i},{'udp' if i % 3 else 'tcp'},"
+            f"147.32.84.{i % 250},{1024 + i},   ->,8.8.8.8,{53 if i % 3 else 80},CON,{2 if i % 3 else 30},"
+            f"{120 + i if i % 3 else 9000 + i},60,"
+            f"{'flow=From-Botnet-V42-UDP-DNS' if i % 3 else 'flow=From-Normal-V42-Web'}" for i in range(300)]
+    (scenario / "capture20110810.binetflow").write_text(header + "\n".join(rows) + "\n")
+    shutil.copy(dataset_path("network", "pcaps", "attack", "chrissanders_portscan.pcap"), scenario / "botnet.pcap")
+    assert main(["train", "flows", "--data", str(scenario), "--epochs", "1", "--out", str(tmp_path / "ctu13")]) == 0
+    assert main(["detect", "--model", str(tmp_path / "ctu13"), str(scenario), "--out", str(tmp_path / "c.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "c.csv")) == 300

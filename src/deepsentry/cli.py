@@ -72,7 +72,7 @@ def _expected_retracing(record: logging.LogRecord) -> bool:
 
 @train_app.command("flows")
 def train_flows(
-    data: Annotated[Path, typer.Option("--data", help="Training flows: a CSV/Parquet file or a directory.")],
+    data: Annotated[Path, typer.Option("--data", help="Training flows: a CSV/Parquet file or a directory; or packet captures (portable features; labels from sub-folders, none for an autoencoder).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Model bundle directory (or .zip) to write.")],
     model: Annotated[str, typer.Option(help="hybrid (default), mlp, seed or autoencoder.")] = "hybrid",
     format: FormatOpt = None,
@@ -95,7 +95,8 @@ def train_flows(
     _check_out(out_dir)
     from .core.progress import RichProgress
     from .core.tabular import DetectorConfig
-    from .flows import FlowDetector, ReadOptions, read_flows
+    from .flows import FlowDetector, ReadOptions
+    from .flows.detector import read_training_flows
 
     options = ReadOptions(format=format, label_column=label_column, benign_labels=tuple(benign_label or ()),
                           keep_columns=tuple(keep_column or ()), strict=strict,
@@ -104,7 +105,7 @@ def train_flows(
                                    "epochs": epochs, "class_weight": class_weight,
                                    "ple_bins": ple_bins}.items() if v is not None}
     config = DetectorConfig(model=model, seed=seed, multiclass=not binary, augment=augment, **overrides)
-    flows = read_flows(data, options)
+    flows = read_training_flows(data, options)
     _report_read(flows.report)
     detector = FlowDetector(config).fit_flows(flows, progress=RichProgress(), source=data, feature_set=feature_set)
     _finish_training(detector, out_dir, onnx)

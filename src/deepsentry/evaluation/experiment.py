@@ -134,12 +134,13 @@ def load_experiment(data: str | Path | None, *, domain: str = "flows", model: st
     overrides = {k: v for k, v in {"model": model, "epochs": epochs}.items() if v is not None}
     # the configuration first: a bad setting is refused before minutes of reading
     if domain == "flows":
-        from ..flows import ReadOptions, read_flows
+        from ..flows import ReadOptions
+        from ..flows.detector import read_training_flows
 
         base = DetectorConfig(seed=seed, augment=augment, **overrides)
-        table = read_flows(source, ReadOptions(format=format, label_column=label_column,
-                                               benign_labels=benign_labels, keep_columns=keep_columns,
-                                               require_labels=True))
+        table = read_training_flows(source, ReadOptions(format=format, label_column=label_column,
+                                                        benign_labels=benign_labels, keep_columns=keep_columns,
+                                                        require_labels=True))
     else:
         from ..malware import malware_config, read_labelled_files, read_pe_features
 

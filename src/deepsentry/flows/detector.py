@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
+import pandas as pd
 
 from ..core.bundle import sha256_file
 from ..core.errors import ConfigError, InputError, check_is_fitted
 from ..core.tabular import DetectorConfig, TabularDetector
 from .capture import IDENTITY
-from .formats import align_columns, column_renames, is_default_benign
+from .formats import align_columns, column_renames, is_default_benign, normalise_name
 from .portable import PORTABLE_FEATURES, portable_from_cic
 from .readers import FlowData, ReadOptions, list_inputs, read_flows
 from .zeek import record_as_read
@@ -44,10 +45,13 @@ class FlowDetector(TabularDetector):
         """Fit on :class:`FlowData` (labels required unless the model is an autoencoder).
 
         ``feature_set="portable"`` trains on the features that captures yield too (see
-        :mod:`deepsentry.flows.portable`), so the model can score packet captures.
+        :mod:`deepsentry.flows.portable`), so the model can score packet captures. Flows read
+        from captures (:func:`read_capture_flows`) have no others: they train a portable model.
         """
         if feature_set not in FEATURE_SETS:
             raise ConfigError(f"unknown flow feature set {feature_set!r}", hint="native or portable")
+        if data.format == "capture":
+            feature_set = "portable"
         features = to_portable(data.features) if feature_set == "portable" else data.features
         try:
             self.fit(features, data.labels, benign_labels=data.benign_labels, progress=progress)
@@ -98,35 +102,15 @@ class FlowDetector(TabularDetector):
     def read_input(self, path: str | Path, *, strict: bool = False, format: str | None = None,
                    require_labels: bool = False, capture_label: str | None = None) -> FlowData:
         """Read flows from ``path`` the way the training flows were read; a packet capture (or a
-        directory of them) is turned into flows first (portable models only).
-
-        Captures carry no labels: where labels are needed, every flow of a capture takes
-        ``capture_label``, or else the name of the sub-folder of ``path`` that holds the capture
-        (``pcaps/attack/x.pcap`` -> ``attack``); the raw label is the capture's file name, so an
-        evaluation reports the share of each capture's flows alerted."""
-        from .capture import extract_flows, is_capture
-
+        directory of them) is turned into flows first (portable models only; labels as
+        :func:`read_capture_flows` gives them)."""
         portable = getattr(self, "feature_set_", "native") == "portable"
-        if is_capture(path):
+        if holds_captures(path):
             if not portable:
                 raise ConfigError("this model was trained on native flow features, which captures do not have",
                                   path=path, hint="train with --feature-set portable to score captures")
-            flows = extract_flows([path])
-            problems = flows.report.malformed_rows
-            if strict and problems:
-                first = f"; first: {flows.report.examples[0]}" if flows.report.examples else ""
-                raise InputError(f"{problems} malformed packet record(s) (--strict){first}", path=path)
-            table = flows.table
-            labels = raw = None
-            benign = tuple(self.benign_labels_ or ())
-            if require_labels or capture_label is not None:
-                labels = _capture_labels(Path(path), flows.sources, capture_label)
-                raw = table["capture"].to_numpy(dtype=object)
-                benign += tuple(v for v in dict.fromkeys(labels.tolist()) if is_default_benign(v))
-            return FlowData(features=flows.features, labels=labels, raw_labels=raw,
-                            ids=np.arange(len(table)), format="capture", benign_labels=benign,
-                            report=flows.report, positions=np.arange(len(table)), total_rows=len(table),
-                            identifiers=table[IDENTITY + ["capture"]])
+            return read_capture_flows(path, strict=strict, labelled=require_labels, capture_label=capture_label,
+                                      benign_labels=tuple(self.benign_labels_ or ()))
         if capture_label is not None:
             raise ConfigError("a capture label applies to packet captures", path=path,
                               hint="flow tables carry their labels in a column (--label-column)")
@@ -155,6 +139,72 @@ class FlowDetector(TabularDetector):
         return detector
 
 
+def holds_captures(path: str | Path) -> bool:
+    """Whether ``path`` stands for packet captures: a capture, or a folder (searched to the bottom)
+    holding captures and no flow table. A CTU-13 scenario's folder holds its Argus flows beside its
+    capture: those flows are what it stands for."""
+    from .capture import is_capture
+
+    if Path(path).is_dir():
+        try:
+            list_inputs(path)
+            return False
+        except InputError:  # no flow table in it
+            pass
+    return is_capture(path)
+
+
+def read_capture_flows(path: str | Path, *, strict: bool = False, labelled: bool = False,
+                       capture_label: str | None = None, benign_labels: tuple[str, ...] = ()) -> FlowData:
+    """The flows of a capture or a folder of captures (see :func:`holds_captures`) as
+    :class:`FlowData`: the portable features, and the 5-tuple, times and capture as identifiers.
+
+    Captures carry no labels: where labels are wanted (``labelled``), every flow takes
+    ``capture_label``, or else the name of the sub-folder of ``path`` that holds its capture
+    (``pcaps/attack/x.pcap`` -> ``attack``); the raw label is the capture's file name, so an
+    evaluation reports the share of each capture's flows alerted. ``benign`` and ``normal``
+    (in any case) are benign, besides ``benign_labels``."""
+    from .capture import extract_flows
+
+    flows = extract_flows([path])
+    problems = flows.report.malformed_rows
+    if strict and problems:
+        first = f"; first: {flows.report.examples[0]}" if flows.report.examples else ""
+        raise InputError(f"{problems} malformed packet record(s) (--strict){first}", path=path)
+    table = flows.table
+    labels = raw = None
+    benign = tuple(benign_labels)
+    if labelled or capture_label is not None:
+        labels = _capture_labels(Path(path), flows.sources, capture_label)
+        raw = table["capture"].to_numpy(dtype=object)
+        benign += tuple(v for v in dict.fromkeys(labels.tolist()) if is_default_benign(v))
+    return FlowData(features=flows.features, labels=labels, raw_labels=raw,
+                    ids=np.arange(len(table)), format="capture", benign_labels=benign,
+                    report=flows.report, positions=np.arange(len(table)), total_rows=len(table),
+                    identifiers=table[IDENTITY + ["capture"]])
+
+
+def read_training_flows(path: str | Path, options: ReadOptions) -> FlowData:
+    """Training flows: :func:`read_flows`, or the flows of packet captures (labelled by the
+    sub-folders that hold them where ``options.require_labels``; an autoencoder learns a
+    capture of normal traffic without labels). Train on captures' flows with the portable
+    feature set: it is all they have."""
+    if not holds_captures(path):
+        return read_flows(path, options)
+    data = read_capture_flows(path, strict=options.strict, labelled=options.require_labels,
+                              benign_labels=tuple(options.benign_labels))
+    # a kept identifier (the capture, to split by with --group-column) rides along with the features
+    by_name = {normalise_name(c): c for c in data.identifiers.columns}
+    absent = [k for k in options.keep_columns if normalise_name(k) not in by_name]
+    if absent:
+        raise InputError(f"column(s) {', '.join(map(repr, absent))} not found", path=path,
+                         hint=f"captures' flows have {', '.join(data.identifiers.columns)} besides their features")
+    kept = [by_name[normalise_name(k)] for k in options.keep_columns]
+    if kept:
+        data.features = pd.concat([data.features.reset_index(drop=True), data.identifiers[kept]], axis=1)
+    return data
+
+
 def _capture_labels(root: Path, sources: np.ndarray, label: str | None) -> np.ndarray:
     """Each flow's label: ``label``, or the sub-folder of ``root`` its capture sits in."""
     if label is not None:
@@ -174,8 +224,14 @@ def _capture_labels(root: Path, sources: np.ndarray, label: str | None) -> np.nd
 
 
 def _data_checksum(source: str | Path) -> dict[str, str]:
-    """sha256 of every training file, by name."""
+    """sha256 of every training file, by name (a capture in a sub-folder by its path there)."""
+    from .capture import is_capture
+
+    root = Path(source)
+    if root.is_dir() and holds_captures(root):
+        files = [p for p in sorted(root.rglob("*")) if p.is_file() and is_capture(p)]
+        return {str(p.relative_to(root)): sha256_file(p) for p in files}
     return {str(p.name): sha256_file(p) for p in list_inputs(source)}
 
 
-__all__ = ["DetectorConfig", "FlowDetector"]
+__all__ = ["DetectorConfig", "FlowDetector", "holds_captures", "read_capture_flows", "read_training_flows"]
