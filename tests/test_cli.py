@@ -656,6 +656,16 @@ def test_a_header_less_table_never_opens_a_piece_with_a_line_that_could_not_open
     for column in ("id", "alert", "predicted", "error"):
         assert a[column].tolist() == b[column].tolist(), column
     assert sorted(whole.examples) == sorted(pieces.examples)
+    # the same records with a header (Kaggle's copies of NSL-KDD): the header leads every piece
+    from deepsentry.flows.formats import NSL_KDD_COLUMNS
+
+    clean = kdd[2000:3200]
+    (tmp_path / "plain.txt").write_bytes(b"".join(clean))
+    (tmp_path / "headed.csv").write_bytes(",".join([*NSL_KDD_COLUMNS, "attack", "level"]).encode() + b"\n"
+                                          + b"".join(clean))
+    detect_file(detector, tmp_path / "plain.txt", tmp_path / "plain.csv", piece_bytes=10**9)
+    detect_file(detector, tmp_path / "headed.csv", tmp_path / "headed_pieces.csv", piece_bytes=20_000)
+    assert (tmp_path / "plain.csv").read_text() == (tmp_path / "headed_pieces.csv").read_text()
 
 
 def test_a_compressed_table_is_cut_into_pieces_as_it_is_decompressed(trained, tmp_path):

@@ -34,6 +34,26 @@ def test_nsl_kdd_is_detected_and_mapped_to_five_classes(tmp_path):
     assert list(data.is_malicious) == [0, 1, 1, 1, 1, 1]
 
 
+@pytest.mark.parametrize("label,difficulty", [("attack", "level"), ("outcome", "difficulty"), ("class", None)])
+def test_nsl_kdd_with_a_header_reads_as_the_header_less_files(tmp_path, label, difficulty):
+    """Copies of NSL-KDD with a header (Kaggle's) name the label 'attack', 'outcome' or 'class' and
+    the difficulty 'level': read as format nsl-kdd, five classes, the difficulty never a feature
+    (it grades each record's attack), the same features as the header-less file."""
+    labels = ["normal", "neptune", "guess_passwd", "anomaly"]
+    names = [*NSL_KDD_COLUMNS, label, *([difficulty] if difficulty else [])]
+    rows = [NSL_ROW.format(label=l) if difficulty else NSL_ROW.format(label=l).rsplit(",", 1)[0] for l in labels]
+    data = read_flows(write(tmp_path, "KDDTrain+.csv", ",".join(names) + "\n" + "\n".join(rows) + "\n"),
+                      ReadOptions(require_labels=True))
+    assert data.format == "nsl-kdd" and list(data.features.columns) == list(NSL_KDD_COLUMNS)
+    assert list(data.labels) == ["normal", "DoS", "R2L", "attack"] and list(data.is_malicious) == [0, 1, 1, 1]
+    assert sorted(data.report.label_columns) == (["difficulty", "label"] if difficulty else ["label"])
+    plain = read_flows(write(tmp_path, "kdd.txt", "\n".join(rows) + "\n"), ReadOptions(require_labels=True))
+    pd.testing.assert_frame_equal(data.features, plain.features)
+    # a model trained on one form names the label 'label': the other form finds its own
+    assert list(read_flows(tmp_path / "KDDTrain+.csv", ReadOptions(format="nsl-kdd", label_column="label",
+                                                                   require_labels=True)).labels) == list(data.labels)
+
+
 def test_kdd_cup_99_labels_end_in_a_full_stop_and_have_no_difficulty(tmp_path):
     # kddcup.data / corrected: 41 features and a label such as 'smurf.', no difficulty column
     labels = ["normal.", "smurf.", "snmpgetattack.", "buffer_overflow."]
@@ -287,6 +307,13 @@ def test_label_twins_are_never_features_and_benign_spellings_are_found(tmp_path,
     # a benign label the user names is taken as named, and only that one
     named = read_flows(iot, ReadOptions(require_labels=True, benign_labels=("quiet",)))
     assert named.benign_labels == ("quiet",)
+    # a boolean flag named for the attack side; KDD'99 exports with a header call the label 'outcome'
+    flag = read_flows(write(tmp_path, "flag.csv", "dur,is_attack\n0.1,False\n0.2,True\n0.3,false\n"),
+                      ReadOptions(require_labels=True))
+    assert flag.label_column == "is_attack" and list(flag.is_malicious) == [0, 1, 0]
+    outcome = read_flows(write(tmp_path, "kdd.csv", "duration,src_bytes,outcome\n0,181,normal.\n0,0,smurf.\n"),
+                         ReadOptions(require_labels=True))
+    assert outcome.label_column == "outcome" and list(outcome.is_malicious) == [0, 1]
 
 
 def test_directory_reads_as_one_set(tmp_path):

@@ -101,7 +101,25 @@ LABEL_TWINS = frozenset({
     # Edge-IIoTset's binary Attack_label; CIDDS-001's attackID and attackDescription (beside its
     # class and attackType), which name the attack of each attack flow
     "attacklabel", "attackid", "attackdescription",
+    # KDD'99 / NSL-KDD exports with a header ('outcome'), and binary flags named for the attack side
+    "outcome", "isattack", "malicious", "ismalicious",
 })
+
+
+# NSL-KDD / KDD'99 as a CSV with a header (Kaggle's copies): its feature names, a label under one
+# of the names above ('attack', 'outcome', 'class'...) and the difficulty under one of these
+NSL_KDD_HEADER_MARKERS = ("protocol_type", "srv_serror_rate", "dst_host_srv_count")
+NSL_KDD_DIFFICULTY_NAMES = ("difficulty", "level", "difficultylevel")
+
+
+def nsl_kdd_header(header_fields: list[str]) -> bool:
+    """Whether a header names NSL-KDD's features (read as format ``nsl-kdd`` under its column names).
+
+    >>> nsl_kdd_header(["duration", "protocol_type", "service", "srv_serror_rate", "dst_host_srv_count", "attack"])
+    True
+    """
+    names = {normalise_name(f) for f in header_fields}
+    return all(normalise_name(m) in names for m in NSL_KDD_HEADER_MARKERS)
 
 
 def is_label_twin(name: str) -> bool:
@@ -115,14 +133,14 @@ def is_label_twin(name: str) -> bool:
 
 
 def is_default_benign(value: str) -> bool:
-    """A label that means benign when none was named: normal/benign in any case or spacing, with an
-    optional 'traffic' suffix, or the number 0.
+    """A label that means benign when none was named: normal/benign/legitimate in any case or
+    spacing, with an optional 'traffic' suffix, the number 0, or False (a flag such as 'is_attack').
 
-    >>> [is_default_benign(v) for v in ("BENIGN", "BenignTraffic", "0.0", "DoS", "1")]
-    [True, True, True, False, False]
+    >>> [is_default_benign(v) for v in ("BENIGN", "BenignTraffic", "0.0", "False", "DoS", "1", "True")]
+    [True, True, True, True, False, False, False]
     """
     key = normalise_name(str(value)).removesuffix("traffic")
-    if key in ("normal", "benign"):
+    if key in ("normal", "benign", "legitimate", "false"):
         return True
     try:
         return float(value) == 0
@@ -293,7 +311,8 @@ class FlowFormat:
 FORMATS: dict[str, FlowFormat] = {
     "nsl-kdd": FlowFormat(
         name="nsl-kdd", label_column="label", other_label_columns=("difficulty",),
-        class_map=NSL_KDD_CLASSES, header=False, columns=NSL_KDD_COLUMNS,
+        # 'anomaly': the binary label of NSL-KDD's ARFF files and of copies made from them
+        class_map={**NSL_KDD_CLASSES, "anomaly": "attack"}, header=False, columns=NSL_KDD_COLUMNS,
     ),
     "unsw-nb15-raw": FlowFormat(
         name="unsw-nb15-raw", label_column="attack_cat", other_label_columns=("Label",),

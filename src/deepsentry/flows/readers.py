@@ -28,8 +28,8 @@ from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, co
                            flat_columns, is_gzip, is_pipe, is_text_column, no_data_rows, one_spelling_per_class,
                            open_bytes, read_delimited, refuse_stream, sniff_delimited, text_encoding)
 from .zeek import looks_like_zeek, read_zeek, zeek_log_kind
-from .formats import (FORMATS, NSL_KDD_COLUMNS, FlowFormat, detect_format, is_default_benign, holds_identifiers,
-                      is_identifier, is_label_twin, normalise_name)
+from .formats import (FORMATS, NSL_KDD_COLUMNS, NSL_KDD_DIFFICULTY_NAMES, FlowFormat, detect_format, holds_identifiers,
+                      is_default_benign, is_identifier, is_label_twin, normalise_name, nsl_kdd_header)
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +185,9 @@ def table_pieces(path: str | os.PathLike[str], format: str | None,
         return None
     has_id = fmt.header and fmt.id_column is not None and \
         normalise_name(fmt.id_column) in {normalise_name(name) for name in first}
-    opening = None if fmt.header else _opens_like(delimiter, len(first))
-    return _cut(source, fmt.header, piece_bytes, opening), has_id
+    header = fmt.header or nsl_kdd_header(first)  # NSL-KDD as a CSV with a header: the header leads each piece
+    opening = None if header else _opens_like(delimiter, len(first))
+    return _cut(source, header, piece_bytes, opening), has_id
 
 
 def _table_bytes(path: Path) -> int:
@@ -311,12 +312,39 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
                                                  skip_lines=header_lines)
     else:
         delimiter, first = sniff_delimited(path)
-        fmt = FORMATS[_format_of(path, options.format, detect_format(first))]
-        frame, malformed, total = _read_csv(path, delimiter, fmt, first, report, options.strict,
-                                            options.label_column)
+        if nsl_kdd_header(first) and options.format in (None, "nsl-kdd"):
+            frame, malformed, total = read_delimited(path, delimiter, report, options.strict)
+            frame, options = _as_nsl_kdd(path, frame, options)
+            fmt = FORMATS["nsl-kdd"]
+        else:
+            fmt = FORMATS[_format_of(path, options.format, detect_format(first))]
+            frame, malformed, total = _read_csv(path, delimiter, fmt, first, report, options.strict,
+                                                options.label_column)
     if frame.empty and not options.allow_empty:
         raise no_data_rows(path, malformed, report)
     return _split_columns(path, frame, fmt, options, report, malformed, total)
+
+
+def _as_nsl_kdd(path: Path, frame: pd.DataFrame, options: ReadOptions) -> tuple[pd.DataFrame, ReadOptions]:
+    """An NSL-KDD table with a header under the names of the header-less files: its label (the
+    named one, or the one column named like a label) as ``label``, its difficulty (``level``...)
+    as ``difficulty``, a label too, never a feature (it grades how hard each record's attack is to
+    find); so a model trained on one form scores the other."""
+    by_norm = {normalise_name(c): c for c in frame.columns}
+    difficulty = next((by_norm[n] for n in NSL_KDD_DIFFICULTY_NAMES if n in by_norm), None)
+    label = by_norm.get(normalise_name(options.label_column)) if options.label_column else None
+    if label is None and options.label_column not in (None, "label"):
+        return frame, options  # the reader names the missing column
+    if label is None:  # none named, or the header-less files' name (a model's): the one named like a label
+        twins = [c for c in frame.columns if is_label_twin(c) and normalise_name(c) not in NSL_KDD_DIFFICULTY_NAMES]
+        label = twins[0] if len(twins) == 1 else None
+    renames = {old: new for old, new in ((label, "label"), (difficulty, "difficulty")) if old is not None and old != new}
+    taken = set(renames.values()) & (set(frame.columns) - set(renames))
+    if taken:  # a column already under the name: leave the table as written
+        return frame, options
+    if renames:
+        log.warning("%s: NSL-KDD with a header: %s", path, ", ".join(f"{a!r} read as {b!r}" for a, b in renames.items()))
+    return frame.rename(columns=renames), dataclasses.replace(options, label_column=None)
 
 
 def _format_of(path: Path, asked: str | None, found: str) -> str:
