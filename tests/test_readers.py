@@ -515,6 +515,13 @@ def test_zeek_conn_log_tsv_and_json(tmp_path):
     # a model trained on another format (its format is passed on) is told what this file is
     with pytest.raises(InputError, match="a Zeek conn.log, which has other flow features than format 'cic-ids2017'"):
         read_flows(fixture, ReadOptions(format="cic-ids2017"))
+    # a corrupt #separator line (a cut escape, no value): a malformed line, and the tab Zeek writes
+    for written in ("#separator \\x0", "#separator"):
+        text = fixture.read_text().replace("#separator \\x09", written, 1)
+        assert text != fixture.read_text()
+        broken = read_flows(write(tmp_path, "conn.log", text), ReadOptions(format="zeek"))
+        assert len(broken) == len(tsv) and broken.report.malformed_rows == tsv.report.malformed_rows + 1
+        assert any("line 1: #separator" in str(e) and "tab kept" in str(e) for e in broken.report.examples)
 
 
 def test_zeek_logs_compressed_cut_short_in_folders_and_with_a_chosen_label(tmp_path):

@@ -124,7 +124,15 @@ def zeek_records(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], Non
     separator, fields, spaced = "\t", None, False
     for number, line in lines:
         if line.startswith("#separator"):
-            separator = line.split(" ", 1)[1].encode().decode("unicode_escape")
+            written = line[len("#separator"):].strip()
+            try:
+                named = written.encode().decode("unicode_escape")
+            except UnicodeDecodeError:
+                named = ""
+            if len(named) == 1 and named not in "\r\n":
+                separator = named
+            else:  # a header line cut or corrupt: Zeek writes a tab, which stays
+                bad(number, f"#separator {written!r} is not one character; tab kept")
         elif line.startswith("#fields"):
             fields = line.split(separator)[1:]
             # IoT-23's conn.log.labeled joins its last three columns (tunnel_parents, label,
