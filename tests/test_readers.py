@@ -1,4 +1,5 @@
 import gzip
+import json
 import logging
 import sys
 from pathlib import Path
@@ -522,6 +523,32 @@ def test_zeek_conn_log_tsv_and_json(tmp_path):
         broken = read_flows(write(tmp_path, "conn.log", text), ReadOptions(format="zeek"))
         assert len(broken) == len(tsv) and broken.report.malformed_rows == tsv.report.malformed_rows + 1
         assert any("line 1: #separator" in str(e) and "tab kept" in str(e) for e in broken.report.examples)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(
+           [b"", b"\t", b"\n", b"\\x0", b"#", b"-", b"(empty)", b"\xff", b"\x00", b"{", b" "])), max_size=12),
+       json_lines=st.booleans())
+def test_fuzzed_zeek_logs_are_read_or_rejected_never_crash(tmp_path, edits, json_lines):
+    """Mutants of the conn.log fixture (TSV, or its records as JSON lines): read with every record
+    accounted for, or refused with an input error; never another exception."""
+    text = (Path(__file__).parent / "fixtures" / "zeek_conn.log").read_bytes()
+    if json_lines:
+        lines = text.decode().splitlines()
+        header = next(line for line in lines if line.startswith("#fields")).split("\t")[1:]
+        text = "".join(json.dumps(dict(zip(header, line.split("\t")))) + "\n"
+                       for line in lines if line and not line.startswith("#")).encode()
+    data = bytearray(text)
+    for at, piece in edits:
+        at %= len(data) + 1
+        data[at:at + 1] = piece
+    path = tmp_path / "conn.log"
+    path.write_bytes(bytes(data))
+    try:
+        flows = read_flows(path, ReadOptions(format="zeek"))
+    except InputError:
+        return
+    assert len(flows) + flows.report.malformed_rows >= flows.total_rows
 
 
 def test_zeek_logs_compressed_cut_short_in_folders_and_with_a_chosen_label(tmp_path):
