@@ -759,7 +759,7 @@ def _read_replacing_invalid_utf8(path: Path, compressed: bool, read: Any, report
     malformed row, and a record with such bytes elsewhere is left out as it is in a file without
     the short row (and in each piece of a large one). Where a quoted delimiter defeats the count,
     the bytes are replaced everywhere, and a value that holds them is kept with U+FFFD. None when
-    that is not the cause. Holds the file in memory, once."""
+    that is not the cause. Holds the file in memory, about three times over (a rare fallback)."""
     import gzip
 
     try:

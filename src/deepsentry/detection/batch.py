@@ -248,10 +248,10 @@ def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: 
                         # a piece whose record ids are all text where those before were integers, or
                         # the other way round: the reader settles a mix within a piece, not across
                         first, last = piece.lines_before + 2, piece.lines_before + 1 + data.total_rows
+                        where = f"lines {first}-{last}" if last > first else f"line {first}"
                         kind = "integers" if pd.api.types.is_integer_dtype(frame["id"]) else "text"
-                        raise InputError(f"the record ids change kind: on line{f's {first}-' if last > first else ' '}"
-                                         f"{last} they are {kind}, before them not", path=path,
-                                         hint="score the parts before and after apart") from None
+                        raise InputError(f"the record ids change kind: on {where} they are {kind}, before them not",
+                                         path=path, hint="score the parts before and after apart") from None
                     _add_up(total, summary)
                     rows_before += data.total_rows
             if partial is not out:
@@ -272,7 +272,7 @@ def _number_within_file(frame: pd.DataFrame, data: Any, summary: DetectSummary, 
     malformed = (frame["error"] != "").to_numpy()
     shift = malformed if has_id else np.ones(len(frame), bool)
     if shift.any():  # row numbers, written as text where the ids are text
-        if not pd.api.types.is_integer_dtype(frame["id"]) and frame["id"].dtype != object:
+        if pd.api.types.is_float_dtype(frame["id"]):
             frame["id"] = frame["id"].astype(object)  # decimal ids (no integer among them): beside text
         frame.loc[shift, "id"] = [v + rows_before if isinstance(v, (int, np.integer)) else str(int(v) + rows_before)
                                   for v in frame.loc[shift, "id"]]

@@ -196,14 +196,15 @@ def _extract(paths: Iterable[str | os.PathLike[str]], progress: Any) -> CaptureF
         table["capture"] = path.name
         parts.append(table)
         sources.append(np.full(len(table), str(path), dtype=object))
-    if not parts:
+    if parts:
+        table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    else:
         # a quiet hour of a network (ARP and spanning tree only), or a capture with no packet: an
         # empty flow table, as a table with no data rows gives, not an error that stops a pipeline
         log.warning("%s: no IP flows in the capture(s)", ", ".join(report.files))
         table = pd.DataFrame({name: pd.Series(dtype=object if name in ("src_ip", "dst_ip", "capture") else np.float64)
                               for name in (*IDENTITY, *PORTABLE_FEATURES, "capture")})
         sources.append(np.empty(0, dtype=object))
-    table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0] if parts else table
     report.rows = len(table)
     return CaptureFlows(table, report, packets, skipped, np.concatenate(sources))
 
