@@ -85,6 +85,21 @@ def test_unsw_with_bom_drops_id_and_binary_label(tmp_path):
     assert data.report.identifier_columns == ["id"]
 
 
+def test_unsw_raw_files_with_a_header_keep_their_normal_rows(tmp_path):
+    """The raw UNSW-NB15 files with a header added (NUSW-NB15_features.csv's names) leave attack_cat
+    empty for normal traffic: those rows are Normal, as in the header-less files, not rows without
+    a label; 'Backdoors' and spaced names are the partitioned files' classes; 'NaN' has no label."""
+    header = "srcip,sport,dstip,dsport,proto,dur,sbytes,sttl,attack_cat,Label\n"
+    rows = ["59.166.0.1,1390,149.171.126.6,53,udp,0.001,132,31,,0", "175.45.176.1,3593,149.171.126.16,80,tcp,0.5,"
+            "900,254, Fuzzers ,1", "175.45.176.3,1043,149.171.126.10,445,tcp,1.2,600,62,Backdoors,1",
+            "59.166.0.2,1391,149.171.126.7,53,udp,0.002,130,31,NaN,0"]
+    data = read_flows(write(tmp_path, "UNSW-NB15_1.csv", header + "\n".join(rows) + "\n"),
+                      ReadOptions(require_labels=True))
+    assert data.format == "unsw-nb15" and list(data.labels) == ["Normal", "Fuzzers", "Backdoor"]
+    assert list(data.is_malicious) == [0, 1, 1] and data.report.malformed_rows == 1
+    assert "line 5, column attack_cat: the record has no label ('NaN')" in str(data.report.examples[0])
+
+
 def test_record_ids_are_integers_whatever_a_few_rows_hold(tmp_path):
     """A header repeated mid-file or a corrupt id makes the id column text: the ids stay integers,
     and a record whose id is not one is a malformed record; ids that are all text stay text."""

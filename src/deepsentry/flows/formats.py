@@ -68,6 +68,16 @@ def ctu13_class(label: str) -> str | None:
     return next((name for name in ("Botnet", "Normal", "Background") if name.lower() in lower), None)
 
 
+def unsw_nb15_class(label: str) -> str:
+    """The class of a UNSW-NB15 ``attack_cat``: one of the 10 of the partitioned files where the raw
+    files spell it otherwise (empty for normal traffic, 'Backdoors', spaces around), else as written.
+
+    >>> [unsw_nb15_class(v) for v in ("", " Fuzzers ", "Backdoors", "Exploits", "Ransomware")]
+    ['Normal', 'Fuzzers', 'Backdoor', 'Exploits', 'Ransomware']
+    """
+    return UNSW_NB15_CLASSES.get(label.strip().lower(), label.strip())
+
+
 NETFLOW_MARKERS = ("IPV4_SRC_ADDR", "L4_DST_PORT", "IN_BYTES")
 CTU13_MARKERS = ("TotPkts", "TotBytes", "SrcBytes", "Label")  # Argus's binetflow, as CTU-13 ships it
 CIC_MARKERS = ("flow duration", "label")
@@ -318,8 +328,11 @@ FORMATS: dict[str, FlowFormat] = {
         name="unsw-nb15-raw", label_column="attack_cat", other_label_columns=("Label",),
         class_map=UNSW_NB15_CLASSES, header=False, columns=UNSW_NB15_RAW_COLUMNS,
     ),
+    # the partitioned files; also the raw files with a header added, whose normal rows leave
+    # attack_cat empty and spell some classes otherwise (unsw_nb15_class)
     "unsw-nb15": FlowFormat(
         name="unsw-nb15", label_column="attack_cat", other_label_columns=("label",), id_column="id",
+        class_rule=unsw_nb15_class,
     ),
     "cic-ids2017": FlowFormat(
         name="cic-ids2017", label_column="Label", other_label_columns=("Attempted Category",),

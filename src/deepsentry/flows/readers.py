@@ -383,12 +383,17 @@ MISSING_LABELS = frozenset({"", "nan", "null", "none", "na", "n/a", "#n/a", "<na
 
 
 def _drop_unlabelled(path: Path, frame: pd.DataFrame, label_col: str, malformed: dict[int, str], total: int,
-                     report: ReadReport, strict: bool, header_lines: int) -> pd.DataFrame:
+                     report: ReadReport, strict: bool, header_lines: int, empty_is_a_label: bool = False) -> pd.DataFrame:
     """Rows with an empty label, where labels are needed (training, evaluation): malformed records,
     reported by line and left out (an error with ``strict``), never a class named '' or 'NaN'
-    (which tables exported from pandas or spreadsheets write for a missing value)."""
+    (which tables exported from pandas or spreadsheets write for a missing value). Where the
+    format gives an empty label a class (UNSW-NB15's raw files: normal traffic), only the other
+    spellings of a missing value are."""
     text = frame[label_col].astype(str).str.strip()
-    missing = (frame[label_col].isna() | text.str.lower().isin(MISSING_LABELS)).to_numpy()
+    missing = frame[label_col].isna() | text.str.lower().isin(MISSING_LABELS)
+    if empty_is_a_label:
+        missing &= text != ""
+    missing = missing.to_numpy()
     if not missing.any():
         return frame
     raw = frame[label_col].to_numpy()
@@ -455,9 +460,9 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
         # 'subcategory') is a label too: as a feature it would hand the model the answer. One
         # kept by name (--keep-column) is the user's feature, e.g. a message type.
         label_cols.update(t for t in twins if t == label_col or normalise_name(t) not in keep)
-    if label_col is not None and options.require_labels and fmt.class_of("") is None:
+    if label_col is not None and options.require_labels:
         frame = _drop_unlabelled(path, frame, label_col, malformed, total, report, options.strict,
-                                 1 if fmt.header else 0)
+                                 1 if fmt.header else 0, empty_is_a_label=fmt.class_of("") is not None)
     id_col = find(fmt.id_column)
     if id_col is not None and not pd.api.types.is_integer_dtype(frame[id_col]):
         frame = _integer_ids(path, frame, id_col, malformed, total, report, options.strict, 1 if fmt.header else 0)
