@@ -335,8 +335,9 @@ def extract_pe(
 
 
 DomainOpt = Annotated[str, typer.Option(help="flows (default), malware (PE-feature tables) or logs (event sequences).")]
-ExperimentDataOpt = Annotated[Optional[Path], typer.Option("--data", help="Labelled training data: flows, a PE-feature "
-                              "table, or (--domain logs) a labelled sequence CSV, raw logs or per-line events.")]
+ExperimentDataOpt = Annotated[Optional[Path], typer.Option("--data", help="Labelled training data: flows (a table, or "
+                              "captures in sub-folders named by label), a PE-feature table, or (--domain logs) a "
+                              "labelled sequence CSV, raw logs or per-line events.")]
 ExperimentFormatOpt = Annotated[Optional[str], typer.Option("--format", help="Input format (default: detected); "
                                                              "logs: the line format of raw logs.")]
 NormalOpt = Annotated[Optional[Path], typer.Option("--normal", help="Logs: normal sequences, '<id>,<event ids>' per line.")]
