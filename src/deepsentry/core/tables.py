@@ -785,9 +785,12 @@ def _read_replacing_invalid_utf8(path: Path, compressed: bool, read: Any, report
         except UnicodeDecodeError:
             return line.decode("utf-8", errors="replace").encode("utf-8")
 
+    def attempts() -> Any:  # the second only where the first fails: each is a copy of the file
+        yield b"\n".join(lines[:skip_lines] + [in_short_rows(line) for line in lines[skip_lines:]])
+        yield data.decode("utf-8", errors="replace").encode("utf-8")
+
     table = None
-    for replaced in (b"\n".join(lines[:skip_lines] + [in_short_rows(line) for line in lines[skip_lines:]]),
-                     data.decode("utf-8", errors="replace").encode("utf-8")):
+    for replaced in attempts():
         try:
             table = read(False, pa.BufferReader(replaced))
             break

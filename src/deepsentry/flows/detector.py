@@ -225,12 +225,12 @@ def _capture_labels(root: Path, sources: np.ndarray, label: str | None) -> np.nd
 
 def _data_checksum(source: str | Path) -> dict[str, str]:
     """sha256 of every training file, by name (a capture in a sub-folder by its path there)."""
-    from .capture import is_capture
+    from ..core.tables import ReadReport
+    from .capture import _captures
 
     root = Path(source)
     if root.is_dir() and holds_captures(root):
-        files = [p for p in sorted(root.rglob("*")) if p.is_file() and is_capture(p)]
-        return {str(p.relative_to(root)): sha256_file(p) for p in files}
+        return {str(p.relative_to(root)): sha256_file(p) for p in _captures([root], ReadReport())}
     return {str(p.name): sha256_file(p) for p in list_inputs(source)}
 
 
