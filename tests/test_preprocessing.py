@@ -1,4 +1,5 @@
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -127,6 +128,21 @@ def test_one_record_path_equals_the_frame_path(ple_bins):
         assert caught.value.column == "proto" and caught.value.row == len(batch) - 1
     with pytest.raises(InputError, match="^record 1: a number, not an object$"):
         prep.transform_records([rows[0], 7])
+
+
+@pytest.mark.parametrize("ple_bins", [0, 4])
+def test_the_largest_finite_values_are_clipped_without_a_numpy_warning(ple_bins):
+    """A finite 1e308 is a valid number: it is scaled and clipped like any outlier, and numpy's
+    overflow on the way (before the clip) is no warning for the user."""
+    prep = TabularPreprocessor(ple_bins=ple_bins).fit(frame().assign(delta=np.linspace(-0.01, 0.01, 100)))
+    rows = [{"proto": "tcp", "bytes": 5, "rate": 0.1, "flag": "SF", "delta": huge} for huge in (1e308, -1e308)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one = [prep.transform_records([row]) for row in rows]
+        together = prep.transform(pd.DataFrame(rows))
+    np.testing.assert_array_equal(np.vstack(one), together)
+    delta = prep.feature_names_.index("delta")
+    assert together[0, delta] > 0 > together[1, delta] and np.isfinite(together).all()
 
 
 def test_arrow_table_path_equals_the_frame_path():

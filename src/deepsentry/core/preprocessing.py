@@ -290,8 +290,9 @@ class TabularPreprocessor:
         if self._log_index.size:
             logged = values[self._log_index]
             values[self._log_index] = np.copysign(np.log1p(np.abs(logged)), logged)
-        np.subtract(values, self._means, out=values)
-        np.divide(values, self._scales, out=values)
+        with np.errstate(over="ignore"):  # a huge value (1e308) overflows here, then is clipped
+            np.subtract(values, self._means, out=values)
+            np.divide(values, self._scales, out=values)
         np.minimum(values, CLIP, out=values)
         np.maximum(values, -CLIP, out=values)
         out = np.zeros((1, len(self.feature_names_)), dtype=np.float32)
@@ -368,8 +369,9 @@ class TabularPreprocessor:
         binned = self._piecewise_linear(values) if self._ple_column.size else None
         if self._log_mask.any():
             values[:, self._log_mask] = _signed_log(values[:, self._log_mask])
-        values -= self._means
-        values /= self._scales
+        with np.errstate(over="ignore"):  # a huge value (1e308) overflows here, then is clipped
+            values -= self._means
+            values /= self._scales
         np.clip(values, -CLIP, CLIP, out=values)
         out = np.zeros((len(values), len(self.feature_names_)), dtype=np.float32)
         k = values.shape[1]
@@ -381,8 +383,9 @@ class TabularPreprocessor:
 
     def _piecewise_linear(self, values: np.ndarray) -> np.ndarray:
         """Each bin's share of the way from its lower to its upper edge, clipped to [0, 1]."""
-        encoded = values[:, self._ple_column] - self._ple_low
-        encoded /= self._ple_width
+        with np.errstate(over="ignore"):  # as in _encode_numeric: clipped below
+            encoded = values[:, self._ple_column] - self._ple_low
+            encoded /= self._ple_width
         return np.clip(encoded, 0.0, 1.0, out=encoded)
 
     def _compile(self) -> None:
