@@ -215,6 +215,18 @@ def test_multiclass_predictions_are_consistent_with_alerts(data):
     assert set(out["predicted"][out["alert"] == 0]) == {"normal"}
 
 
+def test_benign_classes_become_one_named_by_the_first_benign_label_given(data):
+    """CTU-13 has normal and background traffic, both benign (format benign labels: normal, then
+    background): their one class is Normal, whatever the sorted order of the names."""
+    X, y, _, _ = data
+    y = np.where(y == "normal", np.where(np.arange(len(y)) % 2 == 0, "Normal", "Background"), y)
+    for benign, expected in ((("normal", "background"), "Normal"), (("background", "normal"), "Background")):
+        detector = TabularDetector(DetectorConfig(model="mlp", epochs=1)).fit(X, y, benign_labels=benign)
+        assert detector.benign_class_ == expected
+        assert sorted(detector.classes_) == sorted([expected, "flood", "scan"])
+        assert detector.summary_.class_counts[expected] == int(np.isin(y, ["Normal", "Background"]).sum())
+
+
 def test_parameter_errors_are_clear():
     with pytest.raises(ConfigError, match="model must be one of"):
         DetectorConfig(model="transformer")

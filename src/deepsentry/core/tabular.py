@@ -241,23 +241,27 @@ class TabularDetector(Detector):
         return self
 
     def _normalise_labels(self, y: Any, n: int, benign_labels: tuple[str, ...]) -> np.ndarray:
-        benign = {str(b).lower() for b in benign_labels}
+        # the benign classes become one, named by the first of them the caller lists (CTU-13's
+        # normal and background traffic: Normal), not the first in sorted order
+        rank: dict[str, int] = {}
+        for name in benign_labels:
+            rank.setdefault(str(name).lower(), len(rank))
         if y is None:
             if self.config.model != "autoencoder":
                 raise InputError(f"model {self.config.model!r} needs labels",
                                  hint="pass labels, or use --model autoencoder on benign-only data")
             labels = np.array(["benign"] * n, dtype=object)
-            benign.add("benign")  # whatever benign labels the caller named: these rows are benign
+            rank.setdefault("benign", len(rank))  # whatever benign labels the caller named: these rows are benign
         else:
             labels = np.asarray(y).astype(str).astype(object)
             if len(labels) != n:
                 raise InputError(f"{len(labels)} labels for {n} rows")
         names = sorted(set(labels.tolist()))
-        benign_names = [name for name in names if name.lower() in benign]
+        benign_names = sorted((name for name in names if name.lower() in rank), key=lambda n: rank[n.lower()])
         if len(benign_names) > 1:
             labels = np.where(np.isin(labels, benign_names), benign_names[0], labels).astype(object)
         self.benign_class_ = benign_names[0] if benign_names else "benign"
-        attack_names = [name for name in names if name.lower() not in benign]
+        attack_names = [name for name in names if name.lower() not in rank]
         self.attack_class_ = attack_names[0] if len(attack_names) == 1 else "attack"
         return labels
 
