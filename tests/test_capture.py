@@ -363,7 +363,8 @@ def test_a_capture_without_ip_flows_gives_an_empty_table_not_an_error(tmp_path, 
     assert main(["extract", "flows", str(tmp_path / "arp.pcap"), "--out", str(tmp_path / "flows.csv")]) == 0
     flows = pd.read_csv(tmp_path / "flows.csv")
     assert len(flows) == 0 and list(flows.columns) == [*IDENTITY, *PORTABLE_FEATURES, "capture"]
-    assert "arp.pcap : no IP flows in the capture(s)" in " ".join(capsys.readouterr().err.split())
+    # the warning wraps where the temporary path's length puts it: compare without the white space
+    assert "arp.pcap:noIPflowsinthecapture(s)" in "".join(capsys.readouterr().err.split())
 
 
 def test_train_on_captures_labelled_by_their_folders_or_on_a_normal_day_without_labels(tmp_path):
