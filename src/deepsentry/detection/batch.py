@@ -186,7 +186,8 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     10 ms an alert, reported to ``progress``); ``alerts`` also writes one ECS alert per alerting
     record to a file, ``-`` or a webhook. A flow table larger than ``piece_bytes`` that is written
     to ``out`` is read, scored and written piece by piece (see :func:`flows.readers.table_pieces`);
-    the frame returned is then None. The predictions are those of the whole file read at once.
+    the frame returned is then None. The predictions are those of the whole file read at once (the
+    scores to float32 rounding where Keras scores them: TensorFlow's sums can depend on the batch size).
     """
     from .alerts import AlertSink
 
