@@ -189,6 +189,22 @@ def test_sequence_files_gzip_and_malformed_lines(tmp_path):
         read_sequences(tmp_path / "absent")
 
 
+def test_raw_log_lines_given_as_sequences_are_refused_not_learned(tmp_path):
+    """Raw logs without --format used to be read as sequences: a syslog line (no comma) became a
+    sequence of its words, an Android line one keyed by the text before its first comma."""
+    syslog = "".join(f"Jun 14 15:16:0{i} combo sshd(pam_unix)[1993{i}]: authentication failure; rhost=10.0.0.{i}\n"
+                     for i in range(6))
+    android = "".join(f"03-17 16:13:38.81{i}  1702  8671 D PowerManagerService: acquire lock=23357, flags=0x1, "
+                      f"tag=\"View Lock\"\n" for i in range(6))
+    for name, text in (("auth.log", syslog), ("Android.log", android)):
+        with pytest.raises(InputError, match="look like raw log lines") as caught:
+            read_sequences(write_text(tmp_path / name, text))
+        assert "--format" in caught.value.hint and name in str(caught.value)
+    # event ids of every usual shape still read; a few odd lines stay malformed records
+    mixed = "blk_-1,E5 E22 5 7f3a9c\nblk_2,E5 E11\nJun 14 15:16:01 combo sshd[1]: x=1, y\n"
+    assert read_sequences(write_text(tmp_path / "seqs", mixed)).ids == ["blk_-1", "blk_2", "Jun 14 15:16:01 combo sshd[1]: x=1"]
+
+
 def test_other_published_sequence_layouts(tmp_path):
     """DeepLog's hdfs_train (one sequence per line, no id) and Loghub's preprocessed HDFS
     Event_traces.csv (a quoted [E5,E22,...] list, Success/Fail labels; an unknown label is reported)."""

@@ -109,6 +109,7 @@ def read_sequences(path: str | os.PathLike[str], *, label: int | None = None) ->
     header = [h.strip().lower() for h in next(csv.reader([first[1]]), [])]
     if "eventsequence" in header or "features" in header:
         return _read_csv_sequences(path, header, lines, report)
+    _refuse_raw_log_lines(path, first)
     if "," not in first[1] and first[1].split():
         # DeepLog's files (hdfs_train, hdfs_test_abnormal...): one sequence per line, no id
         ids, sequences = [], []
@@ -132,6 +133,27 @@ def read_sequences(path: str | os.PathLike[str], *, label: int | None = None) ->
         raise InputError("no sequences in the '<id>,<events>' format", path=path)
     labels = None if label is None else np.full(len(ids), int(label), dtype=np.int8)
     return SequenceData(ids, sequences, labels, report)
+
+
+#: an event id: letters, digits and _ . - (E5, 22, 7f3a9c, blk_-1); raw log lines hold words with
+#: ':', '=', '[' and the like (HDFS's "dfs.DataNode$PacketResponder:", a syslog "sshd[42]:")
+_EVENT_ID = re.compile(r"[\w.\-]+")
+
+
+def _refuse_raw_log_lines(path: Any, first: tuple[int, str]) -> None:
+    """An error when most of the first lines of a sequence file are raw log lines: read as
+    sequences, their words would become event ids and the model would learn noise."""
+    sample = [first[1]]
+    if not is_pipe(path):  # a file's first 50 lines are read again; a pipe is judged by its first line
+        with open_text(path) as handle:
+            sample = [line for line in (handle.readline() for _ in range(50)) if line.strip()]
+    raw = sum(1 for line in sample
+              if not all(_EVENT_ID.fullmatch(token) for token in line.partition(",")[2 if "," in line else 0].split()))
+    if sample and raw * 2 > len(sample):
+        raise InputError(f"{raw} of the first {len(sample)} lines hold words that are not event ids: these look like "
+                         "raw log lines, not event-id sequences ('<id>,<space-separated event ids>')", path=path,
+                         hint="parse raw logs with --format (a preset such as hdfs or syslog, or '<Date> <Time> "
+                              "<Content>') and group them with --session REGEX or --window N")
 
 
 #: what a sequence's or a session's label may say (lower case), in sequence files, labels files
