@@ -203,6 +203,11 @@ def test_raw_log_lines_given_as_sequences_are_refused_not_learned(tmp_path):
     # event ids of every usual shape still read; a few odd lines stay malformed records
     mixed = "blk_-1,E5 E22 5 7f3a9c\nblk_2,E5 E11\nJun 14 15:16:01 combo sshd[1]: x=1, y\n"
     assert read_sequences(write_text(tmp_path / "seqs", mixed)).ids == ["blk_-1", "blk_2", "Jun 14 15:16:01 combo sshd[1]: x=1"]
+    # the check reads the lines the reader reads: a folder of sequence files too (it once reopened the path)
+    (tmp_path / "folder").mkdir()
+    write_text(tmp_path / "folder" / "a", "blk_1,E5 E22\n")
+    write_text(tmp_path / "folder" / "b", "blk_2,E5 E11\n")
+    assert read_sequences(tmp_path / "folder").ids == ["blk_1", "blk_2"]
 
 
 def test_other_published_sequence_layouts(tmp_path):

@@ -17,6 +17,7 @@ by the first match of a session pattern (e.g. HDFS block ids ``blk_-?\\d+``).
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import os
 import re
@@ -109,7 +110,9 @@ def read_sequences(path: str | os.PathLike[str], *, label: int | None = None) ->
     header = [h.strip().lower() for h in next(csv.reader([first[1]]), [])]
     if "eventsequence" in header or "features" in header:
         return _read_csv_sequences(path, header, lines, report)
-    _refuse_raw_log_lines(path, first)
+    head = [first, *itertools.islice(lines, 49)]  # read once: a pipe or a folder cannot be read again
+    _refuse_raw_log_lines(path, [line for _, line in head])
+    lines = itertools.chain(head[1:], lines)
     if "," not in first[1] and first[1].split():
         # DeepLog's files (hdfs_train, hdfs_test_abnormal...): one sequence per line, no id
         ids, sequences = [], []
@@ -140,13 +143,10 @@ def read_sequences(path: str | os.PathLike[str], *, label: int | None = None) ->
 _EVENT_ID = re.compile(r"[\w.\-]+")
 
 
-def _refuse_raw_log_lines(path: Any, first: tuple[int, str]) -> None:
+def _refuse_raw_log_lines(path: Any, first_lines: list[str]) -> None:
     """An error when most of the first lines of a sequence file are raw log lines: read as
     sequences, their words would become event ids and the model would learn noise."""
-    sample = [first[1]]
-    if not is_pipe(path):  # a file's first 50 lines are read again; a pipe is judged by its first line
-        with open_text(path) as handle:
-            sample = [line for line in (handle.readline() for _ in range(50)) if line.strip()]
+    sample = [line for line in first_lines if line.strip()]
     raw = sum(1 for line in sample
               if not all(_EVENT_ID.fullmatch(token) for token in line.partition(",")[2 if "," in line else 0].split()))
     if sample and raw * 2 > len(sample):
