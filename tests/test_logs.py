@@ -615,6 +615,26 @@ def test_per_line_events_in_count_windows(tmp_path):
         read_event_lines(tmp_path / "bad.csv", window=5)
 
 
+def test_raw_log_given_as_per_line_events_gets_the_format_hint(tmp_path):
+    """`--window` without `--format` reads per-line events; a raw log there once got only "cannot
+    read as CSV" (BGL) or "need an event_id column" (syslog), with no word of --format."""
+    from deepsentry.logs.sequences import read_event_lines
+
+    bgl = "".join(f"- 11178385{i} 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.67587{i} R02-M1-N0-C:J12-U11 "
+                  f"RAS KERNEL INFO instruction cache parity error corrected\n" for i in range(8))
+    syslog = "".join(f"Jun 14 15:16:0{i} combo sshd(pam_unix)[1993{i}]: authentication failure; rhost=10.0.0.{i}\n"
+                     for i in range(8))
+    for name, text in (("BGL.log", bgl), ("auth.log", syslog)):
+        with pytest.raises(InputError, match="raw log lines, not a per-line event CSV") as caught:
+            read_event_lines(write_text(tmp_path / name, text), window=5)
+        assert "--format" in caught.value.hint
+    # a CSV with a header and text in its rows is a CSV without event ids, not a raw log
+    table = "time,content\n" + "".join(f"{i},Connection from 10.0.0.{i}:22 [preauth]\n" for i in range(8))
+    with pytest.raises(InputError, match="event_id") as caught:
+        read_event_lines(write_text(tmp_path / "content.csv", table), window=5)
+    assert "raw log" not in str(caught.value)
+
+
 def test_cli_windows_on_bgl(tmp_path):
     bgl = dataset_path("logs", "bgl", "BGL_100k_structured.csv")
     head = tmp_path / "bgl_head.csv"

@@ -141,9 +141,11 @@ def read_sequences(path: str | os.PathLike[str], *, label: int | None = None) ->
 #: an event id: letters, digits and _ . - (E5, 22, 7f3a9c, blk_-1); raw log lines hold words with
 #: ':', '=', '[' and the like (HDFS's "dfs.DataNode$PacketResponder:", a syslog "sshd[42]:")
 _EVENT_ID = re.compile(r"[\w.\-]+")
+_COLUMN_NAME = re.compile(r"[\w .\-]*")
 
 
-def _refuse_raw_log_lines(path: Any, first_lines: list[str]) -> None:
+def _refuse_raw_log_lines(path: Any, first_lines: list[str], *,
+                          expected: str = "event-id sequences ('<id>,<space-separated event ids>')") -> None:
     """An error when most of the first lines of a sequence file are raw log lines: read as
     sequences, their words would become event ids and the model would learn noise."""
     sample = [line for line in first_lines if line.strip()]
@@ -151,7 +153,7 @@ def _refuse_raw_log_lines(path: Any, first_lines: list[str]) -> None:
               if not all(_EVENT_ID.fullmatch(token) for token in line.partition(",")[2 if "," in line else 0].split()))
     if sample and raw * 2 > len(sample):
         raise InputError(f"{raw} of the first {len(sample)} lines hold words that are not event ids: these look like "
-                         "raw log lines, not event-id sequences ('<id>,<space-separated event ids>')", path=path,
+                         f"raw log lines, not {expected}", path=path,
                          hint="parse raw logs with --format (a preset such as hdfs or syslog, or '<Date> <Time> "
                               "<Content>') and group them with --session REGEX or --window N")
 
@@ -418,10 +420,15 @@ def read_event_lines(path: str | os.PathLike[str], *, window: int | None = None,
     ``0``, ``normal``)."""
 
     _check_window(window, step, window_seconds)
-    frame = read_small_csv(path, dtype=str, keep_default_na=False)
+    try:
+        frame = read_small_csv(path, dtype=str, keep_default_na=False)
+    except InputError:
+        _refuse_raw_log_file(path)
+        raise
     by_lower = {c.lower(): c for c in frame.columns}
     event_col = by_lower.get("event_id") or by_lower.get("eventid")
     if event_col is None:
+        _refuse_raw_log_file(path)
         raise InputError("per-line events need an event_id (or EventId) column", path=path)
     events = frame[event_col].astype(str).tolist()
     label_col = by_lower.get("label")
@@ -433,6 +440,15 @@ def read_event_lines(path: str | os.PathLike[str], *, window: int | None = None,
         stamps = _time_column(path, frame, by_lower, report)
         return _cut_time_windows(events, numbers, stamps, line_labels, window_seconds, report)
     return _cut_line_windows(events, numbers, line_labels, window, step, report)
+
+
+def _refuse_raw_log_file(path: Any) -> None:
+    """A raw log given without --format: say so, rather than only why it is not an event CSV. A
+    first line of column names (words, no ':' or '[') is a CSV's header: its rows may hold text."""
+    first_lines = [line for _, line in itertools.islice(iter_lines(path, ReadReport()), 50)]
+    if first_lines and all(_COLUMN_NAME.fullmatch(name.strip()) for name in re.split(r"[,;\t|]", first_lines[0])):
+        return
+    _refuse_raw_log_lines(path, first_lines, expected="a per-line event CSV (an event_id column)")
 
 
 def _time_column(path: Any, frame: Any, by_lower: dict[str, str], report: ReadReport) -> np.ndarray:
