@@ -57,6 +57,28 @@ def test_blanks_around_a_category_do_not_make_it_unseen():
         np.testing.assert_array_equal(prep.transform_records(records[:1]), prep.transform(train.head(1)))
 
 
+def test_a_missing_category_reads_as_an_empty_csv_field_whatever_the_source():
+    """A CSV's empty field is the category ''; Parquet's null was read as 'None' or 'nan' and a
+    JSON record's null or absent field as 'None': all unseen, so the same table scored
+    differently from CSV and from Parquet."""
+    from_csv = frame().assign(flag=lambda f: f["flag"].where(f.index % 5 != 0, ""))
+    prep = TabularPreprocessor().fit(from_csv)
+    assert "" in prep.categories_["flag"]
+    expected = prep.transform(from_csv)
+    for missing in (None, np.nan):
+        as_null = from_csv.assign(flag=from_csv["flag"].astype(object).where(from_csv.index % 5 != 0, missing))
+        report = PreprocessingReport()
+        np.testing.assert_array_equal(prep.transform(as_null, report), expected)
+        assert report.unseen_categories == {}
+        np.testing.assert_array_equal(prep.transform_records(as_null.to_dict("records")), expected)
+        np.testing.assert_array_equal(prep.transform_records(as_null.head(1).to_dict("records")), expected[:1])
+        # trained on the nulls, the model reads an empty field as the same category
+        np.testing.assert_array_equal(TabularPreprocessor().fit(as_null).transform(from_csv), expected)
+    absent = from_csv.head(1).to_dict("records")[0]
+    del absent["flag"]
+    np.testing.assert_array_equal(prep.transform_records([absent]), expected[:1])
+
+
 def test_json_round_trip_is_exact_even_with_sorted_keys():
     prep = TabularPreprocessor().fit(frame())
     text = json.dumps(prep.to_json(), sort_keys=True)  # bundles are written with sorted keys

@@ -50,6 +50,18 @@ class PreprocessingReport:
                 "unseen_categories": self.unseen_categories}
 
 
+def category_text(value: Any) -> str:
+    """A category value as text; a missing one (null, NaN, an absent field) reads as an empty CSV
+    field does, ``""``, so a table scores the same from CSV, Parquet or JSON records.
+
+    >>> category_text(None), category_text(float("nan")), category_text(6)
+    ('', '', '6')
+    """
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    return str(value)
+
+
 def category_code(index: dict[str, int], value: str, unknown: int) -> int:
     """The one-hot position of a category's text: as trained, else as trained once the blanks
     around it are gone (``" tcp"`` from a CSV written with ", " between fields), else ``unknown``.
@@ -116,7 +128,9 @@ class TabularPreprocessor:
         self.scales_ = np.where(std > 0, std, 1.0).tolist()
         self.categories_: dict[str, list[str]] = {}
         for column in categorical:
-            counts = frame[column].astype(str).str.strip().value_counts()  # as category_code reads them
+            values = frame[column]
+            text = values.astype(str).where(values.notna(), "")  # as category_text and category_code read them
+            counts = text.str.strip().value_counts()
             self.categories_[column] = sorted(counts.index[: self.max_categories].tolist())
         self.feature_names_ = list(self.numeric_columns_) + [
             f"{c}@bin{b}" for c, edges in zip(self.numeric_columns_, self.ple_edges_)
@@ -192,7 +206,8 @@ class TabularPreprocessor:
             # factorize first: the distinct values are few, so only they are turned into text
             found, distinct = pd.factorize(frame[column], use_na_sentinel=False)
             index = self._category_index[column]
-            lookup = np.array([category_code(index, str(value), width - 1) for value in distinct], dtype=np.int64)
+            lookup = np.array([category_code(index, category_text(value), width - 1) for value in distinct],
+                              dtype=np.int64)
             codes = lookup[found]
             unseen = int(np.count_nonzero(codes == width - 1))
             if unseen:
@@ -235,7 +250,7 @@ class TabularPreprocessor:
                     if isinstance(value, (dict, list)):
                         raise InputError(f"{json_kind(value)}, not a category (a string or number)",
                                          row=i, column=column)
-                    out[i, k + category_code(index, str(value), unknown)] = 1.0
+                    out[i, k + category_code(index, category_text(value), unknown)] = 1.0
             k += unknown + 1
         return out
 
@@ -253,7 +268,7 @@ class TabularPreprocessor:
         check_is_fitted(self, ("medians_",))
         out, k = self._encode_numeric(np.full((1, len(self.numeric_columns_)), np.nan))
         for _, index, unknown in self._one_hot:
-            out[0, k + index.get("None", unknown)] = 1.0
+            out[0, k + index.get(category_text(None), unknown)] = 1.0
             k += unknown + 1
         return out[0]
 
@@ -302,7 +317,7 @@ class TabularPreprocessor:
             value = record.get(column)
             if isinstance(value, (dict, list)):
                 return None  # the general path names it
-            out[0, k + category_code(index, str(value), unknown)] = 1.0
+            out[0, k + category_code(index, category_text(value), unknown)] = 1.0
             k += unknown + 1
         return out
 
