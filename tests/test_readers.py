@@ -641,6 +641,49 @@ def test_typed_parquet_columns_read_as_features_or_are_left_out_by_name(tmp_path
     assert "when" in data.report.identifier_columns
 
 
+def test_json_lines_flow_tables_read_as_the_same_table_in_csv_does(tmp_path, caplog):
+    """A flow table written as JSON lines was read as a one-column CSV: 'missing columns', and a
+    one-record file was a header with no rows, scored as 0 records with exit 0."""
+    csv_text = ("Src IP,dur,bytes,proto,state,label\n10.0.0.1,0.5,100,tcp,SF,normal\n"
+                "10.0.0.2,1.5,,udp,,attack\n10.0.0.3,n/a,300,tcp,S0,normal\n")
+    from_csv = read_flows(write(tmp_path, "flows.csv", csv_text), ReadOptions(label_column="label"))
+    lines = ['{"Src IP": "10.0.0.1", "dur": 0.5, "bytes": 100, "proto": "tcp", "state": "SF", "label": "normal"}',
+             '',  # blank lines are no records, as in a CSV
+             '{"Src IP": "10.0.0.2", "dur": 1.5, "bytes": null, "proto": "udp", "label": "attack"}',
+             '{"Src IP": "10.0.0.3", "dur": "n/a", "bytes": 300, "proto": "tcp", "state": "S0", "label": "normal"}']
+    for name in ("flows.jsonl", "flows.json", "flows.log"):
+        data = read_flows(write(tmp_path, name, "\n".join(lines) + "\n"), ReadOptions(label_column="label"))
+        assert list(data.features.columns) == list(from_csv.features.columns) == ["dur", "bytes", "proto", "state"]
+        pd.testing.assert_frame_equal(data.features.astype(object).fillna(""),
+                                      from_csv.features.astype(object).fillna(""), check_dtype=False)
+        assert data.labels.tolist() == from_csv.labels.tolist() and data.ids.tolist() == [0, 1, 2]
+        assert data.report.identifier_columns == ["Src IP"] and data.report.bad_values
+    one = read_flows(write(tmp_path, "one.jsonl", lines[0] + "\n"), ReadOptions())
+    assert len(one.features) == 1
+    # a line that is not a JSON object is a malformed record, counted and named; --strict refuses it
+    broken = [lines[0], '{"dur": 2, "bytes"', "[1, 2]", lines[3], '{"dur": 3, "ports": [80, 443], "tls": {"v": 1.3}}']
+    path = write(tmp_path, "broken.jsonl", "\n".join(broken) + "\n")
+    with caplog.at_level(logging.WARNING):
+        data = read_flows(path, ReadOptions())
+    assert data.ids.tolist() == [0, 3, 4] and data.report.malformed_rows == 2
+    assert [(e.row, e.reason.split(" (")[0]) for e in data.report.examples[:2]] == [(2, "not JSON"),
+                                                                                     (3, "not a JSON object")]
+    assert "tls.v" in data.features.columns and "ports" not in data.features.columns
+    assert "ports hold lists" in caplog.text
+    with pytest.raises(InputError, match="not JSON") as caught:
+        read_flows(path, ReadOptions(strict=True))
+    assert caught.value.row == 2
+    # gzip-compressed, and in a folder beside CSV tables
+    with gzip.open(tmp_path / "more.jsonl.gz", "wt") as handle:
+        handle.write("\n".join(lines))
+    assert len(read_flows(tmp_path / "more.jsonl.gz", ReadOptions())) == 3
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    write(folder, "a.csv", csv_text)
+    write(folder, "b.jsonl", "\n".join(lines))
+    assert read_flows(folder, ReadOptions(label_column="label")).labels.tolist() == ["normal", "attack", "normal"] * 2
+
+
 def test_labels_that_differ_only_in_case_are_one_class(tmp_path, caplog):
     """Exports of one dataset spell a class differently ('BENIGN', 'Benign'; 'DoS', 'dos'): one
     class each, under the spelling most records use, in a file and across a folder's files."""

@@ -484,6 +484,91 @@ def open_text(path: str | Path) -> Any:
     return io.TextIOWrapper(stream, encoding=encoding or "utf-8", errors="replace", newline=None)
 
 
+def json_line_objects(path: str | Path, *, strict: bool = False
+                      ) -> tuple[list[tuple[int, dict[str, Any]]], dict[int, str], int]:
+    """The JSON objects of a JSON-lines file (plain, gzip or a stream), each with its record
+    position (0-based; blank lines are skipped, as the CSV reader skips them), the malformed
+    records ({position: why}: a line that is not a JSON object, the end of a file cut short; the
+    records before them are kept) and the number of records. With ``strict``, the first
+    malformed record is an :class:`InputError` naming its line.
+
+    >>> import tempfile; folder = tempfile.mkdtemp()
+    >>> _ = Path(folder, "t.jsonl").write_text('{"a": 1}\\n\\n[2]\\n{"a": 3}\\n')
+    >>> json_line_objects(Path(folder, "t.jsonl"))
+    ([(0, {'a': 1}), (2, {'a': 3})], {1: 'not a JSON object (list)'}, 3)
+    """
+    import json
+    import zlib
+
+    objects: list[tuple[int, dict[str, Any]]] = []
+    malformed: dict[int, str] = {}
+
+    def bad(position: int, reason: str) -> None:
+        if strict:
+            raise InputError(reason, path=path, row=position + 1)
+        malformed[position] = reason
+
+    total = 0
+    try:
+        with open_text(path) as stream:
+            for line in stream:
+                if not line.strip():
+                    continue
+                total += 1
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    bad(total - 1, f"not JSON ({exc.msg}, character {exc.pos + 1})")
+                    continue
+                except RecursionError:
+                    bad(total - 1, "JSON nested too deeply")
+                    continue
+                if isinstance(record, dict):
+                    objects.append((total - 1, record))
+                else:
+                    bad(total - 1, f"not a JSON object ({type(record).__name__})")
+    except (OSError, EOFError, zlib.error) as exc:  # a truncated gzip file: the records before it count
+        bad(total, f"file ends early or is corrupt ({exc}); records before kept")
+        total += 1
+    return objects, malformed, total
+
+
+def is_json_lines(path: Path) -> bool:
+    """JSON lines: named so (``.jsonl``, ``.ndjson``, ``.json``, also gzipped) or starting with ``{``."""
+    import zlib
+
+    suffixes = [x.lower() for x in path.suffixes[-2:]]
+    if any(x in JSON_LINES_SUFFIXES for x in suffixes):
+        return True
+    try:
+        with open_bytes(path) as stream:
+            return stream.read(256).lstrip(codecs.BOM_UTF8 + b" \t\r\n")[:1] == b"{"
+    except (OSError, EOFError, zlib.error):  # a damaged gzip file: the delimited reader says so
+        return False
+
+
+def read_json_lines(path: Path, report: ReadReport, strict: bool = False) -> tuple[pd.DataFrame, dict[int, str], int]:
+    """A table written as JSON lines, one record a line, its keys the columns; returns (frame,
+    {0-based record: why malformed}, total records), as :func:`read_delimited` does. Nested
+    objects become ``outer.inner`` columns, as Parquet's records do; a column holding lists is
+    left out, named in a warning, as :func:`flat_columns` leaves Parquet's out. A line that is not
+    a JSON object is a malformed record, counted and reported (with ``strict``, an error)."""
+    parsed, malformed, total = json_line_objects(path, strict=strict)
+    records = [record for _, record in parsed]
+    frame = pd.DataFrame(records)
+    texts = [c for c in frame.columns if frame[c].dtype == object]
+    if any(isinstance(v, dict) for c in texts for v in frame[c]):
+        frame = pd.json_normalize(records)
+        texts = [c for c in frame.columns if frame[c].dtype == object]
+    left_out = [c for c in texts if any(isinstance(v, list) for v in frame[c])]
+    if left_out:
+        log.warning("%s: column(s) %s hold lists, not feature values; left out", path, ", ".join(map(str, left_out)))
+        frame = frame.drop(columns=left_out)
+    if malformed:
+        leave_out(path, dict(malformed), np.arange(total), 0, report, malformed, False, what="malformed record(s)")
+    return frame, malformed, total
+
+
 _ARFF_ATTRIBUTE = re.compile(r"""@attribute\s+('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)""", re.IGNORECASE)
 
 

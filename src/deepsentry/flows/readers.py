@@ -25,15 +25,17 @@ import pyarrow.parquet as pq
 
 from ..core.errors import ConfigError, InputError
 from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
-                           flat_columns, is_gzip, is_pipe, is_text_column, no_data_rows, one_spelling_per_class,
-                           open_bytes, read_delimited, refuse_stream, sniff_delimited, text_encoding)
+                           flat_columns, is_gzip, is_json_lines, is_pipe, is_text_column, no_data_rows,
+                           one_spelling_per_class, open_bytes, read_delimited, read_json_lines, refuse_stream,
+                           sniff_delimited, text_encoding)
 from .zeek import looks_like_zeek, read_zeek, zeek_log_kind
 from .formats import (FORMATS, NSL_KDD_COLUMNS, NSL_KDD_DIFFICULTY_NAMES, FlowFormat, detect_format, holds_identifiers,
                       is_default_benign, is_identifier, is_label_twin, normalise_name, nsl_kdd_header)
 
 log = logging.getLogger(__name__)
 
-_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq", ".binetflow")  # .binetflow: CTU-13's Argus flows
+# .binetflow: CTU-13's Argus flows; a folder's .json files may describe it, so only .jsonl/.ndjson
+_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq", ".binetflow", ".jsonl", ".ndjson")
 UNREADABLE_FILE = "<unreadable file>"  # the read report's count of a folder's files left out
 # Columns that are categorical in the known formats (NSL-KDD, UNSW-NB15, CTU-13's Argus flows with
 # their direction '<->'); everything else is meant to be numeric.
@@ -167,7 +169,7 @@ def table_pieces(path: str | os.PathLike[str], format: str | None,
     record shows), as pieces of about that size, each cut at the end of a line, and whether its
     header holds its format's record-id column: detection reads such a file piece by piece, in
     bounded memory; a gzip-compressed table is cut as it is decompressed. None for what must be
-    read whole: a small table, a folder, a stream, Parquet, ARFF, a Zeek log, a capture, or a file
+    read whole: a small table, a folder, a stream, Parquet, ARFF, a Zeek log, JSON lines, a capture, or a file
     that is not of ``format`` (whose error the reader gives). A record is a line, but for a quote
     left open, which runs on over lines as one malformed record: at a piece's end it stops there,
     and the lines after it are read anew."""
@@ -176,7 +178,7 @@ def table_pieces(path: str | os.PathLike[str], format: str | None,
     source = Path(path)
     if (is_pipe(source) or not source.is_file() or _table_bytes(source) <= piece_bytes
             or source.suffix.lower() in (".parquet", ".pq") or arff_header(source) is not None
-            or looks_like_zeek(source) or is_capture(source)):
+            or looks_like_zeek(source) or is_json_lines(source) or is_capture(source)):
         return None
     try:
         delimiter, first = sniff_delimited(source)
@@ -296,6 +298,7 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
                          allow_empty=options.allow_empty, keep_columns=tuple(options.keep_columns),
                          model_columns=tuple(options.model_columns), numeric_columns=tuple(options.numeric_columns))
     report = ReadReport(files=[str(path)])
+    header_lines = None  # as the format has it
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
             table = pq.read_table(path)
@@ -305,6 +308,10 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
         fmt = FORMATS[_format_of(path, options.format, detect_format(list(frame.columns)))]
         malformed: dict[int, str] = {}
         total = len(frame)
+    elif is_json_lines(path):
+        frame, malformed, total = read_json_lines(path, report, options.strict)
+        fmt = FORMATS[_format_of(path, options.format, detect_format(list(map(str, frame.columns))))]
+        header_lines = 0
     elif (arff := arff_header(path)) is not None:
         names, header_lines = arff
         fmt = FORMATS[options.format or "arff"]
@@ -322,7 +329,7 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
                                                 options.label_column)
     if frame.empty and not options.allow_empty:
         raise no_data_rows(path, malformed, report)
-    return _split_columns(path, frame, fmt, options, report, malformed, total)
+    return _split_columns(path, frame, fmt, options, report, malformed, total, header_lines)
 
 
 def _as_nsl_kdd(path: Path, frame: pd.DataFrame, options: ReadOptions) -> tuple[pd.DataFrame, ReadOptions]:
@@ -430,7 +437,12 @@ def _integer_ids(path: Path, frame: pd.DataFrame, id_col: str, malformed: dict[i
 
 
 def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: ReadOptions,
-                   report: ReadReport, malformed: dict[int, str], total: int) -> FlowData:
+                   report: ReadReport, malformed: dict[int, str], total: int,
+                   header_lines: int | None = None) -> FlowData:
+    """Labels, ids, identifiers and features of a table as read; ``header_lines`` before the
+    records (default: the format's header line, if it has one) number the bad records' lines."""
+    if header_lines is None:
+        header_lines = 1 if fmt.header else 0
     by_norm = {normalise_name(c): c for c in frame.columns}
 
     def find(name: str | None) -> str | None:
@@ -462,10 +474,10 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
         label_cols.update(t for t in twins if t == label_col or normalise_name(t) not in keep)
     if label_col is not None and options.require_labels:
         frame = _drop_unlabelled(path, frame, label_col, malformed, total, report, options.strict,
-                                 1 if fmt.header else 0, empty_is_a_label=fmt.class_of("") is not None)
+                                 header_lines, empty_is_a_label=fmt.class_of("") is not None)
     id_col = find(fmt.id_column)
     if id_col is not None and not pd.api.types.is_integer_dtype(frame[id_col]):
-        frame = _integer_ids(path, frame, id_col, malformed, total, report, options.strict, 1 if fmt.header else 0)
+        frame = _integer_ids(path, frame, id_col, malformed, total, report, options.strict, header_lines)
     identifiers = [c for c in frame.columns
                    if c not in label_cols and normalise_name(c) not in keep
                    and (is_identifier(c) or pd.api.types.is_datetime64_any_dtype(frame[c])
@@ -510,7 +522,7 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
     # a model's text inputs stay text whatever share of them looks like numbers in this file (or piece)
     categorical = CATEGORICAL | {normalise_name(c) for c in options.model_columns if c not in options.numeric_columns}
     features = coerce_numeric(path, features, report, positions=positions, strict=options.strict,
-                              header_lines=1 if fmt.header else 0, categorical=categorical,
+                              header_lines=header_lines, categorical=categorical,
                               allow_text_columns=fmt.name == "csv", normalise=normalise_name,
                               numeric=frozenset(options.numeric_columns))
     return FlowData(features=features, labels=labels, raw_labels=raw, ids=ids, format=fmt.name,
