@@ -542,9 +542,10 @@ def test_zeek_conn_log_tsv_and_json(tmp_path):
 
 _JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=6),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=6)
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["b", "c", "", "b.c"]) | st.text(max_size=3),
+                                                                inner, max_size=3), max_leaves=6)
 _JSON_LINES = st.lists(
-    st.dictionaries(st.sampled_from(["dur", "bytes", "proto", "label", "Src IP", "a.b", "", "1"]), _JSON_VALUES,
+    st.dictionaries(st.sampled_from(["dur", "bytes", "proto", "label", "Src IP", "a", "a.b", "a.b.1", "", "1"]), _JSON_VALUES,
                     max_size=6).map(json.dumps)
     | st.text(alphabet='{}[]":,0123456789abc \\', max_size=30), max_size=8)
 
@@ -694,6 +695,9 @@ def test_json_lines_flow_tables_read_as_the_same_table_in_csv_does(tmp_path, cap
     assert [(e.row, e.reason.split(" (")[0]) for e in data.report.examples[:2]] == [(2, "not JSON"),
                                                                                      (3, "not a JSON object")]
     assert "tls.v" in data.features.columns and "ports" not in data.features.columns
+    # a key "a.b" beside {"a": {"b": ...}}: both kept, as pandas keeps repeated columns
+    both = read_flows(write(tmp_path, "both.jsonl", '{"a.b": 1, "a": {"b": 2}}\n{"a.b": 3, "a": {"b": 4}}\n'))
+    assert both.features.to_dict("list") == {"a.b": [1, 3], "a.b.1": [2, 4]}
     assert "ports hold lists" in caplog.text
     with pytest.raises(InputError, match="not JSON") as caught:
         read_flows(path, ReadOptions(strict=True))

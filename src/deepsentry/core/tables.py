@@ -533,6 +533,32 @@ def json_line_objects(path: str | Path, *, strict: bool = False
     return objects, malformed, total
 
 
+def _flat_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A JSON record with its nested objects' fields as ``outer.inner`` (an empty object: a missing
+    value); a name taken already (a key ``"a.b"`` beside ``{"a": {"b": ...}}``) gets ``.1``, ``.2``...
+    as pandas names repeated columns, so no value is lost.
+
+    >>> _flat_record({"a.b": 1, "a": {"b": 2, "c": {}}, "d": [3]})
+    {'a.b': 1, 'a.b.1': 2, 'a.c': None, 'd': [3]}
+    """
+    out: dict[str, Any] = {}
+
+    def add(prefix: str, fields: dict[str, Any]) -> None:
+        for key, value in fields.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict) and value:
+                add(f"{name}.", value)
+                continue
+            unique, k = name, 0
+            while unique in out:
+                k += 1
+                unique = f"{name}.{k}"
+            out[unique] = None if isinstance(value, dict) else value
+
+    add("", record)
+    return out
+
+
 def is_json_lines(path: Path) -> bool:
     """JSON lines: named so (``.jsonl``, ``.ndjson``, ``.json``, also gzipped) or starting with ``{``."""
     import zlib
@@ -558,7 +584,7 @@ def read_json_lines(path: Path, report: ReadReport, strict: bool = False) -> tup
     frame = pd.DataFrame(records)
     texts = [c for c in frame.columns if frame[c].dtype == object]
     if any(isinstance(v, dict) for c in texts for v in frame[c]):
-        frame = pd.json_normalize(records)
+        frame = pd.DataFrame([_flat_record(record) for record in records])
         texts = [c for c in frame.columns if frame[c].dtype == object]
     left_out = [c for c in texts if any(isinstance(v, list) for v in frame[c])]
     if left_out:
