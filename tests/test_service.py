@@ -527,3 +527,36 @@ def test_zeek_records_score_as_the_same_log_read_from_a_file(tmp_path):
     broken = client.post("/v1/models/zeek/detect", content="\n".join(lines).encode(), headers=auth())
     assert broken.status_code == 400
     assert broken.json()["error"]["message"] == "line 12: expected 21 fields, found 20"
+
+
+def test_nested_json_records_score_as_the_same_json_lines_file(tmp_path):
+    """A model trained on JSON lines with nested objects (read as ``tls.version`` columns) takes
+    the same nested records as a request body; they were not flattened, so every nested field
+    was scored as missing."""
+    from fastapi.testclient import TestClient
+
+    from deepsentry.detection.batch import score_file
+    from deepsentry.service.app import ServiceConfig, create_app
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for _ in range(400):
+        packets = int(rng.integers(1, 500))
+        rows.append({"dur": float(rng.exponential()), "pkts": packets,
+                     "tls": {"version": float(rng.choice([1.2, 1.3])), "sni": str(rng.choice(["a", "b", "c"]))},
+                     "label": "attack" if packets > 350 else "normal"})
+    (tmp_path / "train.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n")
+    model = tmp_path / "nested"
+    assert main(["train", "flows", "--data", str(tmp_path / "train.jsonl"), "--out", str(model),
+                 "--label-column", "label", "--epochs", "2"]) == 0
+    new = [{**row, "tls": {**row["tls"], "version": 1.0 + i % 3 / 10}} for i, row in enumerate(rows[:30])]
+    (tmp_path / "new.jsonl").write_text("\n".join(map(json.dumps, new)) + "\n")
+    frame, _, _ = score_file(load_detector(model), tmp_path / "new.jsonl")
+    client = TestClient(create_app(ServiceConfig(models={"nested": str(model)}, token=TOKEN)))
+    answer = client.post("/v1/models/nested/detect", json=new, headers=auth())
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose([a["score"] for a in answer.json()], frame["score"], rtol=1e-4, atol=1e-5)
+    flat = [{"dur": r["dur"], "pkts": r["pkts"], "tls.version": r["tls"]["version"], "tls.sni": r["tls"]["sni"]}
+            for r in new]
+    answer = client.post("/v1/models/nested/detect", json=flat, headers=auth())
+    np.testing.assert_allclose([a["score"] for a in answer.json()], frame["score"], rtol=1e-4, atol=1e-5)

@@ -533,12 +533,12 @@ def json_line_objects(path: str | Path, *, strict: bool = False
     return objects, malformed, total
 
 
-def _flat_record(record: dict[str, Any]) -> dict[str, Any]:
+def flat_record(record: dict[str, Any]) -> dict[str, Any]:
     """A JSON record with its nested objects' fields as ``outer.inner`` (an empty object: a missing
     value); a name taken already (a key ``"a.b"`` beside ``{"a": {"b": ...}}``) gets ``.1``, ``.2``...
     as pandas names repeated columns, so no value is lost.
 
-    >>> _flat_record({"a.b": 1, "a": {"b": 2, "c": {}}, "d": [3]})
+    >>> flat_record({"a.b": 1, "a": {"b": 2, "c": {}}, "d": [3]})
     {'a.b': 1, 'a.b.1': 2, 'a.c': None, 'd': [3]}
     """
     out: dict[str, Any] = {}
@@ -584,7 +584,7 @@ def read_json_lines(path: Path, report: ReadReport, strict: bool = False) -> tup
     frame = pd.DataFrame(records)
     texts = [c for c in frame.columns if frame[c].dtype == object]
     if any(isinstance(v, dict) for c in texts for v in frame[c]):
-        frame = pd.DataFrame([_flat_record(record) for record in records])
+        frame = pd.DataFrame([flat_record(record) for record in records])
         texts = [c for c in frame.columns if frame[c].dtype == object]
     left_out = [c for c in texts if any(isinstance(v, list) for v in frame[c])]
     if left_out:

@@ -17,6 +17,7 @@ import pandas as pd
 from ..core.bundle import sha256_file
 from ..core.errors import ConfigError, InputError, check_is_fitted
 from ..core.tabular import DetectorConfig, TabularDetector
+from ..core.tables import flat_record
 from .capture import IDENTITY
 from .formats import align_columns, column_renames, is_default_benign, normalise_name
 from .portable import PORTABLE_FEATURES, portable_from_cic
@@ -74,6 +75,10 @@ class FlowDetector(TabularDetector):
             records = [record_as_read(r, text) if isinstance(r, dict) else r for r in records]
         expected = self.preprocessor_.input_columns_
         first = records[0] if records else None
+        if isinstance(first, dict) and any(isinstance(v, dict) for v in first.values()):
+            # nested objects, flattened as a JSON-lines file's are when read (by the first record:
+            # a cheap test on the service's path; a later nested record is refused, by name)
+            records = [flat_record(r) if isinstance(r, dict) else r for r in records]
         if isinstance(first, dict) and any(c not in first for c in expected):
             keys = dict.fromkeys(k for r in records[:1000] if isinstance(r, dict) for k in r)
             renames = column_renames(keys, expected)
