@@ -685,6 +685,9 @@ def test_json_lines_flow_tables_read_as_the_same_table_in_csv_does(tmp_path, cap
         assert data.labels.tolist() == from_csv.labels.tolist() and data.ids.tolist() == [0, 1, 2]
         assert data.report.identifier_columns == ["Src IP"] and data.report.bad_values
     one = read_flows(write(tmp_path, "one.jsonl", lines[0] + "\n"), ReadOptions())
+    # a null or absent label is an empty one, as a CSV's empty field (it read as the class 'nan')
+    nulls = write(tmp_path, "nulls.jsonl", '{"dur": 1, "label": "normal"}\n{"dur": 2, "label": null}\n{"dur": 3}\n')
+    assert read_flows(nulls, ReadOptions(label_column="label")).labels.tolist() == ["normal", "", ""]
     assert len(one.features) == 1
     # a line that is not a JSON object is a malformed record, counted and named; --strict refuses it
     broken = [lines[0], '{"dur": 2, "bytes"', "[1, 2]", lines[3], '{"dur": 3, "ports": [80, 443], "tls": {"v": 1.3}}']

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..core.errors import ConfigError, InputError
+from ..core.preprocessing import category_text
 from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
                            flat_columns, is_gzip, is_json_lines, is_pipe, is_text_column, no_data_rows,
                            one_spelling_per_class, open_bytes, read_delimited, read_json_lines, refuse_stream,
@@ -494,7 +495,7 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
     if label_col is not None:
         # labels repeat: clean and map the distinct values, then index by code
         codes, distinct = pd.factorize(frame[label_col], use_na_sentinel=False)
-        names = np.array([str(v).strip() for v in distinct], dtype=object)
+        names = np.array([category_text(v).strip() for v in distinct], dtype=object)  # a null: "", as in a CSV
         raw = names[codes]
         if fmt.maps_labels:
             distinct_labels = [fmt.class_of(n) for n in names]
