@@ -716,6 +716,21 @@ def test_json_lines_flow_tables_read_as_the_same_table_in_csv_does(tmp_path, cap
     assert read_flows(folder, ReadOptions(label_column="label")).labels.tolist() == ["normal", "attack", "normal"] * 2
 
 
+def test_feather_tables_read_as_parquet_does(tmp_path):
+    """Feather (Arrow IPC), what pandas' to_feather writes, was refused as 'binary, not delimited text'."""
+    frame = pd.DataFrame({"dur": [0.5, 1.5, 2.5], "proto": pd.Categorical(["tcp", "udp", None]),
+                          "sizes": [[1], [2], [3]], "label": ["normal", "attack", "normal"]})
+    frame.to_parquet(tmp_path / "t.parquet")
+    frame.to_feather(tmp_path / "t.feather")
+    parquet = read_flows(tmp_path / "t.parquet", ReadOptions(label_column="label"))
+    feather = read_flows(tmp_path / "t.feather", ReadOptions(label_column="label"))
+    pd.testing.assert_frame_equal(feather.features, parquet.features)
+    assert list(feather.features.columns) == ["dur", "proto"] and feather.labels.tolist() == parquet.labels.tolist()
+    (tmp_path / "cut.feather").write_bytes((tmp_path / "t.feather").read_bytes()[:100])
+    with pytest.raises(InputError, match=r"cannot read Feather \(Arrow IPC\)"):
+        read_flows(tmp_path / "cut.feather")
+
+
 def test_labels_that_differ_only_in_case_are_one_class(tmp_path, caplog):
     """Exports of one dataset spell a class differently ('BENIGN', 'Benign'; 'DoS', 'dos'): one
     class each, under the spelling most records use, in a file and across a folder's files."""

@@ -424,6 +424,30 @@ def one_spelling_per_class(labels: np.ndarray) -> tuple[np.ndarray, dict[str, st
     return np.array([kept[name.casefold()] for name in names], dtype=object)[codes], replaced
 
 
+#: columnar table files, read whole with pyarrow: Parquet, and Feather (Arrow IPC), which pandas'
+#: ``to_feather`` writes
+COLUMNAR_SUFFIXES = (".parquet", ".pq", ".feather", ".arrow", ".ipc")
+
+
+def is_columnar(path: str | Path) -> bool:
+    """Whether ``path`` names a Parquet or Feather (Arrow IPC) file (by its suffix)."""
+    return Path(path).suffix.lower() in COLUMNAR_SUFFIXES
+
+
+def read_columnar(path: str | Path) -> pd.DataFrame:
+    """A Parquet or Feather (Arrow IPC) file as a frame, less the columns :func:`flat_columns`
+    leaves out; a file that cannot be read is an :class:`InputError` naming it."""
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+
+    parquet = Path(path).suffix.lower() in (".parquet", ".pq")
+    try:
+        table = pq.read_table(path) if parquet else feather.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"cannot read {'Parquet' if parquet else 'Feather (Arrow IPC)'} ({exc})", path=path) from None
+    return flat_columns(table, path).to_pandas()
+
+
 def flat_columns(table: pa.Table, path: str | Path) -> pa.Table:
     """A Parquet table less the columns that hold no feature value, named in a warning: lists,
     records, maps and raw bytes (a payload, say). One-hot encoding their text would make a

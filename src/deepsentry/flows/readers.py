@@ -20,15 +20,13 @@ from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..core.errors import ConfigError, InputError
 from ..core.preprocessing import category_text
-from ..core.tables import (BadRecord, LabelledTable, ReadReport, arff_header, coerce_numeric, kept_positions, leave_out,
-                           flat_columns, is_gzip, is_json_lines, is_pipe, is_text_column, no_data_rows,
-                           one_spelling_per_class, open_bytes, read_delimited, read_json_lines, refuse_stream,
-                           sniff_delimited, text_encoding)
+from ..core.tables import (BadRecord, COLUMNAR_SUFFIXES, LabelledTable, ReadReport, arff_header, coerce_numeric,
+                           is_columnar, is_gzip, is_json_lines, is_pipe, is_text_column, kept_positions, leave_out,
+                           no_data_rows, one_spelling_per_class, open_bytes, read_columnar, read_delimited,
+                           read_json_lines, refuse_stream, sniff_delimited, text_encoding)
 from .zeek import looks_like_zeek, read_zeek, zeek_log_kind
 from .formats import (FORMATS, NSL_KDD_COLUMNS, NSL_KDD_DIFFICULTY_NAMES, FlowFormat, detect_format, holds_identifiers,
                       is_default_benign, is_identifier, is_label_twin, normalise_name, nsl_kdd_header)
@@ -36,7 +34,7 @@ from .formats import (FORMATS, NSL_KDD_COLUMNS, NSL_KDD_DIFFICULTY_NAMES, FlowFo
 log = logging.getLogger(__name__)
 
 # .binetflow: CTU-13's Argus flows; a folder's .json files may describe it, so only .jsonl/.ndjson
-_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq", ".binetflow", ".jsonl", ".ndjson")
+_SUFFIXES = (".csv", ".txt", ".tsv", ".binetflow", ".jsonl", ".ndjson", *COLUMNAR_SUFFIXES)
 UNREADABLE_FILE = "<unreadable file>"  # the read report's count of a folder's files left out
 # Columns that are categorical in the known formats (NSL-KDD, UNSW-NB15, CTU-13's Argus flows with
 # their direction '<->'); everything else is meant to be numeric.
@@ -80,9 +78,8 @@ def list_inputs(path: str | os.PathLike[str]) -> list[Path]:
         # Zeek's log folders hold conn.log beside dns.log, http.log...: only conn logs are flows
         files = [p for p in _data_files(source) if _is_table_name(p) or zeek_log_kind(p) == "conn"]
         if not files:
-            raise InputError("directory holds no .csv, .txt, .parquet or .binetflow files (or .csv.gz), nor Zeek "
-                             "conn logs",
-                             path=source)
+            raise InputError(f"directory holds no {', '.join(_SUFFIXES)} files (or such files gzipped), nor Zeek "
+                             "conn logs", path=source)
         return files
     return [source]
 
@@ -178,7 +175,7 @@ def table_pieces(path: str | os.PathLike[str], format: str | None,
 
     source = Path(path)
     if (is_pipe(source) or not source.is_file() or _table_bytes(source) <= piece_bytes
-            or source.suffix.lower() in (".parquet", ".pq") or arff_header(source) is not None
+            or is_columnar(source) or arff_header(source) is not None
             or looks_like_zeek(source) or is_json_lines(source) or is_capture(source)):
         return None
     try:
@@ -288,7 +285,7 @@ def _concat(parts: list[FlowData], where: str) -> FlowData:
 
 
 def _read_one(path: Path, options: ReadOptions) -> FlowData:
-    zeek = options.format == "zeek" or (path.suffix.lower() not in (".parquet", ".pq") and looks_like_zeek(path))
+    zeek = options.format == "zeek" or (not is_columnar(path) and looks_like_zeek(path))
     if zeek and options.format not in (None, "zeek"):  # a model's own format (or --format) asks for a table
         raise InputError(f"a Zeek conn.log, which has other flow features than format {options.format!r}",
                          path=path, hint="a model scores flows of the format it was trained on; train one on "
@@ -300,12 +297,8 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
                          model_columns=tuple(options.model_columns), numeric_columns=tuple(options.numeric_columns))
     report = ReadReport(files=[str(path)])
     header_lines = None  # as the format has it
-    if path.suffix.lower() in (".parquet", ".pq"):
-        try:
-            table = pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(f"cannot read Parquet ({exc})", path=path) from None
-        frame = flat_columns(table, path).to_pandas()
+    if is_columnar(path):
+        frame = read_columnar(path)
         fmt = FORMATS[_format_of(path, options.format, detect_format(list(frame.columns)))]
         malformed: dict[int, str] = {}
         total = len(frame)
