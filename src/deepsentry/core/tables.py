@@ -603,14 +603,15 @@ def read_json_lines(path: Path, report: ReadReport, strict: bool = False) -> tup
     objects become ``outer.inner`` columns, as Parquet's records do; a column holding lists is
     left out, named in a warning, as :func:`flat_columns` leaves Parquet's out. A line that is not
     a JSON object is a malformed record, counted and reported (with ``strict``, an error)."""
+    def holding(frame: pd.DataFrame, kind: type) -> list[Any]:
+        return [c for c in frame.columns if frame[c].dtype == object and any(isinstance(v, kind) for v in frame[c])]
+
     parsed, malformed, total = json_line_objects(path, strict=strict)
     records = [record for _, record in parsed]
     frame = pd.DataFrame(records)
-    texts = [c for c in frame.columns if frame[c].dtype == object]
-    if any(isinstance(v, dict) for c in texts for v in frame[c]):
+    if holding(frame, dict):
         frame = pd.DataFrame([flat_record(record) for record in records])
-        texts = [c for c in frame.columns if frame[c].dtype == object]
-    left_out = [c for c in texts if any(isinstance(v, list) for v in frame[c])]
+    left_out = holding(frame, list)
     if left_out:
         log.warning("%s: column(s) %s hold lists, not feature values; left out", path, ", ".join(map(str, left_out)))
         frame = frame.drop(columns=left_out)
