@@ -86,6 +86,34 @@ def test_custom_and_syslog_formats():
         LogFormat.from_spec("nonsense")
 
 
+def test_a_custom_format_with_unescaped_brackets_is_explained(tmp_path, capsys):
+    # loghub's format strings are regular expressions between the fields: '[<Time>]' made the field
+    # part of a set of characters, so no line matched and the error said only "check --format"
+    with pytest.raises(ConfigError, match=r"field\(s\) Date, Tz fall inside \[...\].*write \\\[ \\\]"):
+        LogFormat.from_spec("<Ip> - - [<Date> <Tz>] <Content>")
+    with pytest.raises(ConfigError, match=r"not a valid pattern.*write \\\["):
+        LogFormat.from_spec("(<Level> <Content>")
+    grouped = LogFormat.from_spec("<Time> (<Level>) <Content>")  # compiles: ( ) group, not brackets
+    assert grouped.mismatch("10:00 (INFO) login").endswith("taken literally it would match (escape [ ] ( ) | . * + ? "
+                                                           "with a backslash: \\[<Time>\\])")
+    assert grouped.mismatch("10:00 login") == "does not match the custom format"
+    assert LogFormat.from_spec(r"\[<Time>\] <Content>").parse("[10:00] login")["Time"] == "10:00"
+    # the first line that does not match names the formats that would read it
+    log = tmp_path / "access.log"
+    log.write_text("".join(f'10.0.0.{i} - - [27/Nov/2026:03:00:0{i} +0000] "GET /{i} HTTP/1.1" 200 5\n'
+                           for i in range(6)))
+    data = read_log_windows(log, LogFormat.from_spec("syslog"), TemplateMiner(), window=2)
+    reasons = [record.reason for record in data.report.examples]
+    assert data.report.malformed_rows == 6
+    assert reasons[0] == "does not match the syslog format; it matches --format access"
+    assert reasons[1] == "does not match the syslog format"  # once: not every format tried on every line
+    with pytest.raises(InputError, match=r"line 1: does not match the hdfs format; it matches --format access"):
+        read_log_sessions(log, LogFormat.from_spec("hdfs"), r"GET /\d", TemplateMiner(), strict=True)
+    assert main(["train", "logs", "--data", str(log), "--format", "rfc3164", "--window", "2",
+                 "--out", str(tmp_path / "m")]) == 3
+    assert "line 1: does not match the rfc3164 format; it matches --format access" in capsys.readouterr().err
+
+
 def test_a_labels_file_whose_ids_name_no_session_is_refused(tmp_path):
     from deepsentry.logs.pipeline import session_labels
 

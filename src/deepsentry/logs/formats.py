@@ -62,6 +62,9 @@ class LogFormat:
     name: str
     regex: re.Pattern[str]
     fields: tuple[str, ...]
+    # a custom format string compiled with the text between its fields taken literally: a line
+    # that this matches and ``regex`` does not calls for escaping (see :meth:`mismatch`)
+    literal: re.Pattern[str] | None = None
 
     @classmethod
     def from_spec(cls, spec: str) -> "LogFormat":
@@ -73,7 +76,7 @@ class LogFormat:
 
             return EvtxFormat()
         if key == "json" or key.startswith("json:"):
-            return JsonFormat("json", re.compile(""), (), spec.partition(":")[2])
+            return JsonFormat("json", re.compile(""), (), content_field=spec.partition(":")[2])
         if key in REGEX_PRESETS:
             regex = re.compile(REGEX_PRESETS[key])
             return cls(key, regex, tuple(regex.groupindex))
@@ -83,21 +86,53 @@ class LogFormat:
             raise ConfigError(f"unknown log format {spec!r}",
                               hint=f"a preset ({', '.join(FORMAT_NAMES)}) or a format string like "
                                    "'<Date> <Time> <Level> <Content>'")
-        return cls("custom", *_compile(spec))
+        regex, fields = _compile(spec)
+        try:
+            literal = _compile(spec, literal=True)[0]
+        except ConfigError:
+            literal = None
+        return cls("custom", regex, fields, literal)
 
     def parse(self, line: str) -> dict[str, Any] | None:
         match = self.regex.match(line)
         return None if match is None else match.groupdict()
 
     def mismatch(self, line: str) -> str:
-        """Why ``parse`` returned None for ``line``, as a malformed-record reason."""
-        return f"does not match the {self.name} format"
+        """Why ``parse`` returned None for ``line``, as a malformed-record reason.
+
+        >>> print(LogFormat.from_spec("<Time> (<Level>) <Content>").mismatch("10:00 (INFO) login"))
+        does not match the custom format: the text between its fields is a regular expression; taken literally it would match (escape [ ] ( ) | . * + ? with a backslash: \\[<Time>\\])
+        """
+        reason = f"does not match the {self.name} format"
+        if self.literal is not None and self.literal.match(line):
+            reason += (": the text between its fields is a regular expression; taken literally it "
+                       "would match (escape [ ] ( ) | . * + ? with a backslash: \\[<Time>\\])")
+        return reason
 
 
-def _compile(spec: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
+def formats_matching(line: str) -> list[str]:
+    """The named formats that parse ``line``, to suggest when the one given does not: the strict ones
+    (syslog, access logs, JSON) where any does, else the loghub presets, whose fields match loosely.
+
+    >>> formats_matching('10.0.0.7 - - [01/Jan/2026:00:00:01 +0000] "GET / HTTP/1.1" 200 512')
+    ['access']
+    """
+    strict = [name for name in (*REGEX_PRESETS, "json") if LogFormat.from_spec(name).parse(line) is not None]
+    return sorted(strict) or [name for name in sorted(PRESETS) if LogFormat.from_spec(name).parse(line) is not None]
+
+
+def mismatch_with_suggestion(fmt: LogFormat, line: str) -> str:
+    """:meth:`LogFormat.mismatch`, naming the formats that would parse the line (for the first
+    line that does not match: trying every format on each would slow a long file down)."""
+    reason = fmt.mismatch(line)
+    found = [name for name in formats_matching(line) if name != fmt.name]
+    return reason + (f"; it matches --format {' or '.join(found[:4])}" if found else "")
+
+
+def _compile(spec: str, literal: bool = False) -> tuple[re.Pattern[str], tuple[str, ...]]:
     """Loghub's rule: each ``<Field>`` matches lazily up to what follows; the text between fields is
-    a regular expression (escape ``[``, ``|``, ``(``...); runs of spaces match runs of spaces;
-    ``Content`` takes the rest of the line."""
+    a regular expression (escape ``[``, ``|``, ``(``...; with ``literal``, it is matched as it
+    stands); runs of spaces match runs of spaces; ``Content`` takes the rest of the line."""
     parts = re.split(r"(<[^<>]+>)", spec)
     pattern, fields = "", []
     for part in parts:
@@ -110,13 +145,19 @@ def _compile(spec: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
             fields.append(name)
             pattern += f"(?P<{name}>.*?)" if name != "Content" else "(?P<Content>.*)"
         else:
-            pattern += re.sub(" +", r"\\s+", part)
+            pattern += r"\s+".join(map(re.escape, re.split(" +", part))) if literal else re.sub(" +", r"\\s+", part)
     if "Content" not in fields:
         raise ConfigError(f"log format {spec!r} has no <Content> field")
+    escape = "the text between fields is a regular expression, as in loghub's formats: write \\[ \\] \\( \\) \\| for the characters"
     try:
-        return re.compile("^" + pattern + "$"), tuple(fields)
+        regex = re.compile("^" + pattern + "$")
     except re.error as exc:
-        raise ConfigError(f"log format {spec!r} is not a valid pattern ({exc})") from None
+        raise ConfigError(f"log format {spec!r} is not a valid pattern ({exc})", hint=escape) from None
+    lost = [name for name in fields if name not in regex.groupindex]
+    if lost:  # '[<Time>]' reads as a character class of the letters of the field's group
+        raise ConfigError(f"log format {spec!r}: field(s) {', '.join(lost)} fall inside [...], a set of "
+                          "characters, not brackets", hint=escape)
+    return regex, tuple(fields)
 
 
 # Message fields of JSON loggers, tried in this order by plain ``json``: most libraries and Logstash

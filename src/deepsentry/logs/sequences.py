@@ -32,6 +32,7 @@ import numpy as np
 from ..core.errors import ConfigError, InputError
 from ..core.tables import BadRecord, ReadReport, is_pipe, open_text, read_small_csv
 from .evtx import is_evtx, iter_evtx_lines
+from .formats import mismatch_with_suggestion
 
 log = logging.getLogger(__name__)
 
@@ -262,10 +263,11 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
             continue
         fields = fmt.parse(line)
         if fields is None:
+            reason = mismatch_with_suggestion(fmt, line) if strict or not report.malformed_rows else fmt.mismatch(line)
             if strict:
-                raise InputError(fmt.mismatch(line), path=source, row=number)
+                raise InputError(reason, path=source, row=number)
             report.malformed_rows += 1
-            report.add(BadRecord(source, number, None, fmt.mismatch(line)))
+            report.add(BadRecord(source, number, None, reason))
             continue
         event = mined_event(miner, fields, learn)
         keys = session_ids(pattern, line)  # a line can mention several sessions
@@ -320,7 +322,8 @@ def read_log_windows(path: str | os.PathLike[str], fmt: Any, miner: Any, *, wind
         if not line.strip():
             continue
         fields = fmt.parse(line)
-        problem = None if fields is not None else fmt.mismatch(line)
+        problem = None if fields is not None else (
+            mismatch_with_suggestion(fmt, line) if strict or not report.malformed_rows else fmt.mismatch(line))
         clock = clocks.setdefault(source, LineClock()) if window_seconds is not None else None
         stamp = clock(fields) if clock is not None and fields is not None else None
         if clock is not None and fields is not None and stamp is None:
