@@ -604,7 +604,8 @@ def test_watch_logs_refuses_bad_settings_and_says_when_no_line_matches(tmp_path,
 
     detector = load_detector(raw_hdfs_model)
     log = tmp_path / "other.log"
-    log.write_text("".join(f"GET /index.html 200 {i}\n" for i in range(1200)))  # an access log
+    log.write_text("".join(f'10.1.1.1 - - [27/Nov/2026:03:00:00 +0000] "GET /{i}.html HTTP/1.1" 200 9\n'
+                           for i in range(1200)))  # an access log
     for bad in ({"idle_lines": 0}, {"idle_seconds": -1.0}, {"poll_s": 0.0}, {"max_seconds": float("nan")}):
         with pytest.raises(ConfigError, match=f"{next(iter(bad))} must be in"):
             watch_log(detector, log, alerts=tmp_path / "a.jsonl", state_dir=tmp_path / "st", once=True, **bad)
@@ -615,8 +616,8 @@ def test_watch_logs_refuses_bad_settings_and_says_when_no_line_matches(tmp_path,
     with caplog.at_level(logging.WARNING, logger="deepsentry.detection.watch_logs"):
         counts = watch_log(detector, log, alerts=tmp_path / "a.jsonl", state_dir=tmp_path / "st", once=True)
     assert counts["unmatched"] == 1200
-    assert sum("none of the first 1000 lines matches the model's log format 'hdfs'" in r.getMessage()
-               for r in caplog.records) == 1
+    assert sum("none of the first 1000 lines matches the model's log format 'hdfs' (is this the system the model "
+               "was trained on? the last reads as --format access)" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_per_line_events_in_count_windows(tmp_path):
