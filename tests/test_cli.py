@@ -572,6 +572,47 @@ def test_a_large_table_is_scored_in_pieces_as_if_read_whole(trained, tmp_path, s
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["big.csv", f"whole{suffix}", f"pieces{suffix}"])
 
 
+def test_problems_after_blank_lines_name_the_line_in_the_file(trained, tmp_path):
+    """Readers skip blank lines without counting them (pyarrow does): messages named the record's
+    count, two lines early after two blank lines; read whole and in pieces, they name the line."""
+    from deepsentry.core.errors import InputError
+    from deepsentry.detection.batch import detect_file, load_detector
+
+    root, model = trained
+    frame = synthetic_flows(n=3000, seed=9).astype({"duration": object})
+    frame.loc[1200, "duration"] = "lots"  # line 1202 before the blank lines are added, 1205 after
+    lines = frame.to_csv(index=False).splitlines()
+    lines[700] = "10.0.0.1,80,tcp"  # a short row
+    lines[2500] = "10.0.0.2,80,tcp"
+    for at in (2400, 900, 300, 0):  # blank lines, one before the header
+        lines.insert(at, "")
+    path = tmp_path / "blank.csv"
+    path.write_text("\n".join(lines) + "\n")
+    shown = path.read_text().splitlines()
+    assert shown[703 - 1] == "10.0.0.1,80,tcp" and shown[2505 - 1] == "10.0.0.2,80,tcp"
+    assert ",lots," in shown[1205 - 1]
+    detector = load_detector(model)
+    for piece_bytes in (10**9, 20_000):
+        _, summary = detect_file(detector, path, tmp_path / "out.csv", piece_bytes=piece_bytes)
+        assert summary.rows == 3000 and summary.malformed_rows == 2
+        assert any("blank.csv, line 1205, column duration" in e for e in summary.examples), summary.examples
+        assert sorted(e for e in summary.examples if "expected" in e) == [
+            f"{path}, line 2505: expected 8 fields, found 3", f"{path}, line 703: expected 8 fields, found 3"]
+        out = pd.read_csv(tmp_path / "out.csv")
+        assert list(out["id"]) == list(range(3000)) and out["error"].notna().sum() == 2
+        with pytest.raises(InputError, match=r"blank.csv, line 703: expected 8 fields, found 3$"):
+            detect_file(detector, path, tmp_path / "strict.csv", strict=True, piece_bytes=piece_bytes)
+    # JSON lines: a line of spaces is blank too; a record that is not an object is named by its line
+    jsonl = tmp_path / "blank.jsonl"
+    records = frame.head(50).to_json(orient="records", lines=True).splitlines()
+    records[20] = "[1, 2]"
+    jsonl.write_text("\n".join(records[:10] + ["", "   "] + records[10:]) + "\n")
+    _, summary = detect_file(detector, jsonl, tmp_path / "out.jsonl")
+    assert summary.examples == [f"{jsonl}, line 23: not a JSON object (list)"]
+    with pytest.raises(InputError, match=r"blank.jsonl, line 23: not a JSON object \(list\)$"):
+        detect_file(detector, jsonl, tmp_path / "strict.jsonl", strict=True)
+
+
 def test_a_table_scored_in_pieces_names_the_line_of_a_strict_error_and_leaves_no_output(trained, tmp_path):
     from deepsentry.core.errors import InputError
     from deepsentry.detection.batch import detect_file, load_detector

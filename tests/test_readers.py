@@ -1,3 +1,4 @@
+import dataclasses
 import gzip
 import json
 import logging
@@ -538,6 +539,40 @@ def test_zeek_conn_log_tsv_and_json(tmp_path):
         broken = read_flows(write(tmp_path, "conn.log", text), ReadOptions(format="zeek"))
         assert len(broken) == len(tsv) and broken.report.malformed_rows == tsv.report.malformed_rows + 1
         assert any("line 1: #separator" in str(e) and "tab kept" in str(e) for e in broken.report.examples)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["csv", "gzip", "arff", "jsonl"]), rows=st.integers(3, 40), data=st.data())
+def test_problems_are_named_by_their_line_in_the_file_whatever_blank_lines_come_before(tmp_path, kind, rows, data):
+    """The readers skip blank lines without counting them; a problem (a value that is not a number,
+    a short record) must still name the line an editor shows, in strict and lenient reading."""
+    bad = data.draw(st.integers(0, rows - 1), label="bad record")
+    short = data.draw(st.booleans(), label="short record") and kind != "jsonl"
+    if kind == "jsonl":
+        header = []
+        records = [json.dumps({"dur": i, "bytes": "x" if i == bad else 10 * i, "label": "normal"}) for i in range(rows)]
+    else:
+        header = ["@relation flows", "", "@attribute dur real", "", "@attribute bytes real",
+                  "@attribute label {normal}", "", "@data"] if kind == "arff" else ["dur,bytes,label"]
+        records = [f"{i},{'x' if i == bad else 10 * i},normal" for i in range(rows)]
+        if short:
+            records[bad] = f"{bad},x"
+    lines = header + records
+    blank = "   " if kind == "jsonl" else ""  # JSON lines: a line of spaces is blank too
+    for at in sorted(data.draw(st.lists(st.integers(0 if kind != "arff" else len(header), len(lines)),
+                                        max_size=6), label="blank lines at"), reverse=True):
+        lines.insert(at, blank)
+    text = "\n".join(lines) + "\n"
+    path = tmp_path / {"csv": "t.csv", "gzip": "t.csv.gz", "arff": "t.arff", "jsonl": "t.jsonl"}[kind]
+    path.write_bytes(gzip.compress(text.encode()) if kind == "gzip" else text.encode())
+    marker = f"{bad},x" if kind != "jsonl" else f'"dur": {bad}, "bytes": "x"'
+    expected = next(number for number, line in enumerate(text.splitlines(), 1) if marker in line)
+    options = ReadOptions(label_column="label", benign_labels=("normal",))
+    with pytest.raises(InputError) as caught:
+        read_flows(path, dataclasses.replace(options, strict=True))
+    assert caught.value.row == expected, str(caught.value)
+    found = read_flows(path, options).report.examples
+    assert [e.row for e in found] == [expected], [str(e) for e in found]
 
 
 _JSON_VALUES = st.recursive(

@@ -70,6 +70,8 @@ class ReadReport:
     identifier_columns: list[str] = field(default_factory=list)
     label_columns: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    #: per file read, the blank lines that the readers skip uncounted (see :func:`file_lines`)
+    blank_lines: dict[str, list[int]] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, record: BadRecord) -> None:
         if len(self.examples) < MAX_EXAMPLES:
@@ -527,15 +529,17 @@ def json_line_objects(path: str | Path, *, strict: bool = False
     objects: list[tuple[int, dict[str, Any]]] = []
     malformed: dict[int, str] = {}
 
+    number = 0  # the line read
+
     def bad(position: int, reason: str) -> None:
         if strict:
-            raise InputError(reason, path=path, row=position + 1)
+            raise InputError(reason, path=path, row=number)
         malformed[position] = reason
 
     total = 0
     try:
         with open_text(path) as stream:
-            for line in stream:
+            for number, line in enumerate(stream, 1):
                 if not line.strip():
                     continue
                 total += 1
@@ -552,6 +556,7 @@ def json_line_objects(path: str | Path, *, strict: bool = False
                 else:
                     bad(total - 1, f"not a JSON object ({type(record).__name__})")
     except (OSError, EOFError, zlib.error) as exc:  # a truncated gzip file: the records before it count
+        number += 1
         bad(total, f"file ends early or is corrupt ({exc}); records before kept")
         total += 1
     return objects, malformed, total
@@ -844,7 +849,8 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
                 table = read(False)
     except (pa.ArrowInvalid, OSError) as exc:  # OSError: a compressed stream that is cut or corrupt
         if strict and bad:
-            raise InputError(bad[-1][1], path=path, row=lines.get(bad[-1][0], bad[-1][0])) from None
+            number = lines.get(bad[-1][0], bad[-1][0])
+            raise InputError(bad[-1][1], path=path, row=file_lines(path, [number]).get(number)) from None
         table = None if strict else _read_replacing_invalid_utf8(path, compressed, read, report, delimiter,
                                                                   len(column_names) if column_names else None,
                                                                   skip_lines)
@@ -852,7 +858,7 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
             short = re.search(r"Row #(\d+): Expected (\d+) columns, got (\d+)", str(exc))
             if short:  # a short row that is also not UTF-8: pyarrow stops before the row handler
                 raise InputError(f"expected {short[2]} fields, found {short[3]}", path=path,
-                                 row=int(short[1])) from None
+                                 row=file_lines(path, [int(short[1])])[int(short[1])]) from None
             raise InputError(f"cannot parse as delimited text ({str(exc).splitlines()[0]})", path=path) from None
     try:
         table.schema.names  # noqa: B018 - pyarrow decodes the header's names lazily: fail here, clearly
@@ -860,9 +866,11 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
         raise InputError(f"the header row is not UTF-8 text ({exc.reason} at byte {exc.start})", path=path,
                          row=1, hint="re-encode the file as UTF-8") from None
     malformed: dict[int, str] = {}
+    in_file = file_lines(path, [lines.get(number, number) for number, _ in bad[:MAX_EXAMPLES]], report)
     for number, reason in bad:
         report.malformed_rows += 1
-        report.add(BadRecord(str(path), lines.get(number, number), None, reason))
+        counted = lines.get(number, number)
+        report.add(BadRecord(str(path), in_file.get(counted, counted) if counted is not None else None, None, reason))
         if number is not None:
             malformed[number - 1 - header_lines] = reason
     total = table.num_rows + len(bad)
@@ -882,7 +890,7 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
                     + (f" and {len(renamed) - 5} more" if len(renamed) > 5 else ""))
     if bad:
         log.warning("%s: %d malformed row(s) skipped (first: line %s, %s)",
-                    path, len(bad), lines.get(bad[0][0], bad[0][0]), bad[0][1])
+                    path, len(bad), in_file.get(lines.get(bad[0][0], bad[0][0]), bad[0][0]), bad[0][1])
     return frame, malformed, total
 
 
@@ -939,6 +947,46 @@ def _read_replacing_invalid_utf8(path: Path, compressed: bool, read: Any, report
     return table
 
 
+def file_lines(path: str | Path, numbers: Any, report: ReadReport | None = None) -> dict[int, int]:
+    """The lines in the file ``path`` of records numbered as the readers number them: pyarrow, and
+    so every delimited-table reader, skips empty lines without counting them (lines before an
+    ARFF header's end count), the JSON-lines reader blank ones; a message must name the line an
+    editor shows. Computed when a problem is reported, not for every file read; ``report`` keeps
+    the blank lines found, for the next problem in the same file.
+
+    >>> import tempfile; folder = tempfile.mkdtemp()
+    >>> _ = Path(folder, "t.csv").write_text("a,b\\n1,2\\n\\n\\n3,x\\n")
+    >>> file_lines(Path(folder, "t.csv"), [2, 3])
+    {2: 2, 3: 5}
+    """
+    import zlib
+
+    numbers = [int(n) for n in numbers if n is not None]
+    if not numbers:
+        return {}
+    blank = None if report is None else report.blank_lines.get(str(path))
+    if blank is None:
+        blank = []
+        try:
+            if Path(path).is_file() and not is_columnar(path):
+                skip = arff[1] if (arff := arff_header(Path(path))) is not None else 0
+                whitespace = is_json_lines(Path(path))
+                with open_text(path) as stream:
+                    for number, line in enumerate(stream, 1):
+                        if number > skip and (not line.strip() if whitespace else line in ("\n", "\r\n")):
+                            blank.append(number)
+        except (OSError, EOFError, zlib.error, InputError):  # a file cut short: its lines up to there
+            pass
+        if report is not None:
+            report.blank_lines[str(path)] = blank
+    if not blank:
+        return {n: n for n in numbers}
+    at = np.asarray(blank)
+    counted_before = at - 1 - np.arange(len(at))  # counted lines before each blank one
+    wanted = np.asarray(numbers)
+    return dict(zip(numbers, (wanted + np.searchsorted(counted_before, wanted, side="left")).tolist()))
+
+
 def leave_out(path: Path, reasons: dict[int, str], positions: np.ndarray, header_lines: int, report: ReadReport,
               malformed: dict[int, str], strict: bool, *, what: str, column: str | None = None,
               hint: str | None = None) -> np.ndarray:
@@ -947,7 +995,9 @@ def leave_out(path: Path, reasons: dict[int, str], positions: np.ndarray, header
     marked in ``malformed``. ``positions`` maps table rows to input rows (see :func:`kept_positions`).
     Returns the mask of the rows to keep."""
     rows = sorted(reasons)
-    lines = {row: int(positions[row]) + 1 + header_lines for row in rows}
+    counted = {row: int(positions[row]) + 1 + header_lines for row in rows}
+    in_file = file_lines(path, counted.values(), report)
+    lines = {row: in_file[number] for row, number in counted.items()}
     if strict:
         raise InputError(reasons[rows[0]], path=path, row=lines[rows[0]], column=column, hint=hint)
     for row in rows:
@@ -1198,6 +1248,7 @@ def coerce_numeric(path: Path, features: pd.DataFrame, report: ReadReport, *, po
         if n_bad:
             first = int(np.flatnonzero(bad.to_numpy())[0])
             line = int(positions[first]) + 1 + header_lines if first < len(positions) else None
+            line = file_lines(path, [line], report).get(line) if line is not None else None
             value = text.iloc[first]
             # a spreadsheet's export in a decimal-comma locale: say so, the fix is in the export
             comma = " (a decimal comma? deepsentry reads numbers written with '.')" \

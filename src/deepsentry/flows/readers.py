@@ -224,6 +224,9 @@ def _cut(path: Path, header: bool, piece_bytes: int,
         with open_bytes(path) as handle:
             head = handle.readline() if header else b""
             lines = 0
+            while head and not head.strip(b"\r\n"):  # empty lines before the header: skipped, as read whole
+                head = handle.readline()
+                lines += 1
             carried = b""  # the line read past a piece's end, which opens the next one
             while body := carried + handle.read(max(piece_bytes - len(carried), 0)):
                 carried = b""
