@@ -246,12 +246,14 @@ def test_other_published_sequence_layouts(tmp_path):
     traces = write_text(tmp_path / "Event_traces.csv",
                         'BlockId,Label,Type,Features,TimeInterval,Latency\n'
                         'blk_-354,Fail,21,"[E5,E22,E5,E11]","[0.0, 1.0, 0.0, 2.0]",3614\n'
-                        'blk_-8,Success,,"[E5,E22,E11]","[0.0, 1.0, 0.0]",201\n'
+                        'blk_-8,Success,,"[E5,E22,E11]","[0.0, 1.0, 0.0]",201\n\n\n'
                         'blk_7,Maybe,,"[E5]","[0.0]",1\n')
     data = read_sequences(traces)
     assert data.ids == ["blk_-354", "blk_-8"] and data.labels.tolist() == [1, 0]
     assert data.sequences[0] == ["E5", "E22", "E5", "E11"]
+    # blank lines are no records (they were malformed ones: 'expected 6 fields, found 0')
     assert data.report.malformed_rows == 1 and "neither normal" in data.report.examples[0].reason
+    assert data.report.examples[0].row == 6
     # a sequence file and a labels file read the same words ('anomalous' and 'benign' were malformed here)
     worded = read_sequences(write_text(tmp_path / "worded.csv", "id,Label,EventSequence\n"
                                        "a,Anomalous,E1 E2\nb,benign,E1\nc,attack,E3\nd,1,E4\n"))

@@ -190,6 +190,8 @@ def _read_csv_sequences(path: Any, header: list[str], lines: Iterator[tuple[int,
     label_col = header.index("label") if "label" in header else None
     ids, sequences, labels = [], [], []
     for number, line in lines:
+        if not line.strip():  # a blank line is no record, as in every other table read
+            continue
         parts = next(csv.reader([line]), [])
         if len(parts) != len(header):
             report.malformed_rows += 1
