@@ -420,7 +420,11 @@ def test_rows_that_are_not_utf8_are_malformed_records_not_a_rejected_file(tmp_pa
     with pytest.raises(InputError, match=r"x.csv, line 3: expected 3 fields"):
         read_flows(path, ReadOptions(label_column="label", strict=True))
     path.write_bytes(b"dur,proto,label\n1,tcp,normal\n3,u\xffdp,attack\n")
-    with pytest.raises(InputError, match=r"x.csv, line 3: field 'proto' is not valid UTF-8"):
+    with pytest.raises(InputError, match=r"x.csv, line 3: field 'proto' is not valid UTF-8 \(byte b'\\xff'\) "
+                                         r"\(it reads as Windows-1252 text .*iconv -f WINDOWS-1252 -t UTF-8"):
+        read_flows(path, ReadOptions(label_column="label", strict=True))
+    path.write_bytes(b"dur,proto,label\n1,tcp,normal\n3,u\xff\x81dp,attack\n")  # not Windows-1252 text
+    with pytest.raises(InputError, match=r"x.csv, line 3: .* \(re-encode the file as UTF-8\)$"):
         read_flows(path, ReadOptions(label_column="label", strict=True))
     # a short row that is also not UTF-8 stops pyarrow's row handler: read again with the bytes replaced
     path.write_bytes(b"dur,proto,label\n1,tcp,normal\n3,\xfc\xfc\n4,udp,attack\n")

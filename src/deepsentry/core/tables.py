@@ -1004,7 +1004,8 @@ def leave_out(path: Path, reasons: dict[int, str], positions: np.ndarray, header
         report.malformed_rows += 1
         report.add(BadRecord(str(path), lines[row], column, reasons[row]))
         malformed[int(positions[row])] = reasons[row]
-    log.warning("%s: %d %s left out (first: line %d)", path, len(rows), what, lines[rows[0]])
+    log.warning("%s: %d %s left out (first: line %d)%s", path, len(rows), what, lines[rows[0]],
+                f"; {hint}" if hint else "")
     keep = np.ones(len(positions), dtype=bool)
     keep[rows] = False
     return keep
@@ -1040,6 +1041,18 @@ def _decode_legacy_text(table: pa.Table, path: Path, report: ReadReport, names: 
     return table
 
 
+def _reads_as_windows_1252(value: bytes) -> bool:
+    """Whether ``value`` is Windows-1252 text: its bytes all assigned there and none a control.
+
+    >>> _reads_as_windows_1252(b"caf\\xe9"), _reads_as_windows_1252(b"\\xff\\x81"), _reads_as_windows_1252(b"\\x00\\xe9")
+    (True, False, False)
+    """
+    try:
+        return value.decode("cp1252").isprintable()
+    except UnicodeDecodeError:
+        return False
+
+
 def _drop_invalid_utf8(table: pa.Table, path: Path, report: ReadReport, malformed: dict[int, str],
                        total: int, header_lines: int, strict: bool) -> pa.Table:
     """Rows holding bytes that are not UTF-8 are malformed records (counted, reported by line, then
@@ -1049,6 +1062,7 @@ def _drop_invalid_utf8(table: pa.Table, path: Path, report: ReadReport, malforme
     if not binary:
         return table
     invalid: dict[int, str] = {}  # table row -> why
+    legacy = True  # every such value reads as Windows-1252 text, as Excel on Windows writes CSV
     for i in binary:
         name = table.schema.field(i).name
         for row, value in enumerate(table.column(i).to_pylist()):
@@ -1058,10 +1072,13 @@ def _drop_invalid_utf8(table: pa.Table, path: Path, report: ReadReport, malforme
                 value.decode("utf-8")
             except UnicodeDecodeError as exc:
                 invalid[row] = f"field {name!r} is not valid UTF-8 (byte {value[exc.start:exc.end]!r})"
+                legacy = legacy and _reads_as_windows_1252(value)
     if invalid:
         positions = kept_positions(total, malformed)  # table rows -> input rows (parse-skipped rows leave gaps)
+        hint = ("re-encode the file as UTF-8" if not legacy else "it reads as Windows-1252 text (Excel's CSV on "
+                "Windows): convert it first, e.g. iconv -f WINDOWS-1252 -t UTF-8 in.csv > out.csv")
         keep = leave_out(path, invalid, positions, header_lines, report, malformed, strict,
-                         what="row(s) with bytes that are not UTF-8", hint="re-encode the file as UTF-8")
+                         what="row(s) with bytes that are not UTF-8", hint=hint)
         table = table.filter(pa.array(keep))
     for i in binary:
         table = table.set_column(i, table.schema.field(i).name, table.column(i).cast(pa.string()))
