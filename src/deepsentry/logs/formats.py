@@ -121,11 +121,12 @@ def formats_matching(line: str) -> list[str]:
     return sorted(strict) or [name for name in sorted(PRESETS) if LogFormat.from_spec(name).parse(line) is not None]
 
 
-def mismatch_with_suggestion(fmt: LogFormat, line: str) -> str:
-    """:meth:`LogFormat.mismatch`, naming the formats that would parse the line (for the first
-    line that does not match: trying every format on each would slow a long file down)."""
+def mismatch_with_suggestion(fmt: LogFormat, line: str, suggest: bool = True) -> str:
+    """:meth:`LogFormat.mismatch`, with ``suggest`` naming the formats that would parse the line
+    (wanted for the first line that does not match: trying every format on each would slow a
+    long file down)."""
     reason = fmt.mismatch(line)
-    found = [name for name in formats_matching(line) if name != fmt.name]
+    found = [name for name in formats_matching(line) if name != fmt.name] if suggest else []
     return reason + (f"; it matches --format {' or '.join(found[:4])}" if found else "")
 
 

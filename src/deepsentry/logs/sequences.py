@@ -265,7 +265,7 @@ def read_log_sessions(path: str | os.PathLike[str], fmt: Any, session: str, mine
             continue
         fields = fmt.parse(line)
         if fields is None:
-            reason = mismatch_with_suggestion(fmt, line) if strict or not report.malformed_rows else fmt.mismatch(line)
+            reason = mismatch_with_suggestion(fmt, line, suggest=strict or not report.malformed_rows)
             if strict:
                 raise InputError(reason, path=source, row=number)
             report.malformed_rows += 1
@@ -324,8 +324,8 @@ def read_log_windows(path: str | os.PathLike[str], fmt: Any, miner: Any, *, wind
         if not line.strip():
             continue
         fields = fmt.parse(line)
-        problem = None if fields is not None else (
-            mismatch_with_suggestion(fmt, line) if strict or not report.malformed_rows else fmt.mismatch(line))
+        problem = None if fields is not None else mismatch_with_suggestion(
+            fmt, line, suggest=strict or not report.malformed_rows)
         clock = clocks.setdefault(source, LineClock()) if window_seconds is not None else None
         stamp = clock(fields) if clock is not None and fields is not None else None
         if clock is not None and fields is not None and stamp is None:
