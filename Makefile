@@ -26,6 +26,7 @@ bench: install
 	$(BIN)/python benchmarks/network_sizes.py
 	$(BIN)/python benchmarks/malware.py
 	$(BIN)/python benchmarks/logs.py
+	$(BIN)/python benchmarks/log_formats.py
 	$(BIN)/python benchmarks/captures.py
 	$(BIN)/python benchmarks/service.py
 

@@ -86,6 +86,49 @@ def test_custom_and_syslog_formats():
         LogFormat.from_spec("nonsense")
 
 
+_LINE_PIECES = ["a", "bc", " ", "  ", "\t", ":", ": ", "[", "]", "] [", " [", "]: ", "-", " - ", "|", ",", "@",
+                "sshd[", "(", ")", "  ["]
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.sampled_from(_LINE_PIECES), max_size=14), system=st.sampled_from(sorted(PRESETS)))
+def test_the_quick_check_refuses_exactly_the_lines_a_format_cannot_match(pieces, system):
+    """Loghub formats refuse a line at once when the text between their fields is not in it, in
+    order: that must never refuse a line the format matches (nor, where no optional group makes
+    the check looser, accept one it does not). The loghub-2k logs check the same on real lines."""
+    from deepsentry.logs.formats import _in_order
+
+    line = "".join(pieces)
+    fmt = LogFormat.from_spec(system)
+    assert fmt.separators is not None
+    matches, passes = fmt.regex.match(line) is not None, _in_order(fmt.separators, line)
+    assert passes if matches else (not passes or ")?" in PRESETS[system])
+
+
+def test_long_lines_that_do_not_match_are_refused_without_trying_every_cut():
+    """A 40-word line that a loghub format does not match took Python's matcher 83 s (thunderbird;
+    each more word about doubles it), and suggesting formats tries them all: a file of such lines
+    would hang a run. The alarm only turns a hang into a failure."""
+    import signal
+
+    def hang(*_):
+        raise AssertionError("a format took more than 20 s to refuse a line")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.setitimer(signal.ITIMER_REAL, 20)
+    try:
+        for line in (" ".join(["word"] * 60), "w" + " " * 200_000 + "w", " - ".join(["w"] * 80) + " [x"):
+            # bgl and hpc fields are any text between runs of spaces: they match such lines
+            assert [system for system in PRESETS if LogFormat.from_spec(system).parse(line) is not None] == ["bgl", "hpc"]
+        assert LogFormat.from_spec("hdfs").parse(" ".join(["w"] * 60) + ": end")["Content"] == "end"
+        custom = LogFormat.from_spec("<Date> <Time> <Level> <Component> <Thread> <Content>")
+        assert custom.parse("a b c d e " + " ".join(["f"] * 60))["Thread"] == "e"
+        assert "does not match the custom format" in custom.mismatch("x" * 100)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_a_custom_format_with_unescaped_brackets_is_explained(tmp_path, capsys):
     # loghub's format strings are regular expressions between the fields: '[<Time>]' made the field
     # part of a set of characters, so no line matched and the error said only "check --format"
