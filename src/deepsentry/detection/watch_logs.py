@@ -54,7 +54,7 @@ from ..core.tables import (BadRecord, ReadReport, check_output, check_writable, 
 from ..logs.clock import LineClock
 from ..logs.drain import TemplateMiner
 from ..logs.evtx import is_evtx, iter_evtx_events
-from ..logs.formats import LogFormat, formats_matching
+from ..logs.formats import LogFormat, other_formats
 from ..logs.sequences import mined_event, session_ids, session_pattern
 from .alerts import log_alert
 
@@ -181,10 +181,10 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
                 if counts["unmatched"] == _UNMATCHED_WARNING == counts["lines"]:
                     # every line so far is ignored: most likely the wrong file or model, which a
                     # watch that never ends would otherwise only show in its counts
-                    found = [name for name in formats_matching(line) if name != fmt.name]
+                    found = other_formats(fmt, line)
                     log.warning("%s: none of the first %d lines matches the model's log format %r (is this the "
                                 "system the model was trained on?%s)", path, _UNMATCHED_WARNING, fmt.name,
-                                f" the last reads as --format {' or '.join(found[:4])}" if found else "")
+                                f" the last reads as --format {found}" if found else "")
             elif session_re is None:
                 feed_window(fields)
             else:

@@ -145,7 +145,7 @@ def _separators(spec: str, literal: bool = False) -> re.Pattern[str] | None:
             continue
         if not literal and not _PLAIN_TEXT.fullmatch(part):
             return None
-        text = r"\s+?".join(map(re.escape, re.split(" +", part))) if literal else re.sub(" +", r"\\s+?", part)
+        text = _between_fields(part, literal, spaces=r"\s+?")
         if text.startswith(r"\s+?"):  # the same soonest end, without going over a run of spaces again
             text = r"\s" + text[4:]
         pattern += f"(?>{text})" if number == 0 else f"(?>.*?{text})"
@@ -168,13 +168,24 @@ def formats_matching(line: str) -> list[str]:
     return sorted(strict) or [name for name in sorted(PRESETS) if LogFormat.from_spec(name).parse(line) is not None]
 
 
+def other_formats(fmt: LogFormat, line: str) -> str:
+    """Up to four named formats besides ``fmt`` that parse ``line``, as ``a or b`` ('' if none)."""
+    return " or ".join([name for name in formats_matching(line) if name != fmt.name][:4])
+
+
 def mismatch_with_suggestion(fmt: LogFormat, line: str, suggest: bool = True) -> str:
     """:meth:`LogFormat.mismatch`, with ``suggest`` naming the formats that would parse the line
     (wanted for the first line that does not match: trying every format on each would slow a
     long file down)."""
-    reason = fmt.mismatch(line)
-    found = [name for name in formats_matching(line) if name != fmt.name] if suggest else []
-    return reason + (f"; it matches --format {' or '.join(found[:4])}" if found else "")
+    found = other_formats(fmt, line) if suggest else ""
+    return fmt.mismatch(line) + (f"; it matches --format {found}" if found else "")
+
+
+def _between_fields(text: str, literal: bool, spaces: str = r"\s+") -> str:
+    """The pattern of the text between two fields: a regular expression as written (or, with
+    ``literal``, the characters as they stand), each run of spaces matching ``spaces``."""
+    pieces = re.split(" +", text)
+    return spaces.join(map(re.escape, pieces) if literal else pieces)
 
 
 def _compile(spec: str, literal: bool = False) -> tuple[re.Pattern[str], tuple[str, ...]]:
@@ -193,7 +204,7 @@ def _compile(spec: str, literal: bool = False) -> tuple[re.Pattern[str], tuple[s
             fields.append(name)
             pattern += f"(?P<{name}>.*?)" if name != "Content" else "(?P<Content>.*)"
         else:
-            pattern += r"\s+".join(map(re.escape, re.split(" +", part))) if literal else re.sub(" +", r"\\s+", part)
+            pattern += _between_fields(part, literal)
     if "Content" not in fields:
         raise ConfigError(f"log format {spec!r} has no <Content> field")
     escape = "the text between fields is a regular expression, as in loghub's formats: write \\[ \\] \\( \\) \\| for the characters"
