@@ -116,6 +116,14 @@ def test_damaged_records_chunks_and_truncation_are_counted_not_fatal(tmp_path):
     report = ReadReport()
     kept = list(iter_lines(tmp_path / "cut.evtx", report))
     assert len(kept) == 50 and report.bad_values["EVTX file ends early"] == 1
+    # cut at a chunk's edge, down to the file header alone (a fuzzed case): every record was lost
+    # and nothing said so, as no chunk was left to end early
+    for chunks in (1, 0):
+        (tmp_path / "edge.evtx").write_bytes(clean[:FILE_HEADER + chunks * CHUNK_SIZE])
+        report = ReadReport()
+        kept = list(iter_lines(tmp_path / "edge.evtx", report))
+        assert len(kept) == 50 * chunks and report.bad_values["EVTX file ends early"] == 1
+    assert census(tmp_path / "clean.evtx").truncated is False
 
 
 _CLEAN: dict[str, object] = {}

@@ -64,6 +64,9 @@ def census(path: str | os.PathLike[str]) -> ChunkCensus:
         block = struct.unpack_from("<H", header, 40)[0] if len(header) >= 42 else 4096
         offset = block if block >= 128 else 4096
         size = os.fstat(handle.fileno()).st_size
+        # a copy cut at a chunk's edge ends inside no chunk: only the header's count shows it
+        announced = struct.unpack_from("<H", header, 42)[0] if len(header) >= 44 else 0
+        result.truncated = size < offset + announced * CHUNK_SIZE
         while offset < size:
             handle.seek(offset)
             head = handle.read(512)
@@ -139,8 +142,9 @@ def iter_evtx_events(path: str | os.PathLike[str], report: ReadReport) -> Iterat
                                                     "header were skipped; their records are lost"))
     if expected.truncated:
         report.bad_values["EVTX file ends early"] = 1
-        report.add(BadRecord(str(path), None, None, "the file ends inside a chunk (truncated copy?); "
-                                                    "records before the cut are kept"))
+        report.add(BadRecord(str(path), None, None, "the file ends early, inside a chunk or before the last "
+                                                    "chunk its header counts (truncated copy?); records before "
+                                                    "the cut are kept"))
 
 
 def _short(exc: BaseException) -> str:
