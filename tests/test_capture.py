@@ -198,6 +198,7 @@ def test_watch_flows_on_a_growing_capture(tmp_path, portable_model, capsys):
     first = watch_flows(detector, str(growing), alerts=alerts, max_seconds=0)
     total_flows = len(extract_flows([day]).table)
     assert 0 < first["flows"] < total_flows  # only flows past their idle timeout are final
+    assert first["open"] > 0  # the others are still open: counted, not scored
     growing.write_bytes(data)  # the capture grew to the whole day
     rest = watch_flows(detector, str(growing), alerts=alerts, once=True)
     lines = [json.loads(line) for line in alerts.read_text().splitlines()]

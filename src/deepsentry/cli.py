@@ -212,7 +212,7 @@ def watch_flows_cmd(
     capture: Annotated[Optional[Path], typer.Argument(help="A capture file that keeps growing.")] = None,
     interface: Annotated[Optional[str], typer.Option(help="A live network interface (needs capture rights).")] = None,
     once: Annotated[bool, typer.Option("--once", help="Read the capture once and stop (every flow final).")] = False,
-    max_seconds: Annotated[Optional[float], typer.Option(help="Stop after this many seconds (flows not yet ended are not scored).")] = None,
+    max_seconds: Annotated[Optional[float], typer.Option(help="Stop after this many seconds (flows not yet ended are counted as open, not scored).")] = None,
 ) -> None:
     """Alert on flows from a live interface or a growing capture file, as flows expire."""
     from .core.errors import ConfigError

@@ -54,7 +54,7 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
     ``max_seconds`` stops it after that long (on a file at the next poll; on an interface at once,
     quiet or not: flows still in nfstream's cache are not scored). Returns the counts of flows
     scored and alerts written, and for a file the records it could not read (a corrupt record ends
-    the reading of a file)."""
+    the reading of a file) and, when stopped by ``max_seconds``, the flows still open (not scored)."""
     validate_range("poll_s", poll_s, 0, low_open=True)
     validate_range("batch", batch, 1)
     if max_seconds is not None:
@@ -95,6 +95,8 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
                 counts["alerts"] += len(alerts_batch)
         if stop:
             counts["unreadable"] = len(tail.problems)
+            if not once:  # stopped by --max-seconds: these flows have not ended, so were not scored
+                counts["open"] = meter.open_flows
             return _with_delivery(counts, sink)
         time.sleep(poll_s)
 

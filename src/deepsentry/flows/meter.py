@@ -244,6 +244,7 @@ class FlowMeter:
         self._carried = self._new = 0
         self._clock: int | None = None
         self._seen = 0  # packets given so far, valid or not
+        self.open_flows = 0  # flows not yet final when the meter last ran (not yet handed out)
 
     def add(self, packets: DecodedPackets, time_ms: np.ndarray) -> pd.DataFrame:
         """Take a chunk of packets (in arrival order); return the flows that became final (often none)."""
@@ -284,6 +285,7 @@ class FlowMeter:
         else:
             final = np.ones(len(table), dtype=bool)
         open_rows = np.sort(metered.rows[np.repeat(~final, metered.lengths)])
+        self.open_flows = int((~final).sum())
         self._carried = len(open_rows)
         if len(open_rows):
             self._parts = [(_take(packets, open_rows), t[open_rows], seq[open_rows])]
