@@ -2,11 +2,13 @@
 line, scoring a small and a large CICFlowMeter CSV with a model trained on the CIC-IDS2017 sample,
 on ONNX Runtime (the default) and with ``--keras`` (which imports TensorFlow), in the same run; and,
 as the baseline of reading a large table in pieces, the library's ``detect_file`` reading it whole.
-Writes benchmarks/results/detect_process.json and prints a Markdown table.
+The same for the records as JSON lines (read in pieces too). Writes
+benchmarks/results/detect_process.json and prints a Markdown table.
 
-    python benchmarks/detect_process.py [--copies 20] [--repeats 3]
+    python benchmarks/detect_process.py [--copies 20] [--json-copies 5] [--repeats 3]
 
-The large file is the sample's CSVs joined ``--copies`` times (about 15 MB each time).
+The large file is the sample's CSVs joined ``--copies`` times (about 15 MB each time); the JSON-lines
+file holds them ``--json-copies`` times (about 40 MB each time).
 """
 
 from __future__ import annotations
@@ -46,6 +48,15 @@ def join_csvs(files: list[Path], out: Path, copies: int, limit: int | None = Non
     return rows
 
 
+def csv_to_json_lines(csv: Path, out: Path) -> None:
+    """The records of ``csv`` as JSON lines, one object a record, keys the column names."""
+    import pandas as pd
+
+    with open(out, "w", encoding="utf-8") as sink:
+        for chunk in pd.read_csv(csv, chunksize=50_000, low_memory=False):
+            sink.write(chunk.to_json(orient="records", lines=True))
+
+
 def run(args: list[str]) -> tuple[float, float]:
     """(seconds, peak MiB) of one child process; RUSAGE_CHILDREN's maxrss is the largest child so
     far, so each run is measured in a fresh helper process of its own."""
@@ -60,6 +71,7 @@ def run(args: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=20)
+    parser.add_argument("--json-copies", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     options = parser.parse_args()
     sample = data_dir() / "network" / "cicids2017-improved-sample"
@@ -74,16 +86,21 @@ def main() -> None:
         join_csvs(files, train, 1)
         small_rows = join_csvs(files, small, 1, limit=2000)
         large_rows = join_csvs(files, large, options.copies)
+        json_rows = join_csvs(files, work / "json.csv", options.json_copies)
+        csv_to_json_lines(work / "json.csv", work / "large.jsonl")
+        (work / "json.csv").unlink()
         subprocess.run([*CLI, "train", "flows", "--data", str(train), "--out", str(work / "model"), "--epochs", "3"],
                        check=True, capture_output=True)
         whole = ("from deepsentry.detection.batch import detect_file, load_detector; import sys; "
                  "detect_file(load_detector(sys.argv[1], keras_model=False), sys.argv[2], sys.argv[3], "
                  "piece_bytes=10**15)")
-        for name, path, rows in (("small", small, small_rows), ("large", large, large_rows)):
+        for name, path, rows in (("small", small, small_rows), ("large", large, large_rows),
+                                 ("large JSON lines", work / "large.jsonl", json_rows)):
             commands = {"onnxruntime": [*CLI, "detect", "--model", str(work / "model"), str(path),
                                         "--out", str(work / "out.csv")]}
-            commands["keras"] = [*commands["onnxruntime"], "--keras"]
-            if name == "large":
+            if name != "large JSON lines":
+                commands["keras"] = [*commands["onnxruntime"], "--keras"]
+            if name != "small":
                 commands["onnxruntime, read whole"] = [sys.executable, "-c", whole, str(work / "model"), str(path),
                                                        str(work / "out.csv")]
             for scorer, command in commands.items():

@@ -486,6 +486,49 @@ def test_a_zeek_model_keeps_its_label_column_and_writes_error_rows_in_place(tmp_
     assert metrics["binary"]["rows"] == 60 and set(metrics["classes"]["per_class_recall"]) == {"S0", "SF"}
 
 
+def test_a_large_zeek_log_is_scored_in_pieces_as_if_read_whole(tmp_path):
+    """A Zeek conn.log (a day of a busy network runs to gigabytes) was read whole, a Python dict a
+    record; it is cut into pieces, a TSV log's # header lines in front of each, and scored as read
+    whole: uids, malformed records named by their line, problems and alerts."""
+    from deepsentry.core.errors import InputError
+    from deepsentry.detection.batch import detect_file, load_detector
+
+    header, rows = synthetic_zeek_conn(3000)
+    train = tmp_path / "train.log"
+    train.write_text("\n".join(header + rows[:1000]) + "\n")
+    assert main(["train", "flows", "--data", str(train), "--out", str(tmp_path / "m"), "--label-column", "conn_state",
+                 "--benign-label", "SF", "--epochs", "2", "--no-onnx"]) == 0
+    detector = load_detector(tmp_path / "m")
+    rows[1700] = "1767226000\tCbad\t10.0.0.1"  # a record cut short, in a later piece
+    rows[2100] = rows[2100].replace("\t80\t", "\teighty\t", 1).replace("\t443\t", "\teighty\t", 1).replace(
+        "\t22\t", "\teighty\t", 1)  # a port that is not a number
+    tsv = tmp_path / "conn.log"
+    tsv.write_text("\n".join(header + rows + ["#close\t2026-01-02-00-00-00"]) + "\n")
+    fields = header[6].split("\t")[1:]
+    records = []
+    for row in rows:
+        values = row.split("\t")
+        records.append(json.dumps({k: v for k, v in zip(fields, values) if v != "-"}) if len(values) == len(fields)
+                       else row)
+    as_json = tmp_path / "conn.json.log"
+    as_json.write_text("\n".join(records) + "\n")
+    for path, line_of_bad in ((tsv, len(header) + 1701), (as_json, 1701)):
+        whole_frame, whole = detect_file(detector, path, tmp_path / "whole.csv", piece_bytes=10**9)
+        none, pieces = detect_file(detector, path, tmp_path / "pieces.csv", piece_bytes=20_000)
+        assert whole_frame is not None and none is None and path.stat().st_size > 10 * 20_000
+        a, b = (pd.read_csv(tmp_path / name, keep_default_na=False) for name in ("whole.csv", "pieces.csv"))
+        assert len(b) == 3000 and b["id"].iat[1700] == f"line {line_of_bad}" and b["id"].iat[2999] == "C2999"
+        for column in ("id", "alert", "predicted", "error"):
+            assert a[column].tolist() == b[column].tolist(), (path.name, column)
+        np.testing.assert_allclose(pd.to_numeric(a["score"]), pd.to_numeric(b["score"]), rtol=1e-5)
+        assert whole.malformed_rows == pieces.malformed_rows == 1 and whole.bad_values == pieces.bad_values != {}
+        assert (whole.rows, whole.scored, whole.alerts) == (pieces.rows, pieces.scored, pieces.alerts)
+        assert sorted(whole.examples) == sorted(pieces.examples)
+        assert any(e.startswith(f"{path}, line {line_of_bad}: ") for e in pieces.examples), pieces.examples
+        with pytest.raises(InputError, match=rf"{path.name}, line {line_of_bad}: "):
+            detect_file(detector, path, tmp_path / "strict.csv", strict=True, piece_bytes=20_000)
+
+
 def test_columns_kept_at_training_are_read_as_features_when_scoring(tmp_path):
     """--keep-column makes an identifier (src_port) or a label's name (type: here a message type)
     a feature; the model then scores its own training file. Scoring dropped src_port again and
@@ -570,6 +613,54 @@ def test_a_large_table_is_scored_in_pieces_as_if_read_whole(trained, tmp_path, s
     assert sorted(whole.examples) == sorted(pieces.examples)
     assert any("big.csv, line 1202, column duration" in e for e in pieces.examples)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["big.csv", f"whole{suffix}", f"pieces{suffix}"])
+
+
+def test_a_large_json_lines_table_is_scored_in_pieces_as_if_read_whole(trained, tmp_path):
+    """JSON lines were read whole, each record a Python dict (about 10 times the file in memory);
+    they are cut into pieces as delimited tables are. A key that every record of a piece leaves
+    out is a missing value there, as read whole; one no record has is the whole file's error."""
+    from deepsentry.core.errors import InputError
+    from deepsentry.detection.batch import detect_file, load_detector
+
+    root, model = trained
+    frame = synthetic_flows(n=3000, seed=9).astype({"duration": object})
+    frame.loc[1200, "duration"] = "lots"
+    records = [json.loads(line) for line in frame.to_json(orient="records", lines=True).splitlines()]
+    for record in records[1500:2200]:  # whole pieces of records without the key
+        del record["bytes"]
+    lines = [json.dumps(record) for record in records]
+    lines[700] = "[1, 2]"  # not an object
+    lines[2600] = lines[2600][:30]  # cut short
+    lines.insert(1000, "")
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    detector = load_detector(model)
+    whole_frame, whole = detect_file(detector, path, tmp_path / "whole.csv", piece_bytes=10**9)
+    none, pieces = detect_file(detector, path, tmp_path / "pieces.csv", piece_bytes=20_000)
+    assert whole_frame is not None and none is None and path.stat().st_size > 10 * 20_000
+    a, b = (pd.read_csv(tmp_path / name, keep_default_na=False) for name in ("whole.csv", "pieces.csv"))
+    assert len(b) == 3000 and list(b["id"]) == list(range(3000))
+    for column in ("id", "alert", "predicted", "error"):
+        assert a[column].tolist() == b[column].tolist(), column
+    np.testing.assert_allclose(pd.to_numeric(a["score"]), pd.to_numeric(b["score"]), rtol=1e-5)
+    assert whole.missing_values == pieces.missing_values and pieces.missing_values["bytes"] >= 700
+    assert whole.malformed_rows == pieces.malformed_rows == 2 and whole.bad_values == pieces.bad_values
+    assert (whole.rows, whole.scored, whole.alerts) == (pieces.rows, pieces.scored, pieces.alerts)
+    assert sorted(whole.examples) == sorted(pieces.examples)
+    assert f"{path}, line 701: not a JSON object (list)" in pieces.examples
+    assert any(e.startswith(f"{path}, line 2602: not JSON") for e in pieces.examples), pieces.examples
+    lines[700] = json.dumps(records[700])  # with --strict, the first malformed record (in a later piece) stops it
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"big.jsonl, line 1202, column duration: not a number: 'lots'"):
+        detect_file(detector, path, tmp_path / "strict.csv", strict=True, piece_bytes=20_000)
+    # a key that no record has: the error of the file read whole, and no output
+    for record in records:
+        record.pop("bytes", None)
+    path.write_text("\n".join(map(json.dumps, records)) + "\n")
+    for piece_bytes in (10**9, 20_000):
+        with pytest.raises(InputError, match=r"big.jsonl: missing column\(s\) the model was trained on: bytes"):
+            detect_file(detector, path, tmp_path / "none.csv", piece_bytes=piece_bytes)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jsonl", "pieces.csv", "whole.csv"]
 
 
 def test_problems_after_blank_lines_name_the_line_in_the_file(trained, tmp_path):

@@ -519,7 +519,7 @@ def test_zeek_conn_log_tsv_and_json(tmp_path):
     assert js.format == "zeek" and len(js) == 4 and js.report.malformed_rows == 1
     np.testing.assert_allclose(js.features["orig_bytes"].to_numpy(dtype=float),
                                tsv.features["orig_bytes"].to_numpy(dtype=float), equal_nan=True)
-    with pytest.raises(InputError, match="not a JSON object"):
+    with pytest.raises(InputError, match=r"conn.json, line 5: not JSON \(Expecting value, character 1\)$"):
         read_flows(as_json, ReadOptions(strict=True))
     # IoT-23's conn.log.labeled: its last three columns are joined by runs of spaces, not tabs
     lines = fixture.read_text().splitlines()

@@ -36,6 +36,13 @@ UNKNOWN = "<unknown>"
 CLIP = 20.0
 
 
+def missing_columns_error(missing: list[str]) -> InputError:
+    """The error for records that lack columns the model was trained on."""
+    return InputError(f"missing column(s) the model was trained on: {', '.join(missing[:10])}"
+                      + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""),
+                      hint="score data of the same format and feature set as the training data")
+
+
 @dataclass
 class PreprocessingReport:
     """Counts of what preprocessing changed in the data it saw."""
@@ -161,21 +168,22 @@ class TabularPreprocessor:
                   fill_missing: bool = False) -> np.ndarray:
         """Feature matrix (float32) for ``frame``; missing columns are an error (with
         ``fill_missing``: missing values, as absent keys of a record), extra ones ignored."""
-        check_is_fitted(self, ("medians_",))
-        missing = [c for c in self.input_columns_ if c not in frame.columns and c not in self.constant_columns_]
+        missing = self.missing_columns(frame.columns)
         if missing and fill_missing:
             frame = frame.assign(**{c: np.nan for c in missing})
         elif missing:
-            raise InputError(
-                f"missing column(s) the model was trained on: {', '.join(missing[:10])}"
-                + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""),
-                hint="score data of the same format and feature set as the training data",
-            )
+            raise missing_columns_error(missing)
         report = report if report is not None else PreprocessingReport()
         report.rows += len(frame)
         out, k = self._encode_numeric(self._numeric_matrix(frame, self.numeric_columns_, report))
         self._encode_categories(frame, out, k, report)
         return out
+
+    def missing_columns(self, columns: Any) -> list[str]:
+        """The columns the model reads that ``columns`` lacks (constant ones it does not need)."""
+        check_is_fitted(self, ("medians_",))
+        present = set(columns)
+        return [c for c in self.input_columns_ if c not in present and c not in self.constant_columns_]
 
     def transform_table(self, table: Any, report: PreprocessingReport | None = None) -> np.ndarray:
         """:meth:`transform` of an Arrow table (a CSV request body) with ``fill_missing``: numbers

@@ -121,6 +121,8 @@ class LabelledTable:
     malformed_ids: dict[int, Any] = field(default_factory=dict)
     #: identifier columns (addresses, ports, times) dropped from the features, kept for alerts
     identifiers: pd.DataFrame | None = None
+    #: name of the record-id column as found in the file; None where the ids are row numbers
+    id_column: str | None = None
 
     def __len__(self) -> int:
         return len(self.features)

@@ -21,9 +21,9 @@ import pandas as pd
 from ..core.base import validate_range
 from ..core.bundle import read_bundle
 from ..core.errors import ConfigError, DeepSentryError, InputError
-from ..core.preprocessing import PreprocessingReport
+from ..core.preprocessing import PreprocessingReport, missing_columns_error
 from ..core.tables import (JSON_LINES_SUFFIXES, MAX_EXAMPLES, STDOUT, TableWriter, check_output, check_writable,
-                           copy_named_as, input_name, is_pipe, pipe_as_file, write_table)
+                           copy_named_as, input_name, is_json_lines, is_pipe, pipe_as_file, write_table)
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
@@ -90,11 +90,14 @@ class DetectSummary:
 
 def score_file(detector: Any, path: str | Path, *, strict: bool = False,
                format: str | None = None, require_labels: bool = False, capture_label: str | None = None,
-               labels_file: str | Path | None = None) -> tuple[pd.DataFrame, Any, DetectSummary]:
+               labels_file: str | Path | None = None, absent_columns: set[str] | None = None
+               ) -> tuple[pd.DataFrame, Any, DetectSummary]:
     """Score every record of a file the detector can read (flows, PE-feature tables);
     returns (output frame, the data read, summary). ``capture_label`` labels packet captures'
     flows (flow models; see ``FlowDetector.read_input``); ``labels_file`` labels a folder of PE
-    samples (malware models; see ``MalwareDetector.read_input``)."""
+    samples (malware models; see ``MalwareDetector.read_input``). Where ``absent_columns`` is given
+    (a piece of a file, whose other pieces may have them), a column the model needs that the
+    records lack is read as missing values, and added to it."""
     if is_pipe(path):  # the readers need a file they can read more than once
         with pipe_as_file(path) as copy:
             frame, data, summary = score_file(detector, copy, strict=strict, format=format,
@@ -120,6 +123,9 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
         out = detector.score_features(np.zeros((0, len(detector.preprocessor_.feature_names_)), np.float32))
     else:
         try:
+            if absent_columns is not None and (absent := detector.preprocessor_.missing_columns(data.features.columns)):
+                absent_columns.update(absent)
+                data.features = data.features.assign(**dict.fromkeys(absent, np.nan))
             out = transform_and_score(detector, data.features, report)
         except DeepSentryError as exc:  # the model's view of the records (missing columns): name the file
             raise exc.relocated(None, path) from None
@@ -205,7 +211,7 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
         frame, summary = _detect_log_groups(detector, path, out, sink, model_name, strict=strict, format=format)
     elif out is not None and detector.kind == "flows" and \
             (pieces := table_pieces(path, format or getattr(detector, "format_", None), piece_bytes)) is not None:
-        frame, summary = None, _detect_in_pieces(detector, path, out, *pieces, strict=strict, format=format,
+        frame, summary = None, _detect_in_pieces(detector, path, out, pieces, strict=strict, format=format,
                                                   explain=explain, sink=sink, model_name=model_name, progress=progress)
     else:
         frame, data, summary = score_file(detector, path, strict=strict, format=format)
@@ -218,12 +224,15 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     return frame, summary
 
 
-def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: Any, has_id: bool, *,
+def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: Any, *,
                       strict: bool, format: str | None, explain: int, sink: Any, model_name: str,
                       progress: Any) -> DetectSummary:
     """:func:`detect_file` for a large flow table, piece by piece: each piece is written to a
     temporary file (read as the file itself: messages name the file and its lines), scored, and its
-    rows appended to ``out``, which appears, complete, once the last piece is written."""
+    rows appended to ``out``, which appears, complete, once the last piece is written. A column the
+    model needs that a piece's records lack (JSON records name their fields; a piece's may all
+    leave one out) is read as missing values there, as it is read whole; one that no piece has is
+    the whole file's error."""
     import os
     import tempfile
 
@@ -231,6 +240,8 @@ def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: 
 
     total = DetectSummary(input=str(path), output=str(out))
     rows_before = 0
+    never_seen: set[str] | None = None  # the model's columns that no piece so far has had
+    keys_vary = is_json_lines(Path(path))  # a delimited table's pieces share its header
     with tempfile.TemporaryDirectory(prefix="deepsentry-piece-") as folder:
         copy = Path(folder) / Path(path).name.removesuffix(".gz")  # pieces are written decompressed
         partial = out if str(out) == STDOUT else Path(out).with_name(f".{Path(out).stem}.partial{Path(out).suffix}")
@@ -238,9 +249,14 @@ def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: 
             with TableWriter(partial) as writer:
                 for number, piece in enumerate(pieces):
                     copy.write_bytes(piece.text)
+                    absent: set[str] = set()
                     with copy_named_as(copy, str(path), lines_before=piece.lines_before, quiet=number > 0):
-                        frame, data, summary = score_file(detector, copy, strict=strict, format=format)
-                    _number_within_file(frame, data, summary, str(path), rows_before, piece.lines_before, has_id)
+                        frame, data, summary = score_file(detector, copy, strict=strict, format=format,
+                                                          absent_columns=absent if keys_vary else None)
+                    if len(data.features):  # a piece of malformed records only says nothing of the columns
+                        never_seen = absent if never_seen is None else never_seen & absent
+                    _number_within_file(frame, data, summary, str(path), rows_before, piece.lines_before,
+                                        data.id_column is not None)
                     if explain or sink:
                         frame = _add_alerts(detector, data, frame, explain, sink, model_name, progress)
                     try:
@@ -248,13 +264,17 @@ def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: 
                     except (pa.ArrowInvalid, pa.ArrowTypeError):
                         # a piece whose record ids are all text where those before were integers, or
                         # the other way round: the reader settles a mix within a piece, not across
-                        first, last = piece.lines_before + 2, piece.lines_before + 1 + data.total_rows
+                        first = piece.lines_before + piece.header_lines + 1
+                        last = first - 1 + data.total_rows
                         where = f"lines {first}-{last}" if last > first else f"line {first}"
                         kind = "integers" if pd.api.types.is_integer_dtype(frame["id"]) else "text"
                         raise InputError(f"the record ids change kind: on {where} they are {kind}, before them not",
                                          path=path, hint="score the parts before and after apart") from None
                     _add_up(total, summary)
                     rows_before += data.total_rows
+            if never_seen:
+                missing = [c for c in detector.preprocessor_.input_columns_ if c in never_seen]
+                raise missing_columns_error(missing).relocated(None, path)
             if partial is not out:
                 os.replace(partial, out)
         finally:
@@ -270,13 +290,19 @@ def _number_within_file(frame: pd.DataFrame, data: Any, summary: DetectSummary, 
     """A piece's output rows and problems numbered as rows and lines of the whole file: record
     ids that are row numbers (every id without an id column; a malformed record's id), and the
     lines of the problems found."""
+    def moved_on(value: Any) -> Any:
+        if isinstance(value, (int, np.integer)):
+            return value + rows_before
+        if str(value).startswith("line "):  # a Zeek log's malformed record, named by its line
+            return _lines_on(str(value), lines_before)
+        return str(int(value) + rows_before)
+
     malformed = (frame["error"] != "").to_numpy()
     shift = malformed if has_id else np.ones(len(frame), bool)
     if shift.any():  # row numbers, written as text where the ids are text
         if pd.api.types.is_float_dtype(frame["id"]):
             frame["id"] = frame["id"].astype(object)  # decimal ids (no integer among them): beside text
-        frame.loc[shift, "id"] = [v + rows_before if isinstance(v, (int, np.integer)) else str(int(v) + rows_before)
-                                  for v in frame.loc[shift, "id"]]
+        frame.loc[shift, "id"] = [moved_on(v) for v in frame.loc[shift, "id"]]
     if malformed.any() and lines_before:
         frame.loc[malformed, "error"] = frame.loc[malformed, "error"].map(lambda text: _lines_on(text, lines_before))
     for example in data.report.examples:

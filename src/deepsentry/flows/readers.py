@@ -152,42 +152,47 @@ def read_flows(path: str | os.PathLike[str], options: ReadOptions | None = None)
 
 @dataclass(frozen=True)
 class TablePiece:
-    """Consecutive whole lines of a delimited flow table, with its header line (none for a
-    header-less format) in front: a table of its own, readable by :func:`read_flows` once written
-    to a file. ``lines_before``: the lines of records before it (a line's number in the file is its
-    number in the piece plus this)."""
+    """Consecutive whole lines of a flow table (delimited or JSON lines), with its header line (none
+    for a header-less format) in front: a table of its own, readable by :func:`read_flows` once
+    written to a file. ``lines_before``: the lines of records before it (a line's number in the
+    file is its number in the piece plus this); ``header_lines``: the lines in front of its records."""
 
     text: bytes
     lines_before: int
+    header_lines: int = 0
 
 
-def table_pieces(path: str | os.PathLike[str], format: str | None,
-                 piece_bytes: int) -> tuple[Iterator[TablePiece], bool] | None:
-    """A delimited flow table larger than ``piece_bytes``, read as ``format`` (None: as its first
-    record shows), as pieces of about that size, each cut at the end of a line, and whether its
-    header holds its format's record-id column: detection reads such a file piece by piece, in
-    bounded memory; a gzip-compressed table is cut as it is decompressed. None for what must be
-    read whole: a small table, a folder, a stream, Parquet, ARFF, a Zeek log, JSON lines, a capture, or a file
-    that is not of ``format`` (whose error the reader gives). A record is a line, but for a quote
-    left open, which runs on over lines as one malformed record: at a piece's end it stops there,
-    and the lines after it are read anew."""
+def table_pieces(path: str | os.PathLike[str], format: str | None, piece_bytes: int) -> Iterator[TablePiece] | None:
+    """A flow table larger than ``piece_bytes``, delimited (read as ``format``; None: as its first
+    record shows) or JSON lines, as pieces of about that size, each cut at the end of a line:
+    detection reads such a file piece by piece, in bounded memory; a gzip-compressed table is cut
+    as it is decompressed; a Zeek log too, TSV (its ``#`` header lines in front of each piece) or
+    JSON. None for what must be read whole: a small table, a folder, a stream, Parquet, ARFF, a
+    capture, or a file that is not of ``format`` (whose error the reader gives). A record is a line, but for a quote left open, which runs on over lines as one
+    malformed record: at a piece's end it stops there, and the lines after it are read anew. The
+    keys of JSON records may differ from piece to piece (a key absent from one piece's records
+    only): the caller fills a piece's absent columns (see ``detect_file``)."""
     from .capture import is_capture
 
     source = Path(path)
     if (is_pipe(source) or not source.is_file() or _table_bytes(source) <= piece_bytes
-            or is_columnar(source) or arff_header(source) is not None
-            or looks_like_zeek(source) or is_json_lines(source) or is_capture(source)):
+            or is_columnar(source) or arff_header(source) is not None or is_capture(source)):
         return None
+    if looks_like_zeek(source):
+        if not is_json_lines(source):
+            return _cut(source, True, piece_bytes, header_line=lambda line: line.startswith(b"#"))
+        # a piece must show itself a Zeek log as the file does: its first record names the originator
+        return _cut(source, False, piece_bytes, lambda line: line.lstrip().startswith(b"{") and b'"id.orig_h"' in line)
+    if is_json_lines(source):  # only a line that opens an object opens a piece (read as JSON lines)
+        return _cut(source, False, piece_bytes, lambda line: line.lstrip().startswith(b"{"))
     try:
         delimiter, first = sniff_delimited(source)
         fmt = FORMATS[_format_of(source, None if format == "csv" else format, detect_format(first))]
     except (InputError, KeyError):
         return None
-    has_id = fmt.header and fmt.id_column is not None and \
-        normalise_name(fmt.id_column) in {normalise_name(name) for name in first}
     header = fmt.header or nsl_kdd_header(first)  # NSL-KDD as a CSV with a header: the header leads each piece
     opening = None if header else _opens_like(delimiter, len(first))
-    return _cut(source, header, piece_bytes, opening), has_id
+    return _cut(source, header, piece_bytes, opening)
 
 
 def _table_bytes(path: Path) -> int:
@@ -214,10 +219,11 @@ def _opens_like(delimiter: str, fields: int) -> Callable[[bytes], bool]:
     return opens
 
 
-def _cut(path: Path, header: bool, piece_bytes: int,
-         opening: Callable[[bytes], bool] | None = None) -> Iterator[TablePiece]:
+def _cut(path: Path, header: bool, piece_bytes: int, opening: Callable[[bytes], bool] | None = None,
+         header_line: Callable[[bytes], bool] | None = None) -> Iterator[TablePiece]:
     """``path`` in pieces of about ``piece_bytes``, each cut at the end of a line and the header in
-    front of each; lines that cannot open a piece (``opening`` false) stay with the piece before."""
+    front of each (its first line, and the lines after it for which ``header_line`` is true); lines
+    that cannot open a piece (``opening`` false) stay with the piece before."""
     import zlib
 
     try:
@@ -227,7 +233,12 @@ def _cut(path: Path, header: bool, piece_bytes: int,
             while head and not head.strip(b"\r\n"):  # empty lines before the header: skipped, as read whole
                 head = handle.readline()
                 lines += 1
-            carried = b""  # the line read past a piece's end, which opens the next one
+            carried = b""  # the line read past a piece's (or the header's) end, which opens the next one
+            while header_line is not None and head and (line := handle.readline()):
+                if not header_line(line):
+                    carried = line
+                    break
+                head += line
             while body := carried + handle.read(max(piece_bytes - len(carried), 0)):
                 carried = b""
                 if not body.endswith(b"\n"):
@@ -237,7 +248,7 @@ def _cut(path: Path, header: bool, piece_bytes: int,
                         carried = line
                         break
                     body += line
-                yield TablePiece(head + body, lines)
+                yield TablePiece(head + body, lines, head.count(b"\n"))
                 lines += body.count(b"\n")
     except (EOFError, zlib.error, OSError) as exc:  # a compressed file cut short or corrupt
         raise InputError(f"cannot {'decompress' if is_gzip(path) else 'read'} ({exc})", path=path) from None
@@ -281,7 +292,7 @@ def _concat(parts: list[FlowData], where: str) -> FlowData:
         format=parts[0].format, report=report,
         benign_labels=tuple(dict.fromkeys(b for p in parts for b in p.benign_labels)),
         positions=np.concatenate(positions), total_rows=offset, malformed_positions=malformed,
-        malformed_ids=malformed_ids, label_column=parts[0].label_column,
+        malformed_ids=malformed_ids, label_column=parts[0].label_column, id_column=parts[0].id_column,
         identifiers=None if any(p.identifiers is None for p in parts)
         else pd.concat([p.identifiers for p in parts], ignore_index=True),
     )
@@ -524,5 +535,5 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
                               numeric=frozenset(options.numeric_columns))
     return FlowData(features=features, labels=labels, raw_labels=raw, ids=ids, format=fmt.name,
                     benign_labels=benign, report=report, positions=positions, total_rows=total,
-                    label_column=label_col, malformed_positions=malformed,
+                    label_column=label_col, malformed_positions=malformed, id_column=id_col,
                     identifiers=frame[identifiers].reset_index(drop=True) if identifiers else None)

@@ -114,10 +114,14 @@ def zeek_records(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], Non
                 continue
             try:
                 record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not an object")
-            except ValueError as exc:
-                bad(number, f"not a JSON object ({exc})")
+            except json.JSONDecodeError as exc:  # its own "line 1 column n" would name the wrong line
+                bad(number, f"not JSON ({exc.msg}, character {exc.pos + 1})")
+                continue
+            except (ValueError, RecursionError):
+                bad(number, "not JSON (nested too deeply or malformed)")
+                continue
+            if not isinstance(record, dict):
+                bad(number, f"not a JSON object ({type(record).__name__})")
                 continue
             yield record
         return
@@ -234,4 +238,5 @@ def read_zeek(path: str | Path, *, strict: bool = False, label_column: str | Non
                          positions=np.asarray(positions, dtype=np.int64),
                          total_rows=len(rows) + report.malformed_rows, label_column=label_col,
                          malformed_positions=malformed, malformed_ids=malformed_ids,
+                         id_column="uid" if "uid" in frame else None,
                          identifiers=identifiers.reset_index(drop=True))
