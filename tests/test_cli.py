@@ -718,9 +718,10 @@ def test_a_table_scored_in_pieces_names_the_line_of_a_strict_error_and_leaves_no
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
 
 
-def test_a_table_with_record_ids_keeps_them_when_scored_in_pieces(tmp_path):
-    """UNSW-NB15 numbers its records in 'id': detect writes those; a malformed record, which has no
-    id it can trust, gets its row number in the whole file."""
+def test_a_table_with_record_ids_keeps_them_when_scored_in_pieces(tmp_path, capsys):
+    """UNSW-NB15 numbers its records in 'id': detect writes those (and no longer warns that it
+    dropped them); a malformed record, which has no id it can trust, gets its row number in the
+    whole file."""
     from deepsentry.core.errors import InputError
     from deepsentry.detection.batch import detect_file, load_detector
 
@@ -733,6 +734,7 @@ def test_a_table_with_record_ids_keeps_them_when_scored_in_pieces(tmp_path):
     unsw.to_csv(tmp_path / "train.csv", index=False)
     assert main(["train", "flows", "--data", str(tmp_path / "train.csv"), "--out", str(tmp_path / "m"),
                  "--epochs", "1", "--no-onnx"]) == 0
+    capsys.readouterr()
     lines = unsw.to_csv(index=False).splitlines()
     lines[1500] = "1,2,3"
     (tmp_path / "test.csv").write_text("\n".join(lines) + "\n")
@@ -740,6 +742,7 @@ def test_a_table_with_record_ids_keeps_them_when_scored_in_pieces(tmp_path):
     detect_file(detector, tmp_path / "test.csv", tmp_path / "whole.csv", piece_bytes=10**9)
     detect_file(detector, tmp_path / "test.csv", tmp_path / "pieces.csv", piece_bytes=10_000)
     whole, pieces = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(tmp_path / "pieces.csv")
+    assert "dropped identifier" not in capsys.readouterr().err
     assert list(pieces["id"]) == list(whole["id"]) and pieces["id"].iat[1499] == 1499
     assert pieces["id"].iat[0] == 7 and pieces["id"].iat[1999] == 19997
     # a corrupt id in a later piece: a malformed record there as in the whole file, not a crash

@@ -144,9 +144,10 @@ def read_flows(path: str | os.PathLike[str], options: ReadOptions | None = None)
     if others and data.format == "csv":
         log.warning("%s: column(s) %s read as labels, not features (label: %r)",
                     path, ", ".join(map(str, others)), data.label_column)
-    if data.report.identifier_columns:
-        log.warning("%s: dropped identifier column(s) %s (keep one with --keep-column)",
-                    path, ", ".join(data.report.identifier_columns))
+    # the record-id column is no feature either, but it is not lost: it names the output's rows
+    dropped = [c for c in data.report.identifier_columns if c != data.id_column]
+    if dropped:
+        log.warning("%s: dropped identifier column(s) %s (keep one with --keep-column)", path, ", ".join(dropped))
     return data
 
 
