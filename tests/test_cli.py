@@ -663,6 +663,54 @@ def test_a_large_json_lines_table_is_scored_in_pieces_as_if_read_whole(trained, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jsonl", "pieces.csv", "whole.csv"]
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_large_table_is_evaluated_in_pieces_as_if_read_whole(trained, tmp_path, suffix, monkeypatch):
+    """evaluate reads a large flow table piece by piece, as detect does, keeping only scores and
+    labels: its metrics, problem counts and examples are those of the file read whole."""
+    from deepsentry.detection import batch
+    from deepsentry.detection.batch import evaluate_file, load_detector
+
+    scored = []
+    pieces_of = batch._scored_pieces
+
+    def counted(*args, **kwargs):
+        for piece in pieces_of(*args, **kwargs):
+            scored.append(piece)
+            yield piece
+
+    monkeypatch.setattr(batch, "_scored_pieces", counted)
+
+    root, model = trained
+    frame = synthetic_flows(n=3000, seed=9).astype({"duration": object, "label": object})
+    frame.loc[1200, "duration"] = "lots"
+    frame.loc[1700, "label"] = ""  # a record without a label: left out of the metrics, reported
+    frame.loc[2400:, "label"] = frame.loc[2400:, "label"].str.upper()  # other spellings, in later pieces only
+    path = tmp_path / f"big{suffix}"
+    if suffix == ".csv":
+        lines = frame.to_csv(index=False).splitlines()
+        lines[700] = "10.0.0.1,80,tcp"  # a short row
+        path.write_text("\n".join(lines) + "\n")
+    else:
+        frame.to_json(path, orient="records", lines=True)
+    detector = load_detector(model)
+    whole = evaluate_file(detector, path, tmp_path / "whole", piece_bytes=10**9)
+    pieces = evaluate_file(detector, path, tmp_path / "pieces", piece_bytes=20_000)
+    assert path.stat().st_size > 5 * 20_000 and len(scored) > 5
+    for report in (whole["read_report"], pieces["read_report"], whole["detect_summary"], pieces["detect_summary"]):
+        report["examples"].sort()  # the whole file's are in the order the reader finds them, by kind
+    assert pieces["read_report"] == whole["read_report"]
+    assert pieces["per_label_detection"] == whole["per_label_detection"]
+    assert pieces["detect_summary"] == whole["detect_summary"]
+    assert pieces["classes"]["confusion_matrix"] == whole["classes"]["confusion_matrix"]
+    assert pieces["classes"]["classes"] == whole["classes"]["classes"] == ["flood", "normal", "scan"]
+    assert pieces["classes"]["macro_f1"] == pytest.approx(whole["classes"]["macro_f1"])
+    assert set(pieces["per_label_detection"]) == {"flood", "normal", "scan", "FLOOD", "NORMAL", "SCAN"}
+    assert pieces["binary"]["rows"] == whole["binary"]["rows"] == 3000 - 1 - (suffix == ".csv")
+    for name, value in whole["binary"].items():
+        assert pieces["binary"][name] == pytest.approx(value, rel=1e-6, abs=1e-9), name
+    assert (tmp_path / "pieces" / "report.html").exists()
+
+
 def test_problems_after_blank_lines_name_the_line_in_the_file(trained, tmp_path):
     """Readers skip blank lines without counting them (pyarrow does): messages named the record's
     count, two lines early after two blank lines; read whole and in pieces, they name the line."""

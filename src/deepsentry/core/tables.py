@@ -77,6 +77,15 @@ class ReadReport:
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(record)
 
+    def absorb(self, other: "ReadReport") -> None:
+        """Add ``other``'s counts and problems to this report's (parts of one set read apart)."""
+        self.rows += other.rows
+        self.malformed_rows += other.malformed_rows
+        for name, n in other.bad_values.items():
+            self.bad_values[name] = self.bad_values.get(name, 0) + n
+        for example in other.examples:
+            self.add(example)
+
     def relabel_copy(self, copy: Path, name: str) -> None:
         """Name the temporary copy of a stream (:func:`pipe_as_file`) ``name`` in this report."""
         self.files = [relabel_copy(f, copy, name) for f in self.files]

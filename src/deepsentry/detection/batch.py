@@ -13,7 +13,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,9 @@ from ..core.base import validate_range
 from ..core.bundle import read_bundle
 from ..core.errors import ConfigError, DeepSentryError, InputError
 from ..core.preprocessing import PreprocessingReport, missing_columns_error
-from ..core.tables import (JSON_LINES_SUFFIXES, MAX_EXAMPLES, STDOUT, TableWriter, check_output, check_writable,
-                           copy_named_as, input_name, is_json_lines, is_pipe, pipe_as_file, write_table)
+from ..core.tables import (JSON_LINES_SUFFIXES, MAX_EXAMPLES, STDOUT, LabelledTable, ReadReport, TableWriter,
+                           check_output, check_writable, copy_named_as, input_name, is_json_lines, is_pipe,
+                           one_spelling_per_class, pipe_as_file, write_table)
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
@@ -224,65 +225,110 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     return frame, summary
 
 
-def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: Any, *,
-                      strict: bool, format: str | None, explain: int, sink: Any, model_name: str,
-                      progress: Any) -> DetectSummary:
-    """:func:`detect_file` for a large flow table, piece by piece: each piece is written to a
-    temporary file (read as the file itself: messages name the file and its lines), scored, and its
-    rows appended to ``out``, which appears, complete, once the last piece is written. A column the
-    model needs that a piece's records lack (JSON records name their fields; a piece's may all
-    leave one out) is read as missing values there, as it is read whole; one that no piece has is
-    the whole file's error."""
-    import os
+def _scored_pieces(detector: Any, path: str | Path, pieces: Any, **options: Any) -> Iterator[tuple[Any, ...]]:
+    """(piece, output frame, data read, summary) of each piece of a large flow table, numbered as
+    rows and lines of the whole file: each piece is written to a temporary file (read as the file
+    itself: messages name the file and its lines) and scored by :func:`score_file` with
+    ``options``. A column the model needs that a piece's records lack (JSON records name their
+    fields; a piece's may all leave one out) is read as missing values there, as it is read whole;
+    one that no piece has is the whole file's error, raised after the last piece."""
     import tempfile
 
-    import pyarrow as pa
-
-    total = DetectSummary(input=str(path), output=str(out))
     rows_before = 0
     never_seen: set[str] | None = None  # the model's columns that no piece so far has had
     keys_vary = is_json_lines(Path(path))  # a delimited table's pieces share its header
     with tempfile.TemporaryDirectory(prefix="deepsentry-piece-") as folder:
         copy = Path(folder) / Path(path).name.removesuffix(".gz")  # pieces are written decompressed
-        partial = out if str(out) == STDOUT else Path(out).with_name(f".{Path(out).stem}.partial{Path(out).suffix}")
-        try:
-            with TableWriter(partial) as writer:
-                for number, piece in enumerate(pieces):
-                    copy.write_bytes(piece.text)
-                    absent: set[str] = set()
-                    with copy_named_as(copy, str(path), lines_before=piece.lines_before, quiet=number > 0):
-                        frame, data, summary = score_file(detector, copy, strict=strict, format=format,
-                                                          absent_columns=absent if keys_vary else None)
-                    if len(data.features):  # a piece of malformed records only says nothing of the columns
-                        never_seen = absent if never_seen is None else never_seen & absent
-                    _number_within_file(frame, data, summary, str(path), rows_before, piece.lines_before,
-                                        data.id_column is not None)
-                    if explain or sink:
-                        frame = _add_alerts(detector, data, frame, explain, sink, model_name, progress)
-                    try:
-                        writer.write(frame)
-                    except (pa.ArrowInvalid, pa.ArrowTypeError):
-                        # a piece whose record ids are all text where those before were integers, or
-                        # the other way round: the reader settles a mix within a piece, not across
-                        first = piece.lines_before + piece.header_lines + 1
-                        last = first - 1 + data.total_rows
-                        where = f"lines {first}-{last}" if last > first else f"line {first}"
-                        kind = "integers" if pd.api.types.is_integer_dtype(frame["id"]) else "text"
-                        raise InputError(f"the record ids change kind: on {where} they are {kind}, before them not",
-                                         path=path, hint="score the parts before and after apart") from None
-                    _add_up(total, summary)
-                    rows_before += data.total_rows
-            if never_seen:
-                missing = [c for c in detector.preprocessor_.input_columns_ if c in never_seen]
-                raise missing_columns_error(missing).relocated(None, path)
-            if partial is not out:
-                os.replace(partial, out)
-        finally:
-            if partial is not out:
-                Path(partial).unlink(missing_ok=True)
+        for number, piece in enumerate(pieces):
+            copy.write_bytes(piece.text)
+            absent: set[str] = set()
+            with copy_named_as(copy, str(path), lines_before=piece.lines_before, quiet=number > 0):
+                frame, data, summary = score_file(detector, copy, absent_columns=absent if keys_vary else None,
+                                                  **options)
+            if len(data.features):  # a piece of malformed records only says nothing of the columns
+                never_seen = absent if never_seen is None else never_seen & absent
+            _number_within_file(frame, data, summary, str(path), rows_before, piece.lines_before,
+                                data.id_column is not None)
+            data.report.files = [str(path)]
+            yield piece, frame, data, summary
+            rows_before += data.total_rows
+    if never_seen:
+        missing = [c for c in detector.preprocessor_.input_columns_ if c in never_seen]
+        raise missing_columns_error(missing).relocated(None, path)
+
+
+def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: Any, *,
+                      strict: bool, format: str | None, explain: int, sink: Any, model_name: str,
+                      progress: Any) -> DetectSummary:
+    """:func:`detect_file` for a large flow table, piece by piece (see :func:`_scored_pieces`):
+    each piece's rows are appended to ``out``, which appears, complete, once the last piece is
+    written."""
+    import os
+
+    import pyarrow as pa
+
+    total = DetectSummary(input=str(path), output=str(out))
+    partial = out if str(out) == STDOUT else Path(out).with_name(f".{Path(out).stem}.partial{Path(out).suffix}")
+    try:
+        with TableWriter(partial) as writer:
+            for piece, frame, data, summary in _scored_pieces(detector, path, pieces, strict=strict, format=format):
+                if explain or sink:
+                    frame = _add_alerts(detector, data, frame, explain, sink, model_name, progress)
+                try:
+                    writer.write(frame)
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    # a piece whose record ids are all text where those before were integers, or
+                    # the other way round: the reader settles a mix within a piece, not across
+                    first = piece.lines_before + piece.header_lines + 1
+                    last = first - 1 + data.total_rows
+                    where = f"lines {first}-{last}" if last > first else f"line {first}"
+                    kind = "integers" if pd.api.types.is_integer_dtype(frame["id"]) else "text"
+                    raise InputError(f"the record ids change kind: on {where} they are {kind}, before them not",
+                                     path=path, hint="score the parts before and after apart") from None
+                _add_up(total, summary)
+        if partial is not out:
+            os.replace(partial, out)
+    finally:
+        if partial is not out:
+            Path(partial).unlink(missing_ok=True)
     # as the whole file's summary has them (value_counts): most alerts first
     total.predicted_counts = dict(sorted(total.predicted_counts.items(), key=lambda item: -item[1]))
     return total
+
+
+def _score_labelled_pieces(detector: Any, path: str | Path, pieces: Any, **options: Any
+                           ) -> tuple[pd.DataFrame, LabelledTable, DetectSummary]:
+    """:func:`score_file` of a large labelled flow table, piece by piece (see
+    :func:`_scored_pieces`): the output rows, the labels (the features are not kept: a piece's are
+    let go once it is scored) and the summary of the whole file, as evaluation needs them."""
+    frames, labels, raw_labels, benign = [], [], [], {}
+    total, report, first = DetectSummary(input=str(path), output=None), ReadReport(files=[str(path)]), None
+    for _, frame, data, summary in _scored_pieces(detector, path, pieces, require_labels=True, **options):
+        if first is None:
+            first = data
+        frames.append(frame)
+        if data.labels is not None:
+            labels.append(data.labels)
+            raw_labels.append(data.raw_labels if data.raw_labels is not None else data.labels)
+        benign.update(dict.fromkeys(data.benign_labels))
+        _add_up(total, summary)
+        report.absorb(data.report)
+    report.identifier_columns, report.label_columns = first.report.identifier_columns, first.report.label_columns
+    frame = pd.concat(frames, ignore_index=True)
+    if frame["id"].dtype == object and frame["id"].map(type).nunique() > 1:
+        frame["id"] = frame["id"].astype(str)
+    truth = None
+    if labels and len(labels) == len(frames):
+        # one spelling per class across the pieces, as each piece (and the whole file) has it
+        truth, _ = one_spelling_per_class(np.concatenate(labels))
+    total.rows, total.scored = len(frame), int((frame["error"] == "").sum())
+    total.alerts = int(frame["alert"].sum())
+    total.predicted_counts = dict(sorted(total.predicted_counts.items(), key=lambda item: -item[1]))
+    data = LabelledTable(features=pd.DataFrame(index=range(total.scored)), labels=truth,
+                         raw_labels=None if truth is None else np.concatenate(raw_labels), ids=frame["id"].to_numpy(),
+                         format=first.format, benign_labels=tuple(benign), report=report,
+                         positions=np.arange(len(frame)), total_rows=len(frame), label_column=first.label_column)
+    return frame, data, total
 
 
 def _number_within_file(frame: pd.DataFrame, data: Any, summary: DetectSummary, path: str, rows_before: int,
@@ -432,18 +478,24 @@ def _plain_id(value: Any) -> Any:
 
 def evaluate_file(detector: Any, path: str | Path, report_dir: str | Path, *, strict: bool = False,
                   format: str | None = None, label: str | None = None,
-                  labels_file: str | Path | None = None) -> dict[str, Any]:
+                  labels_file: str | Path | None = None, piece_bytes: int = PIECE_BYTES) -> dict[str, Any]:
     """Score labelled data, compute security metrics and write a report directory.
 
     ``label`` labels every record of an input that has none: each flow of packet captures (flow
     models), each sequence of a log input (log models). ``labels_file`` gives log sessions' labels
-    by session id, or the labels of a folder of PE samples by sha256 or file name (malware models)."""
+    by session id, or the labels of a folder of PE samples by sha256 or file name (malware models).
+    A flow table larger than ``piece_bytes`` is read and scored piece by piece, as ``detect`` reads
+    it: only the scores and labels of the whole file are kept."""
     check_writable(report_dir, directory=True)  # before the scoring, not after it
     if detector.kind == "logs":
         return _evaluate_log_groups(detector, path, report_dir, label=label, labels_file=labels_file, strict=strict,
                                     format=format)
-    frame, data, summary = score_file(detector, path, strict=strict, format=format,
-                                      require_labels=True, capture_label=label, labels_file=labels_file)
+    if detector.kind == "flows" and label is None and \
+            (pieces := table_pieces(path, format or getattr(detector, "format_", None), piece_bytes)) is not None:
+        frame, data, summary = _score_labelled_pieces(detector, path, pieces, strict=strict, format=format)
+    else:
+        frame, data, summary = score_file(detector, path, strict=strict, format=format,
+                                          require_labels=True, capture_label=label, labels_file=labels_file)
     if data.labels is None:
         raise InputError("evaluation needs labelled data, and no label column was found", path=path,
                          hint="name it with --label-column")

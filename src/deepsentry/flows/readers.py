@@ -270,12 +270,7 @@ def _concat(parts: list[FlowData], where: str) -> FlowData:
     offset = 0
     positions, malformed, malformed_ids = [], {}, {}
     for p in parts:
-        report.rows += p.report.rows
-        report.malformed_rows += p.report.malformed_rows
-        for k, v in p.report.bad_values.items():
-            report.bad_values[k] = report.bad_values.get(k, 0) + v
-        for e in p.report.examples:
-            report.add(e)
+        report.absorb(p.report)
         report.files += p.report.files
         positions.append(p.positions + offset)
         malformed.update({k + offset: v for k, v in p.malformed_positions.items()})
