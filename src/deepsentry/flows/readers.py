@@ -166,13 +166,14 @@ class TablePiece:
 def table_pieces(path: str | os.PathLike[str], format: str | None, piece_bytes: int) -> Iterator[TablePiece] | None:
     """A flow table larger than ``piece_bytes``, delimited (read as ``format``; None: as its first
     record shows) or JSON lines, as pieces of about that size, each cut at the end of a line:
-    detection reads such a file piece by piece, in bounded memory; a gzip-compressed table is cut
-    as it is decompressed; a Zeek log too, TSV (its ``#`` header lines in front of each piece) or
-    JSON. None for what must be read whole: a small table, a folder, a stream, Parquet, ARFF, a
-    capture, or a file that is not of ``format`` (whose error the reader gives). A record is a line, but for a quote left open, which runs on over lines as one
-    malformed record: at a piece's end it stops there, and the lines after it are read anew. The
-    keys of JSON records may differ from piece to piece (a key absent from one piece's records
-    only): the caller fills a piece's absent columns (see ``detect_file``)."""
+    detection and evaluation read such a file piece by piece, in bounded memory; a gzip-compressed
+    table is cut as it is decompressed; a Zeek log too, TSV (its ``#`` header lines in front of
+    each piece) or JSON. None for what must be read whole: a small table, a folder, a stream,
+    Parquet, ARFF, a capture, or a file that is not of ``format`` (whose error the reader gives).
+    A record is a line, but for a quote left open, which runs on over lines as one malformed
+    record: at a piece's end it stops there, and the lines after it are read anew. The keys of
+    JSON records may differ from piece to piece (a key absent from one piece's records only): the
+    caller fills a piece's absent columns (see ``detection.batch._scored_pieces``)."""
     from .capture import is_capture
 
     source = Path(path)
