@@ -1,5 +1,6 @@
 import dataclasses
 import gzip
+import itertools
 import json
 import logging
 import sys
@@ -499,6 +500,48 @@ def test_fuzz_reader_fails_only_with_input_errors(tmp_path, blob):
 
 
 # -- Zeek conn.log ---------------------------------------------------------------------------------
+_LINE = st.text(alphabet="ab,{}#\r ", max_size=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(blank=st.integers(0, 2), header=st.sampled_from(["none", "one", "zeek"]), lines=st.lists(_LINE, max_size=40),
+       newline_at_end=st.booleans(), piece_bytes=st.integers(1, 60), compressed=st.booleans())
+def test_pieces_of_a_table_hold_every_line_once_and_know_where_they_are(tmp_path, blank, header, lines,
+                                                                       newline_at_end, piece_bytes, compressed):
+    """The cutter of large tables: each piece is the header and whole lines; the pieces' lines are
+    the file's after its header, each once, in order; a piece knows how many lines come before it
+    (what relocates its line numbers), and only a line that may open a piece opens one."""
+    import gzip
+
+    from deepsentry.flows.readers import _cut
+
+    head = {"none": [], "one": ["h1,h2"], "zeek": ["#separator \\x09", "#fields\ta", "#types\tcount"]}[header]
+    text = "\n".join([""] * blank + head + lines) + ("\n" if newline_at_end else "")
+    data = text.encode()
+    path = tmp_path / ("t.csv.gz" if compressed else "t.csv")
+    path.write_bytes(gzip.compress(data) if compressed else data)
+    opening = (lambda line: line.lstrip().startswith(b"{")) if header == "none" else None
+    pieces = list(_cut(path, header != "none", piece_bytes, opening,
+                       header_line=(lambda line: line.startswith(b"#")) if header == "zeek" else None))
+    if header == "zeek":  # a Zeek header is every # line before the first record (#open, #path...)
+        head += list(itertools.takewhile(lambda line: line.startswith("#"), lines))
+    # where the records start: after the blank lines and the header, each line ended by a newline
+    start = min(len(data), sum(len(line) + 1 for line in [""] * blank + head)) if head else 0
+    head_bytes = data[blank:start]
+    bodies = b""
+    for k, piece in enumerate(pieces):
+        assert piece.text.startswith(head_bytes) and piece.header_lines == head_bytes.count(b"\n")
+        body = piece.text[len(head_bytes):]
+        at = start + len(bodies)
+        assert data[at:at + len(body)] == body  # whole lines, in the file's order
+        assert data[:at].count(b"\n") == piece.header_lines + piece.lines_before
+        if k and opening is not None:
+            assert opening(body.split(b"\n", 1)[0] + b"\n")
+        assert k == len(pieces) - 1 or body.endswith(b"\n")
+        bodies += body
+    assert bodies == data[start:]
+
+
 def test_zeek_conn_log_tsv_and_json(tmp_path):
     fixture = Path(__file__).parent / "fixtures" / "zeek_conn.log"
     tsv = read_flows(fixture)
