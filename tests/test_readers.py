@@ -542,6 +542,24 @@ def test_pieces_of_a_table_hold_every_line_once_and_know_where_they_are(tmp_path
     assert bodies == data[start:]
 
 
+def test_a_json_array_is_refused_with_the_command_that_makes_it_json_lines(tmp_path):
+    """A JSON document holding an array of records (pretty-printed or on one line; named .json or
+    not) was read as JSON lines: one malformed record per line, or a table of nonsense. It is
+    refused, naming the conversion. A JSON-lines file whose first line is an array of values is
+    still JSON lines (that line a malformed record)."""
+    records = [{"duration": 1.5, "bytes": 10, "label": "normal"}, {"duration": 0.1, "bytes": 99, "label": "scan"}]
+    for name, text in (("pretty.json", json.dumps(records, indent=2)), ("one.json", json.dumps(records)),
+                       ("export.txt", "\ufeff" + json.dumps(records, indent=1)), ("empty.jsonl", "[]\n")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(InputError, match=rf"{name}: a JSON array \(one document\), not JSON lines") as caught:
+            read_flows(tmp_path / name)
+        assert f"jq -c '.[]' {name} > records.jsonl" in caught.value.hint
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('[1, 2]\n' + "".join(json.dumps(r) + "\n" for r in records * 3))
+    data = read_flows(rows)
+    assert len(data) == 6 and data.malformed_positions == {0: "not a JSON object (list)"}
+
+
 def test_zeek_conn_log_tsv_and_json(tmp_path):
     fixture = Path(__file__).parent / "fixtures" / "zeek_conn.log"
     tsv = read_flows(fixture)

@@ -553,6 +553,8 @@ def json_line_objects(path: str | Path, *, strict: bool = False
             for number, line in enumerate(stream, 1):
                 if not line.strip():
                     continue
+                if total == 0 and line.lstrip("\ufeff \t").startswith("[") and _opens_json_array(line):
+                    refuse_json_array(path)
                 total += 1
                 try:
                     record = json.loads(line)
@@ -571,6 +573,27 @@ def json_line_objects(path: str | Path, *, strict: bool = False
         bad(total, f"file ends early or is corrupt ({exc}); records before kept")
         total += 1
     return objects, malformed, total
+
+
+def _opens_json_array(line: str) -> bool:
+    """Whether a first line that starts with ``[`` opens a JSON array of records: it is not a whole
+    JSON value (the array goes on over lines), or it is an array holding an object, or none (the
+    whole document on one line). A line that is an array of values is a record (malformed: not an
+    object)."""
+    import json
+
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return True
+    return isinstance(value, list) and (not value or any(isinstance(v, dict) for v in value))
+
+
+def refuse_json_array(path: str | Path) -> None:
+    """The error for a JSON document holding an array of records where JSON lines (one record a
+    line) are read: each of its lines would be a malformed record."""
+    raise InputError("a JSON array (one document), not JSON lines (one record per line)", path=path,
+                     hint=f"convert it first, e.g. jq -c '.[]' {Path(path).name} > records.jsonl")
 
 
 def flat_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -696,6 +719,8 @@ def sniff_delimited(path: Path) -> tuple[str, list[str]]:
     if encoding not in (None, "utf-8-sig"):
         raise InputError(f"file is {encoding.upper()} text; tables are read as UTF-8", path=path,
                          hint=f"convert it first, e.g. iconv -f {encoding.upper()} -t UTF-8")
+    if re.match(rb"(\xef\xbb\xbf)?\s*\[\s*[{\]]", head):  # an array of objects, named otherwise than .json
+        refuse_json_array(path)
     if head.startswith(b"PK\x03\x04"):
         raise InputError("file is a ZIP archive (an Excel workbook?), not delimited text", path=path,
                          hint="save the sheet as CSV, or unpack the archive")
