@@ -616,7 +616,7 @@ def test_a_large_table_is_scored_in_pieces_as_if_read_whole(trained, tmp_path, s
 
 
 def test_a_large_json_lines_table_is_scored_in_pieces_as_if_read_whole(trained, tmp_path):
-    """JSON lines were read whole, each record a Python dict (about 10 times the file in memory);
+    """JSON lines were read whole, each record a Python dict (a peak of 6.8 times the file, BENCHMARKS.md);
     they are cut into pieces as delimited tables are. A key that every record of a piece leaves
     out is a missing value there, as read whole; one no record has is the whole file's error."""
     from deepsentry.core.errors import InputError
