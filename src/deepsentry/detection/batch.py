@@ -225,13 +225,15 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     return frame, summary
 
 
-def _scored_pieces(detector: Any, path: str | Path, pieces: Any, **options: Any) -> Iterator[tuple[Any, ...]]:
-    """(piece, output frame, data read, summary) of each piece of a large flow table, numbered as
-    rows and lines of the whole file: each piece is written to a temporary file (read as the file
-    itself: messages name the file and its lines) and scored by :func:`score_file` with
-    ``options``. A column the model needs that a piece's records lack (JSON records name their
-    fields; a piece's may all leave one out) is read as missing values there, as it is read whole;
-    one that no piece has is the whole file's error, raised after the last piece."""
+def _scored_pieces(detector: Any, path: str | Path, pieces: Any, total: DetectSummary,
+                   **options: Any) -> Iterator[tuple[Any, ...]]:
+    """(piece, output frame, data read) of each piece of a large flow table, numbered as rows and
+    lines of the whole file: each piece is written to a temporary file (read as the file itself:
+    messages name the file and its lines) and scored by :func:`score_file` with ``options``; its
+    summary is added to ``total``, whose alerts per class are ordered as the whole file's once the
+    last piece is done. A column the model needs that a piece's records lack (JSON records name
+    their fields; a piece's may all leave one out) is read as missing values there, as it is read
+    whole; one that no piece has is the whole file's error, raised after the last piece."""
     import tempfile
 
     rows_before = 0
@@ -250,8 +252,11 @@ def _scored_pieces(detector: Any, path: str | Path, pieces: Any, **options: Any)
             _number_within_file(frame, data, summary, str(path), rows_before, piece.lines_before,
                                 data.id_column is not None)
             data.report.files = [str(path)]
-            yield piece, frame, data, summary
+            _add_up(total, summary)
+            yield piece, frame, data
             rows_before += data.total_rows
+    # as the whole file's summary has them (value_counts): most alerts first
+    total.predicted_counts = dict(sorted(total.predicted_counts.items(), key=lambda item: -item[1]))
     if never_seen:
         missing = [c for c in detector.preprocessor_.input_columns_ if c in never_seen]
         raise missing_columns_error(missing).relocated(None, path)
@@ -271,7 +276,7 @@ def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: 
     partial = out if str(out) == STDOUT else Path(out).with_name(f".{Path(out).stem}.partial{Path(out).suffix}")
     try:
         with TableWriter(partial) as writer:
-            for piece, frame, data, summary in _scored_pieces(detector, path, pieces, strict=strict, format=format):
+            for piece, frame, data in _scored_pieces(detector, path, pieces, total, strict=strict, format=format):
                 if explain or sink:
                     frame = _add_alerts(detector, data, frame, explain, sink, model_name, progress)
                 try:
@@ -285,14 +290,11 @@ def _detect_in_pieces(detector: Any, path: str | Path, out: str | Path, pieces: 
                     kind = "integers" if pd.api.types.is_integer_dtype(frame["id"]) else "text"
                     raise InputError(f"the record ids change kind: on {where} they are {kind}, before them not",
                                      path=path, hint="score the parts before and after apart") from None
-                _add_up(total, summary)
         if partial is not out:
             os.replace(partial, out)
     finally:
         if partial is not out:
             Path(partial).unlink(missing_ok=True)
-    # as the whole file's summary has them (value_counts): most alerts first
-    total.predicted_counts = dict(sorted(total.predicted_counts.items(), key=lambda item: -item[1]))
     return total
 
 
@@ -303,7 +305,7 @@ def _score_labelled_pieces(detector: Any, path: str | Path, pieces: Any, **optio
     let go once it is scored) and the summary of the whole file, as evaluation needs them."""
     frames, labels, raw_labels, benign = [], [], [], {}
     total, report, first = DetectSummary(input=str(path), output=None), ReadReport(files=[str(path)]), None
-    for _, frame, data, summary in _scored_pieces(detector, path, pieces, require_labels=True, **options):
+    for _, frame, data in _scored_pieces(detector, path, pieces, total, require_labels=True, **options):
         if first is None:
             first = data
         frames.append(frame)
@@ -311,19 +313,13 @@ def _score_labelled_pieces(detector: Any, path: str | Path, pieces: Any, **optio
             labels.append(data.labels)
             raw_labels.append(data.raw_labels if data.raw_labels is not None else data.labels)
         benign.update(dict.fromkeys(data.benign_labels))
-        _add_up(total, summary)
         report.absorb(data.report)
     report.identifier_columns, report.label_columns = first.report.identifier_columns, first.report.label_columns
     frame = pd.concat(frames, ignore_index=True)
-    if frame["id"].dtype == object and frame["id"].map(type).nunique() > 1:
-        frame["id"] = frame["id"].astype(str)
     truth = None
     if labels and len(labels) == len(frames):
         # one spelling per class across the pieces, as each piece (and the whole file) has it
         truth, _ = one_spelling_per_class(np.concatenate(labels))
-    total.rows, total.scored = len(frame), int((frame["error"] == "").sum())
-    total.alerts = int(frame["alert"].sum())
-    total.predicted_counts = dict(sorted(total.predicted_counts.items(), key=lambda item: -item[1]))
     data = LabelledTable(features=pd.DataFrame(index=range(total.scored)), labels=truth,
                          raw_labels=None if truth is None else np.concatenate(raw_labels), ids=frame["id"].to_numpy(),
                          format=first.format, benign_labels=tuple(benign), report=report,
