@@ -553,7 +553,7 @@ def json_line_objects(path: str | Path, *, strict: bool = False
             for number, line in enumerate(stream, 1):
                 if not line.strip():
                     continue
-                if total == 0 and line.lstrip("\ufeff \t").startswith("[") and _opens_json_array(line):
+                if total == 0 and opens_json_array(line):
                     refuse_json_array(path)
                 total += 1
                 try:
@@ -575,18 +575,18 @@ def json_line_objects(path: str | Path, *, strict: bool = False
     return objects, malformed, total
 
 
-def _opens_json_array(line: str) -> bool:
-    """Whether a first line that starts with ``[`` opens a JSON array of records: it is not a whole
-    JSON value (the array goes on over lines), or it is an array holding an object, or none (the
-    whole document on one line). A line that is an array of values is a record (malformed: not an
-    object)."""
-    import json
+_JSON_ARRAY = re.compile(r"\ufeff?\s*\[\s*(?:[{\]]|$)")
 
-    try:
-        value = json.loads(line)
-    except (ValueError, RecursionError):
-        return True
-    return isinstance(value, list) and (not value or any(isinstance(v, dict) for v in value))
+
+def opens_json_array(first_line: str) -> bool:
+    """Whether a file's first line opens a JSON array of records (one document), pretty-printed
+    (``[`` alone) or on one line (``[{...}, ...]``, or ``[]``); a line that is an array of values
+    is a record of JSON lines (malformed: not an object), and a header such as ``[a],[b]`` a table's.
+
+    >>> [opens_json_array(line) for line in ("[", ' [{"a": 1}]', "[]", "[1, 2]", "[a],[b]")]
+    [True, True, True, False, False]
+    """
+    return _JSON_ARRAY.match(first_line) is not None
 
 
 def refuse_json_array(path: str | Path) -> None:
@@ -719,8 +719,6 @@ def sniff_delimited(path: Path) -> tuple[str, list[str]]:
     if encoding not in (None, "utf-8-sig"):
         raise InputError(f"file is {encoding.upper()} text; tables are read as UTF-8", path=path,
                          hint=f"convert it first, e.g. iconv -f {encoding.upper()} -t UTF-8")
-    if re.match(rb"(\xef\xbb\xbf)?\s*\[\s*[{\]]", head):  # an array of objects, named otherwise than .json
-        refuse_json_array(path)
     if head.startswith(b"PK\x03\x04"):
         raise InputError("file is a ZIP archive (an Excel workbook?), not delimited text", path=path,
                          hint="save the sheet as CSV, or unpack the archive")
@@ -732,6 +730,8 @@ def sniff_delimited(path: Path) -> tuple[str, list[str]]:
     if not text.strip():
         raise InputError("file is empty", path=path)
     first = text.lstrip("\r\n").splitlines()[0]
+    if opens_json_array(first):  # named otherwise than .json
+        refuse_json_array(path)
     delimiter = header_delimiter(first)
     if first.count(delimiter) == 0 and first.startswith("#"):
         raise InputError("the file starts with a comment line, not a header row", path=path, row=1,
