@@ -24,6 +24,7 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/flows.py
 	$(BIN)/python benchmarks/detect_process.py
+	$(BIN)/python benchmarks/zeek_reader.py
 	$(BIN)/python benchmarks/network_sizes.py
 	$(BIN)/python benchmarks/malware.py
 	$(BIN)/python benchmarks/logs.py

@@ -692,6 +692,59 @@ def test_fuzzed_zeek_logs_are_read_or_rejected_never_crash(tmp_path, edits, json
     assert len(flows) + flows.report.malformed_rows >= flows.total_rows
 
 
+_ZEEK_VALUE = st.lists(st.sampled_from(["x", "1", "0.5", "-", "(empty)", '"', "'", " ", "  ", ",", "\x00", "é", "\\",
+                                       "\t"]), max_size=4).map("".join)
+_ZEEK_LINE = st.one_of(
+    st.sampled_from(["#separator \\x09", "#separator ,", "#separator \\x0", "#close\t2026", "# a comment", "", "  ",
+                     "#fields\tuid\tduration\tproto", "#fields\tuid\tduration\tuid",
+                     "#fields\tuid\tproto   label   detailed-label", "#fields,uid,duration"]),
+    st.lists(_ZEEK_VALUE, min_size=1, max_size=5).map("\t".join),
+    st.lists(_ZEEK_VALUE, min_size=1, max_size=4).map(",".join))
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_ZEEK_LINE, max_size=14))
+def test_zeek_tsv_columns_read_as_the_records_do(lines):
+    """Files are read in columns (pyarrow splits the lines); each record the service reads alone
+    goes through :func:`zeek_records`. Both must read every log alike: the same values (Zeek's
+    markers missing), the same malformed lines with the same messages, separators and #fields
+    headers changing midway, repeated field names, IoT-23's spaced columns, quotes left as written."""
+    from deepsentry.flows.zeek import MISSING, _tsv_table, zeek_records
+
+    numbered = list(enumerate(["#fields\tuid\tduration"] + lines, 1))  # a TSV log, never JSON
+    told_records, told_columns = [], []
+    try:
+        records = list(zeek_records(numbered, lambda *bad: told_records.append(bad)))
+    except InputError as exc:
+        with pytest.raises(InputError) as raised:
+            _tsv_table(numbered, lambda *bad: None, None)
+        assert str(raised.value) == str(exc)
+        return
+    frame, numbers = _tsv_table(numbered, lambda *bad: told_columns.append(bad), None)
+    assert told_columns == told_records
+    expected = pd.DataFrame(records).replace(dict.fromkeys(MISSING, np.nan))
+    assert len(numbers) == len(expected) and len(set(numbers)) == len(numbers)
+    assert sorted(set(numbers) | {n for n, _ in told_records}) == sorted(numbers.tolist() + [n for n, _ in told_records])
+    assert list(frame.columns) == list(expected.columns)
+    for column in expected:
+        assert ([None if pd.isna(v) else v for v in frame[column]]
+                == [None if pd.isna(v) else v for v in expected[column]]), column
+
+
+def test_zeek_record_longer_than_a_read_block(tmp_path):
+    """pyarrow reads text in 1 MiB blocks and refuses a line longer than one: a 3 MB record (a
+    runaway field in a log) reads as the others do."""
+    fixture = (Path(__file__).parent / "fixtures" / "zeek_conn.log").read_text().splitlines()
+    at = next(i for i, line in enumerate(fixture) if line and not line.startswith("#"))
+    values = fixture[at].split("\t")
+    values[-1] = "é" * 1_500_000
+    fixture[at] = "\t".join(values)
+    path = tmp_path / "conn.log"
+    path.write_text("\n".join(fixture) + "\n", encoding="utf-8")
+    flows = read_flows(path, ReadOptions(format="zeek", keep_columns=("tunnel_parents",)))
+    assert len(flows) == 4 and flows.features["tunnel_parents"][0] == "é" * 1_500_000
+
+
 def test_zeek_logs_compressed_cut_short_in_folders_and_with_a_chosen_label(tmp_path):
     """Zeek gzips the logs it rotates and keeps conn.log beside dns.log, http.log...: each reads
     as a user keeps them. A log cut short keeps its records before the cut, and every malformed

@@ -12,6 +12,7 @@ stay out of the features; ``id.resp_p`` is kept as the service port. Zeek writes
 
 from __future__ import annotations
 
+import array
 import itertools
 import json
 import re
@@ -33,6 +34,8 @@ IDENTIFIERS = ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h")
 _SPACES = re.compile(r"\s{2,}")
 #: how Zeek writes an unset and an empty field: both read as missing
 MISSING = ("-", "(empty)")
+#: text of checked lines handed to pyarrow at a time (characters)
+_BATCH_CHARS = 16 << 20
 LABELS = ("label", "detailed-label", "tunnel_parents")  # Zeek-based datasets (e.g. IoT-23) add labels
 
 
@@ -96,6 +99,79 @@ def _numbered_lines(path: Path, bad: Callable[[int, str], None]) -> Iterator[tup
         bad(number + 1, f"file ends early or is corrupt ({exc})")
 
 
+class _TsvHeader:
+    """What a Zeek TSV log's ``#`` header lines say so far: the separator and the fields (both may
+    change where a second log's header follows the first, as when logs are concatenated)."""
+
+    def __init__(self) -> None:
+        self.separator, self.fields, self.spaced = "\t", None, False
+
+    def read(self, number: int, line: str, bad: Callable[[int, str], None]) -> bool:
+        """Take in ``line`` when it is a header, comment or blank line (True); False for a record."""
+        if line.startswith("#separator"):
+            written = line[len("#separator"):].strip()
+            try:
+                named = written.encode().decode("unicode_escape")
+            except UnicodeDecodeError:
+                named = ""
+            if len(named) == 1 and named not in "\r\n":
+                self.separator = named
+            else:  # a header line cut or corrupt: Zeek writes a tab, which stays
+                bad(number, f"#separator {written!r} is not one character; tab kept")
+        elif line.startswith("#fields"):
+            fields = line.split(self.separator)[1:]
+            # IoT-23's conn.log.labeled joins its last three columns (tunnel_parents, label,
+            # detailed-label) with runs of spaces, in the header and in every record
+            self.spaced = any(_SPACES.search(f.strip()) for f in fields)
+            if self.spaced:
+                fields = [part for f in fields for part in _SPACES.split(f.strip())]
+            self.fields = fields
+        elif not line.startswith("#") and line.strip():
+            return False
+        return True
+
+    def values(self, number: int, line: str, bad: Callable[[int, str], None], path: str | Path | None
+               ) -> list[str] | None:
+        """The record's values, or None (told to ``bad``) when their number is not the fields'."""
+        if self.fields is None:
+            raise InputError("a Zeek TSV log needs its #fields header before the records", path=path, row=number)
+        values = line.split(self.separator)
+        if self.spaced:
+            values = [part for v in values for part in _SPACES.split(v)]
+        if len(values) != len(self.fields):
+            bad(number, f"expected {len(self.fields)} fields, found {len(values)}")
+            return None
+        return values
+
+
+def _first_line_opens_json(lines: Iterable[tuple[int, str]]) -> tuple[bool, Iterator[tuple[int, str]]]:
+    """Whether the first non-blank line opens a JSON object (a JSON Zeek log), and the lines again."""
+    lines = iter(lines)
+    first = next(((number, line) for number, line in lines if line.strip()), None)
+    return (first is not None and first[1].lstrip().startswith("{"),
+            itertools.chain([first] if first else [], lines))
+
+
+def _json_records(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], None]
+                  ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The line number and object of each record of a JSON Zeek log."""
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:  # its own "line 1 column n" would name the wrong line
+            bad(number, f"not JSON ({exc.msg}, character {exc.pos + 1})")
+            continue
+        except (ValueError, RecursionError):
+            bad(number, "not JSON (nested too deeply or malformed)")
+            continue
+        if not isinstance(record, dict):
+            bad(number, f"not a JSON object ({type(record).__name__})")
+            continue
+        yield number, record
+
+
 def zeek_records(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], None], *,
                  path: str | Path | None = None) -> Iterator[dict[str, Any]]:
     r"""The records of a Zeek log's numbered lines, TSV (``#fields`` header) or JSON lines, as
@@ -105,57 +181,103 @@ def zeek_records(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], Non
     >>> list(zeek_records(lines, print))
     [{'uid': 'C1', 'duration': '0.5'}]
     """
-    lines = iter(lines)
-    first = next(((number, line) for number, line in lines if line.strip()), None)
-    lines = itertools.chain([first] if first else [], lines)
-    if first is not None and first[1].lstrip().startswith("{"):
-        for number, line in lines:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:  # its own "line 1 column n" would name the wrong line
-                bad(number, f"not JSON ({exc.msg}, character {exc.pos + 1})")
-                continue
-            except (ValueError, RecursionError):
-                bad(number, "not JSON (nested too deeply or malformed)")
-                continue
-            if not isinstance(record, dict):
-                bad(number, f"not a JSON object ({type(record).__name__})")
-                continue
-            yield record
+    is_json, lines = _first_line_opens_json(lines)
+    if is_json:
+        yield from (record for _, record in _json_records(lines, bad))
         return
-    separator, fields, spaced = "\t", None, False
+    header = _TsvHeader()
     for number, line in lines:
-        if line.startswith("#separator"):
-            written = line[len("#separator"):].strip()
-            try:
-                named = written.encode().decode("unicode_escape")
-            except UnicodeDecodeError:
-                named = ""
-            if len(named) == 1 and named not in "\r\n":
-                separator = named
-            else:  # a header line cut or corrupt: Zeek writes a tab, which stays
-                bad(number, f"#separator {written!r} is not one character; tab kept")
-        elif line.startswith("#fields"):
-            fields = line.split(separator)[1:]
-            # IoT-23's conn.log.labeled joins its last three columns (tunnel_parents, label,
-            # detailed-label) with runs of spaces, in the header and in every record
-            spaced = any(_SPACES.search(f.strip()) for f in fields)
-            if spaced:
-                fields = [part for f in fields for part in _SPACES.split(f.strip())]
-        elif line.startswith("#") or not line.strip():
+        if not header.read(number, line, bad) and (values := header.values(number, line, bad, path)) is not None:
+            yield dict(zip(header.fields, values))
+
+
+def _tsv_table(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], None], path: str | Path | None
+               ) -> tuple[pd.DataFrame, np.ndarray]:
+    r"""A Zeek TSV log's records as one frame of text columns (Zeek's markers of unset and empty
+    fields missing), as :func:`zeek_records` reads them, and the line number of each record.
+
+    Lines are checked here, one by one (a malformed record is told to ``bad``, as there), and the
+    good ones split into columns by pyarrow's CSV reader, with no quoting, a batch of lines at a
+    time: a dict per record took about 20 times the text's size in memory, and most of the time.
+
+    >>> lines = enumerate(["#fields\tuid\tduration", "C1\t0.5", "C2", "C3\t-"], 1)
+    >>> frame, numbers = _tsv_table(lines, print, None)
+    3 expected 2 fields, found 1
+    >>> frame.to_dict("list"), numbers.tolist()
+    ({'uid': ['C1', 'C3'], 'duration': ['0.5', nan]}, [2, 4])
+    """
+    import pyarrow as pa
+    from pyarrow import csv
+
+    header, tables, numbers = _TsvHeader(), [], array.array("q")
+    kept: list[str] = []  # lines checked, not yet split: up to _BATCH_CHARS of them
+    kept_chars = 0
+    fields: list[str] | None = None  # those of the lines kept, which a later header may change
+    separator = "\t"
+
+    def flush() -> None:
+        nonlocal kept_chars
+        if not kept:
+            return
+        text = "\n".join(kept).encode("utf-8")
+        longest = max(map(len, kept))
+        kept.clear()
+        kept_chars = 0
+        names = [str(i) for i in range(len(fields))]  # Zeek's names may repeat; the last one wins
+        table = csv.read_csv(
+            pa.BufferReader(text),
+            # a block must hold a whole line: UTF-8 takes up to 4 bytes a character
+            read_options=csv.ReadOptions(column_names=names, block_size=max(1 << 20, 4 * longest + 64),
+                                         use_threads=False),
+            parse_options=csv.ParseOptions(delimiter=separator, quote_char=False, double_quote=False,
+                                           escape_char=False, newlines_in_values=False),
+            convert_options=csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                               null_values=list(MISSING), strings_can_be_null=True))
+        tables.append(pa.table(dict(zip(fields, table.columns))))
+
+    for number, line in lines:
+        if line[:1] == "#" or not line.strip():
+            header.read(number, line, bad)
             continue
-        elif fields is None:
+        if header.fields is None:
             raise InputError("a Zeek TSV log needs its #fields header before the records", path=path, row=number)
-        else:
-            values = line.split(separator)
-            if spaced:
-                values = [part for v in values for part in _SPACES.split(v)]
-            if len(values) != len(fields):
-                bad(number, f"expected {len(fields)} fields, found {len(values)}")
+        if header.spaced:
+            values = header.values(number, line, bad, path)
+            if values is None:
                 continue
-            yield dict(zip(fields, values))
+            line = header.separator.join(values)
+        elif line.count(header.separator) != len(header.fields) - 1:
+            header.values(number, line, bad, path)  # tells bad what is wrong
+            continue
+        if header.fields is not fields or header.separator != separator or kept_chars > _BATCH_CHARS:
+            flush()
+            fields, separator = header.fields, header.separator
+        kept.append(line)
+        kept_chars += len(line)
+        numbers.append(number)
+    flush()
+    numbers = np.frombuffer(numbers, dtype=np.int64) if numbers else np.zeros(0, dtype=np.int64)
+    if not tables:
+        return pd.DataFrame(), numbers
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+    return table.to_pandas(), numbers
+
+
+def _numbers(column: pd.Series) -> pd.Series:
+    """``column`` as float64, missing where it is missing or not a number, by pandas' rules. pyarrow's
+    cast is several times faster and reads the numbers pandas reads alike, but not all of them
+    (pandas also takes surrounding spaces, for one): a column it refuses goes to pandas."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+        try:
+            values = pc.cast(pa.chunked_array(pa.array(column.array)), pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        else:
+            return pd.Series(values.to_numpy(), index=column.index, dtype=np.float64)
+    return pd.to_numeric(column, errors="coerce").astype(np.float64)
 
 
 def read_zeek(path: str | Path, *, strict: bool = False, label_column: str | None = None,
@@ -170,36 +292,44 @@ def read_zeek(path: str | Path, *, strict: bool = False, label_column: str | Non
     them or most of their values are, else text."""
     path = Path(path)
     report = ReadReport(files=[str(path)])
-    rows: list[dict[str, Any]] = []
-    positions: list[int] = []  # record index (see below) of each row
-    # record index (0-based, good and malformed records alike) -> what is wrong, and the record's
-    # name: detect keeps it as an error row in its place, named by its line (it may have no uid)
-    malformed: dict[int, str] = {}
-    malformed_ids: dict[int, str] = {}
+    # the line and what is wrong of each malformed record: detect keeps it as an error row in its
+    # place, named by its line (it may have no uid)
+    bad_lines: list[int] = []
+    bad_messages: list[str] = []
 
     def bad(number: int, message: str) -> None:
         if strict:
             raise InputError(message, path=path, row=number)
-        index = len(rows) + len(malformed)
-        malformed[index], malformed_ids[index] = message, f"line {number}"
+        bad_lines.append(number)
+        bad_messages.append(message)
         report.malformed_rows += 1
         report.add(BadRecord(str(path), number, None, message))
 
-    for record in zeek_records(_numbered_lines(path, bad), bad, path=path):
-        positions.append(len(rows) + len(malformed))
-        rows.append(record)
-    if not rows and not allow_empty:
+    is_json, lines = _first_line_opens_json(_numbered_lines(path, bad))
+    if is_json:
+        numbered = list(_json_records(lines, bad))
+        numbers = np.asarray([number for number, _ in numbered], dtype=np.int64)
+        frame = pd.DataFrame([record for _, record in numbered]).replace(dict.fromkeys(MISSING, np.nan))
+        del numbered
+    else:
+        frame, numbers = _tsv_table(lines, bad, path)
+    # record index (0-based, good and malformed records alike, in line order) of each
+    bad_at = np.asarray(bad_lines, dtype=np.int64)
+    positions = np.arange(len(numbers)) + np.searchsorted(bad_at, numbers)
+    malformed_at = (np.arange(len(bad_at)) + np.searchsorted(numbers, bad_at)).tolist()
+    malformed = dict(zip(malformed_at, bad_messages))
+    malformed_ids = {index: f"line {number}" for index, number in zip(malformed_at, bad_lines)}
+    if not len(numbers) and not allow_empty:
         first_bad = f" (all {len(malformed)} are malformed; first: {report.examples[0]})" if malformed else ""
         raise InputError(f"no connection records{first_bad}", path=path)
-    frame = pd.DataFrame(rows).replace(dict.fromkeys(MISSING, np.nan))
-    if rows and not any(c in frame for c in ("conn_state", "orig_bytes", "duration")):
+    if len(numbers) and not any(c in frame for c in ("conn_state", "orig_bytes", "duration")):
         kind = zeek_log_kind(path)
         raise InputError(f"a Zeek {kind + ' ' if kind not in (None, 'unknown') else ''}log, not a conn.log: "
                          "its records have no connection fields (duration, orig_bytes, conn_state)", path=path,
                          hint="flows are read from Zeek's conn.log")
     features = pd.DataFrame(index=frame.index)
     for column in NUMERIC:
-        values = pd.to_numeric(frame[column], errors="coerce") if column in frame else pd.Series(np.nan, index=frame.index)
+        values = _numbers(frame[column]) if column in frame else pd.Series(np.nan, index=frame.index)
         unparsed = values.isna() & frame[column].notna() if column in frame else values.isna() & False
         if unparsed.any():
             report.bad_values[column] = int(unparsed.sum())
@@ -215,7 +345,7 @@ def read_zeek(path: str | Path, *, strict: bool = False, label_column: str | Non
     if label_col in features:  # as a feature it would hand the model the answer
         features = features.drop(columns=label_col)
     absent = [c for c in keep_columns if c not in frame]
-    if absent and rows:  # a typo would otherwise pass unnoticed
+    if absent and len(numbers):  # a typo would otherwise pass unnoticed
         raise InputError(f"column(s) {', '.join(map(repr, absent))} not found", path=path,
                          hint=f"fields are: {', '.join(map(str, frame.columns))}")
     for column in dict.fromkeys((*keep_columns, *model_columns)):
@@ -233,10 +363,10 @@ def read_zeek(path: str | Path, *, strict: bool = False, label_column: str | Non
     identifiers = identifiers.rename(columns={"id.orig_h": "src_ip", "id.orig_p": "src_port", "id.resp_h": "dst_ip",
                                               "id.resp_p": "dst_port"})
     return LabelledTable(features=features, labels=labels, raw_labels=labels,
-                         ids=frame["uid"].to_numpy() if "uid" in frame else np.asarray(positions), format="zeek",
+                         ids=frame["uid"].to_numpy() if "uid" in frame else positions, format="zeek",
                          benign_labels=tuple(benign_labels) or ("benign", "-", "normal"), report=report,
-                         positions=np.asarray(positions, dtype=np.int64),
-                         total_rows=len(rows) + report.malformed_rows, label_column=label_col,
+                         positions=positions.astype(np.int64),
+                         total_rows=len(numbers) + report.malformed_rows, label_column=label_col,
                          malformed_positions=malformed, malformed_ids=malformed_ids,
                          id_column="uid" if "uid" in frame else None,
                          identifiers=identifiers.reset_index(drop=True))
