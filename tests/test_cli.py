@@ -529,6 +529,57 @@ def test_a_large_zeek_log_is_scored_in_pieces_as_if_read_whole(tmp_path):
             detect_file(detector, path, tmp_path / "strict.csv", strict=True, piece_bytes=20_000)
 
 
+def test_a_large_compressed_log_cut_short_keeps_its_records_in_pieces_as_read_whole(tmp_path):
+    """A gzip-compressed Zeek log or JSON-lines table cut short (a rotated log copied while it was
+    written) keeps its records before the cut, read whole, and the cut is one malformed record. In
+    pieces the whole run failed ("cannot decompress"), scoring nothing; it now ends as read whole,
+    also where the cut falls right after a piece's last line. With --strict it is the same error."""
+    import gzip
+    import zlib
+
+    from deepsentry.core.errors import InputError
+    from deepsentry.detection.batch import detect_file, load_detector
+    from deepsentry.flows.readers import table_pieces
+
+    header, rows = synthetic_zeek_conn(3000)
+    train = tmp_path / "train.log"
+    train.write_text("\n".join(header + rows[:1000]) + "\n")
+    assert main(["train", "flows", "--data", str(train), "--out", str(tmp_path / "m"), "--label-column", "conn_state",
+                 "--benign-label", "SF", "--epochs", "2", "--no-onnx"]) == 0
+    detector = load_detector(tmp_path / "m")
+    text = ("\n".join(header + rows) + "\n").encode()
+    fields = header[6].split("\t")[1:]
+    as_json = "".join(json.dumps(dict(zip(fields, row.split("\t")))) + "\n" for row in rows).encode()
+    plain = tmp_path / "plain.log"
+    plain.write_bytes(text)
+    # the first three pieces of the log exactly, then a stream that stops (no end marker)
+    head = ("\n".join(header) + "\n").encode()  # in front of each piece
+    at_piece_end = head + b"".join(piece.text[len(head):] for piece in list(table_pieces(plain, None, 20_000))[:3])
+    flushed = zlib.compressobj(wbits=31)
+    cuts = {"cut.log.gz": gzip.compress(text)[:-30_000], "cut.json.log.gz": gzip.compress(as_json)[:-9_000],
+            "at_piece_end.log.gz": flushed.compress(at_piece_end) + flushed.flush(zlib.Z_FULL_FLUSH)}
+    for name, blob in cuts.items():
+        path = tmp_path / name
+        path.write_bytes(blob)
+        # (a cut gzip's last four bytes, its size when whole, are any number: 10**15 is beyond them)
+        whole_frame, whole = detect_file(detector, path, tmp_path / "whole.csv", piece_bytes=10**15)
+        none, pieces = detect_file(detector, path, tmp_path / "pieces.csv", piece_bytes=20_000)
+        assert whole_frame is not None and none is None  # in pieces indeed
+        a, b = (pd.read_csv(tmp_path / out, keep_default_na=False) for out in ("whole.csv", "pieces.csv"))
+        assert 500 < len(b) < 3000 and b["error"].iat[-1].startswith("file ends early or is corrupt (")
+        assert (b["error"] != "").sum() == 1 and b["error"].iat[-1].endswith("; records before kept")
+        for column in ("id", "alert", "predicted", "error"):
+            assert a[column].tolist() == b[column].tolist(), (name, column)
+        assert (whole.rows, whole.scored, whole.alerts, whole.malformed_rows) == (
+            pieces.rows, pieces.scored, pieces.alerts, pieces.malformed_rows)
+        assert whole.examples == pieces.examples and "ends early" in pieces.examples[-1]
+        with pytest.raises(InputError) as strict_whole:
+            detect_file(detector, path, tmp_path / "strict.csv", strict=True, piece_bytes=10**15)
+        with pytest.raises(InputError) as strict_pieces:
+            detect_file(detector, path, tmp_path / "strict.csv", strict=True, piece_bytes=20_000)
+        assert str(strict_whole.value) == str(strict_pieces.value) and "ends early" in str(strict_pieces.value)
+
+
 def test_columns_kept_at_training_are_read_as_features_when_scoring(tmp_path):
     """--keep-column makes an identifier (src_port) or a label's name (type: here a message type)
     a feature; the model then scores its own training file. Scoring dropped src_port again and

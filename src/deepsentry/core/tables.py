@@ -521,6 +521,16 @@ def open_text(path: str | Path) -> Any:
     return io.TextIOWrapper(stream, encoding=encoding or "utf-8", errors="replace", newline=None)
 
 
+def ends_early(exc: BaseException) -> str:
+    """What the malformed record that ends a file cut short (a gzip stream, say) or corrupt says:
+    the records before it are kept.
+
+    >>> ends_early(EOFError("Compressed file ended before the end-of-stream marker was reached"))
+    'file ends early or is corrupt (Compressed file ended before the end-of-stream marker was reached); records before kept'
+    """
+    return f"file ends early or is corrupt ({exc}); records before kept"
+
+
 def json_line_objects(path: str | Path, *, strict: bool = False
                       ) -> tuple[list[tuple[int, dict[str, Any]]], dict[int, str], int]:
     """The JSON objects of a JSON-lines file (plain, gzip or a stream), each with its record
@@ -570,7 +580,7 @@ def json_line_objects(path: str | Path, *, strict: bool = False
                     bad(total - 1, f"not a JSON object ({type(record).__name__})")
     except (OSError, EOFError, zlib.error) as exc:  # a truncated gzip file: the records before it count
         number += 1
-        bad(total, f"file ends early or is corrupt ({exc}); records before kept")
+        bad(total, ends_early(exc))
         total += 1
     return objects, malformed, total
 

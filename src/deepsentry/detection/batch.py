@@ -22,9 +22,9 @@ from ..core.base import validate_range
 from ..core.bundle import read_bundle
 from ..core.errors import ConfigError, DeepSentryError, InputError
 from ..core.preprocessing import PreprocessingReport, missing_columns_error
-from ..core.tables import (JSON_LINES_SUFFIXES, MAX_EXAMPLES, STDOUT, LabelledTable, ReadReport, TableWriter,
-                           check_output, check_writable, copy_named_as, input_name, is_json_lines, is_pipe,
-                           one_spelling_per_class, pipe_as_file, write_table)
+from ..core.tables import (JSON_LINES_SUFFIXES, MAX_EXAMPLES, STDOUT, BadRecord, LabelledTable, ReadReport,
+                           TableWriter, check_output, check_writable, copy_named_as, input_name, is_json_lines,
+                           is_pipe, one_spelling_per_class, pipe_as_file, write_table)
 from ..evaluation.metrics import binary_metrics, class_metrics, group_detection
 from ..evaluation.report import write_report
 from ..flows import FlowDetector
@@ -143,22 +143,47 @@ def score_file(detector: Any, path: str | Path, *, strict: bool = False,
         frame = pd.concat([data.identifiers.reset_index(drop=True), frame], axis=1)
     if data.malformed_positions:
         frame.index = data.positions
-        known = getattr(data, "malformed_ids", {})
-        filler = pd.DataFrame(
-            {"id": [known.get(p, p) for p in data.malformed_positions], "score": np.nan, "alert": np.int8(0),
-             "error": list(data.malformed_positions.values())},
-            index=list(data.malformed_positions))
-        if "predicted" in frame:
-            filler["predicted"] = ""
-        frame = pd.concat([frame, filler[frame.columns]]).sort_index().reset_index(drop=True)
-        if frame["id"].dtype == object and frame["id"].map(type).nunique() > 1:
-            frame["id"] = frame["id"].astype(str)  # row numbers beside string ids: one type for the writers
+        frame = _with_malformed_rows(frame, data.malformed_positions, getattr(data, "malformed_ids", {}))
     summary.rows, summary.scored = len(frame), len(out["score"])
     summary.alerts = int(frame["alert"].sum())
     if "predicted" in frame:
         counts = frame.loc[frame["alert"] == 1, "predicted"].value_counts()
         summary.predicted_counts = {str(k): int(v) for k, v in counts.items()}
     return frame, data, summary
+
+
+def _with_malformed_rows(frame: pd.DataFrame, malformed: dict[int, str], known_ids: dict[int, str]) -> pd.DataFrame:
+    """``frame``, indexed by record position, with a row for each malformed record in its place:
+    no score, no alert, what is wrong as its error, its id a name where ``known_ids`` has one (a
+    Zeek record's line), else its position (a row number)."""
+    filler = pd.DataFrame({"id": [known_ids.get(p, p) for p in malformed], "score": np.nan, "alert": np.int8(0),
+                           "error": list(malformed.values())}, index=list(malformed))
+    if "predicted" in frame:
+        filler["predicted"] = ""
+    frame = pd.concat([frame, filler[frame.columns]]).sort_index().reset_index(drop=True)
+    if frame["id"].dtype == object and frame["id"].map(type).nunique() > 1:
+        frame["id"] = frame["id"].astype(str)  # row numbers beside string ids: one type for the writers
+    return frame
+
+
+def _with_fault_row(frame: pd.DataFrame, data: Any, summary: DetectSummary, piece: Any, path: str | Path,
+                    strict: bool) -> pd.DataFrame:
+    """The last piece of a file cut short or corrupt (``piece.fault``) with the malformed record
+    that ends it, after its rows, as the file's reader has it read whole (numbered within the
+    piece, as its other rows are)."""
+    line = piece.text.count(b"\n") + 1  # the line cut short, where the whole file's reader stops
+    if strict:
+        raise InputError(piece.fault, path=path, row=line + piece.lines_before)
+    position = data.total_rows
+    named = {position: f"line {line}"} if data.format == "zeek" else {}  # as read_zeek names its malformed records
+    frame = _with_malformed_rows(frame, {position: piece.fault}, named)
+    data.total_rows += 1
+    data.malformed_positions[position] = piece.fault
+    data.malformed_ids.update(named)
+    data.report.malformed_rows += 1
+    data.report.add(BadRecord(str(path), line, None, piece.fault))
+    summary.rows, summary.malformed_rows = len(frame), summary.malformed_rows + 1
+    return frame
 
 
 def transform_and_score(detector: Any, frame: pd.DataFrame, report: PreprocessingReport,
@@ -247,6 +272,8 @@ def _scored_pieces(detector: Any, path: str | Path, pieces: Any, total: DetectSu
             with copy_named_as(copy, str(path), lines_before=piece.lines_before, quiet=number > 0):
                 frame, data, summary = score_file(detector, copy, absent_columns=absent if keys_vary else None,
                                                   **options)
+            if piece.fault is not None:
+                frame = _with_fault_row(frame, data, summary, piece, path, options.get("strict", False))
             if len(data.features):  # a piece of malformed records only says nothing of the columns
                 never_seen = absent if never_seen is None else never_seen & absent
             _number_within_file(frame, data, summary, str(path), rows_before, piece.lines_before,

@@ -11,6 +11,7 @@ counted in a :class:`ReadReport` with their line numbers, or rejected with ``str
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -24,8 +25,8 @@ import pandas as pd
 from ..core.errors import ConfigError, InputError
 from ..core.preprocessing import category_text
 from ..core.tables import (BadRecord, COLUMNAR_SUFFIXES, LabelledTable, ReadReport, arff_header, coerce_numeric,
-                           is_columnar, is_gzip, is_json_lines, is_pipe, is_text_column, kept_positions, leave_out,
-                           no_data_rows, one_spelling_per_class, open_bytes, read_columnar, read_delimited,
+                           ends_early, is_columnar, is_gzip, is_json_lines, is_pipe, is_text_column, kept_positions,
+                           leave_out, no_data_rows, one_spelling_per_class, open_bytes, read_columnar, read_delimited,
                            read_json_lines, refuse_stream, sniff_delimited, text_encoding)
 from .zeek import looks_like_zeek, read_zeek, zeek_log_kind
 from .formats import (FORMATS, NSL_KDD_COLUMNS, NSL_KDD_DIFFICULTY_NAMES, FlowFormat, detect_format, holds_identifiers,
@@ -161,6 +162,9 @@ class TablePiece:
     text: bytes
     lines_before: int
     header_lines: int = 0
+    #: the last piece of a file cut short or corrupt (see :func:`ends_early`): what the malformed
+    #: record after its lines says
+    fault: str | None = None
 
 
 def table_pieces(path: str | os.PathLike[str], format: str | None, piece_bytes: int) -> Iterator[TablePiece] | None:
@@ -171,7 +175,9 @@ def table_pieces(path: str | os.PathLike[str], format: str | None, piece_bytes: 
     each piece) or JSON. None for what must be read whole: a small table, a folder, a stream,
     Parquet, ARFF, a capture, or a file that is not of ``format`` (whose error the reader gives).
     A record is a line, but for a quote left open, which runs on over lines as one malformed
-    record: at a piece's end it stops there, and the lines after it are read anew. The keys of
+    record: at a piece's end it stops there, and the lines after it are read anew. A compressed
+    JSON-lines or Zeek file cut short or corrupt ends with a piece that says so (its reader keeps
+    the records before the fault, read whole); a delimited one is an error, as read whole. The keys of
     JSON records may differ from piece to piece (a key absent from one piece's records only): the
     caller fills a piece's absent columns (see ``detection.batch._scored_pieces``)."""
     from .capture import is_capture
@@ -182,11 +188,12 @@ def table_pieces(path: str | os.PathLike[str], format: str | None, piece_bytes: 
         return None
     if looks_like_zeek(source):
         if not is_json_lines(source):
-            return _cut(source, True, piece_bytes, header_line=lambda line: line.startswith(b"#"))
+            return _cut(source, True, piece_bytes, header_line=lambda line: line.startswith(b"#"), keep_on_fault=True)
         # a piece must show itself a Zeek log as the file does: its first record names the originator
-        return _cut(source, False, piece_bytes, lambda line: line.lstrip().startswith(b"{") and b'"id.orig_h"' in line)
+        return _cut(source, False, piece_bytes, lambda line: line.lstrip().startswith(b"{") and b'"id.orig_h"' in line,
+                    keep_on_fault=True)
     if is_json_lines(source):  # only a line that opens an object opens a piece (read as JSON lines)
-        return _cut(source, False, piece_bytes, lambda line: line.lstrip().startswith(b"{"))
+        return _cut(source, False, piece_bytes, lambda line: line.lstrip().startswith(b"{"), keep_on_fault=True)
     try:
         delimiter, first = sniff_delimited(source)
         fmt = FORMATS[_format_of(source, None if format == "csv" else format, detect_format(first))]
@@ -222,14 +229,22 @@ def _opens_like(delimiter: str, fields: int) -> Callable[[bytes], bool]:
 
 
 def _cut(path: Path, header: bool, piece_bytes: int, opening: Callable[[bytes], bool] | None = None,
-         header_line: Callable[[bytes], bool] | None = None) -> Iterator[TablePiece]:
+         header_line: Callable[[bytes], bool] | None = None, keep_on_fault: bool = False) -> Iterator[TablePiece]:
     """``path`` in pieces of about ``piece_bytes``, each cut at the end of a line and the header in
     front of each (its first line, and the lines after it for which ``header_line`` is true); lines
-    that cannot open a piece (``opening`` false) stay with the piece before."""
+    that cannot open a piece (``opening`` false) stay with the piece before. A compressed file cut
+    short or corrupt is an error; with ``keep_on_fault``, as its reader keeps the records before
+    the fault (JSON lines, Zeek logs), the last piece holds the whole lines before it and says what
+    is wrong (:attr:`TablePiece.fault`)."""
     import zlib
 
-    try:
-        with open_bytes(path) as handle:
+    def refused(exc: BaseException) -> InputError:
+        return InputError(f"cannot {'decompress' if is_gzip(path) else 'read'} ({exc})", path=path)
+
+    faults = (EOFError, zlib.error, OSError)
+    with contextlib.ExitStack() as stack:
+        try:
+            handle = stack.enter_context(open_bytes(path))
             head = handle.readline() if header else b""
             lines = 0
             while head and not head.strip(b"\r\n"):  # empty lines before the header: skipped, as read whole
@@ -241,19 +256,43 @@ def _cut(path: Path, header: bool, piece_bytes: int, opening: Callable[[bytes], 
                     carried = line
                     break
                 head += line
-            while body := carried + handle.read(max(piece_bytes - len(carried), 0)):
-                carried = b""
-                if not body.endswith(b"\n"):
-                    body += handle.readline()  # on to the end of the line
+        except faults as exc:
+            raise refused(exc) from None
+        if keep_on_fault and opening is None:
+            # each piece reads the line that opens the next, which it carries: so a fault always
+            # comes with a line or more to keep, and the piece that holds them tells it
+            opening = lambda line: True  # noqa: E731
+        while True:
+            parts, size, carried, failure = [carried], len(carried), b"", None
+            try:
+                # read1, not read: a fault in read's loop loses what it had decompressed
+                while size < piece_bytes and (chunk := handle.read1(piece_bytes - size)):
+                    parts.append(chunk)
+                    size += len(chunk)
+                if size and not parts[-1].endswith(b"\n"):
+                    parts.append(handle.readline())  # on to the end of the line
                 while opening is not None and (line := handle.readline()):
                     if opening(line):
                         carried = line
                         break
-                    body += line
-                yield TablePiece(head + body, lines, head.count(b"\n"))
-                lines += body.count(b"\n")
-    except (EOFError, zlib.error, OSError) as exc:  # a compressed file cut short or corrupt
-        raise InputError(f"cannot {'decompress' if is_gzip(path) else 'read'} ({exc})", path=path) from None
+                    parts.append(line)
+            except faults as exc:
+                if not keep_on_fault:
+                    raise refused(exc) from None
+                failure = exc
+            body = b"".join(parts)
+            parts = chunk = None  # the text is held once, with the header, when the piece goes out
+            if failure is not None:
+                body = body[:body.rfind(b"\n") + 1]  # the line cut short, lost as it is read whole
+                if not body:  # not one whole line after the header: nothing to keep
+                    raise refused(failure)
+            elif not body:
+                return
+            yield TablePiece(head + body, lines, head.count(b"\n"), None if failure is None else ends_early(failure))
+            if failure is not None:
+                return
+            lines += body.count(b"\n")
+            body = None  # before the next piece is read
 
 
 def _concat(parts: list[FlowData], where: str) -> FlowData:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import InputError
-from ..core.tables import BadRecord, LabelledTable, ReadReport, open_bytes, open_text
+from ..core.tables import BadRecord, LabelledTable, ReadReport, ends_early, open_bytes, open_text
 
 NUMERIC = ("duration", "orig_bytes", "resp_bytes", "missed_bytes", "orig_pkts", "orig_ip_bytes",
            "resp_pkts", "resp_ip_bytes", "id.resp_p")
@@ -96,7 +96,7 @@ def _numbered_lines(path: Path, bad: Callable[[int, str], None]) -> Iterator[tup
             for number, line in enumerate(handle, 1):
                 yield number, line.rstrip("\n")
     except (OSError, EOFError, zlib.error) as exc:
-        bad(number + 1, f"file ends early or is corrupt ({exc})")
+        bad(number + 1, ends_early(exc))
 
 
 class _TsvHeader:
