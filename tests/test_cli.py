@@ -580,6 +580,41 @@ def test_a_large_compressed_log_cut_short_keeps_its_records_in_pieces_as_read_wh
         assert str(strict_whole.value) == str(strict_pieces.value) and "ends early" in str(strict_pieces.value)
 
 
+def test_a_gzipped_csv_cut_short_keeps_its_records_read_whole_and_in_pieces(tmp_path):
+    """pyarrow refused a gzipped CSV cut short whole ("Truncated compressed stream"), and the
+    pieces reader too: a download cut off lost every record. Its whole lines are read now, the
+    cut one malformed record after them, whole and in pieces alike; --strict names it."""
+    import gzip
+
+    from deepsentry.core.errors import InputError
+    from deepsentry.detection.batch import detect_file, load_detector
+    from deepsentry.flows.readers import ReadOptions, read_flows
+
+    rng = np.random.default_rng(3)
+    attack = rng.random(4000) < 0.3
+    frame = pd.DataFrame({"dur": rng.exponential(2, 4000) + 5 * attack, "pkts": rng.integers(1, 90, 4000),
+                          "proto": rng.choice(["tcp", "udp"], 4000), "label": np.where(attack, "scan", "benign")})
+    frame.iloc[:1000].to_csv(tmp_path / "train.csv", index=False)
+    assert main(["train", "flows", "--data", str(tmp_path / "train.csv"), "--label-column", "label",
+                 "--benign-label", "benign", "--out", str(tmp_path / "m"), "--epochs", "2", "--no-onnx"]) == 0
+    detector = load_detector(tmp_path / "m")
+    cut = tmp_path / "flows.csv.gz"
+    cut.write_bytes(gzip.compress(frame.to_csv(index=False).encode())[:-20_000])
+    data = read_flows(cut, ReadOptions(label_column="label"))
+    assert 1000 < len(data) < 4000 and data.total_rows == len(data) + 1 == data.report.malformed_rows + len(data)
+    assert data.report.examples[-1].row == len(data) + 2  # the line after the last whole one
+    assert data.report.examples[-1].reason.startswith("file ends early or is corrupt (")
+    with pytest.raises(InputError, match=rf"flows.csv.gz, line {len(data) + 2}: file ends early or is corrupt"):
+        read_flows(cut, ReadOptions(label_column="label", strict=True))
+    _, whole = detect_file(detector, cut, tmp_path / "whole.csv", piece_bytes=10**15)
+    _, pieces = detect_file(detector, cut, tmp_path / "pieces.csv", piece_bytes=10_000)
+    a, b = (pd.read_csv(tmp_path / out, keep_default_na=False) for out in ("whole.csv", "pieces.csv"))
+    assert len(b) == len(data) + 1 and b["id"].iat[-1] == len(data) and b["error"].iat[-1].startswith("file ends")
+    for column in ("id", "alert", "predicted", "error"):
+        assert a[column].tolist() == b[column].tolist(), column
+    assert whole.examples == pieces.examples and (whole.scored, whole.alerts) == (pieces.scored, pieces.alerts)
+
+
 def test_columns_kept_at_training_are_read_as_features_when_scoring(tmp_path):
     """--keep-column makes an identifier (src_port) or a label's name (type: here a message type)
     a feature; the model then scores its own training file. Scoring dropped src_port again and

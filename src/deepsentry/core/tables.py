@@ -521,6 +521,22 @@ def open_text(path: str | Path) -> Any:
     return io.TextIOWrapper(stream, encoding=encoding or "utf-8", errors="replace", newline=None)
 
 
+def decompressed_before_fault(path: str | Path) -> tuple[bytes, BaseException | None]:
+    """A gzip file's content, decompressed up to where it is cut short or corrupt, and what is
+    wrong there (None for a sound file)."""
+    import gzip
+    import zlib
+
+    parts = []
+    try:
+        with gzip.open(path, "rb") as handle:
+            while chunk := handle.read1(1 << 24):  # read1: a fault loses nothing read before it
+                parts.append(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        return b"".join(parts), exc
+    return b"".join(parts), None
+
+
 def ends_early(exc: BaseException) -> str:
     """What the malformed record that ends a file cut short (a gzip stream, say) or corrupt says:
     the records before it are kept.
@@ -886,12 +902,22 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
             convert_options=pacsv.ConvertOptions(strings_can_be_null=False),
         )
 
+    fault: BaseException | None = None  # what ends a compressed file cut short or corrupt
     try:
         # Single-threaded reading knows each bad row's line number: used in strict mode, and
         # to re-read the (rare) files that have malformed rows.
         with quiet_row_handler_errors():
-            table = read(not strict)
-            if bad and any(number is None for number, _ in bad):
+            try:
+                table = read(not strict)
+            except OSError:  # a compressed stream that is cut or corrupt: its whole lines, read again
+                if not compressed:
+                    raise
+                kept, fault = decompressed_before_fault(path)
+                if fault is None:
+                    raise
+                table = read(False, pa.BufferReader(kept[:kept.rfind(b"\n") + 1]))
+                del kept
+            if fault is None and bad and any(number is None for number, _ in bad):
                 table = read(False)
     except (pa.ArrowInvalid, OSError) as exc:  # OSError: a compressed stream that is cut or corrupt
         if strict and bad:
@@ -911,6 +937,11 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
     except UnicodeDecodeError as exc:
         raise InputError(f"the header row is not UTF-8 text ({exc.reason} at byte {exc.start})", path=path,
                          row=1, hint="re-encode the file as UTF-8") from None
+    if fault is not None:  # one malformed record after the whole lines, as the other readers have it
+        bad.append((table.num_rows + len(bad) + header_lines + 1, ends_early(fault)))
+        if strict:
+            number = bad[-1][0]
+            raise InputError(bad[-1][1], path=path, row=file_lines(path, [number]).get(number, number))
     malformed: dict[int, str] = {}
     in_file = file_lines(path, [lines.get(number, number) for number, _ in bad[:MAX_EXAMPLES]], report)
     for number, reason in bad:

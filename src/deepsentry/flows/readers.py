@@ -176,8 +176,8 @@ def table_pieces(path: str | os.PathLike[str], format: str | None, piece_bytes: 
     Parquet, ARFF, a capture, or a file that is not of ``format`` (whose error the reader gives).
     A record is a line, but for a quote left open, which runs on over lines as one malformed
     record: at a piece's end it stops there, and the lines after it are read anew. A compressed
-    JSON-lines or Zeek file cut short or corrupt ends with a piece that says so (its reader keeps
-    the records before the fault, read whole); a delimited one is an error, as read whole. The keys of
+    file cut short or corrupt ends with a piece that says so (the readers keep the records before
+    the fault, read whole). The keys of
     JSON records may differ from piece to piece (a key absent from one piece's records only): the
     caller fills a piece's absent columns (see ``detection.batch._scored_pieces``)."""
     from .capture import is_capture
@@ -188,12 +188,11 @@ def table_pieces(path: str | os.PathLike[str], format: str | None, piece_bytes: 
         return None
     if looks_like_zeek(source):
         if not is_json_lines(source):
-            return _cut(source, True, piece_bytes, header_line=lambda line: line.startswith(b"#"), keep_on_fault=True)
+            return _cut(source, True, piece_bytes, header_line=lambda line: line.startswith(b"#"))
         # a piece must show itself a Zeek log as the file does: its first record names the originator
-        return _cut(source, False, piece_bytes, lambda line: line.lstrip().startswith(b"{") and b'"id.orig_h"' in line,
-                    keep_on_fault=True)
+        return _cut(source, False, piece_bytes, lambda line: line.lstrip().startswith(b"{") and b'"id.orig_h"' in line)
     if is_json_lines(source):  # only a line that opens an object opens a piece (read as JSON lines)
-        return _cut(source, False, piece_bytes, lambda line: line.lstrip().startswith(b"{"), keep_on_fault=True)
+        return _cut(source, False, piece_bytes, lambda line: line.lstrip().startswith(b"{"))
     try:
         delimiter, first = sniff_delimited(source)
         fmt = FORMATS[_format_of(source, None if format == "csv" else format, detect_format(first))]
@@ -229,13 +228,12 @@ def _opens_like(delimiter: str, fields: int) -> Callable[[bytes], bool]:
 
 
 def _cut(path: Path, header: bool, piece_bytes: int, opening: Callable[[bytes], bool] | None = None,
-         header_line: Callable[[bytes], bool] | None = None, keep_on_fault: bool = False) -> Iterator[TablePiece]:
+         header_line: Callable[[bytes], bool] | None = None) -> Iterator[TablePiece]:
     """``path`` in pieces of about ``piece_bytes``, each cut at the end of a line and the header in
     front of each (its first line, and the lines after it for which ``header_line`` is true); lines
-    that cannot open a piece (``opening`` false) stay with the piece before. A compressed file cut
-    short or corrupt is an error; with ``keep_on_fault``, as its reader keeps the records before
-    the fault (JSON lines, Zeek logs), the last piece holds the whole lines before it and says what
-    is wrong (:attr:`TablePiece.fault`)."""
+    that cannot open a piece (``opening`` false) stay with the piece before. Of a compressed file
+    cut short or corrupt, the last piece holds the whole lines before the fault and says what is
+    wrong (:attr:`TablePiece.fault`), as the readers keep the records before it."""
     import zlib
 
     def refused(exc: BaseException) -> InputError:
@@ -258,10 +256,9 @@ def _cut(path: Path, header: bool, piece_bytes: int, opening: Callable[[bytes], 
                 head += line
         except faults as exc:
             raise refused(exc) from None
-        if keep_on_fault and opening is None:
-            # each piece reads the line that opens the next, which it carries: so a fault always
-            # comes with a line or more to keep, and the piece that holds them tells it
-            opening = lambda line: True  # noqa: E731
+        # each piece reads the line that opens the next, which it carries: so a fault always comes
+        # with a line or more to keep, and the piece that holds them tells it
+        opens = opening or (lambda line: True)
         while True:
             parts, size, carried, failure = [carried], len(carried), b"", None
             try:
@@ -271,14 +268,12 @@ def _cut(path: Path, header: bool, piece_bytes: int, opening: Callable[[bytes], 
                     size += len(chunk)
                 if size and not parts[-1].endswith(b"\n"):
                     parts.append(handle.readline())  # on to the end of the line
-                while opening is not None and (line := handle.readline()):
-                    if opening(line):
+                while line := handle.readline():
+                    if opens(line):
                         carried = line
                         break
                     parts.append(line)
             except faults as exc:
-                if not keep_on_fault:
-                    raise refused(exc) from None
                 failure = exc
             body = b"".join(parts)
             parts = chunk = None  # the text is held once, with the header, when the piece goes out
