@@ -954,10 +954,16 @@ def test_a_compressed_table_is_cut_into_pieces_as_it_is_decompressed(trained, tm
     assert frame is None  # read in pieces, though the compressed file is smaller than one
     plain, pieces = pd.read_csv(tmp_path / "plain.csv"), pd.read_csv(tmp_path / "pieces.csv")
     assert list(pieces["id"]) == list(range(3000)) and list(pieces["alert"]) == list(plain["alert"])
-    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(text)[:15_000])
-    with pytest.raises(InputError, match="cut.csv.gz: cannot decompress"):
-        detect_file(detector, tmp_path / "cut.csv.gz", tmp_path / "cut.csv", piece_bytes=20_000)
-    assert not (tmp_path / "cut.csv").exists()
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(text)[:15_000])  # its records before the cut are kept
+    _, summary = detect_file(detector, tmp_path / "cut.csv.gz", tmp_path / "cut.csv", piece_bytes=20_000)
+    cut = pd.read_csv(tmp_path / "cut.csv", keep_default_na=False)
+    assert 0 < len(cut) - 1 < 3000 and list(cut["id"]) == list(range(len(cut))) and summary.malformed_rows == 1
+    assert list(cut["alert"][:-1]) == list(plain["alert"][:len(cut) - 1])
+    assert cut["error"].iat[-1].startswith("file ends early or is corrupt")
+    (tmp_path / "head.csv.gz").write_bytes(gzip.compress(text)[:12])  # not one whole line: refused
+    with pytest.raises(InputError, match="head.csv.gz: cannot"):
+        detect_file(detector, tmp_path / "head.csv.gz", tmp_path / "head.csv", piece_bytes=20_000)
+    assert not (tmp_path / "head.csv").exists()
 
 
 def test_a_library_caller_without_logging_set_up_sees_the_file_named_once(trained, tmp_path):

@@ -734,13 +734,16 @@ def sniff_delimited(path: Path) -> tuple[str, list[str]]:
     import zlib
 
     compressed = is_gzip(path)
+    head = b""
     try:
         with open_bytes(path) as handle:
-            head = handle.read(1 << 16)
+            while len(head) < 1 << 16 and (chunk := handle.read1((1 << 16) - len(head))):
+                head += chunk  # read1: a file cut short keeps what comes before the cut
     except (OSError, EOFError, zlib.error) as exc:
         if not compressed:
             raise
-        raise InputError(f"cannot decompress ({exc})", path=path) from None
+        if b"\n" not in head:  # not one whole line: nothing to go by (the reader keeps the lines)
+            raise InputError(f"cannot decompress ({exc})", path=path) from None
     encoding = text_encoding(head)
     if encoding not in (None, "utf-8-sig"):
         raise InputError(f"file is {encoding.upper()} text; tables are read as UTF-8", path=path,
@@ -909,13 +912,16 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
         with quiet_row_handler_errors():
             try:
                 table = read(not strict)
-            except OSError:  # a compressed stream that is cut or corrupt: its whole lines, read again
+            except OSError:
+                # a compressed stream that is cut or corrupt: its whole lines, read again; or one
+                # that Python's gzip reads and pyarrow's does not (zero padding after the stream,
+                # which zcat and gzip -d ignore too)
                 if not compressed:
                     raise
                 kept, fault = decompressed_before_fault(path)
-                if fault is None:
+                if fault is not None and b"\n" not in kept:  # not one whole line: pyarrow's own error
                     raise
-                table = read(False, pa.BufferReader(kept[:kept.rfind(b"\n") + 1]))
+                table = read(False, pa.BufferReader(kept if fault is None else kept[:kept.rfind(b"\n") + 1]))
                 del kept
             if fault is None and bad and any(number is None for number, _ in bad):
                 table = read(False)
