@@ -1119,3 +1119,30 @@ def test_a_folder_of_logs_is_windowed_file_by_file_and_says_which_file(tmp_path)
     rows = pd.read_csv(tmp_path / "t.csv", keep_default_na=False)
     assert list(rows.columns[:2]) == ["file", "line"] and len(rows) == 38
     assert rows.iloc[25][["file", "line"]].tolist() == ["b.log", 1] and rows.iloc[-1]["template_id"] == ""
+
+
+def test_logs_compressed_otherwise_than_with_gzip(tmp_path):
+    """A bzip2 or xz log was read as text: binary noise, each of its lines a template of its own.
+    Alone it is an error that says how it is compressed and how to undo it; in a folder it is left
+    out, counted and named, and the other files are read."""
+    import bz2
+    import lzma
+
+    from deepsentry.core.tables import ReadReport
+    from deepsentry.logs.sequences import iter_lines
+
+    text = b"".join(b"Jan  1 00:00:%02d host sshd[%d]: Accepted password for a\n" % (i, i) for i in range(20))
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "auth.log").write_bytes(text)
+    (folder / "auth.log.1.bz2").write_bytes(bz2.compress(text))
+    (folder / "auth.log.2.xz").write_bytes(lzma.compress(text))
+    with pytest.raises(InputError, match=r"auth.log.1.bz2: file is bzip2-compressed.*bunzip2 -k auth.log.1.bz2"):
+        list(iter_lines(folder / "auth.log.1.bz2", ReadReport()))
+    with pytest.raises(InputError, match=r"auth.log.2.xz: file is xz-compressed"):
+        list(iter_lines(folder / "auth.log.2.xz", ReadReport()))
+    report = ReadReport()
+    assert len(list(iter_lines(folder, report))) == 20
+    assert report.bad_values == {"<unreadable file>": 2}
+    assert sorted(e.path.rsplit("/", 1)[-1] for e in report.examples) == ["auth.log.1.bz2", "auth.log.2.xz"]
+    assert all(e.reason.endswith("; file left out") for e in report.examples)

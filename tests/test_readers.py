@@ -396,6 +396,23 @@ def test_gzipped_tables_padded_or_cut_short(tmp_path):
         read_flows(head_only, ReadOptions(label_column="label"))
 
 
+def test_tables_compressed_otherwise_than_with_gzip_say_so(tmp_path):
+    """A bzip2, xz or zstd table was "binary, not delimited text": it now says how it is compressed
+    and how to undo it, a CSV, a JSON-lines table or a Zeek log alike."""
+    import bz2
+    import lzma
+
+    csv = b"dur,proto,label\n1,tcp,x\n2,udp,y\n"
+    zeek = (Path(__file__).parent / "fixtures" / "zeek_conn.log").read_bytes()
+    for name, blob, kind in (("f.csv.bz2", bz2.compress(csv), "bzip2"), ("f.jsonl.xz", lzma.compress(b'{"a": 1}\n'), "xz"),
+                             ("conn.log.bz2", bz2.compress(zeek), "bzip2"),
+                             ("f.csv.zst", b"\x28\xb5\x2f\xfd" + bytes(20), "zstd")):
+        with pytest.raises(InputError, match=rf"{name}: file is {kind}-compressed; deepsentry reads text"):
+            read_flows(write(tmp_path, name, blob))
+    # text that starts like a bzip2 header is still text
+    assert len(read_flows(write(tmp_path, "bz.csv", b"BZh9,x,label\n1,2,a\n3,4,b\n"), ReadOptions(label_column="label"))) == 2
+
+
 def test_malformed_rows_are_counted_with_line_numbers(tmp_path):
     text = "a,b,label\n1,2,normal\n3,4\n5,6,attack\n7,8,9,normal\n"
     data = read_flows(write(tmp_path, "x.csv", text), ReadOptions(label_column="label"))

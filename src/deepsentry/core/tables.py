@@ -481,11 +481,41 @@ def flat_columns(table: pa.Table, path: str | Path) -> pa.Table:
     return table
 
 
+#: other compressions than gzip, by their first bytes -> their name and the command that undoes them
+_OTHER_COMPRESSIONS = ((re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)"), "bzip2", "bunzip2 -k"),
+                       (re.compile(rb"\xfd7zXZ\x00"), "xz", "unxz -k"), (re.compile(rb"\x28\xb5\x2f\xfd"), "zstd", "unzstd"),
+                       (re.compile(rb"7z\xbc\xaf\x27\x1c"), "7-Zip", "7z x"))
+
+
+def refuse_other_compression(head: bytes, path: str | Path) -> None:
+    """The error for a file compressed otherwise than with gzip (by its first bytes, ``head``):
+    read as text, it would be binary noise, or each of its lines a malformed record.
+
+    >>> import bz2
+    >>> refuse_other_compression(bz2.compress(b"a,b\\n"), "flows.csv.bz2")
+    Traceback (most recent call last):
+    deepsentry.core.errors.InputError: flows.csv.bz2: file is bzip2-compressed; deepsentry reads text, plain or gzip-compressed (decompress it first (bunzip2 -k flows.csv.bz2), or compress it with gzip)
+    """
+    for magic, name, command in _OTHER_COMPRESSIONS:
+        if magic.match(head):
+            raise InputError(f"file is {name}-compressed; deepsentry reads text, plain or gzip-compressed", path=path,
+                             hint=f"decompress it first ({command} {Path(path).name}), or compress it with gzip")
+
+
 def open_bytes(path: str | Path) -> Any:
-    """A binary stream over a plain or gzip-compressed file (decompressed as it is read)."""
+    """A binary stream over a plain or gzip-compressed file (decompressed as it is read); a file
+    compressed otherwise is an :class:`InputError` that says how."""
     import gzip
 
-    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+    if is_gzip(path):
+        return gzip.open(path, "rb")
+    stream = open(path, "rb")
+    try:
+        refuse_other_compression(stream.peek(10)[:10], path)
+    except InputError:
+        stream.close()
+        raise
+    return stream
 
 
 # byte-order marks -> the codec that reads past them (UTF-32 first: its LE mark starts like UTF-16's)
@@ -513,6 +543,8 @@ def open_text(path: str | Path) -> Any:
         stream = sys.stdin.buffer if str(path) == "-" else open(path, "rb")
         if hasattr(stream, "peek") and stream.peek(2)[:2] == GZIP_MAGIC:
             stream = io.BufferedReader(gzip.GzipFile(fileobj=stream))
+        elif hasattr(stream, "peek"):
+            refuse_other_compression(stream.peek(10)[:10], path)
     elif not Path(path).exists():
         raise InputError("no such file", path=path)
     else:

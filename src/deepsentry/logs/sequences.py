@@ -32,6 +32,9 @@ import numpy as np
 from ..core.errors import ConfigError, InputError
 from ..core.tables import BadRecord, ReadReport, is_pipe, open_text, read_small_csv
 from .evtx import is_evtx, iter_evtx_lines
+
+#: the read report's count of a folder's files left out (as the flow readers count them)
+UNREADABLE_FILE = "<unreadable file>"
 from .formats import mismatch_with_suggestion
 
 log = logging.getLogger(__name__)
@@ -65,21 +68,30 @@ def iter_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tup
 def iter_file_lines(path: str | os.PathLike[str], report: ReadReport) -> Iterator[tuple[str, int, str]]:
     """:func:`iter_lines` with the file each line comes from: in a directory, line numbers start
     again in each file, and only the file makes them mean something."""
-    paths = sorted(p for p in Path(path).rglob("*") if p.is_file()) if str(path) != "-" and Path(path).is_dir() \
-        else [path]
+    folder = str(path) != "-" and Path(path).is_dir()
+    paths = sorted(p for p in Path(path).rglob("*") if p.is_file()) if folder else [path]
     for one in paths:
         report.files.append(str(one))
-        for number, line in _lines_of(one, report):
+        for number, line in _lines_of(one, report, in_folder=folder):
             yield str(one), number, line
 
 
-def _lines_of(one: Any, report: ReadReport) -> Iterator[tuple[int, str]]:
+def _lines_of(one: Any, report: ReadReport, in_folder: bool = False) -> Iterator[tuple[int, str]]:
     if not is_pipe(one) and is_evtx(one):  # binary Windows event log: one JSON line per event
         yield from iter_evtx_lines(one, report)
         return
     number = 0
     try:
-        with open_text(one) as handle:
+        try:
+            handle = open_text(one)
+        except InputError as exc:  # compressed otherwise than with gzip: a folder goes on without it
+            if not in_folder:
+                raise
+            report.bad_values[UNREADABLE_FILE] = report.bad_values.get(UNREADABLE_FILE, 0) + 1
+            report.add(BadRecord(str(one), None, None, f"{exc.message}; file left out"))
+            log.warning("%s; file left out", exc)
+            return
+        with handle:
             for number, line in enumerate(handle, 1):
                 line = line.rstrip("\r\n")
                 if len(line) > MAX_LINE_BYTES:
