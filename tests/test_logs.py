@@ -625,6 +625,14 @@ def test_watch_follows_rotation_and_truncation(tmp_path, raw_hdfs_model, caplog)
     wide.write_text("\n".join(lines[:10]) + "\n", encoding="utf-16")
     with pytest.raises(InputError, match="watch follows UTF-8 text; this file is UTF-16"):
         watch_log(detector, wide, alerts=tmp_path / "w.jsonl", state_dir=tmp_path / "w.st", once=True)
+    # a compressed file (a rotated log, say) was followed as bytes: its lines binary noise
+    import bz2
+
+    for name, blob, kind in (("z.log.gz", gzip.compress(plain.read_bytes()), "gzip"),
+                             ("z.log.bz2", bz2.compress(plain.read_bytes()), "bzip2")):
+        (tmp_path / name).write_bytes(blob)
+        with pytest.raises(InputError, match=rf"{name}: .*{kind}-compressed"):
+            watch_log(detector, tmp_path / name, alerts=tmp_path / "z.jsonl", state_dir=tmp_path / "z.st", once=True)
 
 
 def test_a_second_watch_on_one_state_folder_is_refused(tmp_path, raw_hdfs_model):

@@ -49,8 +49,8 @@ from typing import Any
 from ..core.base import validate_range
 from ..core.errors import ConfigError, InputError
 from ..core.locks import exclusive_use
-from ..core.tables import (BadRecord, ReadReport, check_output, check_writable, refuse_stream,
-                           text_encoding)
+from ..core.tables import (GZIP_MAGIC, BadRecord, ReadReport, check_output, check_writable,
+                           refuse_other_compression, refuse_stream, text_encoding)
 from ..logs.clock import LineClock
 from ..logs.drain import TemplateMiner
 from ..logs.evtx import is_evtx, iter_evtx_events
@@ -236,7 +236,12 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
             """Feed the lines of ``source`` from the checkpoint's offset; without ``complete``, a
             half-written last line waits for its newline."""
             with open(source, "rb") as handle:
-                encoding = text_encoding(handle.read(4))
+                head = handle.read(10)
+                if head.startswith(GZIP_MAGIC):
+                    raise InputError("watch follows a growing text file; this file is gzip-compressed", path=source,
+                                     hint="score it with detect, which reads it")
+                refuse_other_compression(head, source)
+                encoding = text_encoding(head[:4])
                 if encoding not in (None, "utf-8-sig"):
                     # lines of UTF-16/32 are not byte lines: following them needs other offsets
                     raise InputError(f"watch follows UTF-8 text; this file is {encoding.upper()}", path=source,
