@@ -32,12 +32,11 @@ import numpy as np
 from ..core.errors import ConfigError, InputError
 from ..core.tables import BadRecord, ReadReport, is_pipe, open_text, read_small_csv
 from .evtx import is_evtx, iter_evtx_lines
-
-#: the read report's count of a folder's files left out (as the flow readers count them)
-UNREADABLE_FILE = "<unreadable file>"
 from .formats import mismatch_with_suggestion
 
 log = logging.getLogger(__name__)
+#: the read report's count of a folder's files left out (as the flow readers count them)
+UNREADABLE_FILE = "<unreadable file>"
 
 MAX_LINE_BYTES = 1 << 20  # longer lines are cut (counted): a megabyte of one line is not a log line
 
