@@ -486,19 +486,27 @@ def test_a_zeek_model_keeps_its_label_column_and_writes_error_rows_in_place(tmp_
     assert metrics["binary"]["rows"] == 60 and set(metrics["classes"]["per_class_recall"]) == {"S0", "SF"}
 
 
-def test_a_large_zeek_log_is_scored_in_pieces_as_if_read_whole(tmp_path):
-    """A Zeek conn.log (a day of a busy network runs to gigabytes) was read whole, a Python dict a
-    record; it is cut into pieces, a TSV log's # header lines in front of each, and scored as read
-    whole: uids, malformed records named by their line, problems and alerts."""
-    from deepsentry.core.errors import InputError
-    from deepsentry.detection.batch import detect_file, load_detector
+def _zeek_log_and_model(tmp_path):
+    """A synthetic conn.log of 3,000 records (header lines, records) and a model trained on its
+    first 1,000 (conn_state as the label, SF benign), loaded for scoring."""
+    from deepsentry.detection.batch import load_detector
 
     header, rows = synthetic_zeek_conn(3000)
     train = tmp_path / "train.log"
     train.write_text("\n".join(header + rows[:1000]) + "\n")
     assert main(["train", "flows", "--data", str(train), "--out", str(tmp_path / "m"), "--label-column", "conn_state",
                  "--benign-label", "SF", "--epochs", "2", "--no-onnx"]) == 0
-    detector = load_detector(tmp_path / "m")
+    return header, rows, load_detector(tmp_path / "m")
+
+
+def test_a_large_zeek_log_is_scored_in_pieces_as_if_read_whole(tmp_path):
+    """A Zeek conn.log (a day of a busy network runs to gigabytes) was read whole, a Python dict a
+    record; it is cut into pieces, a TSV log's # header lines in front of each, and scored as read
+    whole: uids, malformed records named by their line, problems and alerts."""
+    from deepsentry.core.errors import InputError
+    from deepsentry.detection.batch import detect_file
+
+    header, rows, detector = _zeek_log_and_model(tmp_path)
     rows[1700] = "1767226000\tCbad\t10.0.0.1"  # a record cut short, in a later piece
     rows[2100] = rows[2100].replace("\t80\t", "\teighty\t", 1).replace("\t443\t", "\teighty\t", 1).replace(
         "\t22\t", "\teighty\t", 1)  # a port that is not a number
@@ -538,15 +546,10 @@ def test_a_large_compressed_log_cut_short_keeps_its_records_in_pieces_as_read_wh
     import zlib
 
     from deepsentry.core.errors import InputError
-    from deepsentry.detection.batch import detect_file, load_detector
+    from deepsentry.detection.batch import detect_file
     from deepsentry.flows.readers import table_pieces
 
-    header, rows = synthetic_zeek_conn(3000)
-    train = tmp_path / "train.log"
-    train.write_text("\n".join(header + rows[:1000]) + "\n")
-    assert main(["train", "flows", "--data", str(train), "--out", str(tmp_path / "m"), "--label-column", "conn_state",
-                 "--benign-label", "SF", "--epochs", "2", "--no-onnx"]) == 0
-    detector = load_detector(tmp_path / "m")
+    header, rows, detector = _zeek_log_and_model(tmp_path)
     text = ("\n".join(header + rows) + "\n").encode()
     fields = header[6].split("\t")[1:]
     as_json = "".join(json.dumps(dict(zip(fields, row.split("\t")))) + "\n" for row in rows).encode()

@@ -483,7 +483,8 @@ def flat_columns(table: pa.Table, path: str | Path) -> pa.Table:
 
 #: other compressions than gzip, by their first bytes -> their name and the command that undoes them
 _OTHER_COMPRESSIONS = ((re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)"), "bzip2", "bunzip2 -k"),
-                       (re.compile(rb"\xfd7zXZ\x00"), "xz", "unxz -k"), (re.compile(rb"\x28\xb5\x2f\xfd"), "zstd", "unzstd"),
+                       (re.compile(rb"\xfd7zXZ\x00"), "xz", "unxz -k"),
+                       (re.compile(rb"\x28\xb5\x2f\xfd"), "zstd", "unzstd"),
                        (re.compile(rb"7z\xbc\xaf\x27\x1c"), "7-Zip", "7z x"))
 
 
@@ -492,9 +493,13 @@ def refuse_other_compression(head: bytes, path: str | Path) -> None:
     read as text, it would be binary noise, or each of its lines a malformed record.
 
     >>> import bz2
-    >>> refuse_other_compression(bz2.compress(b"a,b\\n"), "flows.csv.bz2")
-    Traceback (most recent call last):
-    deepsentry.core.errors.InputError: flows.csv.bz2: file is bzip2-compressed; deepsentry reads text, plain or gzip-compressed (decompress it first (bunzip2 -k flows.csv.bz2), or compress it with gzip)
+    >>> try:
+    ...     refuse_other_compression(bz2.compress(b"a,b\\n"), "flows.csv.bz2")
+    ... except InputError as exc:
+    ...     print(exc.message)
+    ...     print(exc.hint)
+    file is bzip2-compressed; deepsentry reads text, plain or gzip-compressed
+    decompress it first (bunzip2 -k flows.csv.bz2), or compress it with gzip
     """
     for magic, name, command in _OTHER_COMPRESSIONS:
         if magic.match(head):
@@ -553,30 +558,36 @@ def open_text(path: str | Path) -> Any:
     return io.TextIOWrapper(stream, encoding=encoding or "utf-8", errors="replace", newline=None)
 
 
-def decompressed_before_fault(path: str | Path) -> tuple[bytes, BaseException | None]:
-    """A gzip file's content, decompressed up to where it is cut short or corrupt, and what is
-    wrong there (None for a sound file)."""
-    import gzip
+def read_before_fault(path: str | Path, limit: int | None = None) -> tuple[bytes, BaseException | None]:
+    """A file's content (decompressed, for gzip), its first ``limit`` bytes or all of it, up to
+    where it is cut short or corrupt, and what is wrong there (None for a sound file)."""
     import zlib
 
-    parts = []
+    parts, size = [], 0
     try:
-        with gzip.open(path, "rb") as handle:
-            while chunk := handle.read1(1 << 24):  # read1: a fault loses nothing read before it
+        with open_bytes(path) as handle:
+            # read1: a fault loses nothing read before it
+            while (limit is None or size < limit) and (
+                    chunk := handle.read1(1 << 24 if limit is None else limit - size)):
                 parts.append(chunk)
+                size += len(chunk)
     except (OSError, EOFError, zlib.error) as exc:
         return b"".join(parts), exc
     return b"".join(parts), None
 
 
-def ends_early(exc: BaseException) -> str:
-    """What the malformed record that ends a file cut short (a gzip stream, say) or corrupt says:
-    the records before it are kept.
+#: the read report's count of a folder's files left out (flow tables, logs)
+UNREADABLE_FILE = "<unreadable file>"
 
-    >>> ends_early(EOFError("Compressed file ended before the end-of-stream marker was reached"))
-    'file ends early or is corrupt (Compressed file ended before the end-of-stream marker was reached); records before kept'
+
+def ends_early(exc: BaseException, kept: str = "records") -> str:
+    """What the malformed record that ends a file cut short (a gzip stream, say) or corrupt says:
+    the ``kept`` before it (records; a log's lines) are kept.
+
+    >>> ends_early(EOFError("Compressed file ended before the end-of-stream marker was reached"), "lines")[30:]
+    '(Compressed file ended before the end-of-stream marker was reached); lines before kept'
     """
-    return f"file ends early or is corrupt ({exc}); records before kept"
+    return f"file ends early or is corrupt ({exc}); {kept} before kept"
 
 
 def json_line_objects(path: str | Path, *, strict: bool = False
@@ -763,19 +774,12 @@ def header_delimiter(header: str) -> str:
 
 def sniff_delimited(path: Path) -> tuple[str, list[str]]:
     """Delimiter and first-record fields, from the first line of a text file (gzip-compressed or not)."""
-    import zlib
-
-    compressed = is_gzip(path)
-    head = b""
-    try:
-        with open_bytes(path) as handle:
-            while len(head) < 1 << 16 and (chunk := handle.read1((1 << 16) - len(head))):
-                head += chunk  # read1: a file cut short keeps what comes before the cut
-    except (OSError, EOFError, zlib.error) as exc:
-        if not compressed:
-            raise
+    head, fault = read_before_fault(path, 1 << 16)  # a file cut short keeps what comes before the cut
+    if fault is not None:
+        if not is_gzip(path):
+            raise fault
         if b"\n" not in head:  # not one whole line: nothing to go by (the reader keeps the lines)
-            raise InputError(f"cannot decompress ({exc})", path=path) from None
+            raise InputError(f"cannot decompress ({fault})", path=path) from None
     encoding = text_encoding(head)
     if encoding not in (None, "utf-8-sig"):
         raise InputError(f"file is {encoding.upper()} text; tables are read as UTF-8", path=path,
@@ -950,7 +954,7 @@ def read_delimited(path: Path, delimiter: str, report: ReadReport, strict: bool 
                 # which zcat and gzip -d ignore too)
                 if not compressed:
                     raise
-                kept, fault = decompressed_before_fault(path)
+                kept, fault = read_before_fault(path)
                 if fault is not None and b"\n" not in kept:  # not one whole line: pyarrow's own error
                     raise
                 table = read(False, pa.BufferReader(kept if fault is None else kept[:kept.rfind(b"\n") + 1]))

@@ -24,10 +24,10 @@ import pandas as pd
 
 from ..core.errors import ConfigError, InputError
 from ..core.preprocessing import category_text
-from ..core.tables import (BadRecord, COLUMNAR_SUFFIXES, LabelledTable, ReadReport, arff_header, coerce_numeric,
-                           ends_early, is_columnar, is_gzip, is_json_lines, is_pipe, is_text_column, kept_positions,
-                           leave_out, no_data_rows, one_spelling_per_class, open_bytes, read_columnar, read_delimited,
-                           read_json_lines, refuse_stream, sniff_delimited, text_encoding)
+from ..core.tables import (COLUMNAR_SUFFIXES, UNREADABLE_FILE, BadRecord, LabelledTable, ReadReport, arff_header,
+                           coerce_numeric, ends_early, is_columnar, is_gzip, is_json_lines, is_pipe, is_text_column,
+                           kept_positions, leave_out, no_data_rows, one_spelling_per_class, open_bytes, read_columnar,
+                           read_delimited, read_json_lines, refuse_stream, sniff_delimited, text_encoding)
 from .zeek import looks_like_zeek, read_zeek, zeek_log_kind
 from .formats import (FORMATS, NSL_KDD_COLUMNS, NSL_KDD_DIFFICULTY_NAMES, FlowFormat, detect_format, holds_identifiers,
                       is_default_benign, is_identifier, is_label_twin, normalise_name, nsl_kdd_header)
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 # .binetflow: CTU-13's Argus flows; a folder's .json files may describe it, so only .jsonl/.ndjson
 _SUFFIXES = (".csv", ".txt", ".tsv", ".binetflow", ".jsonl", ".ndjson", *COLUMNAR_SUFFIXES)
-UNREADABLE_FILE = "<unreadable file>"  # the read report's count of a folder's files left out
 # Columns that are categorical in the known formats (NSL-KDD, UNSW-NB15, CTU-13's Argus flows with
 # their direction '<->'); everything else is meant to be numeric.
 CATEGORICAL = frozenset({"protocoltype", "service", "flag", "proto", "state", "dir"})

@@ -239,16 +239,13 @@ def _tsv_table(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], None]
         if line[:1] == "#" or not line.strip():
             header.read(number, line, bad)
             continue
-        if header.fields is None:
-            raise InputError("a Zeek TSV log needs its #fields header before the records", path=path, row=number)
-        if header.spaced:
+        # the common line (fields as many as the header's, none spaced) goes on as it is; others are
+        # split here: refused without a #fields header, told to bad with a wrong count, or rejoined
+        if header.spaced or header.fields is None or line.count(header.separator) != len(header.fields) - 1:
             values = header.values(number, line, bad, path)
             if values is None:
                 continue
             line = header.separator.join(values)
-        elif line.count(header.separator) != len(header.fields) - 1:
-            header.values(number, line, bad, path)  # tells bad what is wrong
-            continue
         if header.fields is not fields or header.separator != separator or kept_chars > _BATCH_CHARS:
             flush()
             fields, separator = header.fields, header.separator

@@ -30,13 +30,11 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..core.errors import ConfigError, InputError
-from ..core.tables import BadRecord, ReadReport, is_pipe, open_text, read_small_csv
+from ..core.tables import UNREADABLE_FILE, BadRecord, ReadReport, ends_early, is_pipe, open_text, read_small_csv
 from .evtx import is_evtx, iter_evtx_lines
 from .formats import mismatch_with_suggestion
 
 log = logging.getLogger(__name__)
-#: the read report's count of a folder's files left out (as the flow readers count them)
-UNREADABLE_FILE = "<unreadable file>"
 
 MAX_LINE_BYTES = 1 << 20  # longer lines are cut (counted): a megabyte of one line is not a log line
 
@@ -106,7 +104,7 @@ def _lines_of(one: Any, report: ReadReport, in_folder: bool = False) -> Iterator
                 yield number, line
     except (EOFError, OSError, zlib.error) as exc:  # a truncated or corrupt gzip file
         report.malformed_rows += 1
-        report.add(BadRecord(str(one), number + 1, None, f"file ends early or is corrupt ({exc}); lines before kept"))
+        report.add(BadRecord(str(one), number + 1, None, ends_early(exc, "lines")))
 
 
 def read_sequences(path: str | os.PathLike[str], *, label: int | None = None) -> SequenceData:
