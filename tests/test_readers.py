@@ -909,6 +909,24 @@ def test_json_lines_flow_tables_read_as_the_same_table_in_csv_does(tmp_path, cap
     assert read_flows(folder, ReadOptions(label_column="label")).labels.tolist() == ["normal", "attack", "normal"] * 2
 
 
+def test_a_json_number_python_refuses_to_convert_is_a_malformed_record(tmp_path):
+    """Python refuses to convert an integer of more than 4,300 digits (a ValueError, not a JSON
+    error): one such value in a JSON-lines table or a JSON Zeek log stopped `detect` with a
+    traceback. It is a malformed record, counted and named; --strict refuses it at its line."""
+    huge = "9" * 5000
+    table = write(tmp_path, "flows.jsonl", f'{{"dur": 1, "label": "normal"}}\n{{"dur": {huge}, "label": "x"}}\n'
+                                           '{"dur": 3, "label": "normal"}\n')
+    zeek = write(tmp_path, "conn.log", '{"id.orig_h": "10.0.0.1", "duration": 1.5, "proto": "tcp"}\n'
+                                       f'{{"id.orig_h": "10.0.0.2", "duration": {huge}, "proto": "tcp"}}\n')
+    for path, kept in ((table, 2), (zeek, 1)):
+        data = read_flows(path)
+        assert len(data) == kept and data.report.malformed_rows == 1
+        assert data.report.examples[0].row == 2 and "4300 digits" in data.report.examples[0].reason
+        with pytest.raises(InputError, match="4300 digits") as caught:
+            read_flows(path, ReadOptions(strict=True))
+        assert caught.value.row == 2
+
+
 def test_feather_tables_read_as_parquet_does(tmp_path):
     """Feather (Arrow IPC), what pandas' to_feather writes, was refused as 'binary, not delimited text'."""
     frame = pd.DataFrame({"dur": [0.5, 1.5, 2.5], "proto": pd.Categorical(["tcp", "udp", None]),

@@ -590,6 +590,28 @@ def ends_early(exc: BaseException, kept: str = "records") -> str:
     return f"file ends early or is corrupt ({exc}); {kept} before kept"
 
 
+def json_object(line: str) -> tuple[dict[str, Any] | None, str]:
+    """The JSON object a line of JSON lines holds, or None and why it holds none (said as a
+    malformed record's reason).
+
+    >>> json_object('{"a": 1}'), json_object('[1]'), json_object('{"a": 1')
+    (({'a': 1}, ''), (None, 'not a JSON object (list)'), (None, "not JSON (Expecting ',' delimiter, character 8)"))
+    """
+    import json
+
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:  # its own "line 1 column n" would name the wrong line
+        return None, f"not JSON ({exc.msg}, character {exc.pos + 1})"
+    except RecursionError:
+        return None, "JSON nested too deeply"
+    except ValueError as exc:  # an integer of more than 4,300 digits, which Python refuses to convert
+        return None, f"not JSON ({str(exc).split(';')[0]})"
+    if not isinstance(record, dict):
+        return None, f"not a JSON object ({type(record).__name__})"
+    return record, ""
+
+
 def json_line_objects(path: str | Path, *, strict: bool = False
                       ) -> tuple[list[tuple[int, dict[str, Any]]], dict[int, str], int]:
     """The JSON objects of a JSON-lines file (plain, gzip or a stream), each with its record
@@ -603,7 +625,6 @@ def json_line_objects(path: str | Path, *, strict: bool = False
     >>> json_line_objects(Path(folder, "t.jsonl"))
     ([(0, {'a': 1}), (2, {'a': 3})], {1: 'not a JSON object (list)'}, 3)
     """
-    import json
     import zlib
 
     objects: list[tuple[int, dict[str, Any]]] = []
@@ -625,18 +646,11 @@ def json_line_objects(path: str | Path, *, strict: bool = False
                 if total == 0 and opens_json_array(line):
                     refuse_json_array(path)
                 total += 1
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    bad(total - 1, f"not JSON ({exc.msg}, character {exc.pos + 1})")
-                    continue
-                except RecursionError:
-                    bad(total - 1, "JSON nested too deeply")
-                    continue
-                if isinstance(record, dict):
-                    objects.append((total - 1, record))
+                record, why = json_object(line)
+                if record is None:
+                    bad(total - 1, why)
                 else:
-                    bad(total - 1, f"not a JSON object ({type(record).__name__})")
+                    objects.append((total - 1, record))
     except (OSError, EOFError, zlib.error) as exc:  # a truncated gzip file: the records before it count
         number += 1
         bad(total, ends_early(exc))

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import InputError
-from ..core.tables import BadRecord, LabelledTable, ReadReport, ends_early, open_bytes, open_text
+from ..core.tables import BadRecord, LabelledTable, ReadReport, ends_early, json_object, open_bytes, open_text
 
 NUMERIC = ("duration", "orig_bytes", "resp_bytes", "missed_bytes", "orig_pkts", "orig_ip_bytes",
            "resp_pkts", "resp_ip_bytes", "id.resp_p")
@@ -158,18 +158,11 @@ def _json_records(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], No
     for number, line in lines:
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:  # its own "line 1 column n" would name the wrong line
-            bad(number, f"not JSON ({exc.msg}, character {exc.pos + 1})")
-            continue
-        except (ValueError, RecursionError):
-            bad(number, "not JSON (nested too deeply or malformed)")
-            continue
-        if not isinstance(record, dict):
-            bad(number, f"not a JSON object ({type(record).__name__})")
-            continue
-        yield number, record
+        record, why = json_object(line)
+        if record is None:
+            bad(number, why)
+        else:
+            yield number, record
 
 
 def zeek_records(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], None], *,
