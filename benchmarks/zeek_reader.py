@@ -5,7 +5,10 @@ process, median of ``--repeats``, all in one run.
   baseline of a Python dict per record (``zeek_records``, which the service still uses for a request
   body and which ``read_zeek`` used for files until 2026-11-29) gathered into a DataFrame;
 - ``deepsentry detect`` on the log (read in pieces of about 32 MiB) against the library's
-  ``detect_file`` reading it whole, with a model trained on a smaller log of the same kind.
+  ``detect_file`` reading it whole, with a model trained on a smaller log of the same kind;
+- the same log in Zeek's JSON form (one object a line, unset fields left out): ``read_zeek``
+  (pyarrow's JSON reader, a batch of lines at a time) against a Python dict per record (``json``
+  per line, as ``read_zeek`` read it until 2026-11-29), and ``deepsentry detect`` on it.
 
 The logs are generated (seeded): TSV conn.logs with Zeek's header, a mix of TCP, UDP and ICMP
 connections with unset fields (``-``) where Zeek leaves them, and a ``label`` column in the
@@ -40,9 +43,11 @@ FIELDS = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "prot
           "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "tunnel_parents"]
 
 
-def write_conn_log(path: Path, records: int, *, seed: int, labelled: bool = False) -> None:
+def write_conn_log(path: Path, records: int, *, seed: int, labelled: bool = False, json_path: Path | None = None
+                   ) -> None:
     """A conn.log of ``records`` connections: normal TCP/UDP/ICMP traffic and, one in five,
-    scans (one SYN, no answer) or floods (many short rejected connections)."""
+    scans (one SYN, no answer) or floods (many short rejected connections); also as Zeek's JSON
+    lines to ``json_path`` where given."""
     rng = np.random.default_rng(seed)
     attack = rng.random(records) < 0.2
     proto = np.where(attack, "tcp", rng.choice(["tcp", "udp", "icmp"], records, p=[0.7, 0.25, 0.05]))
@@ -80,13 +85,38 @@ def write_conn_log(path: Path, records: int, *, seed: int, labelled: bool = Fals
                    "#open\t2026-01-01-00-00-00\n#fields\t" + "\t".join(fields) + "\n")
         frame.to_csv(sink, sep="\t", header=False, index=False, lineterminator="\n")
         sink.write("#close\t2026-01-01-01-00-00\n")
+    if json_path is not None:
+        write_conn_json(frame, json_path)
+
+
+_JSON_NUMBERS = {"ts": float, "duration": float, **dict.fromkeys(
+    ("id.orig_p", "id.resp_p", "orig_bytes", "resp_bytes", "missed_bytes", "orig_pkts", "orig_ip_bytes",
+     "resp_pkts", "resp_ip_bytes"), int)}
+
+
+def write_conn_json(frame: pd.DataFrame, path: Path) -> None:
+    """The records of a conn.log frame (text, as written in TSV) as Zeek's JSON writer has them:
+    numbers and booleans as such, sets as arrays, unset fields left out."""
+    def value(field: str, text: str):
+        if field in _JSON_NUMBERS:
+            return _JSON_NUMBERS[field](text)
+        if field in ("local_orig", "local_resp"):
+            return text == "T"
+        if field == "tunnel_parents":
+            return [] if text == "(empty)" else text.split(",")
+        return text
+
+    with open(path, "w", encoding="utf-8") as sink:
+        for record in frame.itertuples(index=False, name=None):
+            sink.write(json.dumps({f: value(f, t) for f, t in zip(frame.columns, record) if t != "-"}) + "\n")
 
 
 RECORDS_BASELINE = """
 import sys
 import numpy as np, pandas as pd
-from deepsentry.flows.zeek import MISSING, _numbered_lines, zeek_records
-frame = pd.DataFrame(list(zeek_records(_numbered_lines(sys.argv[1], print), print)))
+from deepsentry.core.tables import numbered_lines
+from deepsentry.flows.zeek import MISSING, zeek_records
+frame = pd.DataFrame(list(zeek_records(numbered_lines(sys.argv[1], print), print)))
 frame = frame.replace(dict.fromkeys(MISSING, np.nan))
 """
 READ_ZEEK = "import sys; from deepsentry.flows.zeek import read_zeek; read_zeek(sys.argv[1])"
@@ -104,10 +134,11 @@ def main() -> None:
                      "python": platform.python_version(), "records": options.records, "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        train, log = work / "train_conn.log", work / "conn.log"
+        train, log, log_json = work / "train_conn.log", work / "conn.log", work / "conn.json.log"
         write_conn_log(train, 20_000, seed=1, labelled=True)
-        write_conn_log(log, options.records, seed=2)
+        write_conn_log(log, options.records, seed=2, json_path=log_json)
         results["megabytes"] = round(log.stat().st_size / 1e6, 1)
+        results["json_megabytes"] = round(log_json.stat().st_size / 1e6, 1)
         subprocess.run([*CLI, "train", "flows", "--data", str(train), "--out", str(work / "model"), "--epochs", "3"],
                        check=True, capture_output=True)
         commands = {
@@ -117,6 +148,10 @@ def main() -> None:
                                              str(work / "out.csv")],
             "detect/in pieces (deepsentry detect)": [*CLI, "detect", "--model", str(work / "model"), str(log),
                                                      "--out", str(work / "out.csv")],
+            "read JSON/records as dicts (baseline)": [sys.executable, "-c", RECORDS_BASELINE, str(log_json)],
+            "read JSON/read_zeek (pyarrow batches)": [sys.executable, "-c", READ_ZEEK, str(log_json)],
+            "detect JSON/in pieces (deepsentry detect)": [*CLI, "detect", "--model", str(work / "model"),
+                                                          str(log_json), "--out", str(work / "out.csv")],
         }
         measured: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         for _ in range(options.repeats):  # alternating, so that the machine's load falls on all alike
@@ -127,8 +162,8 @@ def main() -> None:
                                      "peak_mib": round(statistics.median(m[1] for m in runs)), "all": runs}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "zeek_reader.json").write_text(json.dumps(results, indent=2))
-    print(f"{results['date']}, {results['machine']}, {options.records:,} records, {results['megabytes']} MB, "
-          f"median of {options.repeats}\n")
+    print(f"{results['date']}, {results['machine']}, {options.records:,} records, {results['megabytes']} MB "
+          f"(JSON {results['json_megabytes']} MB), median of {options.repeats}\n")
     print("| task | how | seconds | peak MiB |\n|---|---|---|---|")
     for key, r in results["runs"].items():
         task, how = key.split("/")

@@ -771,6 +771,64 @@ def test_zeek_tsv_columns_read_as_the_records_do(lines):
                 == [None if pd.isna(v) else v for v in expected[column]]), column
 
 
+_JSON_SCALAR = (st.none() | st.booleans() | st.integers(-2**64, 2**64) | st.sampled_from([2**70, 10**30, -0.0, 0.1])
+                | st.floats() | st.sampled_from(["2017-07-07 12:00:00", "2017-07-07", "NaN", "Inf", "-", "é\\u00e9"])
+                | st.text(max_size=4))
+_JSON_FIELD = st.recursive(_JSON_SCALAR, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.sampled_from(["b", "c"]), inner, max_size=2), max_leaves=4)
+_JSON_TOKENS = st.sampled_from(['{"a": ', '{"b": ', '"x"', "1", "}", "{", "[", "]", ",", " ", "NaN", "-NaN", "Inf", "-Inf",
+                                "Infinity", "1e400", "9" * 400, "9" * 4400, '"2017-07-07"', "\ufeff", "\t", "\x00", "'",
+                                "true", "null", "/* */", "//", "0x1", "+1", ".5", "01", '"\\ud800"', '"\t"'])
+_JSON_TABLE_LINE = st.one_of(
+    st.dictionaries(st.sampled_from(["a", "b", "a.b", "", "c"]), _JSON_FIELD, max_size=4).map(json.dumps),
+    st.lists(_JSON_TOKENS, max_size=6).map("".join),
+    st.sampled_from(['{"a": 1}{"a": 2}', '{"a": 1, "a": 2}', "", "  ", '{"a": 1} x', "[1]", "{}"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(lines=st.lists(_JSON_TABLE_LINE, max_size=10), batch_chars=st.integers(1, 120))
+def test_json_lines_read_by_pyarrow_as_python_reads_them(lines, batch_chars):
+    """JSON lines are parsed by pyarrow a batch at a time; Python's json, a line at a time, is the
+    rule: the same records and columns in the same order, the same values, the same column kinds
+    (numbers, booleans, text), the same malformed lines with the same reasons, whatever the batches
+    (pyarrow's own: Inf and -NaN, which Python refuses, integers beyond 64 bits, ISO dates, two
+    objects on a line, a key written twice, kinds changing from batch to batch)."""
+    from deepsentry.core.tables import flat_record, json_lines_table, json_object, opens_json_array
+
+    numbered = list(enumerate(lines, 1))
+    records, numbers, told = [], [], []
+    for number, line in numbered:
+        if line.strip():
+            record, why = json_object(line)
+            if record is None:
+                told.append((number, why))
+            else:
+                records.append(record)
+                numbers.append(number)
+    first = next((line for line in lines if line.strip()), "")
+    if opens_json_array(first):
+        with pytest.raises(InputError, match="JSON array"):
+            json_lines_table(numbered, lambda *bad: None, batch_chars=batch_chars)
+        return
+    if any(isinstance(v, dict) for record in records for v in record.values()):
+        records = [flat_record(record) for record in records]
+    expected = pd.DataFrame(records)
+    got_told = []
+    frame, got_numbers = json_lines_table(numbered, lambda *bad: got_told.append(bad), batch_chars=batch_chars)
+    assert got_told == told and got_numbers.tolist() == numbers
+    assert list(frame.columns) == list(expected.columns) and len(frame) == len(expected)
+
+    def value(v):
+        return None if v is None or isinstance(v, float) and np.isnan(v) else v
+
+    for column in expected:
+        assert [value(v) for v in frame[column]] == [value(v) for v in expected[column]], column
+        if expected[column].isna().all():  # pandas: object when every record has a null, else float
+            continue
+        for kind in (pd.api.types.is_numeric_dtype, pd.api.types.is_bool_dtype):
+            assert kind(frame[column]) == kind(expected[column]), (column, frame[column].dtype, expected[column].dtype)
+
+
 def test_zeek_record_longer_than_a_read_block(tmp_path):
     """pyarrow reads text in 1 MiB blocks and refuses a line longer than one: a 3 MB record (a
     runaway field in a log) reads as the others do."""

@@ -18,6 +18,7 @@ silently.
 
 from __future__ import annotations
 
+import array
 import codecs
 import contextlib
 import logging
@@ -26,6 +27,7 @@ import re
 import stat
 import sys
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -725,21 +727,218 @@ def read_json_lines(path: Path, report: ReadReport, strict: bool = False) -> tup
     objects become ``outer.inner`` columns, as Parquet's records do; a column holding lists is
     left out, named in a warning, as :func:`flat_columns` leaves Parquet's out. A line that is not
     a JSON object is a malformed record, counted and reported (with ``strict``, an error)."""
-    def holding(frame: pd.DataFrame, kind: type) -> list[Any]:
-        return [c for c in frame.columns if frame[c].dtype == object and any(isinstance(v, kind) for v in frame[c])]
+    bad_lines, reasons, faults = array.array("q"), [], []
 
-    parsed, malformed, total = json_line_objects(path, strict=strict)
-    records = [record for _, record in parsed]
-    frame = pd.DataFrame(records)
-    if holding(frame, dict):
-        frame = pd.DataFrame([flat_record(record) for record in records])
-    left_out = holding(frame, list)
+    def bad(number: int, why: str) -> None:
+        if strict:
+            raise InputError(why, path=path, row=number)
+        bad_lines.append(number)
+        reasons.append(why)
+
+    frame, numbers = json_lines_table(numbered_lines(path, lambda *fault: faults.append(fault)), bad, path=path)
+    for fault in faults:  # told after the lines before it, which are parsed a batch at a time
+        bad(*fault)
+    bad_at = np.asarray(bad_lines, dtype=np.int64)
+    malformed = dict(zip((np.arange(len(bad_at)) + np.searchsorted(numbers, bad_at)).tolist(), reasons))
+    total = len(numbers) + len(bad_at)
+    left_out = [c for c in frame.columns if frame[c].dtype == object and any(isinstance(v, list) for v in frame[c])]
     if left_out:
         log.warning("%s: column(s) %s hold lists, not feature values; left out", path, ", ".join(map(str, left_out)))
         frame = frame.drop(columns=left_out)
     if malformed:
         leave_out(path, dict(malformed), np.arange(total), 0, report, malformed, False, what="malformed record(s)")
     return frame, malformed, total
+
+
+#: text handed to pyarrow at a time (characters), by the readers that parse lines in batches
+BATCH_CHARS = 16 << 20
+
+
+def numbered_lines(path: str | Path, fault: Callable[[int, str], None]) -> Iterator[tuple[int, str]]:
+    """A text file's lines (plain, gzip or a stream, as :func:`open_text` reads them) with their
+    numbers, without their line ends. A compressed file cut short or corrupt ends them: ``fault``
+    is told the number the next line would have and what is wrong (the lines before it count)."""
+    import zlib
+
+    number = 0
+    try:
+        with open_text(path) as handle:
+            for number, line in enumerate(handle, 1):
+                yield number, line.rstrip("\n")
+    except (OSError, EOFError, zlib.error) as exc:
+        fault(number + 1, ends_early(exc))
+
+
+def _plain_json_type(kind: pa.DataType) -> bool:
+    """Whether pyarrow reads values of this type as Python's json does (up to the kind of number)."""
+    if pa.types.is_list(kind):
+        return _plain_json_type(kind.value_type)
+    return pa.types.is_null(kind) or pa.types.is_boolean(kind) or pa.types.is_int64(kind) \
+        or pa.types.is_float64(kind) or pa.types.is_string(kind)
+
+
+def _unusual_numbers(table: pa.Table) -> np.ndarray:
+    """Which rows hold a float (in a list too) that is not finite or not below 2**63 in size: where
+    pyarrow's reading may not be Python's json's. pyarrow takes ``Inf`` and ``-NaN``, which Python
+    refuses, and makes a float of an integer beyond 64 bits (infinite past 308 digits), which
+    Python keeps an integer (or refuses, past 4,300 digits)."""
+    unusual = np.zeros(table.num_rows, dtype=bool)
+    for column in table.columns:
+        values, rows = column.combine_chunks(), None
+        while pa.types.is_list(values.type):
+            parents = pc.list_parent_indices(values).to_numpy()
+            rows = parents if rows is None else rows[parents]
+            values = pc.list_flatten(values)
+        if pa.types.is_float64(values.type):
+            x = values.fill_null(0.0).to_numpy(zero_copy_only=False)
+            at = np.flatnonzero(~(np.abs(x) < 2.0 ** 63))
+            unusual[at if rows is None else rows[at]] = True
+    return unusual
+
+
+def _same_json_value(python: Any, arrow: Any) -> bool:
+    """Whether pyarrow read a value as Python's json did (a missing key is a null to pyarrow).
+
+    >>> _same_json_value(float("nan"), float("nan")), _same_json_value([2, 3], [2.0, 3.0]), _same_json_value(10**400, float("inf"))
+    (True, True, False)
+    """
+    if isinstance(python, list) and isinstance(arrow, list):
+        return len(python) == len(arrow) and all(map(_same_json_value, python, arrow))
+    if isinstance(python, float) and python != python:
+        return isinstance(arrow, float) and arrow != arrow
+    if isinstance(python, int) and not isinstance(python, bool) and isinstance(arrow, float):
+        return abs(python) < 2 ** 63 and python == arrow  # an int in a column of floats, as pandas has it
+    return type(python) is type(arrow) and python == arrow
+
+
+def _arrow_json_frame(batch: list[tuple[int, str]], numbers: array.array
+                      ) -> tuple[pd.DataFrame | None, list[tuple[int, str]]]:
+    """A batch of JSON lines parsed by pyarrow, as Python's json would read it, and the malformed
+    lines in it (number, why) in line order; None where pyarrow refuses the batch or would read it
+    otherwise (see :func:`json_lines_table`). The line number of each record goes to ``numbers``."""
+    import pyarrow.json as pajson
+
+    told: list[tuple[int, str]] = []
+    objects: list[tuple[int, str]] = []
+    for number, line in batch:
+        text = line.strip(" \t\r\n")  # JSON's white space
+        if text[:1] == "{" and text[-1:] == "}":
+            objects.append((number, line))
+            continue
+        # not an object: pyarrow reads a null line as a record of nulls, and a batch that opens with
+        # one stops the process (pyarrow 26: a segmentation fault)
+        record, why = json_object(line)
+        if record is not None:
+            return None, []
+        told.append((number, why))
+    if not objects:
+        return pd.DataFrame(), told
+    text = "\n".join(line for _, line in objects).encode("utf-8")
+    # a block must hold a whole line: UTF-8 takes up to 4 bytes a character
+    read = pajson.ReadOptions(use_threads=False, block_size=max(1 << 20, 4 * max(len(line) for _, line in objects) + 64))
+    try:
+        table = pajson.read_json(pa.BufferReader(text), read_options=read)
+        dates = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+        if dates:  # pyarrow makes timestamps of ISO dates; Python's json leaves them the text they are
+            table = pajson.read_json(pa.BufferReader(text), read_options=read, parse_options=pajson.ParseOptions(
+                explicit_schema=pa.schema([(name, pa.string()) for name in dates]), unexpected_field_behavior="infer"))
+        table.validate(full=True)  # pyarrow 26 builds lists of several nulls longer than their values
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None, []
+    if table.num_rows != len(objects) or not all(_plain_json_type(f.type) for f in table.schema):
+        return None, []  # a line holding two objects, or nested objects (flattened by flat_record)
+    keep = np.ones(len(objects), dtype=bool)
+    for k in np.flatnonzero(_unusual_numbers(table)):
+        number, line = objects[k]
+        record, why = json_object(line)
+        if record is None:
+            told.append((number, why))
+            keep[k] = False
+        elif not all(_same_json_value(record.get(key), value) for key, value in table.slice(k, 1).to_pylist()[0].items()):
+            return None, []
+    if not keep.all():
+        table = table.filter(pa.array(keep))
+    frame = table.to_pandas()
+    for field_ in table.schema:
+        if pa.types.is_list(field_.type):  # Python lists, as Python's json reads them
+            frame[field_.name] = pd.Series(table.column(field_.name).to_pylist(), index=frame.index, dtype=object)
+    numbers.extend(number for (number, _), kept in zip(objects, keep) if kept)
+    return frame, sorted(told)
+
+
+def json_lines_table(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], None], *,
+                     path: str | Path | None = None, batch_chars: int = BATCH_CHARS) -> tuple[pd.DataFrame, np.ndarray]:
+    """The JSON objects of numbered lines as one frame, a column a key in the order keys first
+    appear, nested objects' fields as ``outer.inner`` (:func:`flat_record`), and the line number
+    of each record. Blank lines are no records; a line that holds no JSON object is told to
+    ``bad`` (its number, why: :func:`json_object`), in line order. A first line that opens a JSON
+    array is refused (:func:`refuse_json_array`).
+
+    pyarrow's JSON reader parses ``batch_chars`` of lines at a time, several times faster than a
+    dict per record. A batch it refuses (a malformed line, a key whose values change kind, a key
+    written twice) or would read otherwise than Python's json (nested objects, ISO dates it makes
+    timestamps of, a line holding two objects) is read a line at a time with Python's json, whose
+    reading is the rule: records holding numbers pyarrow may read otherwise (:func:`_unusual_numbers`)
+    are parsed again by Python, and a batch where one differs is read by line.
+
+    >>> lines = enumerate(['{"a": 1, "b": "x"}', '', '[2]', '{"a": 2.5}'], 1)
+    >>> frame, numbers = json_lines_table(lines, print)
+    3 not a JSON object (list)
+    >>> frame.to_dict("list"), numbers.tolist()
+    ({'a': [1.0, 2.5], 'b': ['x', nan]}, [1, 4])
+    """
+    frames: list[pd.DataFrame] = []
+    numbers = array.array("q")
+    batch: list[tuple[int, str]] = []
+    chars, first = 0, True
+
+    def by_line() -> pd.DataFrame:
+        records = []
+        for number, line in batch:
+            record, why = json_object(line)
+            if record is None:
+                bad(number, why)
+            else:
+                records.append(record)
+                numbers.append(number)
+        if any(isinstance(v, dict) for record in records for v in record.values()):
+            records = [flat_record(record) for record in records]
+        return pd.DataFrame(records)
+
+    def flush() -> None:
+        nonlocal chars
+        if batch:
+            frame, told = _arrow_json_frame(batch, numbers)
+            for number, why in told:
+                bad(number, why)
+            frames.append(by_line() if frame is None else frame)
+        batch.clear()
+        chars = 0
+
+    for number, line in lines:
+        if not line.strip():
+            continue
+        if first and opens_json_array(line):
+            refuse_json_array(path if path is not None else "-")
+        first = False
+        batch.append((number, line))
+        chars += len(line)
+        if chars >= batch_chars:
+            flush()
+    flush()
+    numbers_read = np.frombuffer(numbers, dtype=np.int64) if numbers else np.zeros(0, dtype=np.int64)
+    frames = [f for f in frames if len(f) or len(f.columns)]
+    if not frames:
+        return pd.DataFrame(), numbers_read
+    if len(frames) == 1:
+        return frames[0], numbers_read
+    frame = pd.concat(frames, ignore_index=True, sort=False)
+    for column in frame.columns[(frame.dtypes == object).to_numpy()]:
+        # numbers beside a batch where the key held only nulls: floats, as one frame of them all has it
+        if pd.api.types.infer_dtype(frame[column], skipna=True) in ("integer", "floating", "mixed-integer-float") \
+                and all(abs(v) < 2 ** 63 for v in frame[column] if isinstance(v, int)):
+            frame[column] = frame[column].astype(np.float64)
+    return frame, numbers_read
 
 
 _ARFF_ATTRIBUTE = re.compile(r"""@attribute\s+('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)""", re.IGNORECASE)

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import InputError
-from ..core.tables import BadRecord, LabelledTable, ReadReport, ends_early, json_object, open_bytes, open_text
+from ..core.tables import (BATCH_CHARS, BadRecord, LabelledTable, ReadReport, json_lines_table, json_object,
+                           numbered_lines, open_bytes)
 
 NUMERIC = ("duration", "orig_bytes", "resp_bytes", "missed_bytes", "orig_pkts", "orig_ip_bytes",
            "resp_pkts", "resp_ip_bytes", "id.resp_p")
@@ -34,8 +35,6 @@ IDENTIFIERS = ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h")
 _SPACES = re.compile(r"\s{2,}")
 #: how Zeek writes an unset and an empty field: both read as missing
 MISSING = ("-", "(empty)")
-#: text of checked lines handed to pyarrow at a time (characters)
-_BATCH_CHARS = 16 << 20
 LABELS = ("label", "detailed-label", "tunnel_parents")  # Zeek-based datasets (e.g. IoT-23) add labels
 
 
@@ -85,18 +84,6 @@ def record_as_read(record: dict[str, Any], text_fields: tuple[str, ...] = CATEGO
         if read.get(column) is None:
             read[column] = "-"
     return read
-
-
-def _numbered_lines(path: Path, bad: Callable[[int, str], None]) -> Iterator[tuple[int, str]]:
-    """The file's lines with their numbers; a compressed file cut short ends them, told to ``bad``
-    as a malformed record (the records before it are kept)."""
-    number = 0
-    try:
-        with open_text(path) as handle:
-            for number, line in enumerate(handle, 1):
-                yield number, line.rstrip("\n")
-    except (OSError, EOFError, zlib.error) as exc:
-        bad(number + 1, ends_early(exc))
 
 
 class _TsvHeader:
@@ -203,7 +190,7 @@ def _tsv_table(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], None]
     from pyarrow import csv
 
     header, tables, numbers = _TsvHeader(), [], array.array("q")
-    kept: list[str] = []  # lines checked, not yet split: up to _BATCH_CHARS of them
+    kept: list[str] = []  # lines checked, not yet split: up to BATCH_CHARS of them
     kept_chars = 0
     fields: list[str] | None = None  # those of the lines kept, which a later header may change
     separator = "\t"
@@ -239,7 +226,7 @@ def _tsv_table(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], None]
             if values is None:
                 continue
             line = header.separator.join(values)
-        if header.fields is not fields or header.separator != separator or kept_chars > _BATCH_CHARS:
+        if header.fields is not fields or header.separator != separator or kept_chars > BATCH_CHARS:
             flush()
             fields, separator = header.fields, header.separator
         kept.append(line)
@@ -295,14 +282,15 @@ def read_zeek(path: str | Path, *, strict: bool = False, label_column: str | Non
         report.malformed_rows += 1
         report.add(BadRecord(str(path), number, None, message))
 
-    is_json, lines = _first_line_opens_json(_numbered_lines(path, bad))
+    faults: list[tuple[int, str]] = []
+    is_json, lines = _first_line_opens_json(numbered_lines(path, lambda *fault: faults.append(fault)))
     if is_json:
-        numbered = list(_json_records(lines, bad))
-        numbers = np.asarray([number for number, _ in numbered], dtype=np.int64)
-        frame = pd.DataFrame([record for _, record in numbered]).replace(dict.fromkeys(MISSING, np.nan))
-        del numbered
+        frame, numbers = json_lines_table(lines, bad, path=path)
+        frame = frame.replace(dict.fromkeys(MISSING, np.nan))
     else:
         frame, numbers = _tsv_table(lines, bad, path)
+    for fault in faults:  # told after the lines before it, which may be parsed a batch at a time
+        bad(*fault)
     # record index (0-based, good and malformed records alike, in line order) of each
     bad_at = np.asarray(bad_lines, dtype=np.int64)
     positions = np.arange(len(numbers)) + np.searchsorted(bad_at, numbers)
