@@ -829,6 +829,33 @@ def test_json_lines_read_by_pyarrow_as_python_reads_them(lines, batch_chars):
             assert kind(frame[column]) == kind(expected[column]), (column, frame[column].dtype, expected[column].dtype)
 
 
+def test_json_lines_whose_kinds_change_between_pyarrow_blocks_do_not_stop_the_process():
+    """pyarrow 26 reads JSON in blocks (1 MiB by default) and, where a key's kind changes from one
+    block to the next (lists of lists, then a boolean), may end the process with a segmentation
+    fault instead of an error: found by fuzzing, 2.25 MB of lines as a user could write them. A batch
+    is now one block; the records read as Python's json reads them. In a child process, so that a
+    crash fails this test rather than ending the run."""
+    import subprocess
+
+    code = """
+import json
+from deepsentry.core.tables import json_lines_table
+def padded(line, size):
+    return line[:-1] + " " * (size - len(line)) + "}"
+a, b, c, d, e = '{"a":[1.5],"c":[[null]]}', '{"c":[[null]]}', '{"b":true,"c":true}', '{}', '{"b":2.5,"c":["x"]}'
+lines = [padded(a, 250_000), padded(a, 250_000), padded(b, 250_000), padded(b, 248_000),
+         padded(c, 250_000), padded(d, 250_000), padded(d, 250_000), padded(d, 248_000), padded(e, 250_000)]
+frame, numbers = json_lines_table(enumerate(lines, 1), print)
+print(json.dumps([numbers.tolist(), frame.astype(object).where(frame.notna(), None).to_dict("list")]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    numbers, columns = json.loads(done.stdout.splitlines()[-1])
+    assert numbers == list(range(1, 10))
+    assert columns == {"a": [[1.5], [1.5]] + [None] * 7, "c": [[[None]]] * 4 + [True, None, None, None, ["x"]],
+                       "b": [None] * 4 + [True, None, None, None, 2.5]}
+
+
 def test_zeek_record_longer_than_a_read_block(tmp_path):
     """pyarrow reads text in 1 MiB blocks and refuses a line longer than one: a 3 MB record (a
     runaway field in a log) reads as the others do."""

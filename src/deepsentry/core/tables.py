@@ -834,8 +834,11 @@ def _arrow_json_frame(batch: list[tuple[int, str]], numbers: array.array
     if not objects:
         return pd.DataFrame(), told
     text = "\n".join(line for _, line in objects).encode("utf-8")
-    # a block must hold a whole line: UTF-8 takes up to 4 bytes a character
-    read = pajson.ReadOptions(use_threads=False, block_size=max(1 << 20, 4 * max(len(line) for _, line in objects) + 64))
+    if len(text) > (1 << 31) - 64:  # past pyarrow's largest block
+        return None, []
+    # one block: where a key's kind changes between two blocks (a list, then a boolean), pyarrow 26
+    # may stop the process (a segmentation fault) instead of refusing the batch
+    read = pajson.ReadOptions(use_threads=False, block_size=len(text) + 64)
     try:
         table = pajson.read_json(pa.BufferReader(text), read_options=read)
         dates = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
@@ -879,7 +882,9 @@ def json_lines_table(lines: Iterable[tuple[int, str]], bad: Callable[[int, str],
     written twice) or would read otherwise than Python's json (nested objects, ISO dates it makes
     timestamps of, a line holding two objects) is read a line at a time with Python's json, whose
     reading is the rule: records holding numbers pyarrow may read otherwise (:func:`_unusual_numbers`)
-    are parsed again by Python, and a batch where one differs is read by line.
+    are parsed again by Python, and a batch where one differs is read by line. pyarrow gets only
+    lines that open and close an object, a batch as one block: fuzzing found pyarrow 26 ending the
+    process on a batch that opens with ``null``, and on kinds that change from block to block.
 
     >>> lines = enumerate(['{"a": 1, "b": "x"}', '', '[2]', '{"a": 2.5}'], 1)
     >>> frame, numbers = json_lines_table(lines, print)
