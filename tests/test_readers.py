@@ -818,7 +818,9 @@ def test_json_lines_read_by_pyarrow_as_python_reads_them(lines, batch_chars):
     assert got_told == told and got_numbers.tolist() == numbers
     assert list(frame.columns) == list(expected.columns) and len(frame) == len(expected)
 
-    def value(v):
+    def value(v):  # missing and NaN alike, in lists too (NaN is no NaN's equal)
+        if isinstance(v, list):
+            return [value(x) for x in v]
         return None if v is None or isinstance(v, float) and np.isnan(v) else v
 
     for column in expected:

@@ -813,9 +813,9 @@ def _same_json_value(python: Any, arrow: Any) -> bool:
 
 def _arrow_json_frame(batch: list[tuple[int, str]], numbers: array.array
                       ) -> tuple[pd.DataFrame | None, list[tuple[int, str]]]:
-    """A batch of JSON lines parsed by pyarrow, as Python's json would read it, and the malformed
-    lines in it (number, why) in line order; None where pyarrow refuses the batch or would read it
-    otherwise (see :func:`json_lines_table`). The line number of each record goes to ``numbers``."""
+    """A batch of JSON lines parsed by pyarrow, as Python's json would read it, and the lines in it
+    that hold no object (number, why), in line order; None where pyarrow refuses the batch or would
+    read it otherwise (see :func:`json_lines_table`). The line number of each record goes to ``numbers``."""
     import pyarrow.json as pajson
 
     told: list[tuple[int, str]] = []
@@ -843,30 +843,27 @@ def _arrow_json_frame(batch: list[tuple[int, str]], numbers: array.array
         table = pajson.read_json(pa.BufferReader(text), read_options=read)
         dates = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
         if dates:  # pyarrow makes timestamps of ISO dates; Python's json leaves them the text they are
+            names = table.column_names  # in the order keys first appear, which the explicit ones would lead
             table = pajson.read_json(pa.BufferReader(text), read_options=read, parse_options=pajson.ParseOptions(
                 explicit_schema=pa.schema([(name, pa.string()) for name in dates]), unexpected_field_behavior="infer"))
+            table = table.select(names)
         table.validate(full=True)  # pyarrow 26 builds lists of several nulls longer than their values
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None, []
     if table.num_rows != len(objects) or not all(_plain_json_type(f.type) for f in table.schema):
         return None, []  # a line holding two objects, or nested objects (flattened by flat_record)
-    keep = np.ones(len(objects), dtype=bool)
     for k in np.flatnonzero(_unusual_numbers(table)):
-        number, line = objects[k]
-        record, why = json_object(line)
-        if record is None:
-            told.append((number, why))
-            keep[k] = False
-        elif not all(_same_json_value(record.get(key), value) for key, value in table.slice(k, 1).to_pylist()[0].items()):
+        record, _ = json_object(objects[k][1])
+        # a line Python refuses (its keys would still be columns here) or reads otherwise: by line
+        if record is None or not all(_same_json_value(record.get(key), value)
+                                     for key, value in table.slice(k, 1).to_pylist()[0].items()):
             return None, []
-    if not keep.all():
-        table = table.filter(pa.array(keep))
     frame = table.to_pandas()
     for field_ in table.schema:
         if pa.types.is_list(field_.type):  # Python lists, as Python's json reads them
             frame[field_.name] = pd.Series(table.column(field_.name).to_pylist(), index=frame.index, dtype=object)
-    numbers.extend(number for (number, _), kept in zip(objects, keep) if kept)
-    return frame, sorted(told)
+    numbers.extend(number for number, _ in objects)
+    return frame, told
 
 
 def json_lines_table(lines: Iterable[tuple[int, str]], bad: Callable[[int, str], None], *,
@@ -937,6 +934,14 @@ def json_lines_table(lines: Iterable[tuple[int, str]], bad: Callable[[int, str],
         return pd.DataFrame(), numbers_read
     if len(frames) == 1:
         return frames[0], numbers_read
+    booleans: dict[Any, set[bool]] = {}
+    for part in frames:
+        for column in part.columns:
+            booleans.setdefault(column, set()).add(pd.api.types.is_bool_dtype(part[column]))
+    # booleans beside numbers stay Python's values (pandas would make 0 and 1 of them), as one frame has them
+    mixed = {column for column, kinds in booleans.items() if len(kinds) > 1}
+    if mixed:
+        frames = [part.astype({c: object for c in part.columns if c in mixed}) for part in frames]
     frame = pd.concat(frames, ignore_index=True, sort=False)
     for column in frame.columns[(frame.dtypes == object).to_numpy()]:
         # numbers beside a batch where the key held only nulls: floats, as one frame of them all has it
