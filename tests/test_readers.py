@@ -1014,6 +1014,55 @@ def test_a_json_number_python_refuses_to_convert_is_a_malformed_record(tmp_path)
         assert caught.value.row == 2
 
 
+def test_damaged_parquet_and_feather_files_are_read_or_refused_never_crash(tmp_path, caplog):
+    """Mutants of a Parquet and a Feather file (bytes changed, cut, removed): each is read, or
+    refused as an input error naming the file. pyarrow's own errors (a corrupt length asking for
+    terabytes: ArrowMemoryError; an unknown codec) and pandas' (its metadata in the file: bad JSON,
+    bad UTF-8) stopped `detect` with a traceback. A file whose pandas metadata alone is corrupt is
+    read by its Arrow schema, with a warning."""
+    import random
+
+    import pyarrow as pa
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+
+    frame = pd.DataFrame({"dur": np.arange(40) * 0.5, "proto": ["tcp", "udp"] * 20, "label": ["normal", "attack"] * 20},
+                         index=np.arange(40) * 2)
+    clean = read_flows(write(tmp_path, "clean.csv", frame.to_csv(index=False)), ReadOptions(label_column="label"))
+    rng = random.Random(0)
+    for suffix in ("parquet", "feather"):
+        source = tmp_path / f"base.{suffix}"
+        frame.to_parquet(source) if suffix == "parquet" else frame.reset_index(drop=True).to_feather(source)
+        # pandas' metadata alone corrupt: the columns as Arrow has them, the saved index left out
+        table = pq.read_table(source) if suffix == "parquet" else feather.read_table(source)
+        table = table.replace_schema_metadata({b"pandas": b'{"index_columns": \xff'})
+        damaged = tmp_path / f"meta.{suffix}"
+        pq.write_table(table, damaged) if suffix == "parquet" else feather.write_feather(table, damaged)
+        with caplog.at_level(logging.WARNING):
+            data = read_flows(damaged, ReadOptions(label_column="label"))
+        pd.testing.assert_frame_equal(data.features, clean.features, check_dtype=False)
+        assert "pandas metadata stored in the file is corrupt" in caplog.text
+        caplog.clear()
+        base = source.read_bytes()
+        for _ in range(300):
+            blob = bytearray(base)
+            for _ in range(rng.randint(1, 8)):
+                at = rng.randrange(len(blob))
+                if rng.random() < 0.6:
+                    blob[at] = rng.randrange(256)
+                elif rng.random() < 0.5:
+                    blob[at:at + 4] = rng.randbytes(4)
+                else:
+                    del blob[at:at + rng.randint(1, 50)]
+            path = tmp_path / f"mutant.{suffix}"
+            path.write_bytes(bytes(blob))
+            try:
+                read_flows(path, ReadOptions(label_column="label"))
+            except InputError as exc:
+                assert "mutant" in str(exc)
+    assert isinstance(pa.ArrowMemoryError("x"), MemoryError)  # caught as pyarrow's, not as the machine's
+
+
 def test_feather_tables_read_as_parquet_does(tmp_path):
     """Feather (Arrow IPC), what pandas' to_feather writes, was refused as 'binary, not delimited text'."""
     frame = pd.DataFrame({"dur": [0.5, 1.5, 2.5], "proto": pd.Categorical(["tcp", "udp", None]),

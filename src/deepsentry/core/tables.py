@@ -456,11 +456,31 @@ def read_columnar(path: str | Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     parquet = Path(path).suffix.lower() in (".parquet", ".pq")
+    what = "Parquet" if parquet else "Feather (Arrow IPC)"
+
+    def refused(exc: BaseException) -> InputError:  # pyarrow's messages may quote the damaged bytes
+        reason = "".join(c for c in str(exc).strip().split("\n")[0] if c.isprintable())[:200]
+        return InputError(f"cannot read {what} ({reason})", path=path)
+
     try:
-        table = pq.read_table(path) if parquet else feather.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"cannot read {'Parquet' if parquet else 'Feather (Arrow IPC)'} ({exc})", path=path) from None
-    return flat_columns(table, path).to_pandas()
+        table = flat_columns(pq.read_table(path) if parquet else feather.read_table(path), path)
+        # Arrow IPC is read as it lies, unchecked: damaged offsets would fail (or crash) later
+        table.validate(full=True)
+    except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as exc:  # ArrowMemoryError: a
+        raise refused(exc) from None  # corrupt length asking for terabytes
+    try:
+        return table.to_pandas()
+    except pa.ArrowException as exc:
+        raise refused(exc) from None
+    except (ValueError, KeyError, TypeError):  # pandas' metadata in the file (JSON) is corrupt
+        pass
+    try:
+        frame = table.replace_schema_metadata(None).to_pandas()
+    except (pa.ArrowException, ValueError, KeyError, TypeError) as exc:
+        raise refused(exc) from None
+    log.warning("%s: the pandas metadata stored in the file is corrupt; its columns are read as Arrow stores them", path)
+    # a pandas index saved as a column: row labels, not a feature
+    return frame.drop(columns=[c for c in frame.columns if re.fullmatch(r"__index_level_\d+__", str(c))])
 
 
 def flat_columns(table: pa.Table, path: str | Path) -> pa.Table:
