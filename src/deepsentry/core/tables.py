@@ -647,35 +647,29 @@ def json_line_objects(path: str | Path, *, strict: bool = False
     >>> json_line_objects(Path(folder, "t.jsonl"))
     ([(0, {'a': 1}), (2, {'a': 3})], {1: 'not a JSON object (list)'}, 3)
     """
-    import zlib
-
     objects: list[tuple[int, dict[str, Any]]] = []
     malformed: dict[int, str] = {}
+    faults: list[tuple[int, str]] = []
 
-    number = 0  # the line read
-
-    def bad(position: int, reason: str) -> None:
+    def bad(number: int, position: int, reason: str) -> None:
         if strict:
             raise InputError(reason, path=path, row=number)
         malformed[position] = reason
 
     total = 0
-    try:
-        with open_text(path) as stream:
-            for number, line in enumerate(stream, 1):
-                if not line.strip():
-                    continue
-                if total == 0 and opens_json_array(line):
-                    refuse_json_array(path)
-                total += 1
-                record, why = json_object(line)
-                if record is None:
-                    bad(total - 1, why)
-                else:
-                    objects.append((total - 1, record))
-    except (OSError, EOFError, zlib.error) as exc:  # a truncated gzip file: the records before it count
-        number += 1
-        bad(total, ends_early(exc))
+    for number, line in numbered_lines(path, lambda *fault: faults.append(fault)):
+        if not line.strip():
+            continue
+        if total == 0 and opens_json_array(line):
+            refuse_json_array(path)
+        total += 1
+        record, why = json_object(line)
+        if record is None:
+            bad(number, total - 1, why)
+        else:
+            objects.append((total - 1, record))
+    for number, why in faults:  # a truncated gzip file: the records before it count
+        bad(number, total, why)
         total += 1
     return objects, malformed, total
 
@@ -758,9 +752,8 @@ def read_json_lines(path: Path, report: ReadReport, strict: bool = False) -> tup
     frame, numbers = json_lines_table(numbered_lines(path, lambda *fault: faults.append(fault)), bad, path=path)
     for fault in faults:  # told after the lines before it, which are parsed a batch at a time
         bad(*fault)
-    bad_at = np.asarray(bad_lines, dtype=np.int64)
-    malformed = dict(zip((np.arange(len(bad_at)) + np.searchsorted(numbers, bad_at)).tolist(), reasons))
-    total = len(numbers) + len(bad_at)
+    malformed = dict(zip(record_positions(numbers, bad_lines)[1].tolist(), reasons))
+    total = len(numbers) + len(bad_lines)
     left_out = [c for c in frame.columns if frame[c].dtype == object and any(isinstance(v, list) for v in frame[c])]
     if left_out:
         log.warning("%s: column(s) %s hold lists, not feature values; left out", path, ", ".join(map(str, left_out)))
@@ -768,6 +761,19 @@ def read_json_lines(path: Path, report: ReadReport, strict: bool = False) -> tup
     if malformed:
         leave_out(path, dict(malformed), np.arange(total), 0, report, malformed, False, what="malformed record(s)")
     return frame, malformed, total
+
+
+def record_positions(numbers: np.ndarray, bad_lines: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The 0-based positions among all records of the good ones (their line numbers, ascending:
+    ``numbers``) and of the malformed ones (``bad_lines``, ascending): a record's position counts
+    the records of both kinds before it, not the blank or header lines.
+
+    >>> [p.tolist() for p in record_positions(np.array([1, 4, 5]), [2, 7])]
+    [[0, 2, 3], [1, 4]]
+    """
+    bad_at = np.asarray(bad_lines, dtype=np.int64)
+    return (np.arange(len(numbers)) + np.searchsorted(bad_at, numbers),
+            np.arange(len(bad_at)) + np.searchsorted(numbers, bad_at))
 
 
 #: text handed to pyarrow at a time (characters), by the readers that parse lines in batches

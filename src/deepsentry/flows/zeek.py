@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..core.errors import InputError
 from ..core.tables import (BATCH_CHARS, BadRecord, LabelledTable, ReadReport, json_lines_table, json_object,
-                           numbered_lines, open_bytes)
+                           numbered_lines, open_bytes, record_positions)
 
 NUMERIC = ("duration", "orig_bytes", "resp_bytes", "missed_bytes", "orig_pkts", "orig_ip_bytes",
            "resp_pkts", "resp_ip_bytes", "id.resp_p")
@@ -292,9 +292,8 @@ def read_zeek(path: str | Path, *, strict: bool = False, label_column: str | Non
     for fault in faults:  # told after the lines before it, which may be parsed a batch at a time
         bad(*fault)
     # record index (0-based, good and malformed records alike, in line order) of each
-    bad_at = np.asarray(bad_lines, dtype=np.int64)
-    positions = np.arange(len(numbers)) + np.searchsorted(bad_at, numbers)
-    malformed_at = (np.arange(len(bad_at)) + np.searchsorted(numbers, bad_at)).tolist()
+    positions, malformed_at = record_positions(numbers, bad_lines)
+    malformed_at = malformed_at.tolist()
     malformed = dict(zip(malformed_at, bad_messages))
     malformed_ids = {index: f"line {number}" for index, number in zip(malformed_at, bad_lines)}
     if not len(numbers) and not allow_empty:
