@@ -251,6 +251,8 @@ def test_parameter_errors_are_clear():
         DetectorConfig(target_fpr=1.0)
     with pytest.raises(ConfigError, match=r"target_fpr must be in \[0.0, 1.0\); got nan"):
         DetectorConfig(target_fpr=float("nan"))  # NaN passes every comparison: checked before training
+    with pytest.raises(ConfigError, match=r"max_categories must be in \[1, 10000\]; got 0"):
+        DetectorConfig(max_categories=0)
     with pytest.raises(InputError, match="needs both benign and malicious"):
         TabularDetector(DetectorConfig(model="mlp", epochs=1)).fit(
             synthetic_flows(50).drop(columns=["label", "src_ip"]), np.array(["normal"] * 50))

@@ -68,6 +68,7 @@ class DetectorConfig:
     dedupe: bool = True
     drop_conflicts: bool = False  # also drop feature-identical rows whose labels disagree
     ple_bins: int = 0  # >0: piecewise-linear quantile encoding of numeric features (see preprocessing)
+    max_categories: int = 100  # one-hot width of a categorical column: its most frequent values (+ unknown)
     ensemble: int = 1  # classifiers trained with different seeds; their logits are averaged
     augment: str = "none"  # oversampling of minority classes in the training split (see core.augment)
     augment_ratio: float = 0.2
@@ -86,6 +87,7 @@ class DetectorConfig:
         validate_range("learning_rate", self.learning_rate, 0.0, low_open=True)
         validate_range("dropout", self.dropout, 0.0, 1.0, high_open=True)
         validate_range("ple_bins", self.ple_bins, 0, 256)
+        validate_range("max_categories", self.max_categories, 1, 10_000)
         validate_range("ensemble", self.ensemble, 1, 32)
         validate_choice("augment", self.augment, AUGMENT_METHODS)
         validate_range("augment_ratio", self.augment_ratio, 0.0, 1.0, low_open=True)
@@ -175,7 +177,7 @@ class TabularDetector(Detector):
         summary.class_counts = {str(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))}
 
         keras.utils.set_random_seed(cfg.seed)
-        self.preprocessor_ = TabularPreprocessor(ple_bins=cfg.ple_bins).fit(X.iloc[train_idx])
+        self.preprocessor_ = TabularPreprocessor(ple_bins=cfg.ple_bins, max_categories=cfg.max_categories).fit(X.iloc[train_idx])
         features = self.preprocessor_.transform(X)
         summary.preprocessing = self.preprocessor_.fit_report_.to_dict()
         n_features = features.shape[1]
