@@ -4,8 +4,8 @@ Integrated gradients (Sundararajan et al., ICML 2017) attribute ``f(x) - f(basel
 features: ``(x_i - b_i) * mean over the straight path of df/dx_i``. The gradient is taken by central
 differences on the bundle's own network (Keras or ONNX Runtime: the same numbers the detector
 scores with, and no TensorFlow needed), all path points and both signs in one batch. Attributions
-of the encoded features (one-hot columns, quantile bins) are summed back to the input field they
-come from. The baseline is the training medians with every category unknown.
+of the encoded features (one-hot columns, quantile bins, and columns a detector derives, such as the
+bits and exact values of PE header fields) are summed back to the input field they come from. The baseline is the training medians with every category unknown.
 
 >>> explain(detector, features[:1], records[:1], top=3)       # doctest: +SKIP
 [[{'field': 'src_bytes', 'value': 54540, 'attribution': 6.1}, ...]]
@@ -45,6 +45,9 @@ def explain(detector: Any, features: np.ndarray, records: list[dict[str, Any]] |
 
     progress = progress or NullProgress()
     fields = detector.preprocessor_.feature_fields()
+    source = getattr(detector, "source_field", None)
+    if source is not None:  # columns the detector derives count for the field they come from
+        fields = [source(f) for f in fields]
     order = list(dict.fromkeys(fields))
     position = {f: i for i, f in enumerate(order)}
     group = np.array([position[f] for f in fields])
