@@ -5,7 +5,8 @@ features: ``(x_i - b_i) * mean over the straight path of df/dx_i``. The gradient
 differences on the bundle's own network (Keras or ONNX Runtime: the same numbers the detector
 scores with, and no TensorFlow needed), all path points and both signs in one batch. Attributions
 of the encoded features (one-hot columns, quantile bins, and columns a detector derives, such as the
-bits and exact values of PE header fields) are summed back to the input field they come from. The baseline is the training medians with every category unknown.
+bits and exact values of PE header fields) are summed back to the input field they come from. The
+baseline is the training medians with every category unknown.
 
 >>> explain(detector, features[:1], records[:1], top=3)       # doctest: +SKIP
 [[{'field': 'src_bytes', 'value': 54540, 'attribution': 6.1}, ...]]
