@@ -294,6 +294,11 @@ class TabularDetector(Detector):
         """``score``, ``alert`` and (with classes) ``predicted`` for JSON-like records."""
         return self.score_features(self.transform_records(records))
 
+    def source_field(self, column: str) -> str:
+        """The input field a preprocessed column comes from, for explanations (itself here;
+        detectors that derive columns from a field map them back)."""
+        return column
+
     def score_function(self) -> Any:
         """features -> scores, for explanations (the same scores ``score_features`` gives)."""
         return lambda features: self._scores_from_outputs(self.raw_outputs(features))

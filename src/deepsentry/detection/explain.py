@@ -45,10 +45,8 @@ def explain(detector: Any, features: np.ndarray, records: list[dict[str, Any]] |
     from ..core.progress import NullProgress
 
     progress = progress or NullProgress()
-    fields = detector.preprocessor_.feature_fields()
-    source = getattr(detector, "source_field", None)
-    if source is not None:  # columns the detector derives count for the field they come from
-        fields = [source(f) for f in fields]
+    # columns the detector derives count for the field they come from
+    fields = [detector.source_field(f) for f in detector.preprocessor_.feature_fields()]
     order = list(dict.fromkeys(fields))
     position = {f: i for i, f in enumerate(order)}
     group = np.array([position[f] for f in fields])
