@@ -116,8 +116,8 @@ def test_not_fitted():
 @pytest.mark.parametrize("ple_bins", [0, 4])
 def test_one_record_path_equals_the_frame_path(ple_bins):
     """One record goes through a lean path (service latency); it must give the frame path's
-    numbers, including log-scaled, negative, clipped, string-typed and unseen values, and hand
-    missing, null and non-finite values to the general path."""
+    numbers, including log-scaled, negative, clipped, string-typed, unseen, null and non-finite
+    values, with binned features or without, and hand a record missing a field to the general path."""
     train = frame().assign(delta=np.linspace(-1e6, 1e6, 100))
     prep = TabularPreprocessor(ple_bins=ple_bins).fit(train)
     assert prep.log_columns_
@@ -127,10 +127,14 @@ def test_one_record_path_equals_the_frame_path(ple_bins):
             {"proto": "udp", "bytes": True, "rate": 0.1, "flag": "REJ", "delta": 7},
             {"proto": "icmp", "bytes": None, "rate": 0.1, "flag": "SF", "delta": 1},  # null: median
             {"proto": "icmp", "rate": float("inf"), "flag": "SF", "delta": 1},  # absent and inf
-            {"bytes": 5, "rate": 0.2, "delta": 2, "extra": "ignored"}]  # absent categories
+            {"bytes": 5, "rate": 0.2, "delta": 2, "extra": "ignored"},  # absent categories
+            {"proto": "icmp", "bytes": float("-inf"), "rate": 0.1, "flag": "SF", "delta": 1},
+            {"proto": "icmp", "bytes": float("nan"), "rate": 0.1, "flag": "SF", "delta": 1}]
     together = prep.transform_records(rows)
     lean = [prep._transform_one(row) is not None for row in rows]
-    assert lean == ([True] * 4 + [False, False, True] if not ple_bins else [False] * 7)
+    assert lean == [True] * 5 + [False, True, True, True]
+    for i in (7, 8):  # null, -inf and NaN all take the median
+        np.testing.assert_array_equal(together[4], together[i])
     for i, row in enumerate(rows):
         np.testing.assert_array_equal(prep.transform_records([row]), together[i:i + 1])
     # rows 0-4 take the batch fast paths (all keys present, text categories), row 5 does not
