@@ -980,3 +980,32 @@ def test_a_library_caller_without_logging_set_up_sees_the_file_named_once(traine
     err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
     assert "deepsentry-piece-" not in err
     assert err.count(f"{tmp_path / 'big.csv'}: dropped identifier column(s) src_ip") == 1
+
+
+def test_suricata_eve_json_trains_and_scores_its_flow_events(tmp_path, capsys):
+    """An autoencoder learns eve.json's flows; detect writes one row per event (the others with
+    why they were not scored), ids are Suricata's flow_id, and alerts name the flow's endpoints
+    from src_ip/dest_ip (dest_ip was not an ECS field); a file without TCP flows scores too."""
+    from test_readers import eve_training_lines
+
+    events = eve_training_lines()
+    eve = tmp_path / "eve.json"
+    eve.write_text("\n".join(events) + "\n")
+    model = tmp_path / "model"
+    assert main(["train", "flows", "--data", str(eve), "--model", "autoencoder", "--epochs", "2",
+                 "--out", str(model)]) == 0
+    assert json.loads((model / "manifest.json").read_text())["flow_format"] == "suricata-eve"
+    out, alerts = tmp_path / "p.csv", tmp_path / "alerts.jsonl"
+    assert main(["detect", "--model", str(model), str(eve), "--out", str(out), "--alerts", str(alerts)]) == 0
+    predictions = pd.read_csv(out, keep_default_na=False)
+    assert len(predictions) == len(events)
+    assert predictions["error"].iloc[2] == "a dns event, not a flow record (event_type is not 'flow')"
+    assert predictions["id"].iloc[0] == 1001 and predictions["score"].iloc[2] == ""
+    written = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert written and all(a["destination"]["ip"] == "192.0.2.1" and a["destination"]["port"] in (53, 443)
+                           and a["source"]["ip"].startswith("10.0.0.") for a in written)
+    udp = tmp_path / "udp.json"
+    udp.write_text("\n".join(e for e in events if '"proto": "UDP"' in e and '"flow"' in e) + "\n")
+    capsys.readouterr()
+    assert main(["detect", "--model", str(model), str(udp), "--out", str(tmp_path / "u.csv")]) == 0
+    assert "read as missing values" in " ".join(capsys.readouterr().err.split())

@@ -1205,3 +1205,94 @@ def test_repeated_and_empty_header_names_are_renamed_and_said(tmp_path, caplog):
         data = read_flows(path, ReadOptions(label_column="label", benign_labels=("normal",)))
     assert list(data.features.columns) == ["a", "a.1", "column_3"]
     assert any("renamed: a -> a.1, (empty) -> column_3" in r.getMessage() for r in caplog.records)
+
+
+def eve_lines() -> list[str]:
+    """A few events of Suricata's eve.json: TCP and UDP flows (nested objects, booleans, a hex
+    flag word only TCP flows have), with a dns and a stats event between them."""
+    def flow(i: int, proto: str, pkts: int, state: str) -> dict:
+        event = {"timestamp": f"2026-11-29T10:00:0{i}.000000+0000", "flow_id": 1000 + i, "in_iface": "eth0",
+                 "event_type": "flow", "src_ip": f"10.0.0.{i}", "src_port": 40000 + i, "dest_ip": "192.0.2.1",
+                 "dest_port": 443 if proto == "TCP" else 53, "proto": proto, "community_id": f"1:abc{i}=",
+                 "flow": {"pkts_toserver": pkts, "pkts_toclient": pkts - 1, "bytes_toserver": 100 * pkts,
+                          "bytes_toclient": 90 * pkts, "start": "2026-11-29T10:00:00.000000+0000",
+                          "end": "2026-11-29T10:00:01.000000+0000", "age": 1, "state": state,
+                          "reason": "timeout", "alerted": i == 4}}
+        if proto == "TCP":
+            event["tcp"] = {"tcp_flags": "1b", "syn": True, "fin": i % 2 == 0, "state": "closed"}
+        return event
+
+    events = [flow(1, "TCP", 10, "closed"), flow(2, "UDP", 2, "established"),
+              {"timestamp": "2026-11-29T10:00:02.5+0000", "flow_id": 1002, "event_type": "dns", "proto": "UDP",
+               "dns": {"type": "query", "rrname": "example.com"}},
+              flow(3, "UDP", 3, "established"),
+              {"timestamp": "2026-11-29T10:00:03.5+0000", "event_type": "stats", "stats": {"uptime": 9}},
+              flow(4, "TCP", 8, "closed"), flow(5, "UDP", 2, "new")]
+    return [json.dumps(e) for e in events]
+
+
+def eve_training_lines(copies: int = 40) -> list[str]:
+    """:func:`eve_lines` ``copies`` times, each copy's flows with their own flow_id and packet count."""
+    events = []
+    for copy in range(copies):
+        for line in eve_lines():
+            event = json.loads(line)
+            if "flow_id" in event:
+                event["flow_id"] += 100 * copy
+            if event["event_type"] == "flow":
+                event["flow"]["pkts_toserver"] += copy
+            events.append(json.dumps(event))
+    return events
+
+
+def test_suricata_eve_json_reads_its_flow_events_as_flows(tmp_path, caplog):
+    """eve.json read as a generic JSON-lines table scored every event as a flow (a stats event
+    raised alerts), read JSON booleans as non-numbers, took a TCP-only text field for a number
+    column with bad values (most records lack it), and a model's field absent from a file (no
+    TCP flow in it) was a 'missing column' error."""
+    path = write(tmp_path, "eve.json", "\n".join(eve_lines()) + "\n")
+    with caplog.at_level(logging.WARNING):
+        data = read_flows(path)
+    assert data.format == "suricata-eve" and len(data) == 5
+    assert data.ids.tolist() == [1001, 1002, 1003, 1004, 1005]  # flow_id, as Suricata's alerts name it
+    assert data.report.malformed_rows == 2 and data.malformed_positions == {
+        2: "a dns event, not a flow record (event_type is not 'flow')",
+        4: "a stats event, not a flow record (event_type is not 'flow')"}
+    assert [e.row for e in data.report.examples] == [3, 5]  # lines in the file
+    assert not data.report.bad_values and "event(s) that are not flow records" in caplog.text
+    columns = set(data.features.columns)
+    assert not any(c.startswith(("dns.", "stats.")) for c in columns) and "event_type" not in columns
+    assert {"src_ip", "src_port", "dest_ip", "community_id", "in_iface", "timestamp", "flow.start",
+            "flow.end"} <= set(data.report.identifier_columns)
+    assert "dest_port" in columns and data.features["flow.pkts_toserver"].tolist() == [10, 2, 3, 8, 2]
+    features = data.features
+    assert features["tcp.syn"].tolist()[::3] == [1.0, 1.0] and features["tcp.syn"].isna().sum() == 3
+    assert features["tcp.fin"].tolist()[0] == 0.0 and features["tcp.fin"].tolist()[3] == 1.0
+    assert features["flow.alerted"].tolist() == [0, 0, 0, 1, 0]
+    # text fields stay categories, also where most records lack them
+    for column in ("tcp.tcp_flags", "tcp.state", "proto", "flow.state"):
+        assert not pd.api.types.is_numeric_dtype(features[column]), column
+    # --strict: other events are not malformed flows, so they do not stop the read
+    assert len(read_flows(path, ReadOptions(strict=True))) == 5
+    # scoring with a model of these columns: a file without TCP flows lacks the tcp.* fields,
+    # which are then missing values in every record, named in a warning
+    udp_only = write(tmp_path, "udp.json", "\n".join(eve_lines()[1:4:2]) + "\n")
+    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        scored = read_flows(udp_only, ReadOptions(format="suricata-eve", model_columns=tuple(features.columns),
+                                                  numeric_columns=tuple(numeric)))
+    assert len(scored) == 2 and scored.features["tcp.syn"].isna().all()
+    assert scored.features["tcp.state"].isna().all() and "tcp.syn" in caplog.text
+    assert "read as missing values" in caplog.text
+
+
+def test_text_columns_are_judged_on_the_values_present_and_booleans_are_numbers(tmp_path):
+    """A generic table: a text column that most rows leave empty is a category, not a numeric
+    column whose every value is bad; True/False (pandas' and spreadsheets' booleans) are 1 and 0,
+    as a served record's JSON true and false are."""
+    text = ("dur,state,syn,label\n" + "1,,True,normal\n" * 6 + "2,SF,FALSE,attack\n3,S0,,normal\n")
+    data = read_flows(write(tmp_path, "flows.csv", text), ReadOptions(label_column="label"))
+    assert not data.report.bad_values
+    assert data.features["state"].tolist()[-2:] == ["SF", "S0"]
+    assert data.features["syn"].tolist()[:7] == [1.0] * 6 + [0.0] and np.isnan(data.features["syn"].iloc[7])

@@ -560,3 +560,30 @@ def test_nested_json_records_score_as_the_same_json_lines_file(tmp_path):
             for r in new]
     answer = client.post("/v1/models/nested/detect", json=flat, headers=auth())
     np.testing.assert_allclose([a["score"] for a in answer.json()], frame["score"], rtol=1e-4, atol=1e-5)
+
+
+def test_suricata_eve_events_score_as_the_same_eve_json_file(tmp_path):
+    """Nested eve.json flow events posted to a model trained on eve.json score as the file does;
+    an event of another type (dns) is no flow: refused, naming the record, not scored as one."""
+    from fastapi.testclient import TestClient
+    from test_readers import eve_training_lines
+
+    from deepsentry.detection.batch import score_file
+    from deepsentry.service.app import ServiceConfig, create_app
+
+    lines = eve_training_lines()
+    (tmp_path / "eve.json").write_text("\n".join(lines) + "\n")
+    model = tmp_path / "eve"
+    assert main(["train", "flows", "--data", str(tmp_path / "eve.json"), "--out", str(model),
+                 "--model", "autoencoder", "--epochs", "2"]) == 0
+    flows = [line for line in lines[:70] if '"event_type": "flow"' in line]
+    (tmp_path / "new.json").write_text("\n".join(flows) + "\n")
+    frame, _, _ = score_file(load_detector(model), tmp_path / "new.json")
+    client = TestClient(create_app(ServiceConfig(models={"eve": str(model)}, token=TOKEN)))
+    answer = client.post("/v1/models/eve/detect", json=[json.loads(f) for f in flows], headers=auth())
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose([a["score"] for a in answer.json()], frame["score"], rtol=1e-4, atol=1e-5)
+    mixed = [json.loads(line) for line in lines[:4]]  # flow, flow, dns, flow
+    refused = client.post("/v1/models/eve/detect", json=mixed, headers=auth())
+    error = refused.json()["error"]
+    assert refused.status_code == 400 and error["record"] == 2 and error["message"].startswith("a dns event")

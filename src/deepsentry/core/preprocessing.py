@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, check_is_fitted, json_kind
-from .tables import arrow_numeric_matrix, written_number
+from .tables import arrow_numeric_matrix, text_number
 
 PREPROCESSING_VERSION = 1
 UNKNOWN = "<unknown>"
@@ -350,7 +350,7 @@ class TabularPreprocessor:
                 try:
                     values[i, j] = float(value)  # bool, int, float and numeric strings
                 except (TypeError, ValueError):
-                    written = written_number(value) if isinstance(value, str) else None
+                    written = text_number(value) if isinstance(value, str) else None
                     if written is None:
                         raise InputError(f"not a number: {str(value)[:40]!r}", row=i, column=column) from None
                     values[i, j] = written

@@ -1591,9 +1591,24 @@ def written_number(text: str) -> float | None:
     return float(match[2]) * _UNIT_FACTORS[match[3].lower()]
 
 
+_BOOLEANS = {"true": 1.0, "false": 0.0}
+
+
+def text_number(text: str) -> float | None:
+    """The number a text value stands for where it is not written as a plain number: a
+    :func:`written_number`, or a boolean (JSON's ``true``, pandas' ``True``, a spreadsheet's
+    ``FALSE``) as 1 or 0; None for anything else. Files and served records read them alike.
+
+    >>> [text_number(t) for t in ("True", "FALSE", "0x10", "yes")]
+    [1.0, 0.0, 16.0, None]
+    """
+    boolean = _BOOLEANS.get(text.strip().lower())
+    return boolean if boolean is not None else written_number(text)
+
+
 def _written_numbers(text: pd.Series, numbers: pd.Series, bad: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """``numbers`` with the ``bad`` values that are :func:`written_number` s read; returns (numbers, still bad)."""
-    found = text[bad].map(written_number).dropna()
+    """``numbers`` with the ``bad`` values that :func:`text_number` reads; returns (numbers, still bad)."""
+    found = text[bad].map(text_number).dropna()
     if found.empty:
         return numbers, bad
     numbers = numbers.copy()
@@ -1623,10 +1638,13 @@ def coerce_numeric(path: Path, features: pd.DataFrame, report: ReadReport, *, po
             continue
         text = series.astype(str).str.strip()
         numbers = pd.to_numeric(text.str.replace(r"^(?i:infinity)$", "inf", regex=True), errors="coerce")
-        bad = numbers.isna() & text.notna() & ~text.str.lower().isin(["", "nan", "null", "none", "na"])
+        missing = series.isna() | text.str.lower().isin(["", "nan", "null", "none", "na", "<na>"])
+        bad = numbers.isna() & ~missing
         if bad.any():
             numbers, bad = _written_numbers(text, numbers, bad)
-        if allow_text_columns and column not in numeric and bad.mean() > 0.5:
+        # judged on the values present: a field that most records lack (a JSON key of one event
+        # type, a TCP-only field) is text or numbers by what the records that have it say
+        if allow_text_columns and column not in numeric and bad.sum() > 0.5 * (~missing).sum():
             features[column] = text  # a genuinely categorical column of a generic CSV
             continue
         n_bad = int(bad.sum())

@@ -25,14 +25,14 @@ from ..core.tables import check_output, written_number
 
 # Record keys (lower-cased, spaces/underscores removed) that map onto ECS fields.
 # nfdump's CSV names them sa, sp, da, dp, pr; SiLK sIP, dIP; Argus (CTU-13) Sport, Dport; CIDDS-001
-# Src IP Addr, Src Pt
+# Src IP Addr, Src Pt; Suricata's eve.json dest_ip, dest_port
 _ECS_FIELDS = {
     ("source", "ip"): ("srcip", "srcaddr", "ipv4srcaddr", "sourceip", "saddr", "idorigh", "sa", "sip", "srcipaddr"),
     ("source", "port"): ("srcport", "sport", "l4srcport", "sourceport", "idorigp", "sp", "srcpt"),
     ("destination", "ip"): ("dstip", "dstaddr", "ipv4dstaddr", "destinationip", "daddr", "idresph", "da", "dip",
-                            "dstipaddr"),
+                            "dstipaddr", "destip"),
     ("destination", "port"): ("dstport", "dsport", "l4dstport", "destinationport", "idrespp", "dport", "dp",
-                              "dstpt"),
+                              "dstpt", "destport"),
     ("network", "transport"): ("proto", "protocol", "protocoltype", "pr"),
 }
 _CATEGORY = {"flows": ["network", "intrusion_detection"], "malware": ["malware", "file"],

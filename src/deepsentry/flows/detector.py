@@ -19,7 +19,7 @@ from ..core.errors import ConfigError, InputError, check_is_fitted
 from ..core.tabular import DetectorConfig, TabularDetector
 from ..core.tables import flat_record
 from .capture import IDENTITY
-from .formats import align_columns, column_renames, is_default_benign, normalise_name
+from .formats import FORMATS, align_columns, column_renames, is_default_benign, normalise_name
 from .portable import PORTABLE_FEATURES, portable_from_cic
 from .readers import FlowData, ReadOptions, list_inputs, read_flows
 from .zeek import record_as_read
@@ -79,6 +79,13 @@ class FlowDetector(TabularDetector):
             # nested objects, flattened as a JSON-lines file's are when read (by the first record:
             # a cheap test on the service's path; a later nested record is refused, by name)
             records = [flat_record(r) if isinstance(r, dict) else r for r in records]
+        rule = getattr(FORMATS.get(getattr(self, "format_", None) or ""), "record_filter", None)
+        if rule is not None:  # Suricata's eve.json: a dns or stats event is no flow to score
+            column, wanted = rule
+            for i, record in enumerate(records):
+                if isinstance(record, dict) and column in record and str(record[column]) != wanted:
+                    raise InputError(f"a {record[column]} event, not a flow record ({column} is not {wanted!r})",
+                                     row=i, hint=f"send only the records whose {column} is {wanted!r}")
         if isinstance(first, dict) and any(c not in first for c in expected):
             keys = dict.fromkeys(k for r in records[:1000] if isinstance(r, dict) for k in r)
             renames = column_renames(keys, expected)

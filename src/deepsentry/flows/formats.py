@@ -82,6 +82,8 @@ NETFLOW_MARKERS = ("IPV4_SRC_ADDR", "L4_DST_PORT", "IN_BYTES")
 CTU13_MARKERS = ("TotPkts", "TotBytes", "SrcBytes", "Label")  # Argus's binetflow, as CTU-13 ships it
 CIC_MARKERS = ("flow duration", "label")
 UNSW_MARKERS = ("sttl", "attack_cat")
+# Suricata's eve.json (JSON lines, nested objects read as outer.inner): its flow events
+SURICATA_MARKERS = ("event_type", "flow.pkts_toserver")
 
 # Identifier columns: they name a flow, a host or a moment, not a behaviour. Matched on the
 # normalised column name (lower case, spaces and punctuation removed).
@@ -99,6 +101,9 @@ _IDENTIFIER_NAMES = {
     # a saved pandas index (CIC-DDoS2019's 'Unnamed: 0') and Bot-IoT's packet sequence id: row
     # numbers, ordered by capture and so by attack
     "unnamed0", "pkseqid",
+    # Suricata's eve.json: the destination address, the Community ID flow hash and the sensor's
+    # interface (flow_id, src_ip, src_port and timestamp are named above)
+    "destip", "communityid", "iniface",
 }
 
 
@@ -304,6 +309,16 @@ class FlowFormat:
     header: bool = True
     #: column names of a header-less format
     columns: tuple[str, ...] = ()
+    #: a column where most values present are not numbers is a category (formats whose columns
+    #: are not known in advance); otherwise every non-number is a bad value
+    text_columns: bool = False
+    #: (column, value): only records with this value are flows; the others are left out, reported
+    #: by their value (Suricata's eve.json mixes flow, dns, http, alert, stats ... events)
+    record_filter: tuple[str, str] | None = None
+    #: records carry only the fields that apply to them (Suricata: ``tcp.*`` for TCP flows alone),
+    #: so a model's field that no record of a file has is a missing value there, not a schema
+    #: mismatch (elsewhere such a file is refused: 'missing columns')
+    sparse_fields: bool = False
 
     @property
     def maps_labels(self) -> bool:
@@ -348,7 +363,11 @@ FORMATS: dict[str, FlowFormat] = {
     ),
     # Weka ARFF (NSL-KDD's .arff files: the 41 features and a binary 'class', normal/anomaly)
     "arff": FlowFormat(name="arff", label_column="class"),
-    "csv": FlowFormat(name="csv", label_column=None),
+    # Suricata's eve.json: its flow events, identified by flow_id (Suricata's own alerts name
+    # the same flow_id). Labels, where a user has added them, are named with --label-column.
+    "suricata-eve": FlowFormat(name="suricata-eve", label_column=None, id_column="flow_id", text_columns=True,
+                               record_filter=("event_type", "flow"), sparse_fields=True),
+    "csv": FlowFormat(name="csv", label_column=None, text_columns=True),
 }
 
 
@@ -363,6 +382,8 @@ def detect_format(header_fields: list[str]) -> str:
         return "cic-ids2017"
     if all(normalise_name(m) in normalised for m in CTU13_MARKERS):
         return "ctu-13"
+    if all(normalise_name(m) in normalised for m in SURICATA_MARKERS):
+        return "suricata-eve"
     if len(header_fields) == len(UNSW_NB15_RAW_COLUMNS) and _IPV4.match(header_fields[0].strip()) \
             and _IPV4.match(header_fields[2].strip()):
         return "unsw-nb15-raw"

@@ -350,6 +350,10 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
         frame, malformed, total = read_json_lines(path, report, options.strict)
         fmt = FORMATS[_format_of(path, options.format, detect_format(list(map(str, frame.columns))))]
         header_lines = 0
+        if fmt.record_filter is not None:
+            frame = _filter_records(path, frame, fmt.record_filter, malformed, total, report)
+        if fmt.sparse_fields:
+            frame = _absent_fields(path, frame, options)
     elif (arff := arff_header(path)) is not None:
         names, header_lines = arff
         fmt = FORMATS[options.format or "arff"]
@@ -390,6 +394,42 @@ def _as_nsl_kdd(path: Path, frame: pd.DataFrame, options: ReadOptions) -> tuple[
     if renames:
         log.warning("%s: NSL-KDD with a header: %s", path, ", ".join(f"{a!r} read as {b!r}" for a, b in renames.items()))
     return frame.rename(columns=renames), dataclasses.replace(options, label_column=None)
+
+
+def _filter_records(path: Path, frame: pd.DataFrame, rule: tuple[str, str], malformed: dict[int, str],
+                    total: int, report: ReadReport) -> pd.DataFrame:
+    """The records that are flows by the format's ``rule`` (column, value); the others are left
+    out, counted and reported by line, and keep their row in ``detect``'s output with the reason.
+    Not an error with ``--strict``: they are other events of a valid file, not malformed flows.
+    Fields that only the left-out records carried go with them."""
+    column, wanted = rule
+    kinds = frame[column].astype(str) if column in frame.columns else pd.Series("", index=frame.index)
+    other = (kinds != wanted).to_numpy()
+    if other.any():
+        reasons = {int(i): f"a {kinds.iat[i] or 'untyped'} event, not a flow record ({column} is not {wanted!r})"
+                   for i in np.flatnonzero(other)}
+        keep = leave_out(path, reasons, kept_positions(total, malformed), 0, report, malformed, strict=False,
+                         what="event(s) that are not flow records",
+                         hint=f"only records whose {column} is {wanted!r} are flows")
+        frame = frame.loc[keep].reset_index(drop=True)
+        frame = frame.drop(columns=[c for c in frame.columns if frame[c].isna().all()])
+    return frame.drop(columns=[column], errors="ignore")
+
+
+def _absent_fields(path: Path, frame: pd.DataFrame, options: ReadOptions) -> pd.DataFrame:
+    """A model's field that no record of this file has, in a format whose records carry only the
+    fields that apply to them (:attr:`FlowFormat.sparse_fields`): a missing value in every record
+    (as in a served record), named in a warning. A file with none of the model's fields is left
+    to the model's missing-columns error."""
+    absent = [c for c in options.model_columns if c not in frame.columns]
+    if not absent or len(absent) == len(options.model_columns) or frame.empty:
+        return frame
+    log.warning("%s: field(s) %s of the model are in no record; read as missing values", path,
+                ", ".join(absent[:8]) + (", ..." if len(absent) > 8 else ""))
+    numeric = set(options.numeric_columns)
+    filler = {c: np.full(len(frame), np.nan) if c in numeric else np.full(len(frame), None, dtype=object)
+              for c in absent}
+    return pd.concat([frame, pd.DataFrame(filler, index=frame.index)], axis=1)
 
 
 def _format_of(path: Path, asked: str | None, found: str) -> str:
@@ -561,7 +601,7 @@ def _split_columns(path: Path, frame: pd.DataFrame, fmt: FlowFormat, options: Re
     categorical = CATEGORICAL | {normalise_name(c) for c in options.model_columns if c not in options.numeric_columns}
     features = coerce_numeric(path, features, report, positions=positions, strict=options.strict,
                               header_lines=header_lines, categorical=categorical,
-                              allow_text_columns=fmt.name == "csv", normalise=normalise_name,
+                              allow_text_columns=fmt.text_columns, normalise=normalise_name,
                               numeric=frozenset(options.numeric_columns))
     return FlowData(features=features, labels=labels, raw_labels=raw, ids=ids, format=fmt.name,
                     benign_labels=benign, report=report, positions=positions, total_rows=total,
