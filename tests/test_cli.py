@@ -1009,3 +1009,16 @@ def test_suricata_eve_json_trains_and_scores_its_flow_events(tmp_path, capsys):
     capsys.readouterr()
     assert main(["detect", "--model", str(model), str(udp), "--out", str(tmp_path / "u.csv")]) == 0
     assert "read as missing values" in " ".join(capsys.readouterr().err.split())
+    # watch flows follows eve.json as Suricata writes it: the same alerts as detect's, in order
+    watched = tmp_path / "watched.jsonl"
+    assert main(["watch", "flows", "--model", str(model), "--alerts", str(watched), str(eve), "--once"]) == 0
+    assert f"flows {len(predictions) - 80}, alerts {len(written)}, not scored 80" in capsys.readouterr().err
+    again = [json.loads(line) for line in watched.read_text().splitlines()]
+    assert [a["deepsentry"]["record_id"] for a in again] == [a["deepsentry"]["record_id"] for a in written]
+    np.testing.assert_allclose([a["deepsentry"]["score"] for a in again],
+                               [a["deepsentry"]["score"] for a in written], rtol=1e-5)
+    assert again[0]["destination"] == written[0]["destination"]
+    # --from-end: only what is written from now on (here: nothing, so no alert)
+    assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "none.jsonl"), str(eve),
+                 "--from-end", "--max-seconds", "0"]) == 0
+    assert "flows 0, alerts 0" in capsys.readouterr().err

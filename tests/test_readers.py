@@ -1296,3 +1296,65 @@ def test_text_columns_are_judged_on_the_values_present_and_booleans_are_numbers(
     assert not data.report.bad_values
     assert data.features["state"].tolist()[-2:] == ["SF", "S0"]
     assert data.features["syn"].tolist()[:7] == [1.0] * 6 + [0.0] and np.isnan(data.features["syn"].iloc[7])
+
+
+def follow(path, actions, format=None, **options):
+    """The pieces :func:`follow_pieces` gives while ``actions`` (one a poll) change the file."""
+    import time
+
+    from deepsentry.flows.readers import follow_pieces
+
+    pending = list(actions)
+
+    def sleep(seconds):
+        if pending:
+            pending.pop(0)()
+        else:
+            time.sleep(seconds)
+
+    return [(p.text.decode(), p.lines_before, p.header_lines)
+            for p in follow_pieces(path, format, poll_s=0.01, deadline=time.monotonic() + 1.0, sleep=sleep, **options)]
+
+
+def test_a_growing_flow_table_is_followed_line_by_line_across_rotation_and_truncation(tmp_path):
+    """watch flows reads a flow log as it is written: whole lines only (a line is taken once its
+    newline is there), the header in front of each piece, line numbers of the file; a rotated
+    file is read to its end before the new one, a truncated one again from its start."""
+    path = tmp_path / "flows.csv"
+    path.write_text("dur,bytes\n1,10\n2,20\n")
+
+    def append(text):
+        return lambda: path.open("a").write(text)
+
+    def rotate():
+        path.rename(tmp_path / "flows.csv.1")
+        path.write_text("dur,bytes\n7,70\n")
+
+    def truncate():
+        path.write_text("dur,bytes\n9,90\n")  # shorter than what was read: read again from the start
+
+    pieces = follow(path, [append("3,30\n4,"), append("40\n5,50"), rotate, append("8,80\n"), truncate])
+    assert pieces == [("dur,bytes\n1,10\n2,20\n", 0, 1), ("dur,bytes\n3,30\n", 2, 1), ("dur,bytes\n4,40\n", 3, 1),
+                      ("dur,bytes\n5,50\n", 4, 1),  # the old file's last line, never to get its newline
+                      ("dur,bytes\n7,70\n", 0, 1), ("dur,bytes\n8,80\n", 1, 1), ("dur,bytes\n9,90\n", 0, 1)]
+    # from its end: the lines there are skipped but counted; a Zeek log's '#' lines lead each piece
+    zeek = tmp_path / "conn.log"
+    head = "#separator \\x09\n#fields\tts\tduration\n#types\ttime\tinterval\n"
+    zeek.write_text(head + "1.0\t0.5\n2.0\t0.7\n")
+    grown = follow(zeek, [lambda: zeek.open("a").write("3.0\t0.9\n")], format="zeek", from_end=True)
+    assert grown == [(head + "3.0\t0.9\n", 2, 3)]
+    # JSON lines have no header; --once reads a last line without its newline
+    lines = tmp_path / "eve.json"
+    lines.write_text('{"a": 1}\n{"a": 2}\n{"a": 3}')
+    assert follow(lines, [], once=True) == [('{"a": 1}\n{"a": 2}\n', 0, 0), ('{"a": 3}\n', 2, 0)]
+    # a log long when first looked at is read a piece at a time
+    assert follow(lines, [], once=True, piece_bytes=9) == [('{"a": 1}\n', 0, 0), ('{"a": 2}\n', 1, 0),
+                                                           ('{"a": 3}\n', 2, 0)]
+    # a file that appears later is waited for; one whose first line is not whole yet too
+    later = tmp_path / "later.jsonl"
+    assert follow(later, [lambda: later.write_text('{"a"'), lambda: later.open("a").write(': 1}\n')]) == \
+        [('{"a": 1}\n', 0, 0)]
+    with gzip.open(tmp_path / "z.jsonl", "wt") as handle:
+        handle.write('{"a": 1}\n')
+    with pytest.raises(InputError, match="a gzip-compressed file does not grow"):
+        follow(tmp_path / "z.jsonl", [])

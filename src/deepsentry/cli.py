@@ -207,25 +207,26 @@ app.add_typer(watch_app, name="watch")
 
 @watch_app.command("flows")
 def watch_flows_cmd(
-    model: Annotated[Path, typer.Option("--model", help="Flows model trained with --feature-set portable.")],
+    model: Annotated[Path, typer.Option("--model", help="Flows model: trained with --feature-set portable for traffic, on the log's format for a flow log.")],
     alerts: Annotated[str, typer.Option("--alerts", help="Alerts as JSON lines: a file (appended), - (stdout) or an http(s) webhook.")],
-    capture: Annotated[Optional[Path], typer.Argument(help="A capture file that keeps growing.")] = None,
+    capture: Annotated[Optional[Path], typer.Argument(help="A capture file that keeps growing (portable models), or a flow log that does: Suricata eve.json, Zeek conn.log, JSON lines or CSV, for a model trained on that format.")] = None,
     interface: Annotated[Optional[str], typer.Option(help="A live network interface (needs capture rights).")] = None,
-    once: Annotated[bool, typer.Option("--once", help="Read the capture once and stop (every flow final).")] = False,
+    once: Annotated[bool, typer.Option("--once", help="Read the capture (every flow final) or the flow log once and stop.")] = False,
     max_seconds: Annotated[Optional[float], typer.Option(help="Stop after this many seconds (flows not yet ended are counted as open, not scored).")] = None,
+    from_end: Annotated[bool, typer.Option("--from-end", help="A flow log: skip the records already in it (score those written from now on).")] = False,
 ) -> None:
-    """Alert on flows from a live interface or a growing capture file, as flows expire."""
+    """Alert on flows from a live interface or a growing capture, as flows expire, or on the records of a growing flow log."""
     from .core.errors import ConfigError
     from .detection.batch import load_detector
     from .detection.watch_flows import watch_flows
 
     if (capture is None) == (interface is None):
-        raise ConfigError("give a capture file or --interface (one of the two)")
+        raise ConfigError("give a capture file or flow log, or --interface (one of the two)")
     detector = load_detector(model, keras_model=False)
     if capture is not None and not once and not capture.exists() and not is_pipe(capture):  # - is refused next
         err.print(f"{capture} does not exist yet; waiting for it to appear")
     counts = watch_flows(detector, interface or str(capture), alerts=alerts, interface=interface is not None,
-                         once=once, model_name=model.name, max_seconds=max_seconds)
+                         once=once, model_name=model.name, max_seconds=max_seconds, from_end=from_end)
     err.print(", ".join(f"{k} {v}" for k, v in counts.items()))
 
 

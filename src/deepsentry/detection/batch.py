@@ -263,10 +263,12 @@ def _scored_pieces(detector: Any, path: str | Path, pieces: Any, total: DetectSu
 
     rows_before = 0
     never_seen: set[str] | None = None  # the model's columns that no piece so far has had
-    keys_vary = is_json_lines(Path(path))  # a delimited table's pieces share its header
+    keys_vary: bool | None = None  # a delimited table's pieces share its header (asked once the file is there)
     with tempfile.TemporaryDirectory(prefix="deepsentry-piece-") as folder:
         copy = Path(folder) / Path(path).name.removesuffix(".gz")  # pieces are written decompressed
         for number, piece in enumerate(pieces):
+            if keys_vary is None:
+                keys_vary = is_json_lines(Path(path))
             copy.write_bytes(piece.text)
             absent: set[str] = set()
             with copy_named_as(copy, str(path), lines_before=piece.lines_before, quiet=number > 0):

@@ -1,4 +1,5 @@
-"""Streaming flow detection: a live interface, or a capture file that keeps growing.
+"""Streaming flow detection: a live interface, a capture file that keeps growing, or a flow log
+that keeps growing (Suricata's eve.json, a Zeek conn.log, a CICFlowMeter CSV in real-time mode).
 
 A live interface is read by nfstream, which hands over each flow when it expires (idle 120 s,
 active 1800 s), so memory is bounded by the flows in progress; flows are scored in small batches and
@@ -7,6 +8,11 @@ alerts appended as JSON lines. A growing capture file is read from where the las
 (:class:`~deepsentry.flows.meter.FlowMeter`): a flow is scored once, when it is final (its last
 packet an idle timeout behind the capture's clock, or its first an active timeout), and memory
 holds the packets of open flows only.
+
+A flow log is read as ``detect`` reads a large table in pieces (:func:`flows.readers.follow_pieces`):
+each look at the file takes its new complete lines, scores them with the model's own reader (the
+same events left out, the same identifiers, missing values and malformed records) and appends the
+alerts; memory holds one look's lines.
 
 >>> watch_flows(detector, "capture.pcap", alerts="alerts.jsonl", once=True)   # doctest: +SKIP
 {'flows': 1994, 'alerts': 1994}
@@ -26,10 +32,12 @@ import pandas as pd
 from ..core.base import validate_range
 from ..core.errors import ConfigError, DependencyError, InputError
 from ..core.tables import refuse_stream
-from ..flows.capture import ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, flow_streamer, flow_table
+from ..flows.capture import (ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, flow_streamer, flow_table,
+                             is_capture)
 from ..flows.meter import FlowMeter
 from ..flows.packets import CaptureFormatError, CaptureTail, decode_packets
 from ..flows.portable import PORTABLE_FEATURES
+from ..flows.readers import follow_pieces
 from .alerts import AlertSink, ecs_alert
 
 
@@ -47,25 +55,36 @@ def _alerts_for(detector: Any, table: pd.DataFrame, features: pd.DataFrame, mode
 
 def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bool = False, once: bool = False,
                 poll_s: float = 2.0, batch: int = 64, model_name: str = "flows",
-                max_seconds: float | None = None) -> dict[str, int]:
+                max_seconds: float | None = None, from_end: bool = False) -> dict[str, int]:
     """Alerts (JSON lines appended to the file ``alerts``, or to ``-`` or an http(s) webhook) on
     flows as they end, from a growing capture file (read from where the last read stopped) or, with
-    ``interface=True``, a live interface.
+    ``interface=True``, a live interface; or on the records of a growing flow log (a file that is
+    no capture, or, while it does not exist yet, any file for a model not trained on the portable
+    features), which ``from_end`` reads from its end.
     ``max_seconds`` stops it after that long (on a file at the next poll; on an interface at once,
     quiet or not: flows still in nfstream's cache are not scored). Returns the counts of flows
-    scored and alerts written, and for a file the records it could not read (a corrupt record ends
-    the reading of a file) and, when stopped by ``max_seconds``, the flows still open (not scored)."""
+    scored and alerts written, and for a capture the records it could not read (a corrupt record
+    ends the reading of a file) and, when stopped by ``max_seconds``, the flows still open (not
+    scored); for a flow log its malformed records (or events that are no flows)."""
     validate_range("poll_s", poll_s, 0, low_open=True)
     validate_range("batch", batch, 1)
     if max_seconds is not None:
         validate_range("max_seconds", max_seconds, 0)
-    if getattr(detector, "feature_set_", "native") != "portable":
-        raise ConfigError("watching traffic needs a model trained with --feature-set portable")
+    portable = getattr(detector, "feature_set_", "native") == "portable"
+    if not interface:
+        refuse_stream(source, "follow")
+        if not is_capture(source) and (Path(source).exists() or not portable):
+            return watch_flow_log(detector, source, alerts=alerts, once=once, poll_s=poll_s, model_name=model_name,
+                                  max_seconds=max_seconds, from_end=from_end)
+    if not portable:
+        raise ConfigError("watching traffic needs a model trained with --feature-set portable",
+                          hint="a model trained on a flow log (eve.json, conn.log, a flow CSV) watches such a log")
+    if from_end:
+        raise ConfigError("--from-end applies to flow logs; a capture is metered from its first packet")
     sink = AlertSink(alerts, inputs=[] if interface else [source])  # a file (checked now), - or a webhook
     counts = {"flows": 0, "alerts": 0}
     if interface:
         return _watch_interface(detector, source, sink, batch, model_name, counts, max_seconds)
-    refuse_stream(source, "follow")
     path = Path(source)
     if once and not path.exists():
         raise InputError("no such file", path=path, hint="without --once, watch waits for it to appear")
@@ -99,6 +118,31 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
                 counts["open"] = meter.open_flows
             return _with_delivery(counts, sink)
         time.sleep(poll_s)
+
+
+def watch_flow_log(detector: Any, source: str | Path, *, alerts: str | Path, once: bool = False, poll_s: float = 2.0,
+                   model_name: str = "flows", max_seconds: float | None = None, from_end: bool = False,
+                   ) -> dict[str, int]:
+    """Alerts on the records of a flow log as it grows (see the module's docstring): scored as
+    ``detect`` scores the same lines, each alert with its record's endpoints and id. Returns the
+    counts of flows scored, alerts written and, when there were any, records not scored
+    (malformed, or events that are no flows)."""
+    from .batch import DetectSummary, _add_alerts, _scored_pieces
+
+    validate_range("poll_s", poll_s, 0, low_open=True)
+    if getattr(detector, "kind", None) != "flows":
+        raise ConfigError("watch flows needs a flows model", hint="follow logs with watch logs")
+    sink = AlertSink(alerts, inputs=[source])
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    pieces = follow_pieces(source, getattr(detector, "format_", None), once=once, poll_s=poll_s,
+                           deadline=deadline, from_end=from_end)
+    total = DetectSummary(input=str(source), output=None)
+    for _piece, frame, data in _scored_pieces(detector, source, pieces, total):
+        _add_alerts(detector, data, frame, 0, sink, model_name)
+    counts = {"flows": total.scored, "alerts": total.alerts}
+    if total.malformed_rows:
+        counts["not scored"] = total.malformed_rows
+    return _with_delivery(counts, sink)
 
 
 def _watch_interface(detector: Any, interface: str, sink: AlertSink, batch: int, model_name: str,

@@ -11,10 +11,12 @@ counted in a :class:`ReadReport` with their line numbers, or rejected with ``str
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import dataclasses
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -24,10 +26,11 @@ import pandas as pd
 
 from ..core.errors import ConfigError, InputError
 from ..core.preprocessing import category_text
-from ..core.tables import (COLUMNAR_SUFFIXES, UNREADABLE_FILE, BadRecord, LabelledTable, ReadReport, arff_header,
-                           coerce_numeric, ends_early, is_columnar, is_gzip, is_json_lines, is_pipe, is_text_column,
-                           kept_positions, leave_out, no_data_rows, one_spelling_per_class, open_bytes, read_columnar,
-                           read_delimited, read_json_lines, refuse_stream, sniff_delimited, text_encoding)
+from ..core.tables import (COLUMNAR_SUFFIXES, GZIP_MAGIC, UNREADABLE_FILE, BadRecord, LabelledTable, ReadReport,
+                           arff_header, coerce_numeric, ends_early, is_columnar, is_gzip, is_json_lines, is_pipe,
+                           is_text_column, kept_positions, leave_out, no_data_rows, one_spelling_per_class, open_bytes,
+                           read_columnar, read_delimited, read_json_lines, refuse_stream, sniff_delimited,
+                           text_encoding)
 from .zeek import looks_like_zeek, read_zeek, zeek_log_kind
 from .formats import (FORMATS, NSL_KDD_COLUMNS, NSL_KDD_DIFFICULTY_NAMES, FlowFormat, detect_format, holds_identifiers,
                       is_default_benign, is_identifier, is_label_twin, normalise_name, nsl_kdd_header)
@@ -200,6 +203,126 @@ def table_pieces(path: str | os.PathLike[str], format: str | None, piece_bytes: 
     header = fmt.header or nsl_kdd_header(first)  # NSL-KDD as a CSV with a header: the header leads each piece
     opening = None if header else _opens_like(delimiter, len(first))
     return _cut(source, header, piece_bytes, opening)
+
+
+def follow_pieces(path: str | os.PathLike[str], format: str | None, *, once: bool = False, poll_s: float = 2.0,
+                  deadline: float | None = None, from_end: bool = False, piece_bytes: int = 32 << 20,
+                  sleep: Callable[[float], None] = time.sleep) -> Iterator[TablePiece]:
+    """A flow table that keeps growing (a Suricata eve.json, a Zeek conn.log, a CICFlowMeter CSV in
+    real-time mode, any JSON-lines or delimited table of ``format``) as pieces: each the complete
+    lines added since the last look, with the header in front (a delimited table's first line, a
+    Zeek log's ``#`` lines), readable as :func:`table_pieces`' are. A line is taken once its newline
+    is written (with ``once``, a last line without one too). The file is looked at every ``poll_s``
+    seconds until ``once`` has read it to its end or ``time.monotonic()`` passes ``deadline``; a
+    file that does not exist yet is waited for. Rotation (the name now holds another file: the rest
+    of the old one is read first) and truncation (the file shrank: read again from its start) are
+    followed. ``from_end``: the lines already there when it is first opened are skipped. A piece
+    holds about ``piece_bytes`` at most (a log that was long when first looked at is read in pieces)."""
+    from .formats import FORMATS
+
+    source = Path(path)
+    refuse_stream(source, "follow")
+    if once and not source.exists():
+        raise InputError("no such file", path=source, hint="without --once, watch waits for it to appear")
+    header_kind = FORMATS[format].header if format in FORMATS else True  # zeek: its '#' lines when TSV
+    handle = None
+    identity: tuple[int, int] | None = None
+    head, partial, lines, first_open = b"", b"", 0, True
+
+    def stop() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+    def open_file() -> bool:
+        """Open the file and read its header; False while it is missing or holds no whole line."""
+        nonlocal handle, identity, head, partial, lines, first_open
+        try:
+            opened = open(source, "rb")
+        except FileNotFoundError:
+            return False
+        start = opened.read(2)
+        if start[:2] == GZIP_MAGIC:
+            opened.close()
+            raise InputError("a gzip-compressed file does not grow", path=source,
+                             hint="score it with detect; watch follows a plain file as it is written")
+        opened.seek(0)
+        info = os.fstat(opened.fileno())
+        header, header_end = b"", 0
+        first = opened.readline()
+        if not first.endswith(b"\n"):
+            opened.close()
+            return False  # not one whole line yet
+        zeek_tsv = first.startswith(b"#separator")
+        json_lines = first.lstrip(codecs.BOM_UTF8 + b" \t\r").startswith(b"{")
+        if zeek_tsv:
+            header = first
+            while (line := opened.readline()).startswith(b"#") and line.endswith(b"\n"):
+                header += line
+            if not line.endswith(b"\n") or line.startswith(b"#"):
+                opened.close()
+                return False  # the header is still being written (no record yet)
+            header_end = len(header)
+        elif header_kind and not json_lines:
+            header, header_end = first, len(first)
+        opened.seek(header_end)
+        handle, identity, head, partial, lines = opened, (info.st_ino, info.st_dev), header, b"", 0
+        if from_end and first_open:
+            while chunk := handle.read(1 << 20):  # the lines already written are skipped, but counted
+                lines += chunk.count(b"\n")
+                partial = (partial + chunk)[-(1 << 20):]
+            tail = partial[partial.rfind(b"\n") + 1:]  # a line being written: read whole once it ends
+            handle.seek(handle.tell() - len(tail))
+            partial = b""
+        first_open = False
+        return True
+
+    def piece(body: bytes) -> TablePiece | None:
+        nonlocal lines
+        if not body.strip():
+            lines += body.count(b"\n")
+            return None
+        out = TablePiece(head + body, lines, head.count(b"\n"))
+        lines += body.count(b"\n")
+        return out
+
+    try:
+        while True:
+            if handle is None and not open_file():
+                if once or stop():
+                    return
+                sleep(poll_s)
+                continue
+            data = partial + handle.read(piece_bytes)
+            cut = data.rfind(b"\n") + 1
+            body, partial = data[:cut], data[cut:]
+            if (made := piece(body)) is not None:
+                yield made
+            if cut:
+                continue  # more may have been written meanwhile
+            try:
+                info = os.stat(source)
+                now = (info.st_ino, info.st_dev)
+            except FileNotFoundError:
+                info, now = None, None
+            if now is not None and now != identity:  # rotated: the old file is read to its end above
+                if partial and (made := piece(partial + b"\n")) is not None:
+                    yield made  # its last line, which will never get its newline
+                handle.close()
+                handle = None
+                continue
+            if info is not None and info.st_size < handle.tell():  # truncated: read it again
+                handle.close()
+                handle = None
+                continue
+            if once:
+                if partial and (made := piece(partial + b"\n")) is not None:
+                    yield made
+                return
+            if stop():
+                return
+            sleep(poll_s)
+    finally:
+        if handle is not None:
+            handle.close()
 
 
 def _table_bytes(path: Path) -> int:
