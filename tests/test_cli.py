@@ -982,18 +982,26 @@ def test_a_library_caller_without_logging_set_up_sees_the_file_named_once(traine
     assert err.count(f"{tmp_path / 'big.csv'}: dropped identifier column(s) src_ip") == 1
 
 
-def test_suricata_eve_json_trains_and_scores_its_flow_events(tmp_path, capsys):
-    """An autoencoder learns eve.json's flows; detect writes one row per event (the others with
-    why they were not scored), ids are Suricata's flow_id, and alerts name the flow's endpoints
-    from src_ip/dest_ip (dest_ip was not an ECS field); a file without TCP flows scores too."""
+@pytest.fixture(scope="module")
+def eve_model(tmp_path_factory):
+    """(events, eve.json, model): an autoencoder trained on eve.json's flow events."""
     from test_readers import eve_training_lines
 
     events = eve_training_lines()
-    eve = tmp_path / "eve.json"
+    folder = tmp_path_factory.mktemp("eve")
+    eve = folder / "eve.json"
     eve.write_text("\n".join(events) + "\n")
-    model = tmp_path / "model"
+    model = folder / "model"
     assert main(["train", "flows", "--data", str(eve), "--model", "autoencoder", "--epochs", "2",
                  "--out", str(model)]) == 0
+    return events, eve, model
+
+
+def test_suricata_eve_json_trains_and_scores_its_flow_events(eve_model, tmp_path, capsys):
+    """An autoencoder learns eve.json's flows; detect writes one row per event (the others with
+    why they were not scored), ids are Suricata's flow_id, and alerts name the flow's endpoints
+    from src_ip/dest_ip (dest_ip was not an ECS field); a file without TCP flows scores too."""
+    events, eve, model = eve_model
     assert json.loads((model / "manifest.json").read_text())["flow_format"] == "suricata-eve"
     out, alerts = tmp_path / "p.csv", tmp_path / "alerts.jsonl"
     assert main(["detect", "--model", str(model), str(eve), "--out", str(out), "--alerts", str(alerts)]) == 0
@@ -1022,3 +1030,67 @@ def test_suricata_eve_json_trains_and_scores_its_flow_events(tmp_path, capsys):
     assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "none.jsonl"), str(eve),
                  "--from-end", "--max-seconds", "0"]) == 0
     assert "flows 0, alerts 0" in capsys.readouterr().err
+
+
+def test_watch_flows_on_a_flow_log_survives_restarts_kills_and_rotation(eve_model, tmp_path, capsys):
+    """A restart goes on from the checkpoint: the records already scored are not scored again,
+    the row ids go on; alerts written after the checkpoint (a kill before it was saved) are not
+    written twice; lines written to a log rotated while no one watched are read from the
+    rotated file first. The alerts equal those of one detect over all the lines."""
+    import shutil
+
+    from deepsentry.core.errors import ConfigError
+    from deepsentry.detection.batch import load_detector
+    from deepsentry.detection.watch_flows import watch_flow_log, watch_flows
+
+    events, training, model = eve_model
+    expected = tmp_path / "expected.jsonl"
+    assert main(["detect", "--model", str(model), str(training), "--alerts", str(expected),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    expected_ids = [json.loads(line)["deepsentry"]["record_id"] for line in expected.read_text().splitlines()]
+    assert len(expected_ids) > 3
+    detector = load_detector(model, keras_model=False)
+    log, alerts, state = tmp_path / "eve.json", tmp_path / "alerts.jsonl", tmp_path / "state"
+    # four parts with alerts in each (the flows of the autoencoder's tail)
+    alerted = [i for i, e in enumerate(events) if json.loads(e).get("flow_id") in set(expected_ids)
+               and json.loads(e)["event_type"] == "flow"]
+    cuts = [alerted[0] + 1, alerted[len(alerted) // 2] + 1, alerted[-1]]
+    parts = [events[:cuts[0]], events[cuts[0]:cuts[1]], events[cuts[1]:cuts[2]], events[cuts[2]:]]
+
+    def watch():
+        return watch_flow_log(detector, log, alerts=alerts, state_dir=state, max_seconds=0, poll_s=0.01)
+
+    log.write_text("\n".join(parts[0]) + "\n")
+    first = watch()
+    with log.open("a") as handle:
+        handle.write("\n".join(parts[1]) + "\n")
+    checkpoint = (state / "watch-flows-state.json").read_text()
+    second = watch()
+    assert first["flows"] + second["flows"] == sum('"event_type": "flow"' in e for e in events[:cuts[1]])
+    # a kill after the second look's alerts were written, before its checkpoint was: it is read
+    # again, and its alerts are not written twice
+    (state / "watch-flows-state.json").write_text(checkpoint)
+    again = watch()
+    assert again["flows"] == second["flows"] and again["alerts"] == 0
+    assert second["alerts"] > 0 and again.get("repeats skipped", 0) == second["alerts"]
+    # rotated and grown while no one watched: the rest of the old file comes first
+    with log.open("a") as handle:
+        handle.write("\n".join(parts[2]) + "\n")
+    shutil.move(log, tmp_path / "eve.json.1")
+    log.write_text("\n".join(parts[3]) + "\n")
+    watch()
+    got = [json.loads(line)["deepsentry"]["record_id"] for line in alerts.read_text().splitlines()]
+    assert got == expected_ids
+    # the CLI keeps a checkpoint beside an alerts file by default: a second run has nothing new
+    assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "cli.jsonl"), str(log),
+                 "--once"]) == 0
+    assert (tmp_path / "cli.state" / "watch-flows-state.json").exists()
+    capsys.readouterr()
+    assert main(["watch", "flows", "--model", str(model), "--alerts", str(tmp_path / "cli.jsonl"), str(log),
+                 "--once"]) == 0
+    assert "flows 0, alerts 0" in capsys.readouterr().err
+    # a checkpoint folder given for a capture is refused (traffic is metered from its first packet)
+    capture = tmp_path / "c.pcap"
+    capture.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    with pytest.raises(ConfigError, match="checkpoint folder applies to flow logs"):
+        watch_flows(detector, str(capture), alerts=alerts, state_dir=state, once=True)

@@ -214,19 +214,24 @@ def watch_flows_cmd(
     once: Annotated[bool, typer.Option("--once", help="Read the capture (every flow final) or the flow log once and stop.")] = False,
     max_seconds: Annotated[Optional[float], typer.Option(help="Stop after this many seconds (flows not yet ended are counted as open, not scored).")] = None,
     from_end: Annotated[bool, typer.Option("--from-end", help="A flow log: skip the records already in it (score those written from now on).")] = False,
+    state: Annotated[Optional[Path], typer.Option(help="A flow log: checkpoint folder, so a restart goes on where it stopped (default with an alerts file: <alerts>.state).")] = None,
 ) -> None:
     """Alert on flows from a live interface or a growing capture, as flows expire, or on the records of a growing flow log."""
     from .core.errors import ConfigError
     from .detection.batch import load_detector
-    from .detection.watch_flows import watch_flows
+    from .detection.watch_flows import is_flow_log, watch_flows
 
     if (capture is None) == (interface is None):
         raise ConfigError("give a capture file or flow log, or --interface (one of the two)")
     detector = load_detector(model, keras_model=False)
+    alerts_file = alerts != "-" and not alerts.startswith(("http://", "https://"))
+    if state is None and capture is not None and not is_pipe(capture) and alerts_file and is_flow_log(detector, capture):
+        state = Path(alerts).with_suffix(".state")  # restart-safe by default, as watch logs is
     if capture is not None and not once and not capture.exists() and not is_pipe(capture):  # - is refused next
         err.print(f"{capture} does not exist yet; waiting for it to appear")
     counts = watch_flows(detector, interface or str(capture), alerts=alerts, interface=interface is not None,
-                         once=once, model_name=model.name, max_seconds=max_seconds, from_end=from_end)
+                         once=once, model_name=model.name, max_seconds=max_seconds, from_end=from_end,
+                         state_dir=state)
     err.print(", ".join(f"{k} {v}" for k, v in counts.items()))
 
 

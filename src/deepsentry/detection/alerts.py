@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import json
 import math
+import os
 import sys
 import threading
 import urllib.request
@@ -180,6 +181,8 @@ class AlertSink:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with open(path, "a", encoding="utf-8") as handle:
                     handle.write(lines)
+                    handle.flush()
+                    os.fsync(handle.fileno())  # on disk before a watcher's checkpoint says they were written
             self.written += len(alerts)
 
     def problem(self) -> str | None:
@@ -188,3 +191,20 @@ class AlertSink:
             return None
         return (f"{self.undelivered} alert(s) not delivered to {self.destination} "
                 f"({self.failures} failed post(s); last: {self.last_error})")
+
+
+def alert_ids_after(alerts_path: str | Path, size: int) -> set[Any]:
+    """Record ids of the alerts appended to ``alerts_path`` after its first ``size`` bytes: those
+    a watcher wrote after its last checkpoint, which a restart must not write again."""
+    alerts_path = Path(alerts_path)
+    if not alerts_path.exists():
+        return set()
+    ids = set()
+    with open(alerts_path, "rb") as handle:
+        handle.seek(min(size, alerts_path.stat().st_size))
+        for raw in handle:
+            try:
+                ids.add(json.loads(raw)["deepsentry"]["record_id"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut by the kill
+    return ids

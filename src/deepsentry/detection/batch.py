@@ -250,7 +250,7 @@ def detect_file(detector: Any, path: str | Path, out: str | Path | None, *, stri
     return frame, summary
 
 
-def _scored_pieces(detector: Any, path: str | Path, pieces: Any, total: DetectSummary,
+def _scored_pieces(detector: Any, path: str | Path, pieces: Any, total: DetectSummary, *, rows_before: int = 0,
                    **options: Any) -> Iterator[tuple[Any, ...]]:
     """(piece, output frame, data read) of each piece of a large flow table, numbered as rows and
     lines of the whole file: each piece is written to a temporary file (read as the file itself:
@@ -258,10 +258,10 @@ def _scored_pieces(detector: Any, path: str | Path, pieces: Any, total: DetectSu
     summary is added to ``total``, whose alerts per class are ordered as the whole file's once the
     last piece is done. A column the model needs that a piece's records lack (JSON records name
     their fields; a piece's may all leave one out) is read as missing values there, as it is read
-    whole; one that no piece has is the whole file's error, raised after the last piece."""
+    whole; one that no piece has is the whole file's error, raised after the last piece.
+    ``rows_before``: the records before the first piece (a watcher resuming), for the row ids."""
     import tempfile
 
-    rows_before = 0
     never_seen: set[str] | None = None  # the model's columns that no piece so far has had
     keys_vary: bool | None = None  # a delimited table's pieces share its header (asked once the file is there)
     with tempfile.TemporaryDirectory(prefix="deepsentry-piece-") as folder:

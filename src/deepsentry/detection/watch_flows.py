@@ -20,6 +20,9 @@ alerts; memory holds one look's lines.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import queue
 import threading
 import time
@@ -31,14 +34,16 @@ import pandas as pd
 
 from ..core.base import validate_range
 from ..core.errors import ConfigError, DependencyError, InputError
-from ..core.tables import refuse_stream
+from ..core.durable import drop_partial_line, write_json_atomic
+from ..core.locks import exclusive_use
+from ..core.tables import check_writable, refuse_stream
 from ..flows.capture import (ACTIVE_TIMEOUT_S, IDENTITY, IDLE_TIMEOUT_S, NFSTREAM_COLUMNS, flow_streamer, flow_table,
                              is_capture)
 from ..flows.meter import FlowMeter
 from ..flows.packets import CaptureFormatError, CaptureTail, decode_packets
 from ..flows.portable import PORTABLE_FEATURES
-from ..flows.readers import follow_pieces
-from .alerts import AlertSink, ecs_alert
+from ..flows.readers import FollowPoint, follow_pieces
+from .alerts import AlertSink, alert_ids_after, ecs_alert
 
 
 def _alerts_for(detector: Any, table: pd.DataFrame, features: pd.DataFrame, model_name: str) -> list[dict]:
@@ -55,12 +60,14 @@ def _alerts_for(detector: Any, table: pd.DataFrame, features: pd.DataFrame, mode
 
 def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bool = False, once: bool = False,
                 poll_s: float = 2.0, batch: int = 64, model_name: str = "flows",
-                max_seconds: float | None = None, from_end: bool = False) -> dict[str, int]:
+                max_seconds: float | None = None, from_end: bool = False,
+                state_dir: str | Path | None = None) -> dict[str, int]:
     """Alerts (JSON lines appended to the file ``alerts``, or to ``-`` or an http(s) webhook) on
     flows as they end, from a growing capture file (read from where the last read stopped) or, with
     ``interface=True``, a live interface; or on the records of a growing flow log (a file that is
     no capture, or, while it does not exist yet, any file for a model not trained on the portable
-    features), which ``from_end`` reads from its end.
+    features), which ``from_end`` reads from its end, restart-safe with ``state_dir`` (see
+    :func:`watch_flow_log`).
     ``max_seconds`` stops it after that long (on a file at the next poll; on an interface at once,
     quiet or not: flows still in nfstream's cache are not scored). Returns the counts of flows
     scored and alerts written, and for a capture the records it could not read (a corrupt record
@@ -73,9 +80,11 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
     portable = getattr(detector, "feature_set_", "native") == "portable"
     if not interface:
         refuse_stream(source, "follow")
-        if not is_capture(source) and (Path(source).exists() or not portable):
+        if is_flow_log(detector, source):
             return watch_flow_log(detector, source, alerts=alerts, once=once, poll_s=poll_s, model_name=model_name,
-                                  max_seconds=max_seconds, from_end=from_end)
+                                  max_seconds=max_seconds, from_end=from_end, state_dir=state_dir)
+    if state_dir is not None:
+        raise ConfigError("a checkpoint folder applies to flow logs; traffic is metered from its first packet")
     if not portable:
         raise ConfigError("watching traffic needs a model trained with --feature-set portable",
                           hint="a model trained on a flow log (eve.json, conn.log, a flow CSV) watches such a log")
@@ -120,13 +129,44 @@ def watch_flows(detector: Any, source: str, *, alerts: str | Path, interface: bo
         time.sleep(poll_s)
 
 
+STATE_FILE = "watch-flows-state.json"
+STATE_VERSION = 1
+
+
+class _NewAlerts:
+    """An alert sink that passes on only alerts whose record id is not in ``written`` (those a
+    watcher wrote after its last checkpoint, before it was stopped)."""
+
+    def __init__(self, sink: AlertSink, written: set[Any]) -> None:
+        self.sink, self.written, self.repeats = sink, written, 0
+
+    def write(self, alerts: list[dict[str, Any]]) -> None:
+        new = [a for a in alerts if a["deepsentry"].get("record_id") not in self.written]
+        self.repeats += len(alerts) - len(new)
+        self.sink.write(new)
+
+
+def is_flow_log(detector: Any, source: str | Path) -> bool:
+    """Whether ``watch_flows`` follows ``source`` as a flow log: a file that is no capture, or, while
+    it does not exist yet, any file for a model not trained on the portable (capture) features."""
+    portable = getattr(detector, "feature_set_", "native") == "portable"
+    return not is_capture(source) and (Path(source).exists() or not portable)
+
+
 def watch_flow_log(detector: Any, source: str | Path, *, alerts: str | Path, once: bool = False, poll_s: float = 2.0,
                    model_name: str = "flows", max_seconds: float | None = None, from_end: bool = False,
-                   ) -> dict[str, int]:
+                   state_dir: str | Path | None = None) -> dict[str, int]:
     """Alerts on the records of a flow log as it grows (see the module's docstring): scored as
     ``detect`` scores the same lines, each alert with its record's endpoints and id. Returns the
     counts of flows scored, alerts written and, when there were any, records not scored
-    (malformed, or events that are no flows)."""
+    (malformed, or events that are no flows).
+
+    With ``state_dir``, a checkpoint (where in which file, the record count, the size of the
+    alerts file) is written after each look's alerts are on disk; a restart goes on from it (also
+    into the file the log was rotated to meanwhile), and alerts written after the checkpoint but
+    before the stop are not written again: no record lost or alerted twice (``--from-end`` then
+    applies only when there is no checkpoint yet). Restarts repeat nothing only for an alerts file;
+    on ``-`` or a webhook the alerts of the last look before a kill can come again."""
     from .batch import DetectSummary, _add_alerts, _scored_pieces
 
     validate_range("poll_s", poll_s, 0, low_open=True)
@@ -134,15 +174,53 @@ def watch_flow_log(detector: Any, source: str | Path, *, alerts: str | Path, onc
         raise ConfigError("watch flows needs a flows model", hint="follow logs with watch logs")
     sink = AlertSink(alerts, inputs=[source])
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
-    pieces = follow_pieces(source, getattr(detector, "format_", None), once=once, poll_s=poll_s,
-                           deadline=deadline, from_end=from_end)
     total = DetectSummary(input=str(source), output=None)
-    for _piece, frame, data in _scored_pieces(detector, source, pieces, total):
-        _add_alerts(detector, data, frame, 0, sink, model_name)
-    counts = {"flows": total.scored, "alerts": total.alerts}
+    with contextlib.ExitStack() as stack:
+        state: dict[str, Any] = {}
+        state_path = None
+        if state_dir is not None:
+            state_dir = Path(state_dir)
+            check_writable(state_dir, directory=True)
+            stack.enter_context(exclusive_use(state_dir, "the watch state folder"))
+            state_path = state_dir / STATE_FILE
+            if state_path.exists():
+                state = _read_state(state_path)
+        resume = FollowPoint(**state["point"]) if state.get("point") else None
+        rows = int(state.get("rows", 0))
+        written: set[Any] = set()
+        if sink.kind == "file":
+            drop_partial_line(sink.destination)
+            written = alert_ids_after(sink.destination, int(state.get("alerts_size", 0)))
+        new_only = _NewAlerts(sink, written)
+        pieces = follow_pieces(source, getattr(detector, "format_", None), once=once, poll_s=poll_s,
+                               deadline=deadline, from_end=from_end and resume is None, resume=resume)
+        for piece, frame, data in _scored_pieces(detector, source, pieces, total, rows_before=rows):
+            _add_alerts(detector, data, frame, 0, new_only, model_name)
+            rows += data.total_rows
+            if state_path is not None:
+                size = Path(sink.destination).stat().st_size if sink.kind == "file" and \
+                    Path(sink.destination).exists() else 0
+                write_json_atomic(state_path, {"version": STATE_VERSION, "point": dataclasses.asdict(piece.then),
+                                               "rows": rows, "alerts_size": size})
+    counts = {"flows": total.scored, "alerts": total.alerts - new_only.repeats}
     if total.malformed_rows:
         counts["not scored"] = total.malformed_rows
+    if new_only.repeats:
+        counts["repeats skipped"] = new_only.repeats
     return _with_delivery(counts, sink)
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"version {state.get('version')!r}")
+        FollowPoint(**state["point"])
+        int(state["rows"]), int(state["alerts_size"])
+        return state
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"not a watch flows checkpoint this version reads ({exc})", path=path,
+                          hint="give another --state folder (the log is then read from its start)") from None
 
 
 def _watch_interface(detector: Any, interface: str, sink: AlertSink, batch: int, model_name: str,

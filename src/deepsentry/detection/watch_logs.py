@@ -48,6 +48,7 @@ from typing import Any
 
 from ..core.base import validate_range
 from ..core.errors import ConfigError, InputError
+from ..core.durable import drop_partial_line, renamed_file, write_json_atomic
 from ..core.locks import exclusive_use
 from ..core.tables import (GZIP_MAGIC, BadRecord, ReadReport, check_output, check_writable,
                            refuse_other_compression, refuse_stream, text_encoding)
@@ -56,7 +57,7 @@ from ..logs.drain import TemplateMiner
 from ..logs.evtx import is_evtx, iter_evtx_events
 from ..logs.formats import LogFormat, other_formats
 from ..logs.sequences import mined_event, session_ids, session_pattern
-from .alerts import log_alert
+from .alerts import alert_ids_after, log_alert
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +85,6 @@ class WatchState:
             raise ConfigError(f"watch state version {data.get('version')!r} is not supported")
         return cls(data["inode"], data["offset"], data["line"], OrderedDict(data["sessions"]),
                    data["alerts_size"], data["miner"], int(data.get("record_id", 0)))
-
-
-def _save_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 _UNMATCHED_WARNING = 1000  # lines read, none matching the format, before watch says so
@@ -133,8 +125,8 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
         state_path = state_dir / "watch-state.json"
         state = WatchState.from_json(json.loads(state_path.read_text())) if state_path.exists() else WatchState()
         miner = TemplateMiner.from_json(state.miner or detector.templates_)
-        _drop_partial_line(alerts_path)
-        emitted = _ids_after(alerts_path, state.alerts_size)
+        drop_partial_line(alerts_path)
+        emitted = alert_ids_after(alerts_path, state.alerts_size)
         counts = {"lines": 0, "sessions": 0, "alerts": 0, "unmatched": 0, "repeats_skipped": 0}
         last_seen: dict[str, float] = {}
         started = time.monotonic()
@@ -170,7 +162,7 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
         def checkpoint() -> None:
             state.alerts_size = alerts_path.stat().st_size if alerts_path.exists() else 0
             state.miner = miner.to_json()
-            _save_atomic(state_path, state.to_json())
+            write_json_atomic(state_path, state.to_json())
 
         def feed(line: str) -> None:
             state.line += 1
@@ -220,7 +212,7 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
             if state.inode is not None and info.st_ino != state.inode:
                 # rotated: the lines written to the old file after the last read are in it still,
                 # under its new name (auth.log.1), unless it was compressed or removed at once
-                old = _renamed_file(path, state.inode, info.st_dev)
+                old = renamed_file(path, state.inode, info.st_dev)
                 if old is not None:
                     read_lines(old, complete=True)
                 else:
@@ -322,21 +314,6 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
         return counts
 
 
-def _renamed_file(path: Path, inode: int, device: int) -> Path | None:
-    """The file beside ``path`` that is the followed file under another name (the same inode on
-    the same device), as logrotate and syslog daemons leave it; None when there is none."""
-    try:
-        siblings = list(path.parent.iterdir())
-    except OSError:
-        return None
-    for sibling in siblings:
-        try:
-            info = sibling.stat()
-        except OSError:
-            continue
-        if sibling != path and info.st_ino == inode and info.st_dev == device and sibling.is_file():
-            return sibling
-    return None
 
 
 def _record_id(event: dict[str, Any]) -> int | None:
@@ -344,29 +321,3 @@ def _record_id(event: dict[str, Any]) -> int | None:
         return int(event.get("EventRecordID"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
-
-
-def _drop_partial_line(path: Path) -> None:
-    """A kill in the middle of writing an alert leaves half a line: cut it (that alert is written
-    again, whole, when its session closes again on replay)."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as handle:
-            handle.truncate(data.rfind(b"\n") + 1)
-
-
-def _ids_after(alerts_path: Path, size: int) -> set[str]:
-    """Ids of alerts appended after the checkpoint (written, but not yet covered by it)."""
-    if not alerts_path.exists():
-        return set()
-    ids = set()
-    with open(alerts_path, "rb") as handle:
-        handle.seek(min(size, alerts_path.stat().st_size))
-        for raw in handle:
-            try:
-                ids.add(json.loads(raw)["deepsentry"]["record_id"])
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut by the kill
-    return ids

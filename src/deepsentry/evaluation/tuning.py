@@ -42,6 +42,7 @@ import numpy as np
 
 from ..core.base import validate_choice, validate_seed, validate_types
 from ..core.errors import ConfigError, InputError
+from ..core.durable import drop_partial_line
 from ..core.locks import exclusive_use
 from ..core.tabular import DetectorConfig
 
@@ -428,13 +429,6 @@ def read_journal(directory: Path) -> list[dict[str, Any]]:
     return [by_number[k] for k in sorted(by_number)]
 
 
-def _drop_partial_line(path: Path) -> None:
-    """Cut a last line left half-written by a kill, so the next record starts on its own line."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
 def _append(directory: Path, record: dict[str, Any]) -> None:
@@ -510,7 +504,7 @@ def run_search(space: list[Param], search: SearchConfig, evaluate: Callable[[dic
     with exclusive_use(directory, "the search journal"):  # a second search would run the same trials
         history = read_journal(directory)
         if resume:
-            _drop_partial_line(directory / JOURNAL)
+            drop_partial_line(directory / JOURNAL)
         if history and not resume:
             raise _journal_exists(directory)
         settings = {"strategy": search.strategy, "metric": search.metric, "seed": search.seed,

@@ -167,6 +167,20 @@ class TablePiece:
     #: the last piece of a file cut short or corrupt (see :func:`ends_early`): what the malformed
     #: record after its lines says
     fault: str | None = None
+    #: of a followed file (:func:`follow_pieces`): where to go on after this piece
+    then: "FollowPoint | None" = None
+
+
+@dataclass(frozen=True)
+class FollowPoint:
+    """Where a follower of a growing file stands: the file (inode and device, which rotation
+    does not change), the byte after the last whole line it read, and how many lines those were
+    after the header. A watcher's checkpoint; :func:`follow_pieces` resumes from it."""
+
+    inode: int
+    device: int
+    offset: int
+    lines: int
 
 
 def table_pieces(path: str | os.PathLike[str], format: str | None, piece_bytes: int) -> Iterator[TablePiece] | None:
@@ -207,6 +221,7 @@ def table_pieces(path: str | os.PathLike[str], format: str | None, piece_bytes: 
 
 def follow_pieces(path: str | os.PathLike[str], format: str | None, *, once: bool = False, poll_s: float = 2.0,
                   deadline: float | None = None, from_end: bool = False, piece_bytes: int = 32 << 20,
+                  resume: FollowPoint | None = None,
                   sleep: Callable[[float], None] = time.sleep) -> Iterator[TablePiece]:
     """A flow table that keeps growing (a Suricata eve.json, a Zeek conn.log, a CICFlowMeter CSV in
     real-time mode, any JSON-lines or delimited table of ``format``) as pieces: each the complete
@@ -217,11 +232,30 @@ def follow_pieces(path: str | os.PathLike[str], format: str | None, *, once: boo
     file that does not exist yet is waited for. Rotation (the name now holds another file: the rest
     of the old one is read first) and truncation (the file shrank: read again from its start) are
     followed. ``from_end``: the lines already there when it is first opened are skipped. A piece
-    holds about ``piece_bytes`` at most (a log that was long when first looked at is read in pieces)."""
+    holds about ``piece_bytes`` at most (a log that was long when first looked at is read in pieces).
+    Each piece says where to go on after it (:attr:`TablePiece.then`); ``resume`` goes on from there:
+    in the same file, or, when it was rotated since, in the file beside it that it became (read to
+    its end first); when that is gone too, the file under the name is read from its start, named
+    in a warning."""
+    from ..core.durable import renamed_file
     from .formats import FORMATS
 
     source = Path(path)
     refuse_stream(source, "follow")
+    if resume is not None:
+        try:
+            info = os.stat(source)
+            current = (info.st_ino, info.st_dev)
+        except FileNotFoundError:
+            current = None
+        if current != (resume.inode, resume.device):
+            old = renamed_file(source, resume.inode, resume.device)
+            if old is not None:  # rotated while no one was watching: its rest first
+                yield from follow_pieces(old, format, once=True, piece_bytes=piece_bytes, resume=resume)
+            else:
+                log.warning("%s: the file followed before is gone (rotated and removed, or compressed); the lines "
+                            "written to it after the last checkpoint are not read", source)
+            resume, from_end = None, False
     if once and not source.exists():
         raise InputError("no such file", path=source, hint="without --once, watch waits for it to appear")
     header_kind = FORMATS[format].header if format in FORMATS else True  # zeek: its '#' lines when TSV
@@ -265,7 +299,11 @@ def follow_pieces(path: str | os.PathLike[str], format: str | None, *, once: boo
             header, header_end = first, len(first)
         opened.seek(header_end)
         handle, identity, head, partial, lines = opened, (info.st_ino, info.st_dev), header, b"", 0
-        if from_end and first_open:
+        if resume is not None and first_open and identity == (resume.inode, resume.device) \
+                and header_end <= resume.offset <= info.st_size:
+            handle.seek(resume.offset)
+            lines = resume.lines
+        elif from_end and first_open:
             while chunk := handle.read(1 << 20):  # the lines already written are skipped, but counted
                 lines += chunk.count(b"\n")
                 partial = (partial + chunk)[-(1 << 20):]
@@ -275,14 +313,14 @@ def follow_pieces(path: str | os.PathLike[str], format: str | None, *, once: boo
         first_open = False
         return True
 
-    def piece(body: bytes) -> TablePiece | None:
+    def piece(body: bytes, end: int) -> TablePiece | None:
+        """The lines of ``body``, which end at byte ``end`` of the file."""
         nonlocal lines
-        if not body.strip():
-            lines += body.count(b"\n")
-            return None
-        out = TablePiece(head + body, lines, head.count(b"\n"))
+        before = lines
         lines += body.count(b"\n")
-        return out
+        if not body.strip():
+            return None
+        return TablePiece(head + body, before, head.count(b"\n"), then=FollowPoint(*identity, end, lines))
 
     try:
         while True:
@@ -294,7 +332,7 @@ def follow_pieces(path: str | os.PathLike[str], format: str | None, *, once: boo
             data = partial + handle.read(piece_bytes)
             cut = data.rfind(b"\n") + 1
             body, partial = data[:cut], data[cut:]
-            if (made := piece(body)) is not None:
+            if (made := piece(body, handle.tell() - len(partial))) is not None:
                 yield made
             if cut:
                 continue  # more may have been written meanwhile
@@ -304,7 +342,7 @@ def follow_pieces(path: str | os.PathLike[str], format: str | None, *, once: boo
             except FileNotFoundError:
                 info, now = None, None
             if now is not None and now != identity:  # rotated: the old file is read to its end above
-                if partial and (made := piece(partial + b"\n")) is not None:
+                if partial and (made := piece(partial + b"\n", handle.tell())) is not None:
                     yield made  # its last line, which will never get its newline
                 handle.close()
                 handle = None
@@ -314,7 +352,7 @@ def follow_pieces(path: str | os.PathLike[str], format: str | None, *, once: boo
                 handle = None
                 continue
             if once:
-                if partial and (made := piece(partial + b"\n")) is not None:
+                if partial and (made := piece(partial + b"\n", handle.tell())) is not None:
                     yield made
                 return
             if stop():
