@@ -564,7 +564,8 @@ def test_nested_json_records_score_as_the_same_json_lines_file(tmp_path):
 
 def test_suricata_eve_events_score_as_the_same_eve_json_file(tmp_path):
     """Nested eve.json flow events posted to a model trained on eve.json score as the file does;
-    an event of another type (dns) is no flow: refused, naming the record, not scored as one."""
+    an event of another type (dns, as a log shipper forwards eve.json whole) is no flow: answered
+    as skipped in its place, not scored as one, and alerts keep the request's record numbers."""
     from fastapi.testclient import TestClient
     from test_readers import eve_training_lines
 
@@ -583,7 +584,22 @@ def test_suricata_eve_events_score_as_the_same_eve_json_file(tmp_path):
     answer = client.post("/v1/models/eve/detect", json=[json.loads(f) for f in flows], headers=auth())
     assert answer.status_code == 200, answer.text
     np.testing.assert_allclose([a["score"] for a in answer.json()], frame["score"], rtol=1e-4, atol=1e-5)
-    mixed = [json.loads(line) for line in lines[:4]]  # flow, flow, dns, flow
-    refused = client.post("/v1/models/eve/detect", json=mixed, headers=auth())
-    error = refused.json()["error"]
-    assert refused.status_code == 400 and error["record"] == 2 and error["message"].startswith("a dns event")
+    mixed = [json.loads(line) for line in lines[:70]]  # flow, flow, dns, flow, stats, ...
+    answer = client.post("/v1/models/eve/detect", json=mixed, headers=auth())
+    assert answer.status_code == 200, answer.text
+    items = answer.json()
+    assert len(items) == len(mixed)
+    assert items[2] == {"score": None, "alert": False, "predicted": None,
+                        "skipped": "a dns event, not a flow record (event_type is not 'flow')"}
+    flow_items = [item for item, record in zip(items, mixed) if record["event_type"] == "flow"]
+    assert all("skipped" not in item for item in flow_items)
+    np.testing.assert_allclose([item["score"] for item in flow_items], frame["score"], rtol=1e-4, atol=1e-5)
+    # as JSON lines (a log shipper's body), the alerts numbered by the request's records
+    ndjson = "\n".join(lines[:70]).encode()
+    before = client.get("/v1/alerts", headers=auth()).json()["alerts"]
+    client.post("/v1/models/eve/detect", content=ndjson, headers={**auth(), "Content-Type": "application/x-ndjson"})
+    after = client.get("/v1/alerts", headers=auth()).json()["alerts"][len(before):]
+    alerted = {i for i, item in enumerate(items) if item["alert"]}
+    assert alerted and {a["deepsentry"]["record_id"] for a in after} == alerted
+    only_other = client.post("/v1/models/eve/detect", json=[mixed[2]], headers=auth())
+    assert only_other.status_code == 200 and only_other.json()[0]["skipped"]

@@ -173,6 +173,11 @@ class Batch:
 
     records: list[dict[str, Any]] | None = None
     table: Any = None
+    #: the request's position of each record, where some records of the request are not here
+    positions: list[int] | None = None
+
+    def position(self, row: int) -> int:
+        return self.positions[row] if self.positions is not None else row
 
     def __len__(self) -> int:
         return len(self.records) if self.records is not None else self.table.num_rows
@@ -433,7 +438,7 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
         def build() -> list[dict[str, Any]]:
             return [ecs_alert(model=model.name, kind=model.kind, score=float(scores[row]), threshold=threshold,
                               predicted=str(cls), record=record, explanation=explanations.get(row),
-                              record_id=row, timestamp=stamp)
+                              record_id=batch.position(row), timestamp=stamp)
                     for row, cls, record in zip(kept, kept_classes, batch.rows(kept))]
 
         if sink is not None:
@@ -519,16 +524,30 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
                                                  "flow, PE-feature or log records")
             body = await read_body(request, config.max_body_bytes)
             batch = parse_body(body, request.headers.get("content-type", ""), config.max_records)
-            features = batch.features(model.detector)
-            out = model.detector.score_features(features)
-            records_scored[name].inc(len(batch))
-            explanations = record_alerts(model, batch, out, features, explain or config.explain)
-            scores, alert = out["score"].tolist(), out["alert"].tolist()
-            predicted = out["predicted"].tolist() if "predicted" in out else [None] * len(batch)
-            answer = [{"score": s, "alert": bool(a), "predicted": p} for s, a, p in zip(scores, alert, predicted)]
-            for item, why in zip(answer, explanations):
-                if why is not None:
-                    item["explanation"] = why
+            # events that are no flows (eve.json's dns, stats ... forwarded with its flows) are
+            # answered as skipped, in their place; the others are scored
+            skipped = model.detector.records_not_flows(batch.records) \
+                if batch.records is not None and hasattr(model.detector, "records_not_flows") else {}
+            whole = batch
+            if skipped:
+                kept = [i for i in range(len(batch)) if i not in skipped]
+                batch = Batch(records=[batch.records[i] for i in kept], positions=kept)
+            answer = []
+            if len(batch):
+                features = batch.features(model.detector)
+                out = model.detector.score_features(features)
+                records_scored[name].inc(len(batch))
+                explanations = record_alerts(model, batch, out, features, explain or config.explain)
+                scores, alert = out["score"].tolist(), out["alert"].tolist()
+                predicted = out["predicted"].tolist() if "predicted" in out else [None] * len(batch)
+                answer = [{"score": s, "alert": bool(a), "predicted": p} for s, a, p in zip(scores, alert, predicted)]
+                for item, why in zip(answer, explanations):
+                    if why is not None:
+                        item["explanation"] = why
+            if skipped:
+                scored = iter(answer)
+                answer = [{"score": None, "alert": False, "predicted": None, "skipped": skipped[i]}
+                          if i in skipped else next(scored) for i in range(len(whole))]
             status = "200"
             return Response(_dumps(answer), media_type="application/json")
         except _TooLarge:
