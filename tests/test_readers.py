@@ -1358,3 +1358,50 @@ def test_a_growing_flow_table_is_followed_line_by_line_across_rotation_and_trunc
         handle.write('{"a": 1}\n')
     with pytest.raises(InputError, match="a gzip-compressed file does not grow"):
         follow(tmp_path / "z.jsonl", [])
+
+
+class _Done(Exception):
+    pass
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.text(alphabet="ab,1 \"{}:", max_size=12), min_size=1, max_size=25),
+       cuts=st.lists(st.integers(0, 400), max_size=8), header=st.booleans())
+def test_a_followed_table_gives_each_whole_line_once_however_its_writes_are_cut(tmp_path, rows, cuts, header):
+    """However a writer's bytes reach the file (cut mid-line, mid-header, many lines at once),
+    the follower hands over every line exactly once, whole, in order, each piece numbered by the
+    lines before it, and with the header in front."""
+    from deepsentry.flows.readers import follow_pieces
+
+    head = "h1,h2\n" if header else ""
+    text = head + "".join(f"{r}\n" for r in rows)
+    data = text.encode()
+    points = sorted({min(c, len(data)) for c in cuts} | {len(data)})
+    path = tmp_path / f"grow{len(rows)}-{len(cuts)}-{header}.csv"
+    path.write_bytes(b"")
+    chunks = [data[a:b] for a, b in zip([0, *points], points)]
+
+    def sleep(_seconds):
+        if not chunks:
+            raise _Done
+        with path.open("ab") as handle:
+            handle.write(chunks.pop(0))
+
+    pieces = []
+    try:
+        for piece in follow_pieces(path, "csv" if header else "nsl-kdd", poll_s=0, sleep=sleep):
+            pieces.append(piece)
+    except _Done:
+        pass
+    body_data = data[len(head):]
+    end = 0  # where the lines handed over so far end in the file's records
+    for piece in pieces:
+        assert piece.text.startswith(head.encode()) and piece.header_lines == head.count("\n")
+        body = piece.text[len(head):]
+        assert body.endswith(b"\n") and body.strip()  # whole lines; blank-only reads are not handed over
+        start = body_data.find(body, end)
+        assert start >= 0 and not body_data[end:start].strip()  # only blank lines skipped between
+        assert piece.lines_before == body_data[:start].count(b"\n")
+        end = start + len(body)
+    assert not body_data[end:].strip()  # nothing left over
+    path.unlink()
