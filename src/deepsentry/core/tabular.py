@@ -294,6 +294,11 @@ class TabularDetector(Detector):
         """``score``, ``alert`` and (with classes) ``predicted`` for JSON-like records."""
         return self.score_features(self.transform_records(records))
 
+    def records_not_scored(self, records: list[Any]) -> dict[int, str]:
+        """Records of a batch that are not the model's kind of record (events of another kind in a
+        mixed log), by position, with why: ``serve`` answers them as skipped. None here."""
+        return {}
+
     def source_field(self, column: str) -> str:
         """The input field a preprocessed column comes from, for explanations (itself here;
         detectors that derive columns from a field map them back)."""

@@ -79,7 +79,7 @@ class FlowDetector(TabularDetector):
             # nested objects, flattened as a JSON-lines file's are when read (by the first record:
             # a cheap test on the service's path; a later nested record is refused, by name)
             records = [flat_record(r) if isinstance(r, dict) else r for r in records]
-        for i, why in self.records_not_flows(records).items():  # Suricata's eve.json: a dns event is no flow
+        for i, why in self.records_not_scored(records).items():  # Suricata's eve.json: a dns event is no flow
             raise InputError(why, row=i, hint="send only flow records (serve answers the others as skipped)")
         if isinstance(first, dict) and any(c not in first for c in expected):
             keys = dict.fromkeys(k for r in records[:1000] if isinstance(r, dict) for k in r)
@@ -89,21 +89,21 @@ class FlowDetector(TabularDetector):
                            for r in records]
         return super().transform_records(records)
 
-    def records_not_flows(self, records: list[Any]) -> dict[int, str]:
+    def records_not_scored(self, records: list[Any]) -> dict[int, str]:
         """Records of a format that mixes flows with other events (Suricata's eve.json: dns,
         http, stats ...) that are not flows, by position, with why; empty for other formats.
 
         >>> detector = FlowDetector(); detector.format_ = "suricata-eve"
-        >>> detector.records_not_flows([{"event_type": "flow"}, {"event_type": "dns"}])
+        >>> detector.records_not_scored([{"event_type": "flow"}, {"event_type": "dns"}])
         {1: "a dns event, not a flow record (event_type is not 'flow')"}
         """
-        rule = getattr(FORMATS.get(getattr(self, "format_", None) or ""), "record_filter", None)
-        if rule is None:
+        fmt = FORMATS.get(getattr(self, "format_", None) or "")
+        if fmt is None or fmt.record_filter is None:
             return {}
-        column, wanted = rule
-        return {i: f"a {record[column]} event, not a flow record ({column} is not {wanted!r})"
-                for i, record in enumerate(records)
-                if isinstance(record, dict) and column in record and str(record[column]) != wanted}
+        column = fmt.record_filter[0]
+        found = {i: fmt.not_a_flow(record[column]) for i, record in enumerate(records)
+                 if isinstance(record, dict) and column in record}
+        return {i: why for i, why in found.items() if why is not None}
 
     def transform_table(self, table: Any) -> np.ndarray:
         check_is_fitted(self, ("preprocessor_",))

@@ -320,6 +320,21 @@ class FlowFormat:
     #: mismatch (elsewhere such a file is refused: 'missing columns')
     sparse_fields: bool = False
 
+    def not_a_flow(self, kind: Any) -> str | None:
+        """Why a record whose :attr:`record_filter` column holds ``kind`` (None: it has none) is
+        no flow of this format; None when it is one (or the format takes every record).
+
+        >>> FORMATS["suricata-eve"].not_a_flow("dns"), FORMATS["suricata-eve"].not_a_flow("flow")
+        ("a dns event, not a flow record (event_type is not 'flow')", None)
+        """
+        if self.record_filter is None:
+            return None
+        column, wanted = self.record_filter
+        if kind is not None and str(kind) == wanted:
+            return None
+        return f"a {'untyped' if kind is None or str(kind) == '' else kind} event, not a flow record " \
+               f"({column} is not {wanted!r})"
+
     @property
     def maps_labels(self) -> bool:
         """Whether labels are mapped to classes (:meth:`class_of`) rather than used as they are."""

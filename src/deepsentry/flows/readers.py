@@ -512,7 +512,7 @@ def _read_one(path: Path, options: ReadOptions) -> FlowData:
         fmt = FORMATS[_format_of(path, options.format, detect_format(list(map(str, frame.columns))))]
         header_lines = 0
         if fmt.record_filter is not None:
-            frame = _filter_records(path, frame, fmt.record_filter, malformed, total, report)
+            frame = _filter_records(path, frame, fmt, malformed, total, report)
         if fmt.sparse_fields:
             frame = _absent_fields(path, frame, options)
     elif (arff := arff_header(path)) is not None:
@@ -557,18 +557,20 @@ def _as_nsl_kdd(path: Path, frame: pd.DataFrame, options: ReadOptions) -> tuple[
     return frame.rename(columns=renames), dataclasses.replace(options, label_column=None)
 
 
-def _filter_records(path: Path, frame: pd.DataFrame, rule: tuple[str, str], malformed: dict[int, str],
+def _filter_records(path: Path, frame: pd.DataFrame, fmt: FlowFormat, malformed: dict[int, str],
                     total: int, report: ReadReport) -> pd.DataFrame:
-    """The records that are flows by the format's ``rule`` (column, value); the others are left
-    out, counted and reported by line, and keep their row in ``detect``'s output with the reason.
-    Not an error with ``--strict``: they are other events of a valid file, not malformed flows.
-    Fields that only the left-out records carried go with them."""
-    column, wanted = rule
-    kinds = frame[column].astype(str) if column in frame.columns else pd.Series("", index=frame.index)
-    other = (kinds != wanted).to_numpy()
-    if other.any():
-        reasons = {int(i): f"a {kinds.iat[i] or 'untyped'} event, not a flow record ({column} is not {wanted!r})"
-                   for i in np.flatnonzero(other)}
+    """The records that are flows by the format's :attr:`~FlowFormat.record_filter`; the others
+    are left out, counted and reported by line, and keep their row in ``detect``'s output with the
+    reason. Not an error with ``--strict``: they are other events of a valid file, not malformed
+    flows. Fields that only the left-out records carried go with them."""
+    column, wanted = fmt.record_filter
+    kinds = frame[column].astype(object) if column in frame.columns else \
+        pd.Series(None, index=frame.index, dtype=object)
+    kinds = kinds.where(kinds.notna(), None).tolist()  # one None for every missing kind, so it keys a dict
+    # each distinct kind judged once (a file holds a handful: flow, dns, http, stats ...)
+    why = {kind: fmt.not_a_flow(kind) for kind in set(kinds)}
+    reasons = {i: why[kind] for i, kind in enumerate(kinds) if why[kind] is not None}
+    if reasons:
         keep = leave_out(path, reasons, kept_positions(total, malformed), 0, report, malformed, strict=False,
                          what="event(s) that are not flow records",
                          hint=f"only records whose {column} is {wanted!r} are flows")

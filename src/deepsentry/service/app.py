@@ -526,8 +526,7 @@ def create_app(config: ServiceConfig, *, models: dict[str, ServedModel] | None =
             batch = parse_body(body, request.headers.get("content-type", ""), config.max_records)
             # events that are no flows (eve.json's dns, stats ... forwarded with its flows) are
             # answered as skipped, in their place; the others are scored
-            skipped = model.detector.records_not_flows(batch.records) \
-                if batch.records is not None and hasattr(model.detector, "records_not_flows") else {}
+            skipped = model.detector.records_not_scored(batch.records) if batch.records is not None else {}
             whole = batch
             if skipped:
                 kept = [i for i in range(len(batch)) if i not in skipped]
