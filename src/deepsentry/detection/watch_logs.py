@@ -314,8 +314,6 @@ def watch_log(detector: Any, path: str | Path, *, alerts: str | Path, state_dir:
         return counts
 
 
-
-
 def _record_id(event: dict[str, Any]) -> int | None:
     try:
         return int(event.get("EventRecordID"))  # type: ignore[arg-type]
